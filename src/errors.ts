@@ -1,0 +1,73 @@
+/**
+ * The one error class for everything a user can get wrong or a file can hold wrong.
+ * The CLI prints `truecast: <message>` and exits 1 (2 for a usage error); stack traces only with --debug.
+ * Messages say what is wrong (naming the file and the tensor) and, where there is one, what to do.
+ */
+export type ErrorCode =
+  // usage
+  | "USAGE"
+  // files and folders
+  | "NOT_FOUND"
+  | "UNREADABLE"
+  | "OUTPUT_EXISTS"
+  | "NO_SPACE"
+  | "UNKNOWN_SOURCE"
+  // safetensors rules (checked in this order)
+  | "ST_TRUNCATED"
+  | "ST_HEADER_TOO_LARGE"
+  | "ST_HEADER_UTF8"
+  | "ST_HEADER_JSON"
+  | "ST_DUPLICATE_KEY"
+  | "ST_BAD_ENTRY"
+  | "ST_UNKNOWN_DTYPE"
+  | "ST_METADATA"
+  | "ST_SHAPE_OVERFLOW"
+  | "ST_BYTE_LENGTH"
+  | "ST_NOT_CONTIGUOUS"
+  | "ST_FILE_SIZE"
+  // sharded folders
+  | "INDEX_INVALID"
+  | "INDEX_MISSING_SHARD"
+  | "INDEX_MISSING_TENSOR"
+  | "INDEX_MISMATCH"
+  | "DUPLICATE_TENSOR"
+  // dtype engine
+  | "OVERFLOW"
+  | "UNSUPPORTED_DTYPE"
+  // pickles / torch
+  | "PICKLE_FORBIDDEN"
+  | "PICKLE_INVALID"
+  | "ZIP_INVALID"
+  | "TORCH_LEGACY"
+  | "TORCH_INVALID"
+  // config / model files
+  | "CONFIG_INVALID"
+  | "BASE_NOT_FOUND"
+  // LoRA
+  | "ADAPTER_INVALID"
+  | "ADAPTER_UNSUPPORTED"
+  | "MERGE_NONFINITE"
+  // export/verify
+  | "VERIFY_FAILED"
+  // hub
+  | "HUB_AUTH"
+  | "HUB_FORBIDDEN"
+  | "HUB_REPO_ID"
+  | "HUB_NETWORK"
+  | "HUB_SERVER"
+  | "HUB_VERIFY"
+  | "PUBLISH_REFUSED"
+  | "INTERNAL";
+
+export class TruecastError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TruecastError";
+    this.code = code;
+  }
+}
+
+export function isTruecastError(e: unknown): e is TruecastError {
+  return e instanceof TruecastError;
+}

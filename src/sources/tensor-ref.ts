@@ -1,0 +1,41 @@
+import type { DType } from "../dtype/table.js";
+
+/**
+ * A tensor that knows where its bytes are and reads them only when asked.
+ * Every source (safetensors, torch zip, PEFT adapter, a LoRA merge) offers its tensors this way.
+ */
+export interface TensorRef {
+  /** The tensor's name as it will be written (after any key renaming the source did). */
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Bytes of the logical row-major contents: numel × element size. */
+  readonly byteLength: number;
+  /** Where the bytes come from, for messages and reports (a file name, or `merge(q_proj)`). */
+  readonly origin: string;
+  /**
+   * The logical row-major contents (little-endian), in order, as chunks of at most `chunkSize` bytes.
+   * `chunkSize` is a multiple of 8; every chunk but the last holds a whole number of elements.
+   * Each chunk is a fresh buffer the consumer may keep.
+   */
+  chunks(chunkSize: number): AsyncIterable<Uint8Array>;
+}
+
+/** A checkpoint opened as tensors plus the small files that travel with them. */
+export interface SourceModel {
+  /** What was opened, for the report: "safetensors file", "Hugging Face folder", "H2O LLM Studio experiment", ... */
+  readonly kind: string;
+  readonly path: string;
+  /** In the order they should be planned (the writer sorts within shards itself). Names are unique. */
+  readonly tensors: readonly TensorRef[];
+  /**
+   * Small non-weight files to carry into the export: name in the output folder → absolute path.
+   * config.json is among them when there is one (the export rewrites its dtype keys); weight files and
+   * weight indexes never are.
+   */
+  readonly files: ReadonlyMap<string, string>;
+  /** What the source did to get here, one line each, for the report (keys renamed, views materialized, ...). */
+  readonly notes: readonly string[];
+  /** Release file handles. */
+  close(): Promise<void>;
+}
