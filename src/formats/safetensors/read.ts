@@ -1,0 +1,114 @@
+/**
+ * Reading safetensors files from disk with positional reads: the header alone (8 + N bytes, never the
+ * data), and any byte range as a stream of fresh chunks.
+ */
+import { open, type FileHandle } from "node:fs/promises";
+import { TruecastError } from "../../errors.js";
+import { parseHeader, readHeaderSize } from "./header.js";
+import { HEADER_LENGTH_PREFIX, type SafetensorsHeader } from "./spec.js";
+
+export type SafetensorsFileHeader = SafetensorsHeader & { path: string; fileSize: number };
+
+/** Reads and validates the header of the safetensors file at `path` (its data is not read). */
+export async function readSafetensorsHeader(path: string): Promise<SafetensorsFileHeader> {
+  const handle = await openForRead(path);
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw notAFile(path);
+    const fileSize = stat.size;
+    const prefix = new Uint8Array(HEADER_LENGTH_PREFIX);
+    const got = await readAt({ handle, into: prefix, position: 0, path });
+    const headerSize = readHeaderSize({ prefix: prefix.subarray(0, got), fileSize, file: path });
+    const headerBytes = new Uint8Array(headerSize);
+    const gotHeader = await readAt({ handle, into: headerBytes, position: HEADER_LENGTH_PREFIX, path });
+    const header = parseHeader({ prefix, headerBytes: headerBytes.subarray(0, gotHeader), fileSize, file: path });
+    return { ...header, path, fileSize };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The `length` bytes of `path` from `start`, as chunks of at most `chunkSize` bytes. The file is opened
+ * when iteration starts and closed when it ends, early (`break`) or on error. Each chunk is a fresh
+ * buffer of its own. A file that ends early is an ST_TRUNCATED error.
+ */
+export async function* readRangeChunks(
+  path: string,
+  start: number,
+  length: number,
+  chunkSize: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  for (const [what, v] of [["start", start], ["length", length]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new TruecastError("INTERNAL", `readRangeChunks: bad ${what} ${v}`);
+  }
+  if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) {
+    throw new TruecastError("INTERNAL", `readRangeChunks: bad chunk size ${chunkSize}`);
+  }
+  if (length === 0) return;
+  const handle = await openForRead(path);
+  try {
+    for (let done = 0; done < length; ) {
+      const n = Math.min(chunkSize, length - done);
+      // allocUnsafeSlow: not from Buffer's shared pool, so the chunk owns its whole ArrayBuffer.
+      const raw = Buffer.allocUnsafeSlow(n);
+      const chunk = new Uint8Array(raw.buffer, raw.byteOffset, n);
+      const got = await readAt({ handle, into: chunk, position: start + done, path });
+      if (got < n) {
+        throw new TruecastError(
+          "ST_TRUNCATED",
+          `${path}: the file ends at byte ${start + done + got}, inside bytes ${start}..${start + length} that were ` +
+            "being read; it shrank while in use or is truncated: re-download or re-copy it",
+        );
+      }
+      done += n;
+      yield chunk;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Opens `path` for reading, turning the usual failures into one clear line. */
+export async function openForRead(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, "r");
+  } catch (e) {
+    throw fileError(path, e);
+  }
+}
+
+/** Fills `into` from `position` on, stopping early only at the end of the file. Returns the bytes read. */
+async function readAt(params: { handle: FileHandle; into: Uint8Array; position: number; path: string }): Promise<number> {
+  const { handle, into, position, path } = params;
+  let filled = 0;
+  while (filled < into.length) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(into, filled, into.length - filled, position + filled));
+    } catch (e) {
+      throw fileError(path, e);
+    }
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
+function notAFile(path: string): TruecastError {
+  return new TruecastError("UNREADABLE", `${path}: is a folder, not a safetensors file`);
+}
+
+/** Maps a Node file system error to NOT_FOUND or UNREADABLE, naming the path. */
+export function fileError(path: string, e: unknown): TruecastError {
+  const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
+  if (code === "ENOENT" || code === "ENOTDIR") {
+    return new TruecastError("NOT_FOUND", `${path}: no such file`, { cause: e });
+  }
+  if (code === "EACCES" || code === "EPERM") {
+    return new TruecastError("UNREADABLE", `${path}: permission denied; check the file's permissions`, { cause: e });
+  }
+  if (code === "EISDIR") return new TruecastError("UNREADABLE", notAFile(path).message, { cause: e });
+  const detail = e instanceof Error ? e.message : String(e);
+  return new TruecastError("UNREADABLE", `${path}: cannot be read (${detail})`, { cause: e });
+}

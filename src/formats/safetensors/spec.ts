@@ -1,0 +1,40 @@
+/**
+ * Constants and shapes of the safetensors format (huggingface/safetensors, `safetensors/src/tensor.rs`):
+ * an 8-byte little-endian length N, N bytes of UTF-8 JSON describing the tensors, then the data buffer.
+ */
+import type { DType } from "../../dtype/table.js";
+
+/**
+ * Largest header the reference reader accepts (`MAX_HEADER_SIZE` in `tensor.rs`). The Hub's own remote
+ * parser stops earlier, at 25,000,000 bytes, so a file between the two limits loads locally but gets no
+ * tensor listing on the Hub; real model headers are a few hundred KB.
+ */
+export const MAX_HEADER_SIZE = 100_000_000;
+
+/** Size of the little-endian u64 that gives the header's length. */
+export const HEADER_LENGTH_PREFIX = 8;
+
+/** The reference writer pads the JSON with spaces so that the data buffer starts 8-byte aligned. */
+export const HEADER_ALIGNMENT = 8;
+
+/** The key that holds the free-form string → string metadata instead of a tensor. */
+export const METADATA_KEY = "__metadata__";
+
+/** One tensor of a safetensors file. Offsets are relative to the start of the data buffer, `end` exclusive. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  /** N: the length of the JSON header, padding included. */
+  headerSize: number;
+  /** 8 + N: where the data buffer starts in the file. */
+  dataStart: number;
+  /** Sorted by `begin` (zero-size tensors at one offset keep the header's order). */
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string> | null;
+}

@@ -1,0 +1,215 @@
+/**
+ * A strict JSON reader for headers and indexes, where `JSON.parse` is too forgiving or too lossy:
+ * - duplicate keys are reported (JSON.parse, like serde's maps, silently keeps the last one);
+ * - numbers keep their source text, so a u64 offset or dimension is exact (JSON.parse rounds past 2^53);
+ * - escapes that do not make valid Unicode (a lone surrogate) are refused, as serde_json refuses them.
+ * It knows nothing of safetensors; callers turn a failure into their own error code.
+ */
+
+export type JsonValue =
+  | { readonly kind: "object"; readonly entries: ReadonlyArray<readonly [string, JsonValue]> }
+  | { readonly kind: "array"; readonly items: readonly JsonValue[] }
+  | { readonly kind: "string"; readonly value: string }
+  | { readonly kind: "number"; readonly raw: string }
+  | { readonly kind: "boolean"; readonly value: boolean }
+  | { readonly kind: "null" };
+
+export type JsonParseResult =
+  | { readonly ok: true; readonly value: JsonValue }
+  | { readonly ok: false; readonly problem: "syntax"; readonly detail: string; readonly offset: number }
+  | { readonly ok: false; readonly problem: "duplicate"; readonly key: string; readonly path: readonly string[] };
+
+/** Nesting limit; serde_json's default recursion limit is 128, and no format we read nests past 4. */
+export const MAX_JSON_DEPTH = 128;
+
+class SyntaxFailure {
+  constructor(readonly detail: string, readonly offset: number) {}
+}
+class DuplicateFailure {
+  constructor(readonly key: string, readonly path: readonly string[]) {}
+}
+
+const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+
+class Reader {
+  pos = 0;
+  constructor(private readonly text: string) {}
+
+  fail(detail: string): never {
+    throw new SyntaxFailure(detail, this.pos);
+  }
+
+  skipSpace(): void {
+    const t = this.text;
+    while (this.pos < t.length) {
+      const c = t.charCodeAt(this.pos);
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return;
+      this.pos++;
+    }
+  }
+
+  value(path: string[], depth: number): JsonValue {
+    if (depth > MAX_JSON_DEPTH) this.fail(`nesting deeper than ${MAX_JSON_DEPTH} levels`);
+    this.skipSpace();
+    const c = this.text.charCodeAt(this.pos);
+    if (c === 0x7b) return this.object(path, depth);
+    if (c === 0x5b) return this.array(path, depth);
+    if (c === 0x22) return { kind: "string", value: this.string() };
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+    if (this.text.startsWith("true", this.pos)) return this.literal(4, { kind: "boolean", value: true });
+    if (this.text.startsWith("false", this.pos)) return this.literal(5, { kind: "boolean", value: false });
+    if (this.text.startsWith("null", this.pos)) return this.literal(4, { kind: "null" });
+    return this.fail(Number.isNaN(c) ? "unexpected end of text" : "unexpected character");
+  }
+
+  literal(length: number, v: JsonValue): JsonValue {
+    this.pos += length;
+    return v;
+  }
+
+  number(): JsonValue {
+    NUMBER_RE.lastIndex = this.pos;
+    const m = NUMBER_RE.exec(this.text);
+    if (m === null) return this.fail("malformed number");
+    this.pos += m[0].length;
+    return { kind: "number", raw: m[0] };
+  }
+
+  object(path: string[], depth: number): JsonValue {
+    this.pos++; // {
+    const entries: Array<readonly [string, JsonValue]> = [];
+    const seen = new Set<string>();
+    this.skipSpace();
+    if (this.text.charCodeAt(this.pos) === 0x7d) {
+      this.pos++;
+      return { kind: "object", entries };
+    }
+    for (;;) {
+      this.skipSpace();
+      if (this.text.charCodeAt(this.pos) !== 0x22) this.fail("expected a string key");
+      const key = this.string();
+      if (seen.has(key)) throw new DuplicateFailure(key, [...path]);
+      seen.add(key);
+      this.skipSpace();
+      if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':'");
+      this.pos++;
+      path.push(key);
+      entries.push([key, this.value(path, depth + 1)]);
+      path.pop();
+      this.skipSpace();
+      const c = this.text.charCodeAt(this.pos);
+      this.pos++;
+      if (c === 0x7d) return { kind: "object", entries };
+      if (c !== 0x2c) {
+        this.pos--;
+        this.fail("expected ',' or '}'");
+      }
+    }
+  }
+
+  array(path: string[], depth: number): JsonValue {
+    this.pos++; // [
+    const items: JsonValue[] = [];
+    this.skipSpace();
+    if (this.text.charCodeAt(this.pos) === 0x5d) {
+      this.pos++;
+      return { kind: "array", items };
+    }
+    for (;;) {
+      items.push(this.value(path, depth + 1));
+      this.skipSpace();
+      const c = this.text.charCodeAt(this.pos);
+      this.pos++;
+      if (c === 0x5d) return { kind: "array", items };
+      if (c !== 0x2c) {
+        this.pos--;
+        this.fail("expected ',' or ']'");
+      }
+    }
+  }
+
+  string(): string {
+    const t = this.text;
+    this.pos++; // opening quote
+    let out = "";
+    let runStart = this.pos;
+    for (;;) {
+      if (this.pos >= t.length) this.fail("unterminated string");
+      const c = t.charCodeAt(this.pos);
+      if (c === 0x22) {
+        out += t.slice(runStart, this.pos);
+        this.pos++;
+        return out;
+      }
+      if (c < 0x20) this.fail("control character inside a string");
+      if (c !== 0x5c) {
+        this.pos++;
+        continue;
+      }
+      out += t.slice(runStart, this.pos);
+      out += this.escape();
+      runStart = this.pos;
+    }
+  }
+
+  /** Reads one escape at `pos` (the backslash); a \u escape pair makes one astral character. */
+  escape(): string {
+    const t = this.text;
+    const e = t[this.pos + 1];
+    this.pos += 2;
+    switch (e) {
+      case '"': return '"';
+      case "\\": return "\\";
+      case "/": return "/";
+      case "b": return "\b";
+      case "f": return "\f";
+      case "n": return "\n";
+      case "r": return "\r";
+      case "t": return "\t";
+      case "u": {
+        const hi = this.hex4();
+        if (hi >= 0xdc00 && hi <= 0xdfff) this.fail("lone trailing surrogate in \\u escape");
+        if (hi < 0xd800 || hi > 0xdbff) return String.fromCharCode(hi);
+        if (t[this.pos] !== "\\" || t[this.pos + 1] !== "u") this.fail("lone leading surrogate in \\u escape");
+        this.pos += 2;
+        const lo = this.hex4();
+        if (lo < 0xdc00 || lo > 0xdfff) this.fail("lone leading surrogate in \\u escape");
+        return String.fromCharCode(hi, lo);
+      }
+      default:
+        this.pos -= 2;
+        return this.fail("invalid escape");
+    }
+  }
+
+  hex4(): number {
+    const digits = this.text.slice(this.pos, this.pos + 4);
+    if (!/^[0-9a-fA-F]{4}$/.test(digits)) this.fail("invalid \\u escape");
+    this.pos += 4;
+    return parseInt(digits, 16);
+  }
+}
+
+/** Parses one JSON text (whitespace around it allowed, nothing else). Never throws. */
+export function parseStrictJson(text: string): JsonParseResult {
+  const r = new Reader(text);
+  try {
+    const value = r.value([], 0);
+    r.skipSpace();
+    if (r.pos !== text.length) r.fail("trailing characters after the JSON value");
+    return { ok: true, value };
+  } catch (e) {
+    if (e instanceof SyntaxFailure) return { ok: false, problem: "syntax", detail: e.detail, offset: e.offset };
+    if (e instanceof DuplicateFailure) return { ok: false, problem: "duplicate", key: e.key, path: e.path };
+    throw e;
+  }
+}
+
+/**
+ * The exact value of a JSON number that is a plain non-negative integer (`0`, `42`), or null for anything
+ * else (`-1`, `1.0`, `1e3`): serde refuses those for a `usize`, and so do we.
+ */
+export function jsonUnsignedInteger(v: JsonValue): bigint | null {
+  if (v.kind !== "number" || !/^(?:0|[1-9][0-9]*)$/.test(v.raw)) return null;
+  return BigInt(v.raw);
+}

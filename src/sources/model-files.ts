@@ -1,0 +1,80 @@
+/**
+ * The small files of a Hugging Face model folder that travel into an export unchanged (config, tokenizer,
+ * chat template, preprocessor configs, README, LICENSE, ...). Weights never come from here: weight files,
+ * their indexes, hidden files, subfolders and anything very large are left behind.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { TruecastError } from "../errors.js";
+
+/**
+ * Largest file carried along. The biggest legitimate companions are tokenizer files (a 256k-token
+ * tokenizer.json is ~35 MB); a file past this is data, not metadata, and is reported instead.
+ */
+export const MAX_CARRIED_FILE_SIZE = 100_000_000;
+
+/** Extensions of weight files: never carried, the export writes its own weights. */
+export const WEIGHT_EXTENSIONS = [
+  ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf", ".onnx", ".onnx_data",
+] as const;
+
+export interface ModelFilesScan {
+  /** Name in the output folder → absolute path, sorted by name. */
+  files: Map<string, string>;
+  /** Files left behind that a user might have expected to travel, with the reason, for the report. */
+  skipped: Array<{ name: string; reason: string }>;
+}
+
+/** Is `name` a weight file or the index of one (`model.safetensors.index.json`, `pytorch_model.bin.index.json`)? */
+export function isWeightFileName(name: string): boolean {
+  const lower = name.toLowerCase();
+  const base = lower.endsWith(".index.json") ? lower.slice(0, -".index.json".length) : lower;
+  return WEIGHT_EXTENSIONS.some((ext) => base.endsWith(ext));
+}
+
+/** The carried files of `dir` (top level only, symlinks followed, as in the Hub cache's snapshots). */
+export async function scanModelFiles(dir: string): Promise<ModelFilesScan> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    throw folderError(dir, e);
+  }
+  names.sort();
+  const files = new Map<string, string>();
+  const skipped: ModelFilesScan["skipped"] = [];
+  for (const name of names) {
+    if (name.startsWith(".") || isWeightFileName(name)) continue;
+    const path = resolve(join(dir, name));
+    let info;
+    try {
+      info = await stat(path);
+    } catch {
+      skipped.push({ name, reason: "cannot be read (a broken link?)" });
+      continue;
+    }
+    if (!info.isFile()) continue;
+    if (info.size >= MAX_CARRIED_FILE_SIZE) {
+      skipped.push({ name, reason: `${info.size} bytes, over the ${MAX_CARRIED_FILE_SIZE}-byte limit for carried files` });
+      continue;
+    }
+    files.set(name, path);
+  }
+  return { files, skipped };
+}
+
+/** {@link scanModelFiles}, files only. */
+export async function collectModelFiles(dir: string): Promise<Map<string, string>> {
+  return (await scanModelFiles(dir)).files;
+}
+
+function folderError(dir: string, e: unknown): TruecastError {
+  const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
+  if (code === "ENOENT") return new TruecastError("NOT_FOUND", `${dir}: no such folder`, { cause: e });
+  if (code === "ENOTDIR") return new TruecastError("UNREADABLE", `${dir}: is a file, not a folder`, { cause: e });
+  if (code === "EACCES" || code === "EPERM") {
+    return new TruecastError("UNREADABLE", `${dir}: permission denied; check the folder's permissions`, { cause: e });
+  }
+  const detail = e instanceof Error ? e.message : String(e);
+  return new TruecastError("UNREADABLE", `${dir}: cannot be listed (${detail})`, { cause: e });
+}

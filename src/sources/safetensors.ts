@@ -1,0 +1,185 @@
+/**
+ * Opens safetensors checkpoints as a SourceModel: a bare `.safetensors` file, or a Hugging Face folder
+ * holding `model.safetensors` or shards listed by `model.safetensors.index.json`. Headers are read and
+ * checked up front; tensor bytes are read only when a consumer iterates `chunks()`.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { TruecastError } from "../errors.js";
+import { SAFETENSORS_INDEX_NAME, readIndexFile, type SafetensorsIndex } from "../formats/safetensors/index-file.js";
+import { readRangeChunks, readSafetensorsHeader, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
+import { scanModelFiles } from "./model-files.js";
+import type { SourceModel, TensorRef } from "./tensor-ref.js";
+
+export const SAFETENSORS_SINGLE_NAME = "model.safetensors";
+
+/** transformers' shard names: `model-00001-of-00005.safetensors`. */
+const SHARD_NAME = /^model-\d+-of-\d+\.safetensors$/;
+
+export const SAFETENSORS_FILE_KIND = "safetensors file";
+export const SAFETENSORS_FOLDER_KIND = "Hugging Face folder (safetensors)";
+
+/** A single `.safetensors` file. It carries no other files: config and tokenizer come from a folder. */
+export async function openSafetensorsFile(path: string): Promise<SourceModel> {
+  const header = await readSafetensorsHeader(path);
+  return model({ kind: SAFETENSORS_FILE_KIND, path, tensors: tensorRefs(header), files: new Map(), notes: [] });
+}
+
+/** Does `dir` look like a safetensors model folder (single file, index, or transformers-named shards)? */
+export async function isSafetensorsFolder(dir: string): Promise<boolean> {
+  try {
+    if (!(await stat(dir)).isDirectory()) return false;
+    const names = await readdir(dir);
+    return names.some((n) => n === SAFETENSORS_SINGLE_NAME || n === SAFETENSORS_INDEX_NAME || SHARD_NAME.test(n));
+  } catch {
+    return false;
+  }
+}
+
+/** A Hugging Face model folder with safetensors weights. */
+export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
+  const scan = await scanModelFiles(dir);
+  const weightFiles = await safetensorsFilesIn(dir);
+  const notes = scan.skipped.map((s) => `${s.name} not carried: ${s.reason}`);
+  let tensors: TensorRef[];
+  if (weightFiles.includes(SAFETENSORS_INDEX_NAME)) {
+    const index = await readIndexFile(join(dir, SAFETENSORS_INDEX_NAME));
+    tensors = await openShards({ dir, index, present: weightFiles, notes });
+  } else if (weightFiles.includes(SAFETENSORS_SINGLE_NAME)) {
+    const others = weightFiles.filter((n) => n !== SAFETENSORS_SINGLE_NAME);
+    if (others.length > 0) {
+      throw new TruecastError(
+        "INDEX_MISMATCH",
+        `${dir}: holds ${SAFETENSORS_SINGLE_NAME} and also ${list(others)}; it is unclear which are the model's ` +
+          "weights: move the extra files out of the folder",
+      );
+    }
+    tensors = tensorRefs(await readSafetensorsHeader(join(dir, SAFETENSORS_SINGLE_NAME)));
+  } else if (weightFiles.length > 0) {
+    throw new TruecastError(
+      "NOT_FOUND",
+      `${dir}: holds ${list(weightFiles)} but no ${SAFETENSORS_INDEX_NAME} saying which tensors are where; ` +
+        "restore the index from where the shards came from",
+    );
+  } else {
+    throw new TruecastError(
+      "UNKNOWN_SOURCE",
+      `${dir}: has neither ${SAFETENSORS_SINGLE_NAME} nor ${SAFETENSORS_INDEX_NAME}; it is not a safetensors model folder`,
+    );
+  }
+  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: scan.files, notes });
+}
+
+/**
+ * Reads every shard the index names and checks that index and shards agree exactly. Tensors come in
+ * shard order (sorted shard names), then each shard's file order.
+ */
+async function openShards(params: {
+  dir: string;
+  index: SafetensorsIndex;
+  present: readonly string[];
+  notes: string[];
+}): Promise<TensorRef[]> {
+  const { dir, index, present, notes } = params;
+  const indexPath = join(dir, SAFETENSORS_INDEX_NAME);
+  for (const shard of index.shards) {
+    const info = await stat(join(dir, shard)).catch(() => null);
+    if (info?.isFile() !== true) {
+      const names = [...index.weightMap].filter(([, s]) => s === shard).map(([n]) => n);
+      throw new TruecastError(
+        "INDEX_MISSING_SHARD",
+        `${indexPath}: names shard ${shard} (for ${names.length} tensors, e.g. "${names[0] ?? ""}"), which is not in ` +
+          "the folder; download or copy it too",
+      );
+    }
+  }
+  const unlisted = present.filter((n) => n !== SAFETENSORS_INDEX_NAME && !index.shards.includes(n));
+  if (unlisted.length > 0) {
+    throw new TruecastError(
+      "INDEX_MISMATCH",
+      `${indexPath}: does not name ${list(unlisted)}, which ${unlisted.length === 1 ? "is" : "are"} in the folder; ` +
+        "a stale or foreign weight file would be ignored silently: move it out of the folder",
+    );
+  }
+
+  const owner = new Map<string, string>();
+  const tensors: TensorRef[] = [];
+  let total = 0;
+  for (const shard of index.shards) {
+    const header = await readSafetensorsHeader(join(dir, shard));
+    for (const e of header.entries) {
+      const first = owner.get(e.name);
+      if (first !== undefined) {
+        throw new TruecastError(
+          "DUPLICATE_TENSOR",
+          `${dir}: tensor "${e.name}" is in both ${first} and ${shard}; keep one copy and fix the index`,
+        );
+      }
+      owner.set(e.name, shard);
+      const listed = index.weightMap.get(e.name);
+      if (listed !== shard) {
+        throw new TruecastError(
+          "INDEX_MISMATCH",
+          listed === undefined
+            ? `${indexPath}: does not list tensor "${e.name}", which is in ${shard}`
+            : `${indexPath}: says tensor "${e.name}" is in ${listed}, but it is in ${shard}`,
+        );
+      }
+      total += e.end - e.begin;
+    }
+    tensors.push(...tensorRefs(header));
+  }
+  for (const [name, shard] of index.weightMap) {
+    if (!owner.has(name)) {
+      throw new TruecastError(
+        "INDEX_MISSING_TENSOR",
+        `${indexPath}: lists tensor "${name}" in ${shard}, but ${shard} has no such tensor; the shard or the index is ` +
+          "from another version of the model",
+      );
+    }
+  }
+  notes.push(`read ${index.shards.length} shards through ${SAFETENSORS_INDEX_NAME}`);
+  if (index.totalSize !== null && index.totalSize !== total) {
+    notes.push(`${SAFETENSORS_INDEX_NAME} gives total_size ${index.totalSize}, but the shards hold ${total} bytes of tensors`);
+  }
+  return tensors;
+}
+
+/** The `.safetensors` files and the index, by name, at the top of `dir`. */
+async function safetensorsFilesIn(dir: string): Promise<string[]> {
+  const names = (await readdir(dir)).filter(
+    (n) => !n.startsWith(".") && (n.endsWith(".safetensors") || n === SAFETENSORS_INDEX_NAME),
+  );
+  const out: string[] = [];
+  for (const n of names.sort()) {
+    const info = await stat(join(dir, n)).catch(() => null);
+    if (info?.isFile() === true) out.push(n);
+  }
+  return out;
+}
+
+function tensorRefs(header: SafetensorsFileHeader): TensorRef[] {
+  const origin = basename(header.path);
+  return header.entries.map((e) => {
+    const start = header.dataStart + e.begin;
+    const byteLength = e.end - e.begin;
+    return {
+      name: e.name,
+      dtype: e.dtype,
+      shape: e.shape,
+      byteLength,
+      origin,
+      chunks: (chunkSize: number) => readRangeChunks(header.path, start, byteLength, chunkSize),
+    };
+  });
+}
+
+function model(params: Omit<SourceModel, "close">): SourceModel {
+  // Handles are opened per read and closed after it, so there is nothing to release.
+  return { ...params, close: async () => {} };
+}
+
+function list(names: readonly string[]): string {
+  const shown = names.slice(0, 3).join(", ");
+  return names.length > 3 ? `${shown} and ${names.length - 3} more` : shown;
+}
