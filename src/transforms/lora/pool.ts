@@ -1,0 +1,154 @@
+/**
+ * A pool of worker threads that run the LoRA kernel on row ranges of a block, in parallel, on shared memory.
+ * Each worker computes whole rows, so the result is bit-identical to {@link applyDeltaRows} run on one thread.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { TruecastError } from "../../errors.js";
+import { applyDeltaRows } from "./kernel.js";
+import type { WorkerReply, WorkerTask } from "./pool-protocol.js";
+
+/**
+ * Below this many multiply-adds (rows × cols × rank) a block runs on the calling thread: posting to workers
+ * costs tens of microseconds, which is more than the work itself.
+ */
+export const DEFAULT_MIN_PARALLEL_WORK = 1 << 20;
+
+/** A block to update; every typed array must be a view at offset 0 of a SharedArrayBuffer. */
+export interface SharedDeltaBlock {
+  readonly left: Float32Array;
+  readonly right: Float32Array;
+  readonly rank: number;
+  readonly cols: number;
+  /** The LoRA scaling, rounded to float32. */
+  readonly scale: number;
+  /** Absolute index of the block's first row, and its number of rows. */
+  readonly blockStartRow: number;
+  readonly rowCount: number;
+  readonly values: Float32Array;
+  readonly touched: Uint8Array;
+}
+
+export interface MergePool {
+  /** Number of worker threads. */
+  readonly size: number;
+  /** Add `scale · (left @ right)` to the block's rows (see kernel.ts for the arithmetic). */
+  applyDelta(block: SharedDeltaBlock): Promise<void>;
+  /** Stop the workers. The pool cannot be used afterwards. */
+  close(): Promise<void>;
+}
+
+export interface CreateMergePoolParams {
+  /** Worker threads; default `os.availableParallelism()`. */
+  readonly size?: number;
+  /** Blocks with fewer multiply-adds run inline; default {@link DEFAULT_MIN_PARALLEL_WORK}. 0 always uses workers. */
+  readonly minParallelWork?: number;
+}
+
+interface PoolWorker {
+  readonly worker: Worker;
+  readonly pending: Map<number, { resolve: () => void; reject: (e: Error) => void }>;
+}
+
+/**
+ * Start one worker. Compiled, the worker is `merge-worker.js` beside this file. Under tsx (this file is .ts),
+ * Node 20 does not apply tsx's hooks to a worker's entry file even with `--import tsx` in its execArgv
+ * ("Unknown file extension .ts"), so a small bootstrap registers tsx in the worker and then imports the .ts source.
+ */
+function startWorker(): Worker {
+  const here = import.meta.url;
+  if (!here.endsWith(".ts")) return new Worker(new URL("./merge-worker.js", here));
+  const source = new URL("./merge-worker.ts", here).href;
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  const bootstrap =
+    `import(${JSON.stringify(tsxApi)})` +
+    `.then((tsx) => tsx.register()).then(() => import(${JSON.stringify(source)}));`;
+  return new Worker(bootstrap, { eval: true });
+}
+
+function sharedBuffer(view: Float32Array | Uint8Array, what: string): SharedArrayBuffer {
+  if (!(view.buffer instanceof SharedArrayBuffer) || view.byteOffset !== 0) {
+    throw new TruecastError("INTERNAL", `merge pool: ${what} must be a view at offset 0 of a SharedArrayBuffer`);
+  }
+  return view.buffer;
+}
+
+/** Start a pool of worker threads for the LoRA merge. Idle workers do not keep the process alive. */
+export function createMergePool(params: CreateMergePoolParams = {}): MergePool {
+  const size = Math.max(1, Math.floor(params.size ?? availableParallelism()));
+  const minWork = params.minParallelWork ?? DEFAULT_MIN_PARALLEL_WORK;
+  const workers: PoolWorker[] = [];
+  let nextId = 1;
+  let closed = false;
+  let broken: Error | null = null;
+
+  for (let w = 0; w < size; w++) {
+    const worker = startWorker();
+    const pw: PoolWorker = { worker, pending: new Map() };
+    worker.unref();
+    worker.on("message", (reply: WorkerReply) => {
+      const p = pw.pending.get(reply.id);
+      if (p === undefined) return;
+      pw.pending.delete(reply.id);
+      if (pw.pending.size === 0) worker.unref();
+      if (reply.ok) p.resolve();
+      else p.reject(new TruecastError("INTERNAL", `merge worker failed: ${reply.message}`));
+    });
+    const fail = (e: Error): void => {
+      broken = e;
+      for (const p of pw.pending.values()) p.reject(new TruecastError("INTERNAL", `merge worker stopped: ${e.message}`, { cause: e }));
+      pw.pending.clear();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => {
+      if (!closed) fail(new Error(`exited with code ${code}`));
+    });
+    workers.push(pw);
+  }
+
+  function post(pw: PoolWorker, task: WorkerTask): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      pw.pending.set(task.id, { resolve, reject });
+      pw.worker.ref(); // a pending task must keep the process alive until it answers
+      pw.worker.postMessage(task);
+    });
+  }
+
+  return {
+    size,
+    async applyDelta(b: SharedDeltaBlock): Promise<void> {
+      if (closed) throw new TruecastError("INTERNAL", "merge pool used after close()");
+      if (broken !== null) throw new TruecastError("INTERNAL", `merge pool is broken: ${(broken as Error).message}`);
+      const work = b.rowCount * b.cols * b.rank;
+      const end = b.blockStartRow + b.rowCount;
+      if (work < minWork || b.rowCount < 2) {
+        applyDeltaRows({ ...b, rowStart: b.blockStartRow, rowEnd: end, scratch: new Float32Array(b.cols) });
+        return;
+      }
+      const common = {
+        left: sharedBuffer(b.left, "left"),
+        right: sharedBuffer(b.right, "right"),
+        values: sharedBuffer(b.values, "values"),
+        touched: sharedBuffer(b.touched, "touched"),
+        rank: b.rank,
+        cols: b.cols,
+        scale: b.scale,
+        blockStartRow: b.blockStartRow,
+      };
+      const parts = Math.min(workers.length, b.rowCount);
+      const tasks: Promise<void>[] = [];
+      for (let t = 0; t < parts; t++) {
+        const rowStart = b.blockStartRow + Math.floor((b.rowCount * t) / parts);
+        const rowEnd = b.blockStartRow + Math.floor((b.rowCount * (t + 1)) / parts);
+        const pw = workers[t] as PoolWorker;
+        tasks.push(post(pw, { ...common, id: nextId++, rowStart, rowEnd }));
+      }
+      await Promise.all(tasks);
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await Promise.all(workers.map((pw) => pw.worker.terminate()));
+    },
+  };
+}
