@@ -1,0 +1,147 @@
+import { stringify } from "yaml";
+import { configName, parseFloatDType } from "../dtype/table.js";
+
+/**
+ * The README.md every export carries unless the user gives their own: Hub metadata as YAML front matter, how to
+ * load the model, and a Precision section that says what the weights are stored as and whether any bit changed.
+ * Output is a pure function of the parameters (no dates, no paths), so a re-export writes the same card.
+ */
+
+/** What one requested dtype conversion did, as the cast engine counts it. */
+export interface CardConversion {
+  /** How many tensors were converted this way. */
+  tensors: number;
+  /** Source and target dtype (`BF16`, `float16`, ... any spelling the dtype table parses). */
+  from: string;
+  to: string;
+  /** Elements whose value changed. */
+  changed: number;
+  /** Finite values that became ±inf. */
+  toInfinity: number;
+  /** Non-zero values that became 0. */
+  toZero: number;
+  maxAbsError: number;
+}
+
+export interface ModelCardParams {
+  /** Hub id of the model this was fine-tuned from (`base_model`). */
+  baseModel?: string;
+  /** Hub license id (`apache-2.0`, `llama3.1`, ...); the key is left out when not given. */
+  license?: string;
+  /** Explicit pipeline tag; else derived from `architectures`; else left out. */
+  pipelineTag?: string;
+  /** `architectures` from config.json, used to derive the pipeline tag and the Auto class in the snippet. */
+  architectures?: readonly string[];
+  /** Extra tags; `truecast` is always among them. */
+  tags?: readonly string[];
+  /** Where the model will be published (`org/name`); used in the title and the loading snippet. */
+  repoId?: string;
+  /** The dtype the weights are stored in (`BF16`, `bfloat16`, ...). */
+  storedDtype: string;
+  /** The dtype of the source checkpoint's weights. */
+  sourceDtype: string;
+  /** Conversions done; empty when every weight was copied bit for bit. */
+  conversions: readonly CardConversion[];
+  /** The LoRA adapter merged into the weights, if any (a path or Hub id). */
+  mergedAdapter?: string;
+  truecastVersion: string;
+  /** What was exported, for the card: "H2O LLM Studio experiment", "PyTorch checkpoint", ... */
+  sourceKind: string;
+}
+
+/** The exact phrase the Precision section uses when nothing was converted. */
+export const BIT_EXACT = "bit-exact copy of the checkpoint's weights";
+
+/** Architecture suffix → Hub pipeline tag and the transformers Auto class that loads it. */
+const HEADS: ReadonlyArray<{ suffix: string; tag: string; auto: string }> = [
+  { suffix: "ForCausalLM", tag: "text-generation", auto: "AutoModelForCausalLM" },
+  { suffix: "ForSequenceClassification", tag: "text-classification", auto: "AutoModelForSequenceClassification" },
+  { suffix: "ForTokenClassification", tag: "token-classification", auto: "AutoModelForTokenClassification" },
+  { suffix: "ForQuestionAnswering", tag: "question-answering", auto: "AutoModelForQuestionAnswering" },
+  { suffix: "ForMaskedLM", tag: "fill-mask", auto: "AutoModelForMaskedLM" },
+];
+
+/** The pipeline tag config.json's `architectures` imply (`*ForCausalLM` → text-generation), or undefined. */
+export function pipelineTagFor(architectures: readonly string[] | undefined): string | undefined {
+  const arch = architectures?.[0];
+  return arch === undefined ? undefined : HEADS.find((h) => arch.endsWith(h.suffix))?.tag;
+}
+
+function autoClassFor(tag: string | undefined): string {
+  return HEADS.find((h) => h.tag === tag)?.auto ?? "AutoModel";
+}
+
+/** `bfloat16` for any spelling of a float dtype; other names unchanged. */
+function dtypeWord(name: string): string {
+  const d = parseFloatDType(name);
+  return d === null ? name : (configName(d) ?? name);
+}
+
+function frontMatter(p: ModelCardParams, tag: string | undefined): string {
+  const tags = [...new Set([...(p.tags ?? []), "truecast"])];
+  const meta: Record<string, unknown> = {};
+  if (p.baseModel !== undefined) meta["base_model"] = p.baseModel;
+  meta["library_name"] = "transformers";
+  if (p.license !== undefined) meta["license"] = p.license;
+  if (tag !== undefined) meta["pipeline_tag"] = tag;
+  meta["tags"] = tags;
+  // YAML 1.1 quoting, so that Python's PyYAML (which reads the Hub's metadata) sees strings like "yes" as strings.
+  return `---\n${stringify(meta, { version: "1.1", lineWidth: 0 })}---\n`;
+}
+
+function loadSnippet(p: ModelCardParams, tag: string | undefined): string {
+  const auto = autoClassFor(tag);
+  const stored = parseFloatDType(p.storedDtype);
+  const dtypeArg = stored === null ? '"auto"' : `torch.${configName(stored) ?? "float32"}`;
+  const id = JSON.stringify(p.repoId ?? "path/to/this/folder");
+  return [
+    "```python",
+    "import torch",
+    `from transformers import ${auto}, AutoTokenizer`,
+    "",
+    `model_id = ${id}`,
+    "tokenizer = AutoTokenizer.from_pretrained(model_id)",
+    `model = ${auto}.from_pretrained(model_id, torch_dtype=${dtypeArg})`,
+    "```",
+  ].join("\n");
+}
+
+function conversionLines(conversions: readonly CardConversion[]): string[] {
+  if (conversions.length === 0) return [`- Conversion: ${BIT_EXACT}.`];
+  const out = ["- Conversion (requested by the user; every other weight is a bit-exact copy):", ""];
+  out.push("| tensors | from | to | values changed | became ±inf | became 0 | max abs error |");
+  out.push("| ---: | --- | --- | ---: | ---: | ---: | ---: |");
+  for (const c of conversions) {
+    out.push(
+      `| ${c.tensors} | ${dtypeWord(c.from)} | ${dtypeWord(c.to)} | ${c.changed} | ${c.toInfinity} | ${c.toZero} | ${String(c.maxAbsError)} |`,
+    );
+  }
+  return out;
+}
+
+/** The model card (README.md) text. */
+export function renderModelCard(p: ModelCardParams): string {
+  const tag = p.pipelineTag ?? pipelineTagFor(p.architectures);
+  const title = p.repoId?.split("/").pop() ?? "Exported model";
+  const origin = p.baseModel === undefined ? "A fine-tuned model" : `A fine-tune of [${p.baseModel}](https://huggingface.co/${p.baseModel})`;
+  const lines = [
+    frontMatter(p, tag),
+    `# ${title}`,
+    "",
+    `${origin}, exported with truecast ${p.truecastVersion} (source: ${p.sourceKind}).`,
+    "",
+    "## How to load it",
+    "",
+    loadSnippet(p, tag),
+    "",
+    "## Precision",
+    "",
+    `- Stored dtype: ${dtypeWord(p.storedDtype)}`,
+    `- Source dtype: ${dtypeWord(p.sourceDtype)} (${p.sourceKind})`,
+    ...(p.mergedAdapter === undefined ? [] : [`- Merged LoRA adapter: ${p.mergedAdapter}`]),
+    ...conversionLines(p.conversions),
+    `- Exported by: truecast ${p.truecastVersion}`,
+    "",
+  ];
+  return lines.join("\n");
+}
