@@ -1,0 +1,111 @@
+/**
+ * Open a `torch.save` checkpoint (the zip format of torch ≥ 1.6): find the archive's `data.pkl`, check the
+ * byte order, and unpickle it with the restricted unpickler into inert storage and tensor descriptors.
+ * The legacy format (torch < 1.6) and anything else are recognized and refused with advice.
+ */
+import { TruecastError } from "../../errors.js";
+import { unpickle } from "../pickle/unpickler.js";
+import type { PickleValue } from "../pickle/values.js";
+import { readZipDirectory, storedRange, type RandomAccess, type ZipEntry } from "../zip.js";
+import { torchHooks } from "./rebuild.js";
+
+/** data.pkl of a state dict is a few MB at most (it holds names and shapes, not weights); larger is refused. */
+export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+
+/** torch's legacy magic number 0x1950a86a20f9469cfc6c, as pickle's LONG1 stores it (little-endian). */
+const LEGACY_MAGIC = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+const LEGACY_MAGIC_DECIMAL = "119547037146038801333356";
+
+export type TorchFileFormat = "zip" | "legacy" | "legacy-tar" | "unknown";
+
+/** Recognize a checkpoint by its first bytes (at least 512 of them when the file has them). */
+export function detectTorchFormat(head: Uint8Array): TorchFileFormat {
+  if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && (head[2] === 3 || head[2] === 5) && (head[3] === 4 || head[3] === 6)) return "zip";
+  const afterProto = head[0] === 0x80 ? 2 : 0;
+  if (LEGACY_MAGIC.every((b, i) => head[afterProto + i] === b)) return "legacy";
+  const text = new TextDecoder("latin1").decode(head.subarray(0, 40));
+  if (text.startsWith(`L${LEGACY_MAGIC_DECIMAL}L\n`)) return "legacy";
+  if (new TextDecoder("latin1").decode(head.subarray(257, 262)) === "ustar") return "legacy-tar";
+  return "unknown";
+}
+
+export interface TorchCheckpoint {
+  /** What `torch.load` would return, with tensors as descriptors. */
+  readonly value: PickleValue;
+  /** The archive's folder (`archive/`, `checkpoint/`, ...), with its trailing slash. */
+  readonly prefix: string;
+}
+
+function legacyError(fileName: string, tar: boolean): TruecastError {
+  return new TruecastError(
+    "TORCH_LEGACY",
+    `${fileName} is in the legacy PyTorch ${tar ? "tar " : ""}format (torch < 1.6 or _use_new_zipfile_serialization=False), ` +
+      "which truecast does not read; load it with torch and re-save it with torch.save(obj, path) on torch ≥ 1.6",
+  );
+}
+
+/** The folder holding data.pkl: torch names it after the file, so it varies. */
+function findPrefix(fileName: string, entries: ReadonlyMap<string, ZipEntry>): string {
+  const candidates = [...entries.keys()].filter((n) => n === "data.pkl" || n.endsWith("/data.pkl"));
+  const top = candidates.filter((n) => n.split("/").length <= 2);
+  const pick = top.length === 1 ? top[0] : undefined;
+  if (pick === undefined) {
+    throw new TruecastError(
+      "TORCH_INVALID",
+      top.length === 0
+        ? `${fileName} is a zip but holds no data.pkl; it is not a PyTorch checkpoint`
+        : `${fileName} holds ${top.length} data.pkl records (${top.join(", ")}); a PyTorch checkpoint has one`,
+    );
+  }
+  return pick.slice(0, pick.length - "data.pkl".length);
+}
+
+async function readRecord(file: RandomAccess, fileName: string, entry: ZipEntry): Promise<Uint8Array> {
+  const { offset, length } = storedRange(fileName, entry);
+  const bytes = await file.read(offset, length);
+  if (bytes.length !== length) throw new TruecastError("ZIP_INVALID", `${fileName}: the file ends inside record "${entry.name}"; it is truncated`);
+  return bytes;
+}
+
+/** Read a checkpoint's structure. Tensor bytes stay in the file; their offsets are in the descriptors. */
+export async function readTorchCheckpoint(params: { file: RandomAccess; fileName: string }): Promise<TorchCheckpoint> {
+  const { file, fileName } = params;
+  const head = await file.read(0, Math.min(file.size, 512));
+  const format = detectTorchFormat(head);
+  if (format === "legacy" || format === "legacy-tar") throw legacyError(fileName, format === "legacy-tar");
+  if (format === "unknown") {
+    throw new TruecastError(
+      "TORCH_INVALID",
+      `${fileName} is neither a PyTorch checkpoint (a torch.save zip) nor the legacy PyTorch format; check that it is the right file`,
+    );
+  }
+  const { entries } = await readZipDirectory({ file, fileName });
+  const prefix = findPrefix(fileName, entries);
+  const order = entries.get(`${prefix}byteorder`);
+  if (order !== undefined) {
+    const text = new TextDecoder().decode(await readRecord(file, fileName, order)).trim();
+    if (text === "big") {
+      throw new TruecastError(
+        "TORCH_INVALID",
+        `${fileName} was saved on a big-endian machine; truecast reads little-endian checkpoints only: ` +
+          "load it with torch and re-save it on a little-endian (x86 or ARM) machine",
+      );
+    }
+    if (text !== "little") throw new TruecastError("TORCH_INVALID", `${fileName}: its byteorder record says "${text}", not "little" or "big"`);
+  }
+  const pkl = entries.get(`${prefix}data.pkl`) as ZipEntry;
+  if (pkl.uncompressedSize > BigInt(MAX_PICKLE_BYTES)) {
+    throw new TruecastError("TORCH_INVALID", `${fileName}: its data.pkl has ${pkl.uncompressedSize} bytes, more than the ${MAX_PICKLE_BYTES} a state dict needs`);
+  }
+  const bytes = await readRecord(file, fileName, pkl);
+  const hooks = torchHooks({
+    fileName,
+    locate: (key) => {
+      const e = entries.get(`${prefix}data/${key}`);
+      if (e === undefined) return null;
+      const { offset, length } = storedRange(fileName, e);
+      return { byteOffset: offset, byteLength: length };
+    },
+  });
+  return { value: unpickle({ bytes, fileName, hooks }), prefix };
+}

@@ -1,0 +1,203 @@
+/**
+ * The allowlist of globals a `torch.save` state dict needs, and what a call of each builds: inert
+ * descriptors of storages and tensors, plain dicts, tuples and bytes. Nothing is ever evaluated.
+ */
+import { TruecastError } from "../../errors.js";
+import type { UnpickleHooks } from "../pickle/unpickler.js";
+import { isGlobal, isPickleObject, type PickleGlobal, type PickleValue } from "../pickle/values.js";
+import { DTYPE_OBJECTS, STORAGE_CLASSES, type TorchElementType } from "./dtypes.js";
+import { checkView } from "./layout.js";
+
+/** One storage record of the archive (`<prefix>/data/<key>`), located in the file. */
+export interface TorchStorage {
+  readonly kind: "torch.storage";
+  readonly key: string;
+  /** Element type of the storage class (`UntypedStorage`: bytes). */
+  readonly element: TorchElementType;
+  /** `cpu`, `cuda:0`, ...: where torch would put it; irrelevant to the bytes. */
+  readonly location: string;
+  /** Absolute offset of the record's bytes in the checkpoint file. */
+  readonly byteOffset: number;
+  readonly byteLength: number;
+}
+
+/** A tensor as a view of a storage: nothing is read until asked. */
+export interface TorchTensor {
+  readonly kind: "torch.tensor";
+  /** Safetensors spelling of the element type (`C128` for complex128). */
+  readonly dtype: string;
+  readonly itemSize: number;
+  readonly shape: readonly number[];
+  readonly stride: readonly number[];
+  /** In elements of `dtype`. */
+  readonly storageOffset: number;
+  readonly storage: TorchStorage;
+}
+
+export function isTorchTensor(v: PickleValue): v is PickleValue & TorchTensor {
+  return isPickleObject(v, "torch.tensor");
+}
+
+const REBUILD_FUNCTIONS = new Set([
+  "_rebuild_tensor",
+  "_rebuild_tensor_v2",
+  "_rebuild_tensor_v3",
+  "_rebuild_parameter",
+  "_rebuild_parameter_with_state",
+  "_rebuild_from_type_v2",
+]);
+
+/** Tensor classes `_rebuild_from_type_v2` may name as the type to rebuild as. */
+const TENSOR_CLASSES = new Set(["torch._tensor.Tensor", "torch.Tensor", "torch.nn.parameter.Parameter"]);
+
+/** Every global a checkpoint may name; anything else is refused by name. */
+export function isAllowedGlobal(module: string, name: string): boolean {
+  if (module === "torch._utils") return REBUILD_FUNCTIONS.has(name);
+  if (module === "torch") return STORAGE_CLASSES.has(name) || DTYPE_OBJECTS.has(name) || name === "Size" || name === "Tensor";
+  if (module === "torch.storage") return name === "UntypedStorage" || name === "TypedStorage";
+  if (module === "collections") return name === "OrderedDict";
+  if (module === "builtins") return name === "set" || name === "frozenset" || name === "bytes";
+  if (module === "_codecs") return name === "encode";
+  return TENSOR_CLASSES.has(`${module}.${name}`);
+}
+
+export interface TorchHooksParams {
+  readonly fileName: string;
+  /** Where the record of storage `key` lies, or null when the archive has no such record. */
+  readonly locate: (key: string) => { byteOffset: number; byteLength: number } | null;
+}
+
+/** The hooks that turn a torch pickle into descriptors. */
+export function torchHooks(params: TorchHooksParams): UnpickleHooks {
+  const { fileName } = params;
+  const storages = new Map<string, TorchStorage>();
+  const invalid = (what: string): TruecastError =>
+    new TruecastError("TORCH_INVALID", `${fileName}: ${what}; the checkpoint is damaged or was not written by torch.save`);
+
+  const int = (v: PickleValue | undefined, what: string): number => {
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw invalid(`${what} is ${String(v)}, not a non-negative integer`);
+    return v;
+  };
+  const ints = (v: PickleValue | undefined, what: string): number[] => {
+    if (!Array.isArray(v)) throw invalid(`${what} is not a tuple`);
+    return v.map((x: PickleValue) => int(x, `an entry of ${what}`));
+  };
+  const storageArg = (v: PickleValue | undefined): TorchStorage => {
+    if (v === undefined || !isPickleObject(v, "torch.storage")) throw invalid("a tensor is rebuilt from something that is not a storage");
+    return v as unknown as TorchStorage;
+  };
+  const tensorArg = (v: PickleValue | undefined, fn: string): PickleValue => {
+    if (v === undefined || !isTorchTensor(v)) throw invalid(`${fn} is given something that is not a tensor`);
+    return v;
+  };
+
+  const rebuildTensor = (args: readonly PickleValue[], element: TorchElementType | null): PickleValue => {
+    const storage = storageArg(args[0]);
+    const el = element ?? storage.element;
+    const t: TorchTensor = {
+      kind: "torch.tensor",
+      dtype: el.dtype,
+      itemSize: el.itemSize,
+      storageOffset: int(args[1], "a storage offset"),
+      shape: ints(args[2], "a tensor's size"),
+      stride: ints(args[3], "a tensor's stride"),
+      storage,
+    };
+    checkView({ tensor: t, fileName });
+    return t as unknown as PickleValue;
+  };
+
+  const call = (fn: PickleGlobal, args: readonly PickleValue[]): PickleValue => {
+    const dotted = `${fn.module}.${fn.name}`;
+    switch (dotted) {
+      case "torch._utils._rebuild_tensor":
+      case "torch._utils._rebuild_tensor_v2":
+        return rebuildTensor(args, null);
+      case "torch._utils._rebuild_tensor_v3": {
+        const d = args[6];
+        const element = d !== undefined && isGlobal(d) && d.module === "torch" ? DTYPE_OBJECTS.get(d.name) : undefined;
+        if (element === undefined) throw invalid("_rebuild_tensor_v3 is given something that is not a torch dtype");
+        return rebuildTensor(args, element);
+      }
+      case "torch._utils._rebuild_parameter":
+      case "torch._utils._rebuild_parameter_with_state":
+        return tensorArg(args[0], fn.name);
+      case "torch._utils._rebuild_from_type_v2": {
+        const [inner, type, innerArgs] = args;
+        if (inner === undefined || !isGlobal(inner) || inner.module !== "torch._utils" || !REBUILD_FUNCTIONS.has(inner.name)) {
+          throw invalid("_rebuild_from_type_v2 is given something that is not a torch rebuild function");
+        }
+        if (type === undefined || !isGlobal(type) || !TENSOR_CLASSES.has(`${type.module}.${type.name}`)) {
+          throw invalid("_rebuild_from_type_v2 is given something that is not a tensor class");
+        }
+        if (!Array.isArray(innerArgs)) throw invalid("_rebuild_from_type_v2 is given arguments that are not a tuple");
+        return call(inner, innerArgs);
+      }
+      case "collections.OrderedDict": {
+        const d = new Map<PickleValue, PickleValue>();
+        const items = args[0];
+        if (Array.isArray(items)) {
+          for (const kv of items) {
+            if (!Array.isArray(kv) || kv.length !== 2) throw invalid("OrderedDict is given an item that is not a pair");
+            d.set(kv[0] as PickleValue, kv[1] as PickleValue);
+          }
+        }
+        return d;
+      }
+      case "torch.Size":
+        return Object.freeze(ints(args[0] ?? [], "a torch.Size"));
+      case "builtins.set":
+      case "builtins.frozenset":
+        return new Set(Array.isArray(args[0]) ? (args[0] as PickleValue[]) : []);
+      case "builtins.bytes":
+        if (args.length !== 0) throw invalid("bytes() is given arguments");
+        return new Uint8Array(0);
+      case "_codecs.encode": {
+        const [text, encoding] = args;
+        if (typeof text !== "string" || (encoding !== "latin1" && encoding !== "latin-1")) {
+          throw invalid("_codecs.encode is used for something other than protocol 2's latin-1 bytes");
+        }
+        const out = new Uint8Array(text.length);
+        for (let i = 0; i < text.length; i++) {
+          const c = text.charCodeAt(i);
+          if (c > 0xff) throw invalid("_codecs.encode is given text that is not latin-1");
+          out[i] = c;
+        }
+        return out;
+      }
+      default:
+        throw invalid(`${dotted} is called, but it is not something a state dict calls`);
+    }
+  };
+
+  const persistentLoad = (pid: PickleValue): PickleValue => {
+    if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length !== 5) throw invalid("a persistent id is not ('storage', class, key, location, numel)");
+    const [, cls, key, location, numel] = pid;
+    const element = cls !== undefined && isGlobal(cls) && (cls.module === "torch" || cls.module === "torch.storage") ? STORAGE_CLASSES.get(cls.name) : undefined;
+    if (element === undefined) throw invalid("a persistent id names something that is not a storage class");
+    if (typeof key !== "string" || typeof location !== "string") throw invalid("a persistent id's key or location is not a string");
+    const n = int(numel, `the element count of storage "${key}"`);
+    const known = storages.get(key);
+    if (known !== undefined) {
+      if (known.element.dtype !== element.dtype) throw invalid(`storage "${key}" is named with two element types`);
+      return known as unknown as PickleValue;
+    }
+    const at = params.locate(key);
+    if (at === null) throw invalid(`storage "${key}" has no record data/${key} in the archive`);
+    const want = BigInt(n) * BigInt(element.itemSize);
+    if (BigInt(at.byteLength) !== want) {
+      throw invalid(`storage "${key}" holds ${n} elements of ${element.itemSize} bytes (${want} bytes) but its record has ${at.byteLength} bytes`);
+    }
+    const s: TorchStorage = { kind: "torch.storage", key, element, location, byteOffset: at.byteOffset, byteLength: at.byteLength };
+    storages.set(key, s);
+    return s as unknown as PickleValue;
+  };
+
+  const build = (obj: PickleValue, _state: PickleValue): PickleValue => {
+    // A state dict is an OrderedDict whose `_metadata` attribute arrives as BUILD state: it carries no weights.
+    if (obj instanceof Map) return obj;
+    throw invalid("BUILD sets the state of something other than a dict");
+  };
+
+  return { isAllowed: isAllowedGlobal, call, persistentLoad, build };
+}

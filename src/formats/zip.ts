@@ -1,0 +1,268 @@
+/**
+ * A read-only zip central directory reader, enough for `torch.save` archives: records are found through the
+ * central directory (ZIP64 included) and read in place by offset. Only stored (uncompressed) records can be read.
+ * Knows nothing of torch or models.
+ */
+import type { FileHandle } from "node:fs/promises";
+import { TruecastError } from "../errors.js";
+
+/** Positional reads over one file. */
+export interface RandomAccess {
+  /** File size in bytes. */
+  readonly size: number;
+  /** Exactly `length` bytes at `position` (fewer only past the end of the file). */
+  read(position: number, length: number): Promise<Uint8Array>;
+}
+
+/** A {@link RandomAccess} over an open file handle (the caller closes the handle). */
+export function fileAccess(handle: FileHandle, size: number): RandomAccess {
+  return {
+    size,
+    async read(position, length) {
+      const buf = new Uint8Array(Math.max(0, Math.min(length, size - position)));
+      let done = 0;
+      while (done < buf.length) {
+        const { bytesRead } = await handle.read(buf, done, buf.length - done, position + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === buf.length ? buf : buf.subarray(0, done);
+    },
+  };
+}
+
+/** One record of the central directory. */
+export interface ZipEntry {
+  readonly name: string;
+  /** 0 = stored; 8 = deflate; anything else is some other compression. */
+  readonly method: number;
+  readonly compressedSize: bigint;
+  readonly uncompressedSize: bigint;
+  /** Absolute offset of the record's local file header. */
+  readonly localHeaderOffset: bigint;
+  /** Absolute offset of the record's data (past the local header, its name and its extra field). */
+  readonly dataOffset: number;
+}
+
+export interface ZipDirectory {
+  readonly entries: ReadonlyMap<string, ZipEntry>;
+}
+
+const SIG_EOCD = 0x06054b50;
+const SIG_ZIP64_LOCATOR = 0x07064b50;
+const SIG_ZIP64_EOCD = 0x06064b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_LOCAL = 0x04034b50;
+const EOCD_SIZE = 22;
+const ZIP64_LOCATOR_SIZE = 20;
+const ZIP64_EOCD_MIN_SIZE = 56;
+const CENTRAL_HEADER_SIZE = 46;
+const LOCAL_HEADER_SIZE = 30;
+/** The end record's comment is at most 65,535 bytes, so the end record lies within this tail of the file. */
+const MAX_EOCD_SEARCH = EOCD_SIZE + 0xffff;
+/** The central directory is read in one piece; a checkpoint's is a few hundred KB even with thousands of records. */
+const MAX_CENTRAL_DIRECTORY_BYTES = 256 * 1024 * 1024;
+/** Local headers are read this many at a time (one positional read each). */
+const LOCAL_HEADER_BATCH = 64;
+const U16_MAX = 0xffff;
+const U32_MAX = 0xffffffff;
+
+function invalid(fileName: string, what: string): TruecastError {
+  return new TruecastError("ZIP_INVALID", `${fileName}: ${what}; the file is not a valid zip archive (truncated or damaged?)`);
+}
+
+/** A bigint length or offset as a number, refusing what does not fit in the file. */
+function toOffset(fileName: string, v: bigint, limit: number, what: string): number {
+  if (v < 0n || v > BigInt(limit)) throw invalid(fileName, `${what} ${v} lies beyond the end of the file (${limit} bytes)`);
+  return Number(v);
+}
+
+function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+interface EndRecord {
+  entryCount: bigint;
+  cdSize: bigint;
+  cdOffset: bigint;
+}
+
+async function findEndRecord(file: RandomAccess, fileName: string): Promise<EndRecord> {
+  if (file.size < EOCD_SIZE) throw invalid(fileName, `only ${file.size} bytes, too short for a zip end record`);
+  const tailLen = Math.min(file.size, MAX_EOCD_SEARCH);
+  const tailStart = file.size - tailLen;
+  const tail = await file.read(tailStart, tailLen);
+  const dv = view(tail);
+  for (let p = tail.length - EOCD_SIZE; p >= 0; p--) {
+    if (dv.getUint32(p, true) !== SIG_EOCD) continue;
+    const commentLen = dv.getUint16(p + 20, true);
+    if (p + EOCD_SIZE + commentLen !== tail.length) continue;
+    const diskNo = dv.getUint16(p + 4, true);
+    const cdDisk = dv.getUint16(p + 6, true);
+    const end: EndRecord = {
+      entryCount: BigInt(dv.getUint16(p + 10, true)),
+      cdSize: BigInt(dv.getUint32(p + 12, true)),
+      cdOffset: BigInt(dv.getUint32(p + 16, true)),
+    };
+    const eocdPos = tailStart + p;
+    const locPos = eocdPos - ZIP64_LOCATOR_SIZE;
+    const hasLocator = locPos >= 0 && p >= ZIP64_LOCATOR_SIZE && dv.getUint32(p - ZIP64_LOCATOR_SIZE, true) === SIG_ZIP64_LOCATOR;
+    if (hasLocator) return readZip64End(file, fileName, dv.getBigUint64(p - ZIP64_LOCATOR_SIZE + 8, true), dv.getUint32(p - ZIP64_LOCATOR_SIZE + 16, true));
+    if (diskNo !== 0 || cdDisk !== 0) throw invalid(fileName, "it is split over several disks, which is not supported");
+    if (end.entryCount === BigInt(U16_MAX) || end.cdSize === BigInt(U32_MAX) || end.cdOffset === BigInt(U32_MAX)) {
+      throw invalid(fileName, "the end record says ZIP64 but no ZIP64 locator precedes it");
+    }
+    return end;
+  }
+  throw invalid(fileName, "no end of central directory record found");
+}
+
+async function readZip64End(file: RandomAccess, fileName: string, offset: bigint, totalDisks: number): Promise<EndRecord> {
+  if (totalDisks > 1) throw invalid(fileName, "it is split over several disks, which is not supported");
+  const pos = toOffset(fileName, offset, file.size - ZIP64_EOCD_MIN_SIZE, "the ZIP64 end record offset");
+  const rec = await file.read(pos, ZIP64_EOCD_MIN_SIZE);
+  const dv = view(rec);
+  if (rec.length < ZIP64_EOCD_MIN_SIZE || dv.getUint32(0, true) !== SIG_ZIP64_EOCD) {
+    throw invalid(fileName, `no ZIP64 end record at offset ${pos} where the locator points`);
+  }
+  if (dv.getUint32(16, true) !== 0 || dv.getUint32(20, true) !== 0) throw invalid(fileName, "it is split over several disks, which is not supported");
+  return { entryCount: dv.getBigUint64(32, true), cdSize: dv.getBigUint64(40, true), cdOffset: dv.getBigUint64(48, true) };
+}
+
+interface CentralRecord {
+  name: string;
+  method: number;
+  flags: number;
+  compressedSize: bigint;
+  uncompressedSize: bigint;
+  localHeaderOffset: bigint;
+}
+
+/** Replace 0xFFFFFFFF placeholders with the values of the ZIP64 extended information extra field (id 0x0001). */
+function applyZip64Extra(fileName: string, rec: CentralRecord, extra: Uint8Array, diskStart: number): void {
+  const dv = view(extra);
+  for (let p = 0; p + 4 <= extra.length; ) {
+    const id = dv.getUint16(p, true);
+    const len = dv.getUint16(p + 2, true);
+    if (p + 4 + len > extra.length) throw invalid(fileName, `the extra field of "${rec.name}" is truncated`);
+    if (id === 0x0001) {
+      let q = p + 4;
+      const take = (): bigint => {
+        if (q + 8 > p + 4 + len) throw invalid(fileName, `the ZIP64 extra field of "${rec.name}" is too short`);
+        const v = dv.getBigUint64(q, true);
+        q += 8;
+        return v;
+      };
+      if (rec.uncompressedSize === BigInt(U32_MAX)) rec.uncompressedSize = take();
+      if (rec.compressedSize === BigInt(U32_MAX)) rec.compressedSize = take();
+      if (rec.localHeaderOffset === BigInt(U32_MAX)) rec.localHeaderOffset = take();
+      if (diskStart === U16_MAX && q + 4 <= p + 4 + len && dv.getUint32(q, true) !== 0) {
+        throw invalid(fileName, `"${rec.name}" lies on another disk, which is not supported`);
+      }
+      return;
+    }
+    p += 4 + len;
+  }
+}
+
+function parseCentralDirectory(fileName: string, cd: Uint8Array, count: number): CentralRecord[] {
+  const dv = view(cd);
+  const out: CentralRecord[] = [];
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    if (p + CENTRAL_HEADER_SIZE > cd.length || dv.getUint32(p, true) !== SIG_CENTRAL) {
+      throw invalid(fileName, `central directory record ${i + 1} of ${count} is missing or damaged`);
+    }
+    const nameLen = dv.getUint16(p + 28, true);
+    const extraLen = dv.getUint16(p + 30, true);
+    const commentLen = dv.getUint16(p + 32, true);
+    const next = p + CENTRAL_HEADER_SIZE + nameLen + extraLen + commentLen;
+    if (next > cd.length) throw invalid(fileName, `central directory record ${i + 1} of ${count} is truncated`);
+    let name: string;
+    try {
+      name = utf8.decode(cd.subarray(p + CENTRAL_HEADER_SIZE, p + CENTRAL_HEADER_SIZE + nameLen));
+    } catch {
+      throw invalid(fileName, `central directory record ${i + 1} has a name that is not UTF-8`);
+    }
+    const rec: CentralRecord = {
+      name,
+      flags: dv.getUint16(p + 8, true),
+      method: dv.getUint16(p + 10, true),
+      compressedSize: BigInt(dv.getUint32(p + 20, true)),
+      uncompressedSize: BigInt(dv.getUint32(p + 24, true)),
+      localHeaderOffset: BigInt(dv.getUint32(p + 42, true)),
+    };
+    const extra = cd.subarray(p + CENTRAL_HEADER_SIZE + nameLen, p + CENTRAL_HEADER_SIZE + nameLen + extraLen);
+    applyZip64Extra(fileName, rec, extra, dv.getUint16(p + 34, true));
+    out.push(rec);
+    p = next;
+  }
+  return out;
+}
+
+async function locateData(file: RandomAccess, fileName: string, rec: CentralRecord, cdOffset: number): Promise<ZipEntry> {
+  const at = toOffset(fileName, rec.localHeaderOffset, cdOffset, `the local header of "${rec.name}" at`);
+  const head = await file.read(at, LOCAL_HEADER_SIZE);
+  const dv = view(head);
+  if (head.length < LOCAL_HEADER_SIZE || dv.getUint32(0, true) !== SIG_LOCAL) {
+    throw invalid(fileName, `no local file header for "${rec.name}" at offset ${at}`);
+  }
+  const dataOffset = at + LOCAL_HEADER_SIZE + dv.getUint16(26, true) + dv.getUint16(28, true);
+  const end = BigInt(dataOffset) + rec.compressedSize;
+  if (end > BigInt(cdOffset)) {
+    throw invalid(fileName, `the data of "${rec.name}" (${rec.compressedSize} bytes at ${dataOffset}) runs past the central directory`);
+  }
+  return {
+    name: rec.name,
+    method: rec.method,
+    compressedSize: rec.compressedSize,
+    uncompressedSize: rec.uncompressedSize,
+    localHeaderOffset: rec.localHeaderOffset,
+    dataOffset,
+  };
+}
+
+/** Read a zip's central directory and locate every record's data. */
+export async function readZipDirectory(params: { file: RandomAccess; fileName: string }): Promise<ZipDirectory> {
+  const { file, fileName } = params;
+  const end = await findEndRecord(file, fileName);
+  const cdOffset = toOffset(fileName, end.cdOffset, file.size, "the central directory offset");
+  if (end.cdSize > BigInt(MAX_CENTRAL_DIRECTORY_BYTES)) {
+    throw invalid(fileName, `its central directory claims ${end.cdSize} bytes, more than the ${MAX_CENTRAL_DIRECTORY_BYTES} this reader accepts`);
+  }
+  const cdSize = toOffset(fileName, end.cdSize, file.size - cdOffset, "the central directory size");
+  if (end.entryCount > BigInt(Math.floor(cdSize / CENTRAL_HEADER_SIZE))) {
+    throw invalid(fileName, `it claims ${end.entryCount} records, more than its central directory of ${cdSize} bytes can hold`);
+  }
+  const cd = await file.read(cdOffset, cdSize);
+  const records = parseCentralDirectory(fileName, cd, Number(end.entryCount));
+  const entries = new Map<string, ZipEntry>();
+  for (let i = 0; i < records.length; i += LOCAL_HEADER_BATCH) {
+    const batch = records.slice(i, i + LOCAL_HEADER_BATCH);
+    const located = await Promise.all(batch.map((r) => locateData(file, fileName, r, cdOffset)));
+    for (const [k, e] of located.entries()) {
+      const rec = batch[k];
+      if (rec !== undefined && (rec.flags & 1) !== 0) throw invalid(fileName, `"${e.name}" is encrypted`);
+      if (entries.has(e.name)) throw invalid(fileName, `it holds two records named "${e.name}"`);
+      entries.set(e.name, e);
+    }
+  }
+  return { entries };
+}
+
+/** The byte range of a stored record, refusing a compressed one. */
+export function storedRange(fileName: string, entry: ZipEntry): { offset: number; length: number } {
+  if (entry.method !== 0) {
+    throw new TruecastError(
+      "ZIP_INVALID",
+      `${fileName}: record "${entry.name}" is compressed (method ${entry.method}); only stored records can be read in place. ` +
+        "Re-save the checkpoint with torch.save, which stores records uncompressed",
+    );
+  }
+  if (entry.compressedSize !== entry.uncompressedSize) {
+    throw invalid(fileName, `stored record "${entry.name}" has compressed size ${entry.compressedSize} ≠ size ${entry.uncompressedSize}`);
+  }
+  if (entry.compressedSize > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(fileName, `record "${entry.name}" is too large`);
+  return { offset: entry.dataOffset, length: Number(entry.compressedSize) };
+}

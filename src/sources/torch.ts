@@ -1,0 +1,255 @@
+/**
+ * Opens PyTorch checkpoints as a SourceModel: a bare `.bin` / `.pt` / `.pth` state dict (also wrapped as
+ * `{"model": ...}` or `{"state_dict": ...}`, with `module.` / `_orig_mod.` prefixes), or a Hugging Face folder
+ * with `pytorch_model.bin` or shards listed by `pytorch_model.bin.index.json`. No pickle code ever runs:
+ * the restricted unpickler builds descriptors, and tensor bytes are read in place only when pulled.
+ */
+import { open, readFile, readdir, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { isDType } from "../dtype/table.js";
+import { TruecastError } from "../errors.js";
+import { readIndexFile } from "../formats/safetensors/index-file.js";
+import { fileError, readRangeChunks } from "../formats/safetensors/read.js";
+import { readTorchCheckpoint } from "../formats/torch/checkpoint.js";
+import { coversStorage, isContiguous, numelOf } from "../formats/torch/layout.js";
+import { viewChunks } from "../formats/torch/read-view.js";
+import { extractStateDict, type StateDictEntry } from "../formats/torch/state-dict.js";
+import { fileAccess } from "../formats/zip.js";
+import { collectModelFiles } from "./model-files.js";
+import type { SourceModel, TensorRef } from "./tensor-ref.js";
+
+export const TORCH_SINGLE_NAME = "pytorch_model.bin";
+export const TORCH_INDEX_NAME = "pytorch_model.bin.index.json";
+export const TORCH_FILE_KIND = "PyTorch checkpoint";
+export const TORCH_FOLDER_KIND = "Hugging Face folder (PyTorch)";
+
+/** transformers' shard names: `pytorch_model-00001-of-00003.bin`. */
+const SHARD_NAME = /^pytorch_model-\d+-of-\d+\.bin$/;
+
+/** Names of output embeddings that transformers leaves out when `tie_word_embeddings` ties them to the input's. */
+const TIED_OUTPUT_NAMES = ["lm_head.weight", "embed_out.weight"];
+
+export interface TorchOpenOptions {
+  /** The model ties its output embeddings to its input embeddings: leave out a duplicate sharing their storage. */
+  readonly tieWordEmbeddings?: boolean;
+}
+
+interface FileTensors {
+  readonly path: string;
+  readonly entries: readonly StateDictEntry[];
+}
+
+/** Read one checkpoint's structure (the handle is closed again before any tensor is read). */
+async function readFileTensors(path: string, notes: string[], stripPrefixes: boolean): Promise<FileTensors> {
+  const fileName = basename(path);
+  let handle;
+  try {
+    if (!(await stat(path)).isFile()) throw new TruecastError("UNREADABLE", `${path}: is a folder, not a PyTorch checkpoint`);
+    handle = await open(path, "r");
+  } catch (e) {
+    if (e instanceof TruecastError) throw e;
+    throw fileError(path, e);
+  }
+  let value;
+  try {
+    value = (await readTorchCheckpoint({ file: fileAccess(handle, (await handle.stat()).size), fileName })).value;
+  } finally {
+    await handle.close();
+  }
+  const sd = extractStateDict({ value, fileName, stripPrefixes });
+  if (sd.wrapper !== null) {
+    const beside = sd.besideWrapper.length > 0 ? `; ${sd.besideWrapper.length} other entries skipped (${sd.besideWrapper.slice(0, 5).join(", ")})` : "";
+    notes.push(`${fileName}: state dict read from key "${sd.wrapper}"${beside}`);
+  }
+  for (const [prefix, n] of sd.prefixesRemoved) notes.push(`${fileName}: prefix "${prefix}" removed from ${n} keys`);
+  if (sd.skipped.length > 0) {
+    notes.push(`${fileName}: ${sd.skipped.length} non-tensor values skipped (${sd.skipped.slice(0, 5).join(", ")})`);
+  }
+  return { path, entries: sd.entries };
+}
+
+function sameView(a: StateDictEntry, b: StateDictEntry): boolean {
+  const x = a.tensor;
+  const y = b.tensor;
+  return x.dtype === y.dtype && x.storageOffset === y.storageOffset && x.shape.join() === y.shape.join() && x.stride.join() === y.stride.join();
+}
+
+/** TensorRefs of one file: views materialized, tied duplicates left out when the model ties them. */
+function tensorRefs(file: FileTensors, notes: string[], tie: boolean): TensorRef[] {
+  const fileName = basename(file.path);
+  const byStorage = new Map<string, StateDictEntry[]>();
+  for (const e of file.entries) {
+    const group = byStorage.get(e.tensor.storage.key) ?? [];
+    group.push(e);
+    byStorage.set(e.tensor.storage.key, group);
+  }
+  const dropped = new Set<string>();
+  let shared = 0;
+  for (const group of byStorage.values()) {
+    if (group.length < 2) continue;
+    for (const e of group) {
+      const twin = group.find((o) => o !== e && !dropped.has(o.name) && sameView(o, e));
+      if (tie && twin !== undefined && TIED_OUTPUT_NAMES.some((n) => e.name === n || e.name.endsWith(`.${n}`))) {
+        dropped.add(e.name);
+        notes.push(`${e.name} left out: it shares its storage with ${twin.name} and the model ties word embeddings (tie_word_embeddings)`);
+      }
+    }
+    const remaining = group.filter((e) => !dropped.has(e.name)).length;
+    if (remaining > 1) shared += remaining;
+  }
+  if (shared > 0) notes.push(`${fileName}: ${shared} tensors share storage with another tensor; each is written with its own bytes`);
+  let views = 0;
+  const refs: TensorRef[] = [];
+  for (const e of file.entries) {
+    if (dropped.has(e.name)) continue;
+    const t = e.tensor;
+    if (!isDType(t.dtype)) {
+      throw new TruecastError(
+        "UNSUPPORTED_DTYPE",
+        `${fileName}: tensor "${e.storedName}" is ${t.dtype === "C128" ? "complex128" : t.dtype}, which safetensors cannot store; convert it in torch first`,
+      );
+    }
+    const byteLength = Number(numelOf(t.shape)) * t.itemSize;
+    const contiguous = isContiguous(t);
+    if (!coversStorage(t)) views++;
+    const start = t.storage.byteOffset + t.storageOffset * t.itemSize;
+    refs.push({
+      name: e.name,
+      dtype: t.dtype,
+      shape: [...t.shape],
+      byteLength,
+      origin: fileName,
+      chunks: contiguous
+        ? (chunkSize: number) => readRangeChunks(file.path, start, byteLength, chunkSize)
+        : (chunkSize: number) => viewChunks({ path: file.path, tensor: t, chunkSize }),
+    });
+  }
+  if (views > 0) notes.push(`${fileName}: ${views} tensors materialized from views (a storage offset, part of a storage, or strides)`);
+  return refs;
+}
+
+function model(params: Omit<SourceModel, "close">): SourceModel {
+  // Handles are opened per read and closed after it: nothing to release.
+  return { ...params, close: async () => {} };
+}
+
+/** A bare PyTorch state dict file (`.bin`, `.pt`, `.pth`). */
+export async function openTorchFile(path: string, opts: TorchOpenOptions = {}): Promise<SourceModel> {
+  const notes: string[] = [];
+  const file = await readFileTensors(path, notes, true);
+  const tensors = tensorRefs(file, notes, opts.tieWordEmbeddings === true);
+  return model({ kind: TORCH_FILE_KIND, path, tensors, files: new Map(), notes });
+}
+
+/** config.json's `tie_word_embeddings`; transformers' default (true) when config.json omits it. */
+async function readTieWordEmbeddings(dir: string, notes: string[]): Promise<boolean> {
+  const path = join(dir, "config.json");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    return false;
+  }
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch {
+    throw new TruecastError("CONFIG_INVALID", `${path}: not valid JSON; fix or restore config.json`);
+  }
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new TruecastError("CONFIG_INVALID", `${path}: not a JSON object; fix or restore config.json`);
+  }
+  const v = (config as Record<string, unknown>)["tie_word_embeddings"];
+  if (v === undefined) {
+    notes.push("config.json has no tie_word_embeddings: transformers' default (true) applies");
+    return true;
+  }
+  if (typeof v !== "boolean") throw new TruecastError("CONFIG_INVALID", `${path}: "tie_word_embeddings" is not true or false`);
+  return v;
+}
+
+/** A Hugging Face folder with `pytorch_model.bin`, or shards listed by `pytorch_model.bin.index.json`. */
+export async function openTorchFolder(dir: string): Promise<SourceModel> {
+  const files = await collectModelFiles(dir);
+  const notes: string[] = [];
+  const tie = await readTieWordEmbeddings(dir, notes);
+  const present = (await readdir(dir)).filter((n) => n === TORCH_SINGLE_NAME || n === TORCH_INDEX_NAME || SHARD_NAME.test(n)).sort();
+  let perFile: FileTensors[];
+  if (present.includes(TORCH_INDEX_NAME)) {
+    perFile = await readShards({ dir, present, notes });
+  } else if (present.includes(TORCH_SINGLE_NAME)) {
+    const others = present.filter((n) => n !== TORCH_SINGLE_NAME);
+    if (others.length > 0) {
+      throw new TruecastError(
+        "INDEX_MISMATCH",
+        `${dir}: holds ${TORCH_SINGLE_NAME} and also ${others.join(", ")}; it is unclear which are the model's weights: move the extra files out`,
+      );
+    }
+    perFile = [await readFileTensors(join(dir, TORCH_SINGLE_NAME), notes, false)];
+  } else if (present.length > 0) {
+    throw new TruecastError(
+      "NOT_FOUND",
+      `${dir}: holds ${present.join(", ")} but no ${TORCH_INDEX_NAME} saying which tensors are where; restore the index from where the shards came from`,
+    );
+  } else {
+    throw new TruecastError("UNKNOWN_SOURCE", `${dir}: has neither ${TORCH_SINGLE_NAME} nor ${TORCH_INDEX_NAME}; it is not a PyTorch model folder`);
+  }
+  const tensors = perFile.flatMap((f) => tensorRefs(f, notes, tie));
+  return model({ kind: TORCH_FOLDER_KIND, path: dir, tensors, files, notes });
+}
+
+/** Read every shard the index names, checking that index and shards agree exactly. */
+async function readShards(params: { dir: string; present: readonly string[]; notes: string[] }): Promise<FileTensors[]> {
+  const { dir, present, notes } = params;
+  const indexPath = join(dir, TORCH_INDEX_NAME);
+  const index = await readIndexFile(indexPath);
+  for (const shard of index.shards) {
+    const info = await stat(join(dir, shard)).catch(() => null);
+    if (info?.isFile() !== true) {
+      const names = [...index.weightMap].filter(([, s]) => s === shard).map(([n]) => n);
+      throw new TruecastError(
+        "INDEX_MISSING_SHARD",
+        `${indexPath}: names shard ${shard} (for ${names.length} tensors, e.g. "${names[0] ?? ""}"), which is not in the folder; download or copy it too`,
+      );
+    }
+  }
+  const unlisted = present.filter((n) => n !== TORCH_INDEX_NAME && !index.shards.includes(n));
+  if (unlisted.length > 0) {
+    throw new TruecastError(
+      "INDEX_MISMATCH",
+      `${indexPath}: does not name ${unlisted.join(", ")}, which is in the folder; a stale weight file would be ignored silently: move it out`,
+    );
+  }
+  const owner = new Map<string, string>();
+  const out: FileTensors[] = [];
+  for (const shard of index.shards) {
+    const file = await readFileTensors(join(dir, shard), notes, false);
+    for (const e of file.entries) {
+      const first = owner.get(e.name);
+      if (first !== undefined) {
+        throw new TruecastError("DUPLICATE_TENSOR", `${dir}: tensor "${e.name}" is in both ${first} and ${shard}; keep one copy and fix the index`);
+      }
+      owner.set(e.name, shard);
+      const listed = index.weightMap.get(e.name);
+      if (listed !== shard) {
+        throw new TruecastError(
+          "INDEX_MISMATCH",
+          listed === undefined
+            ? `${indexPath}: does not list tensor "${e.name}", which is in ${shard}`
+            : `${indexPath}: says tensor "${e.name}" is in ${listed}, but it is in ${shard}`,
+        );
+      }
+    }
+    out.push(file);
+  }
+  for (const [name, shard] of index.weightMap) {
+    if (!owner.has(name)) {
+      throw new TruecastError(
+        "INDEX_MISSING_TENSOR",
+        `${indexPath}: lists tensor "${name}" in ${shard}, but ${shard} has no such tensor; the shard or the index is from another version of the model`,
+      );
+    }
+  }
+  notes.push(`read ${index.shards.length} shards through ${TORCH_INDEX_NAME}`);
+  return out;
+}
