@@ -1,0 +1,181 @@
+/**
+ * The one `fetch` every Hub call goes through. It
+ * - attaches the token to requests for the endpoint's origin only, and strips Authorization from any other
+ *   origin (LFS storage hosts, redirects), so the token is never sent elsewhere; the official client only ever
+ *   holds a placeholder;
+ * - never lets fetch follow redirects itself (`redirect: "manual"`): Node's fetch keeps a whole request body in
+ *   memory when it may have to replay it for a redirect (undici #4058); redirects are followed here instead;
+ * - retries 429 (honouring Retry-After), 5xx and dropped connections with backoff, replaying Blob bodies;
+ * - counts request body bytes as they are sent, for progress.
+ */
+import { TruecastError } from "../errors.js";
+import { DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, retryDelayMs, type RetryPolicy } from "./retry.js";
+
+/** What the official client is given instead of the token; replaced here, on the endpoint's origin only. */
+export const CLIENT_TOKEN_PLACEHOLDER = "hf_truecast_token_is_added_by_hub_fetch";
+
+/** Redirect hops followed for one request before giving up. */
+const MAX_REDIRECTS = 5;
+
+export interface RetryEvent {
+  attempt: number;
+  delayMs: number;
+  /** e.g. "HTTP 503" or "ECONNRESET". */
+  reason: string;
+  method: string;
+  /** Path of the request URL, without query (query strings of storage URLs can hold signatures). */
+  path: string;
+}
+
+export interface HubFetchHooks {
+  onRetry?: (e: RetryEvent) => void;
+  /** Request body bytes handed to the socket; negative when a failed attempt's bytes are taken back. */
+  onBodyBytes?: (delta: number) => void;
+  /** Sees every final response (before the caller), with the request body when it was a string. */
+  observe?: (req: { method: string; url: URL; body: string | null }, res: Response) => Promise<void> | void;
+}
+
+export interface HubFetchParams {
+  endpoint: string;
+  token: string;
+  /** The underlying fetch (tests inject one). Default: global fetch. */
+  fetch?: typeof fetch;
+  retry?: Partial<RetryPolicy>;
+  /** Waits between attempts (tests shorten it). */
+  sleep?: (ms: number) => Promise<void>;
+  hooks?: HubFetchHooks;
+}
+
+type Body = NonNullable<RequestInit["body"]>;
+
+function isReplayable(body: RequestInit["body"]): boolean {
+  return body === null || body === undefined || typeof body === "string" || body instanceof Blob ||
+    body instanceof ArrayBuffer || ArrayBuffer.isView(body) || body instanceof URLSearchParams;
+}
+
+/**
+ * A Blob look-alike whose stream counts bytes as fetch pulls them. Node's fetch takes any object tagged "Blob"
+ * with a `stream()` as a Blob body, sends `size` as Content-Length and reads it lazily, so memory stays bounded.
+ */
+function countingBody(blob: Blob, count: (n: number) => void): Body {
+  const like = {
+    size: blob.size,
+    type: blob.type,
+    [Symbol.toStringTag]: "Blob",
+    stream: () =>
+      blob.stream().pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, ctl) {
+            count(chunk.byteLength);
+            ctl.enqueue(chunk);
+          },
+        }),
+      ),
+    arrayBuffer: () => blob.arrayBuffer(),
+    text: () => blob.text(),
+    slice: (start?: number, end?: number, type?: string) => blob.slice(start, end, type),
+  };
+  return like as unknown as Body;
+}
+
+/** A short reason for a thrown fetch error: the system error code when there is one. */
+export function networkReason(e: unknown): string {
+  const cause = (e as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  if (cause && typeof cause.code === "string") return cause.code;
+  if (cause && typeof cause.message === "string") return cause.message;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function abortableSleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+export function createHubFetch(params: HubFetchParams): typeof fetch {
+  const endpointOrigin = new URL(params.endpoint).origin;
+  const policy: RetryPolicy = { ...DEFAULT_RETRY, ...params.retry };
+  const base = params.fetch ?? globalThis.fetch;
+  const hooks = params.hooks ?? {};
+
+  /** One attempt: send, following redirects by hand, with Authorization set or stripped per origin. */
+  async function send(url: URL, init: RequestInit, count: (n: number) => void): Promise<Response> {
+    let method = (init.method ?? "GET").toUpperCase();
+    let body = init.body ?? null;
+    for (let hop = 0; ; hop++) {
+      const headers = new Headers(init.headers);
+      if (url.origin === endpointOrigin) headers.set("Authorization", `Bearer ${params.token}`);
+      else headers.delete("Authorization");
+      const res = await base(url, {
+        method,
+        headers,
+        body: body instanceof Blob ? countingBody(body, count) : body,
+        signal: init.signal ?? null,
+        redirect: "manual",
+      });
+      const location = res.headers.get("location");
+      if (res.status < 300 || res.status >= 400 || res.status === 304 || location === null) return res;
+      await res.body?.cancel().catch(() => undefined);
+      if (hop >= MAX_REDIRECTS) throw new TruecastError("HUB_SERVER", `too many redirects from ${url.origin}${url.pathname}`);
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
+        method = "GET";
+        body = null;
+        headers.delete("Content-Type");
+      }
+      url = new URL(location, url);
+    }
+  }
+
+  const hubFetch = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    if (input instanceof Request) throw new TypeError("hub fetch takes a URL and an init object, not a Request");
+    const url = new URL(String(input));
+    const method = (init.method ?? "GET").toUpperCase();
+    const attempts = isReplayable(init.body) ? Math.max(1, policy.maxAttempts) : 1;
+    const sleep = params.sleep ?? ((ms: number) => abortableSleep(ms, init.signal));
+    for (let attempt = 1; ; attempt++) {
+      let sent = 0;
+      const count = (n: number) => {
+        sent += n;
+        hooks.onBodyBytes?.(n);
+      };
+      const takeBack = () => {
+        if (sent > 0) hooks.onBodyBytes?.(-sent);
+      };
+      let res: Response;
+      try {
+        res = await send(url, init, count);
+      } catch (e) {
+        if (init.signal?.aborted || e instanceof TruecastError) throw e;
+        takeBack();
+        const reason = networkReason(e);
+        if (attempt >= attempts) {
+          throw new TruecastError("HUB_NETWORK", `network error talking to ${url.origin}${url.pathname}: ${reason} (gave up after ${attempt} attempt${attempt === 1 ? "" : "s"}); check the connection and run the same command again, uploaded files are not sent twice`, { cause: e });
+        }
+        const delayMs = retryDelayMs(policy, attempt, null);
+        hooks.onRetry?.({ attempt, delayMs, reason, method, path: url.pathname });
+        await sleep(delayMs);
+        continue;
+      }
+      if (isRetryableStatus(res.status) && attempt < attempts) {
+        takeBack();
+        const delayMs = retryDelayMs(policy, attempt, parseRetryAfter(res.headers.get("retry-after")));
+        await res.body?.cancel().catch(() => undefined);
+        hooks.onRetry?.({ attempt, delayMs, reason: `HTTP ${res.status}`, method, path: url.pathname });
+        await sleep(delayMs);
+        continue;
+      }
+      if (hooks.observe) await hooks.observe({ method, url, body: typeof init.body === "string" ? init.body : null }, res);
+      return res;
+    }
+  };
+  return hubFetch as typeof fetch;
+}

@@ -1,0 +1,153 @@
+/**
+ * `truecast publish <folder> <repo_id>`: check the folder, upload every file (resuming: the Hub's LFS batch call
+ * skips bytes it already stores), commit once, then verify the remote copy against the local one.
+ */
+import { configName } from "../dtype/table.js";
+import { TruecastError } from "../errors.js";
+import type { PublishEvent, PublishReport } from "./events.js";
+import { checkFolder } from "./folder-check.js";
+import { listFolderFiles, type LocalFile } from "./folder-files.js";
+import { redactToken } from "./hub-errors.js";
+import { verifyRemote } from "./remote-verify.js";
+import type { RetryPolicy } from "./retry.js";
+import { createUploadSession, type UploadedFile } from "./upload-session.js";
+
+export interface PublishFolderParams {
+  folder: string;
+  repoId: string;
+  token: string;
+  /** Default: HF_ENDPOINT, else https://huggingface.co. */
+  endpoint?: string;
+  /** Branch to commit to; created from main when missing. Default "main". */
+  revision?: string;
+  createPr?: boolean;
+  /** Default: "Upload <folder name> with truecast". */
+  commitMessage?: string;
+  /** Create a missing repo public (default private: a fine-tune can hold private data). */
+  public?: boolean;
+  /** Publish even when the folder check fails; the report records it. */
+  force?: boolean;
+  fetch?: typeof fetch;
+  retry?: Partial<RetryPolicy>;
+  sleep?: (ms: number) => Promise<void>;
+  onProgress?: (e: PublishEvent) => void;
+  /** Files uploaded at once. Default 3. */
+  concurrency?: number;
+}
+
+/** Uploads in flight at once: enough to hide per-request latency, few enough to keep memory and sockets small. */
+const DEFAULT_CONCURRENCY = 3;
+
+async function inPool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const runners = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      const item = items[i] as T;
+      try {
+        out[i] = await work(item);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  });
+  await Promise.all(runners);
+  return out;
+}
+
+function summaryLine(p: { repoId: string; commit: string; files: number; shards: number; dtype: string | null; pr: string | null; forced: boolean; problems: number }): string {
+  let s = `published ${p.repoId}@${p.commit}: ${p.files} file${p.files === 1 ? "" : "s"}, ${p.shards} shard${p.shards === 1 ? "" : "s"} bit-exact`;
+  if (p.dtype) s += `, dtype ${p.dtype}`;
+  if (p.pr) s += `, pull request ${p.pr}`;
+  if (p.forced) s += ` (forced past ${p.problems} problem${p.problems === 1 ? "" : "s"} in the folder check)`;
+  return s;
+}
+
+export async function publishFolder(params: PublishFolderParams): Promise<PublishReport> {
+  const emit = params.onProgress ?? (() => undefined);
+  try {
+    return await publish(params, emit);
+  } catch (e) {
+    if (e instanceof TruecastError) {
+      const clean = redactToken(e.message, params.token);
+      throw clean === e.message ? e : new TruecastError(e.code, clean);
+    }
+    throw new TruecastError("INTERNAL", redactToken(`publish failed: ${e instanceof Error ? e.message : String(e)}`, params.token));
+  }
+}
+
+async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => void): Promise<PublishReport> {
+  emit({ type: "phase", phase: "checking" });
+  const local: LocalFile[] = await listFolderFiles(params.folder);
+  const check = await checkFolder(local);
+  const forced = check.problems.length > 0;
+  if (forced && !params.force) {
+    const more = check.problems.length > 1 ? ` (and ${check.problems.length - 1} more problem${check.problems.length > 2 ? "s" : ""})` : "";
+    throw new TruecastError("PUBLISH_REFUSED", `not publishing ${params.folder}: ${check.problems[0] ?? ""}${more}; fix the folder, or pass --force to publish it anyway`);
+  }
+
+  emit({ type: "phase", phase: "connecting" });
+  const total = local.reduce((s, f) => s + f.size, 0);
+  const done = new Map<string, number>();
+  const inFlight = new Map<string, number>();
+  let filesDone = 0;
+  const overall = () => {
+    let bytes = 0;
+    for (const v of done.values()) bytes += v;
+    for (const v of inFlight.values()) bytes += v;
+    emit({ type: "overall", bytes, total, files: filesDone, filesTotal: local.length });
+  };
+  const session = await createUploadSession({
+    repoId: params.repoId, token: params.token, endpoint: params.endpoint, revision: params.revision, createPr: params.createPr,
+    public: params.public, fetch: params.fetch, retry: params.retry, sleep: params.sleep,
+    onProgress: (e) => {
+      emit(e);
+      if (e.type !== "file") return;
+      if (e.state === "uploading") inFlight.set(e.path, e.bytes);
+      else if (e.state !== "hashing") {
+        inFlight.delete(e.path);
+        done.set(e.path, e.total);
+        filesDone++;
+      }
+      overall();
+    },
+  });
+
+  emit({ type: "phase", phase: "uploading" });
+  const uploaded: UploadedFile[] = await inPool(local, params.concurrency ?? DEFAULT_CONCURRENCY, (f) => session.uploadFile(f.localPath, f.pathInRepo));
+
+  emit({ type: "phase", phase: "committing" });
+  const folderName = params.folder.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? "model";
+  const commit = await session.commit(uploaded, { summary: params.commitMessage ?? `Upload ${folderName} with truecast` });
+
+  emit({ type: "phase", phase: "verifying" });
+  let verified;
+  try {
+    verified = await verifyRemote({ target: session.target, commit: commit.oid, files: uploaded, headers: check.headers });
+  } catch (e) {
+    throw session.fail(e, `verifying ${session.repoId}@${commit.oid}`);
+  }
+
+  emit({ type: "phase", phase: "done" });
+  const dtype = check.dtype ? configName(check.dtype) : null;
+  return {
+    repoId: session.repoId,
+    endpoint: session.endpoint,
+    revision: session.revision,
+    commit: { oid: commit.oid, url: commit.url },
+    pullRequestUrl: commit.pullRequestUrl,
+    created: session.created,
+    private: session.private,
+    files: uploaded.map((f) => ({ path: f.pathInRepo, size: f.size, sha256: f.oid, lfs: f.lfs, sent: f.sent })),
+    bytesSent: session.bytesSent(),
+    shardsBitExact: verified.shardsBitExact,
+    dtype,
+    forced,
+    problems: check.problems,
+    extraRemoteFiles: verified.extraRemoteFiles,
+    summary: summaryLine({ repoId: session.repoId, commit: commit.oid, files: uploaded.length, shards: verified.shardsBitExact, dtype, pr: commit.pullRequestUrl, forced, problems: check.problems.length }),
+  };
+}

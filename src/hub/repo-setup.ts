@@ -1,0 +1,81 @@
+/**
+ * Before any upload: the token is checked (whoami), the repository is created when missing (private unless asked
+ * otherwise), and a branch named by --revision is created from main when missing.
+ */
+import { createBranch, createRepo, HubApiError, whoAmI } from "@huggingface/hub";
+import { TruecastError } from "../errors.js";
+import { CLIENT_TOKEN_PLACEHOLDER } from "./hub-fetch.js";
+import type { RepoId } from "./repo-id.js";
+
+export interface HubTarget {
+  endpoint: string;
+  repo: RepoId;
+  /** The wrapped fetch (auth, retries). */
+  fetch: typeof fetch;
+}
+
+/** The client's error for a failed response, so that every failure goes through the same mapping. */
+export async function apiError(res: Response): Promise<HubApiError> {
+  const url = new URL(res.url || "http://unknown/");
+  const err = new HubApiError(url.origin + url.pathname, res.status, res.headers.get("X-Request-Id") ?? undefined);
+  let data: { error?: unknown; message?: unknown } = {};
+  try {
+    data = (await res.json()) as typeof data;
+  } catch {
+    data = {};
+  }
+  const said = typeof data.error === "string" ? data.error : typeof data.message === "string" ? data.message : "";
+  err.message = `HTTP ${res.status}${said ? `: ${said}` : ""}`;
+  err.data = said ? { error: said } : {};
+  return err;
+}
+
+/** The account the token belongs to; 401 becomes HUB_AUTH upstream. */
+export async function checkToken(t: HubTarget): Promise<string> {
+  const me = await whoAmI({ accessToken: CLIENT_TOKEN_PLACEHOLDER, hubUrl: t.endpoint, fetch: t.fetch });
+  return me.name;
+}
+
+/** The commit a revision points to, or null when the revision (or the repo) does not exist. */
+export async function revisionCommit(t: HubTarget, revision: string): Promise<{ sha: string; private: boolean } | null> {
+  const res = await t.fetch(`${t.endpoint}/api/models/${t.repo.full}/revision/${encodeURIComponent(revision)}`);
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return null;
+  }
+  if (!res.ok) throw await apiError(res);
+  const json = (await res.json()) as { sha?: unknown; private?: unknown };
+  if (typeof json.sha !== "string") throw new TruecastError("HUB_SERVER", `the Hub's answer about ${t.repo.full}@${revision} has no commit id`);
+  return { sha: json.sha, private: json.private === true };
+}
+
+/** Make sure the repo exists; returns whether it was created here and its visibility. */
+export async function ensureRepo(t: HubTarget, isPublic: boolean): Promise<{ created: boolean; private: boolean }> {
+  const res = await t.fetch(`${t.endpoint}/api/models/${t.repo.full}`);
+  if (res.ok) {
+    const json = (await res.json()) as { private?: unknown };
+    return { created: false, private: json.private === true };
+  }
+  if (res.status !== 404) throw await apiError(res);
+  await res.body?.cancel();
+  try {
+    await createRepo({
+      repo: { type: "model", name: t.repo.full },
+      visibility: isPublic ? "public" : "private",
+      accessToken: CLIENT_TOKEN_PLACEHOLDER,
+      hubUrl: t.endpoint,
+      fetch: t.fetch,
+    });
+    return { created: true, private: !isPublic };
+  } catch (e) {
+    // Someone created it between the two calls: use it as it is.
+    if (e instanceof HubApiError && e.statusCode === 409) return { created: false, private: !isPublic };
+    throw e;
+  }
+}
+
+/** Create `branch` from main when it does not exist yet. */
+export async function ensureBranch(t: HubTarget, branch: string): Promise<void> {
+  if (branch === "main" || (await revisionCommit(t, branch)) !== null) return;
+  await createBranch({ repo: { type: "model", name: t.repo.full }, branch, revision: "main", accessToken: CLIENT_TOKEN_PLACEHOLDER, hubUrl: t.endpoint, fetch: t.fetch });
+}

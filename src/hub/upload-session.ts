@@ -1,0 +1,187 @@
+/**
+ * An upload session: LFS uploads of single files (no commit), then one commit of everything.
+ * `publishFolder` is built from it; `export --push` uses it to upload each shard as soon as it is written,
+ * delete it locally, and commit last.
+ *
+ * Each upload runs the official client's `commitIter` for that one file on the LFS path (`useXet: false`) and stops
+ * it when it reaches the commit phase, so the client does the preupload, the sha256, the LFS batch call (which
+ * skips bytes the Hub already stores) and the basic or multipart PUTs, but commits nothing. The commit itself is
+ * the Hub's ndjson commit call (commit-request.ts), because by then a shard may be gone from the local disk.
+ */
+import { openAsBlob } from "node:fs";
+import { commitIter } from "@huggingface/hub";
+import { TruecastError } from "../errors.js";
+import type { FileState, PublishEvent } from "./events.js";
+import { hashRegularFile } from "./file-hash.js";
+import { CLIENT_TOKEN_PLACEHOLDER, createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
+import { toHubError } from "./hub-errors.js";
+import { parseRepoId } from "./repo-id.js";
+import { checkToken, ensureBranch, ensureRepo, revisionCommit, type HubTarget } from "./repo-setup.js";
+import { postCommit, type CommitResult } from "./commit-request.js";
+import type { RetryPolicy } from "./retry.js";
+import { resolveEndpoint } from "./token.js";
+
+export interface UploadSessionParams {
+  repoId: string;
+  token: string;
+  /** Default: HF_ENDPOINT, else https://huggingface.co. */
+  endpoint?: string;
+  /** Branch to commit to (created from main when missing). Default "main". */
+  revision?: string;
+  /** Open a pull request against `revision` instead of committing to it. */
+  createPr?: boolean;
+  /** Create a missing repo public. Default false: private. */
+  public?: boolean;
+  fetch?: typeof fetch;
+  retry?: Partial<RetryPolicy>;
+  /** Waits between retries (tests shorten them). */
+  sleep?: (ms: number) => Promise<void>;
+  onProgress?: (e: PublishEvent) => void;
+}
+
+export interface UploadedFile {
+  localPath: string;
+  pathInRepo: string;
+  size: number;
+  /** sha256 of the bytes. */
+  oid: string;
+  /** Stored in LFS (else the bytes go inside the commit, read from localPath at commit time). */
+  lfs: boolean;
+  /** False when the Hub already had the bytes. */
+  sent: boolean;
+  /** Git blob id, for files that travel inside the commit (the Hub lists it for them instead of a sha256). */
+  gitOid?: string;
+}
+
+export interface UploadSession {
+  readonly repoId: string;
+  readonly endpoint: string;
+  readonly revision: string;
+  readonly createPr: boolean;
+  readonly created: boolean;
+  readonly private: boolean;
+  /** Endpoint, repo and the fetch every call of this session uses (token scoped to the endpoint, retries). */
+  readonly target: HubTarget;
+  /** Bytes sent to LFS storage so far. */
+  bytesSent(): number;
+  uploadFile(localPath: string, pathInRepo: string): Promise<UploadedFile>;
+  commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<CommitResult>;
+  /** Map any error of a Hub call to a TruecastError without the token. */
+  fail(e: unknown, step: string): TruecastError;
+}
+
+/** Minimum time between two progress events of one file in one state, so GB files do not flood the caller. */
+const PROGRESS_INTERVAL_MS = 100;
+
+export async function createUploadSession(params: UploadSessionParams): Promise<UploadSession> {
+  const repo = parseRepoId(params.repoId);
+  const endpoint = resolveEndpoint(params.endpoint);
+  const revision = params.revision ?? "main";
+  const createPr = params.createPr ?? false;
+  const emit = params.onProgress ?? (() => undefined);
+  const fail = (e: unknown, step: string) => toHubError(e, { repoId: repo.full, step, token: params.token });
+  const makeFetch = (hooks: HubFetchHooks = {}) =>
+    createHubFetch({
+      endpoint, token: params.token, fetch: params.fetch, retry: params.retry, sleep: params.sleep,
+      hooks: { onRetry: (r) => emit({ type: "retry", ...r }), ...hooks },
+    });
+  const target: HubTarget = { endpoint, repo, fetch: makeFetch() };
+  let created = false;
+  let isPrivate = !params.public;
+  try {
+    await checkToken(target);
+  } catch (e) {
+    throw fail(e, "checking the token");
+  }
+  try {
+    ({ created, private: isPrivate } = await ensureRepo(target, params.public ?? false));
+    if (!createPr) await ensureBranch(target, revision);
+  } catch (e) {
+    throw fail(e, `preparing ${repo.full}`);
+  }
+  let sentTotal = 0;
+
+  async function uploadFile(localPath: string, pathInRepo: string): Promise<UploadedFile> {
+    let blob: Blob;
+    try {
+      blob = await openAsBlob(localPath);
+    } catch (e) {
+      throw new TruecastError("UNREADABLE", `cannot read ${localPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    const size = blob.size;
+    let oid: string | null = null;
+    let lfs = false;
+    let stored = false;
+    let sent = 0;
+    let last = { state: "" as FileState | "", at: 0 };
+    const report = (state: FileState, bytes: number, force = false) => {
+      const now = Date.now();
+      if (!force && state === last.state && now - last.at < PROGRESS_INTERVAL_MS) return;
+      last = { state, at: now };
+      emit({ type: "file", path: pathInRepo, state, bytes, total: size });
+    };
+    const fileFetch = makeFetch({
+      onBodyBytes: (d) => {
+        sent += d;
+        sentTotal += d;
+        report("uploading", Math.max(0, sent));
+      },
+      observe: async (req, res) => {
+        if (!req.url.pathname.endsWith("/info/lfs/objects/batch") || req.body === null || !res.ok) return;
+        const asked = JSON.parse(req.body) as { objects?: Array<{ oid?: unknown }> };
+        const answer = (await res.clone().json()) as { objects?: Array<{ actions?: unknown }> };
+        const o = asked.objects?.[0]?.oid;
+        if (typeof o === "string") oid = o;
+        lfs = true;
+        stored = !answer.objects?.[0]?.actions;
+      },
+    });
+    const it = commitIter({
+      repo: { type: "model", name: repo.full },
+      operations: [{ operation: "addOrUpdate", path: pathInRepo, content: blob }],
+      title: "truecast upload (never committed)",
+      branch: revision,
+      isPullRequest: createPr,
+      hubUrl: endpoint,
+      fetch: fileFetch,
+      accessToken: CLIENT_TOKEN_PLACEHOLDER,
+      useXet: false,
+    });
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) throw new TruecastError("INTERNAL", `the client committed while uploading ${pathInRepo}; this is a truecast bug`);
+        const ev = r.value;
+        if (ev.event === "phase" && ev.phase === "committing") break;
+        if (ev.event === "fileProgress" && ev.state === "hashing") report("hashing", Math.round(ev.progress * size), ev.progress === 1);
+      }
+    } catch (e) {
+      throw fail(e, `uploading ${pathInRepo}`);
+    } finally {
+      await it.return(undefined);
+    }
+    let gitOid: string | undefined;
+    if (!lfs) {
+      ({ sha256: oid, gitOid } = await hashRegularFile(localPath, size));
+      report("in-commit", size, true);
+    } else {
+      report(stored ? "already-stored" : "uploaded", size, true);
+    }
+    if (oid === null) throw new TruecastError("INTERNAL", `no sha256 for ${pathInRepo}; this is a truecast bug`);
+    return { localPath, pathInRepo, size, oid, lfs, sent: lfs && !stored, ...(gitOid && { gitOid }) };
+  }
+
+  async function commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<CommitResult> {
+    try {
+      const parent = createPr ? null : ((await revisionCommit(target, revision))?.sha ?? null);
+      return await postCommit({ target, makeFetch, revision, createPr, parent, files, ...opts });
+    } catch (e) {
+      throw fail(e, `committing to ${repo.full}@${revision}`);
+    }
+  }
+
+  return {
+    repoId: repo.full, endpoint, revision, createPr, created, private: isPrivate, target,
+    bytesSent: () => sentTotal, uploadFile, commit, fail,
+  };
+}

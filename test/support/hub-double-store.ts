@@ -1,0 +1,140 @@
+/**
+ * State of the Hub double: tokens, repositories, commits, branches and the LFS object store on disk.
+ * No HTTP here; hub-double.ts routes requests to these methods.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { open, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+
+export interface DoubleToken {
+  user: string;
+  /** Write access (create repos, commit). Default true. */
+  write?: boolean;
+}
+
+export type DoubleFile =
+  | { kind: "regular"; size: number; bytes: Buffer; gitOid: string }
+  | { kind: "lfs"; size: number; oid: string; gitOid: string };
+
+export interface DoubleCommit {
+  id: string;
+  parent: string | null;
+  summary: string;
+  files: Map<string, DoubleFile>;
+}
+
+export interface DoubleRepo {
+  id: string;
+  private: boolean;
+  /** Ref name ("main", "refs/pr/1") → commit id. */
+  refs: Map<string, string>;
+  commits: Map<string, DoubleCommit>;
+  prCount: number;
+}
+
+/** What kind of damage {@link DoubleStore.tamper} does to a published file. */
+export type TamperKind =
+  /** Flip one byte of the stored LFS object at `offset` (size and recorded oid unchanged). */
+  | { kind: "byte"; offset: number }
+  /** Record another sha256 for the file in the tree listing. */
+  | { kind: "oid" };
+
+function gitBlobOid(bytes: Buffer): string {
+  return createHash("sha1").update(`blob ${bytes.length}\0`).update(bytes).digest("hex");
+}
+
+function lfsPointer(oid: string, size: number): Buffer {
+  return Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${oid}\nsize ${size}\n`);
+}
+
+export function newCommitId(): string {
+  return randomBytes(20).toString("hex");
+}
+
+export class DoubleStore {
+  readonly tokens = new Map<string, DoubleToken>();
+  readonly repos = new Map<string, DoubleRepo>();
+  /** oid → size of every object completely received and checked. */
+  readonly objects = new Map<string, number>();
+
+  constructor(readonly dir: string) {}
+
+  objectPath(oid: string): string {
+    return join(this.dir, "objects", oid);
+  }
+
+  tempPath(): string {
+    return join(this.dir, "tmp", randomBytes(8).toString("hex"));
+  }
+
+  user(token: string | null): DoubleToken | null {
+    return token === null ? null : (this.tokens.get(token) ?? null);
+  }
+
+  createRepo(id: string, isPrivate: boolean): DoubleRepo {
+    const attributes = Buffer.from("*.safetensors filter=lfs diff=lfs merge=lfs -text\n");
+    const first: DoubleCommit = {
+      id: newCommitId(),
+      parent: null,
+      summary: "initial commit",
+      files: new Map([[".gitattributes", { kind: "regular", size: attributes.length, bytes: attributes, gitOid: gitBlobOid(attributes) }]]),
+    };
+    const repo: DoubleRepo = { id, private: isPrivate, refs: new Map([["main", first.id]]), commits: new Map([[first.id, first]]), prCount: 0 };
+    this.repos.set(id, repo);
+    return repo;
+  }
+
+  /** The commit a revision (branch, ref or commit id) points to. */
+  resolve(repo: DoubleRepo, rev: string): DoubleCommit | null {
+    const id = repo.refs.get(rev) ?? (repo.commits.has(rev) ? rev : null);
+    return id === null ? null : (repo.commits.get(id) ?? null);
+  }
+
+  regularFile(bytes: Buffer): DoubleFile {
+    return { kind: "regular", size: bytes.length, bytes, gitOid: gitBlobOid(bytes) };
+  }
+
+  lfsFile(oid: string, size: number): DoubleFile {
+    return { kind: "lfs", size, oid, gitOid: gitBlobOid(lfsPointer(oid, size)) };
+  }
+
+  /** Move a received temp file into the store after checking its size and sha256; false (and deleted) if wrong. */
+  async admit(tempPath: string, oid: string, size: number, sha256: string, received: number): Promise<boolean> {
+    if (sha256 !== oid || received !== size) {
+      await rm(tempPath, { force: true });
+      return false;
+    }
+    await rename(tempPath, this.objectPath(oid));
+    this.objects.set(oid, size);
+    return true;
+  }
+
+  /** Damage a published file so that remote verification has something to find. */
+  async tamper(params: { repo: string; path: string; revision?: string } & TamperKind): Promise<void> {
+    const repo = this.repos.get(params.repo);
+    const commit = repo ? this.resolve(repo, params.revision ?? "main") : null;
+    const file = commit?.files.get(params.path);
+    if (!commit || !file || file.kind !== "lfs") throw new Error(`hub double: no LFS file ${params.path} in ${params.repo}`);
+    if (params.kind === "oid") {
+      commit.files.set(params.path, { ...file, oid: createHash("sha256").update(file.oid).digest("hex") });
+      return;
+    }
+    const fh = await open(this.objectPath(file.oid), "r+");
+    try {
+      const b = Buffer.alloc(1);
+      await fh.read(b, 0, 1, params.offset);
+      b[0] = (b[0] ?? 0) ^ 0xff;
+      await fh.write(b, 0, 1, params.offset);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async objectSize(oid: string): Promise<number | null> {
+    try {
+      return (await stat(this.objectPath(oid))).size;
+    } catch {
+      return null;
+    }
+  }
+}
