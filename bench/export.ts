@@ -1,0 +1,90 @@
+/**
+ * Export benchmark (issue 2): truecast export against `cp` of the same bytes, and a float32 → bfloat16
+ * export against PyTorch's `.to(torch.bfloat16)`, measured in the same run. Prints a Markdown table.
+ *
+ *   npm run build && node dist/bench/export.js [--dir /tmp/truecast-bench] [--gb 2] [--big-gb 10] [--runs 3]
+ */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { repoRoot } from "../test/helpers.js";
+import { machine, mb, median, timed, writeBenchModel, type Timed } from "./lib.js";
+
+const { values } = parseArgs({
+  options: {
+    dir: { type: "string", default: "/tmp/truecast-bench" },
+    gb: { type: "string", default: "2" },
+    "big-gb": { type: "string", default: "10" },
+    runs: { type: "string", default: "3" },
+    skip: { type: "string", default: "" },
+  },
+});
+const dir = values.dir;
+const runs = Number(values.runs);
+const skip = new Set(values.skip.split(",").filter(Boolean));
+const bin = join(repoRoot(), "dist", "src", "cli", "main.js");
+const rows: string[] = [];
+
+async function alternate(label: string, a: () => Promise<Timed>, b: () => Promise<Timed>): Promise<{ a: Timed; b: Timed }> {
+  const as: Timed[] = [];
+  const bs: Timed[] = [];
+  for (let i = 0; i < runs; i++) {
+    as.push(await a());
+    bs.push(await b());
+  }
+  const pick = (xs: Timed[]): Timed => ({ label: xs[0]?.label ?? label, seconds: median(xs.map((x) => x.seconds)), peakRss: Math.max(...xs.map((x) => x.peakRss)) });
+  return { a: pick(as), b: pick(bs) };
+}
+
+function row(what: string, ours: Timed, ref: Timed, target: string): void {
+  const line = `| ${what} | ${ours.seconds.toFixed(2)} s | ${mb(ours.peakRss)} | ${ref.label} ${ref.seconds.toFixed(2)} s | ${mb(ref.peakRss)} | ${(ours.seconds / ref.seconds).toFixed(2)}× | ${target} |`;
+  rows.push(line);
+  console.log(line);
+}
+
+const gb = Number(values.gb);
+console.log(`machine: ${machine()}; ${new Date().toISOString()}`);
+const src = join(dir, "bf16");
+console.log(`writing a ${gb} GB bfloat16 model (4096×4096 tensors, 500 MB shards) to ${src}`);
+const bf = await writeBenchModel({ dir: src, dtype: "BF16", totalBytes: gb * 1e9, shardBytes: 500e6 });
+const out = join(dir, "out");
+const cpOut = join(dir, "cp");
+const exportRun = (from: string, extra: string[] = []) => async () => {
+  await rm(out, { recursive: true, force: true });
+  return timed("truecast", process.execPath, [bin, "export", from, out, "--quiet", ...extra]);
+};
+const cpRun = (from: string) => async () => {
+  await rm(cpOut, { recursive: true, force: true });
+  return timed("cp", "cp", ["-r", from, cpOut]);
+};
+console.log("| run | truecast | peak RSS | reference | ref. peak RSS | ratio | target |");
+console.log("|---|---|---|---|---|---|---|");
+{
+  const r = await alternate("keep", exportRun(src, ["--max-shard-size", "1GB"]), cpRun(src));
+  row(`export ${(bf.bytes / 1e9).toFixed(1)} GB bf16, keep, 500 MB → 1 GB shards`, r.a, r.b, "≤ 1.3× cp, ≤ 300 MB");
+}
+if (!skip.has("cast")) {
+  const f32 = join(dir, "f32");
+  await writeBenchModel({ dir: f32, dtype: "F32", totalBytes: gb * 2e9, shardBytes: 1e9 });
+  const torchOut = join(dir, "torch");
+  const r = await alternate("cast", exportRun(f32, ["--dtype", "bfloat16"]), async () => {
+    await rm(torchOut, { recursive: true, force: true });
+    return timed("PyTorch .to(bfloat16)", "/usr/bin/python3", [join(repoRoot(), "bench", "reference", "torch_cast.py"), f32, torchOut]);
+  });
+  row(`export ${(bf.bytes * 2e-9).toFixed(1)} GB f32 → bf16`, r.a, r.b, "≤ 1.0× PyTorch");
+  await rm(f32, { recursive: true, force: true });
+  await rm(torchOut, { recursive: true, force: true });
+}
+if (!skip.has("big")) {
+  const big = Number(values["big-gb"]);
+  const bigSrc = join(dir, "big");
+  console.log(`writing a ${big} GB bfloat16 model to ${bigSrc}`);
+  const b = await writeBenchModel({ dir: bigSrc, dtype: "BF16", totalBytes: big * 1e9, shardBytes: 2e9 });
+  const ours = await exportRun(bigSrc, ["--max-shard-size", "5GB"])();
+  const ref = await cpRun(bigSrc)();
+  row(`export ${(b.bytes / 1e9).toFixed(1)} GB bf16, keep, 2 GB → 5 GB shards (1 run)`, ours, ref, "≤ 300 MB, flat");
+  await rm(bigSrc, { recursive: true, force: true });
+}
+await rm(out, { recursive: true, force: true });
+await rm(cpOut, { recursive: true, force: true });
+console.log("\n" + rows.join("\n"));

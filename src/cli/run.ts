@@ -1,0 +1,53 @@
+import { isTruecastError } from "../errors.js";
+import { truecastVersion } from "../version.js";
+import { exportCommand } from "./export-command.js";
+import { inspectCommand } from "./inspect-command.js";
+import { EXIT, type CliIo } from "./io.js";
+
+export const MAIN_USAGE = `truecast: turn fine-tuned LLM checkpoints into Hugging Face model repositories, bit for bit
+
+Usage:
+  truecast export <source> <out> [options]     export a checkpoint as a safetensors folder
+  truecast inspect <path> [options]            show tensors, dtypes, shards and config.json's claims
+  truecast --version
+
+Run \`truecast <command> --help\` for a command's options.`;
+
+type Command = (argv: string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  export: exportCommand,
+  inspect: inspectCommand,
+};
+
+/** Run the CLI; returns the exit code. Only this function decides exit codes. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const debug = argv.includes("--debug");
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.stdout.write(MAIN_USAGE + "\n");
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (name === "--version" || name === "-v") {
+    io.stdout.write(truecastVersion() + "\n");
+    return EXIT.ok;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`truecast: unknown command "${name}"; run \`truecast --help\` for the commands\n`);
+    return EXIT.usage;
+  }
+  try {
+    return await command(rest, io);
+  } catch (e) {
+    if (isTruecastError(e)) {
+      io.stderr.write(`truecast: ${e.message}\n`);
+      if (debug && e.stack) io.stderr.write(e.stack + "\n");
+      return e.code === "USAGE" ? EXIT.usage : EXIT.failure;
+    }
+    const err = e as Error;
+    io.stderr.write(`truecast: unexpected error: ${err.message ?? String(e)}${debug ? "" : " (run with --debug for details)"}\n`);
+    if (debug && err.stack) io.stderr.write(err.stack + "\n");
+    return EXIT.failure;
+  }
+}

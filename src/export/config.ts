@@ -1,0 +1,89 @@
+import { TruecastError } from "../errors.js";
+import { configName, isFloatDType, parseFloatDType, type DType, type FloatDType } from "../dtype/table.js";
+
+/** The config.json keys that state the weights' dtype: transformers 4.x reads `torch_dtype`, 5.x reads `dtype` first. */
+export const CONFIG_DTYPE_KEYS = ["torch_dtype", "dtype"] as const;
+
+export interface DtypeCensus {
+  /** Bytes per dtype, every dtype. */
+  readonly bytesByDtype: ReadonlyMap<DType, number>;
+  /** The floating dtype holding the most bytes, or null when no tensor is floating. */
+  readonly dominant: FloatDType | null;
+  /** More than one floating dtype holds bytes. */
+  readonly mixed: boolean;
+}
+
+/** Measure which dtypes hold the bytes. Ties go to the dtype seen first. */
+export function censusDtypes(tensors: Iterable<{ dtype: DType; byteLength: number }>): DtypeCensus {
+  const bytesByDtype = new Map<DType, number>();
+  for (const t of tensors) bytesByDtype.set(t.dtype, (bytesByDtype.get(t.dtype) ?? 0) + t.byteLength);
+  let dominant: FloatDType | null = null;
+  let best = -1;
+  let floats = 0;
+  for (const [d, n] of bytesByDtype) {
+    if (!isFloatDType(d)) continue;
+    floats++;
+    if (n > best) {
+      best = n;
+      dominant = d;
+    }
+  }
+  return { bytesByDtype, dominant, mixed: floats > 1 };
+}
+
+export interface ConfigClaim {
+  readonly key: (typeof CONFIG_DTYPE_KEYS)[number];
+  /** The value as written in config.json. */
+  readonly value: unknown;
+  /** The dtype it names, or null when it names none truecast knows ("auto", a typo). */
+  readonly dtype: FloatDType | null;
+}
+
+function parseConfig(text: string, file: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new TruecastError("CONFIG_INVALID", `${file} is not valid JSON (${(e as Error).message}); fix or remove it`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new TruecastError("CONFIG_INVALID", `${file} must hold a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** What config.json says the dtype is, per key present. */
+export function configClaims(text: string, file = "config.json"): ConfigClaim[] {
+  const cfg = parseConfig(text, file);
+  const claims: ConfigClaim[] = [];
+  for (const key of CONFIG_DTYPE_KEYS) {
+    if (!(key in cfg)) continue;
+    const value = cfg[key];
+    claims.push({ key, value, dtype: typeof value === "string" ? parseFloatDType(value) : null });
+  }
+  return claims;
+}
+
+/** Read a boolean-ish key such as `tie_word_embeddings` (transformers' default for it is true). */
+export function configFlag(text: string, key: string, fallback: boolean, file = "config.json"): boolean {
+  const v = parseConfig(text, file)[key];
+  return typeof v === "boolean" ? v : fallback;
+}
+
+/**
+ * Set both dtype keys to `dtype`, keeping every other key and its order (sorted configs stay sorted), written
+ * with indent 2 and a final newline as transformers writes it. With `dtype` null the text is returned unchanged.
+ */
+export function rewriteConfigDtype(text: string, dtype: FloatDType | null, file = "config.json"): string {
+  if (dtype === null) return text;
+  const cfg = parseConfig(text, file);
+  const name = configName(dtype);
+  const keys = Object.keys(cfg);
+  const sorted = keys.every((k, i) => i === 0 || (keys[i - 1] as string) <= k);
+  const out: Record<string, unknown> = { ...cfg };
+  for (const key of CONFIG_DTYPE_KEYS) out[key] = name;
+  const finalKeys = sorted ? Object.keys(out).sort() : Object.keys(out);
+  const ordered: Record<string, unknown> = {};
+  for (const k of finalKeys) ordered[k] = out[k];
+  return JSON.stringify(ordered, null, 2) + "\n";
+}

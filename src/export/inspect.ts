@@ -1,0 +1,89 @@
+import { readFile, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { configName, dtypeBits, type DType, type FloatDType } from "../dtype/table.js";
+import { readSafetensorsHeader } from "../formats/safetensors/read.js";
+import type { SourceModel } from "../sources/tensor-ref.js";
+import { censusDtypes, configClaims } from "./config.js";
+
+export interface InspectReport {
+  readonly path: string;
+  readonly kind: string;
+  readonly tensorCount: number;
+  readonly parameters: number;
+  readonly totalSize: number;
+  readonly bytesByDtype: Readonly<Record<string, number>>;
+  /** The floating dtype holding most bytes. */
+  readonly dtype: FloatDType | null;
+  readonly mixedDtypes: boolean;
+  /** Weight files and what they hold, in order. */
+  readonly shards: readonly { readonly file: string; readonly tensors: number; readonly bytes: number; readonly metadata: Readonly<Record<string, string>> | null }[];
+  /** What config.json claims, and whether each claim matches the tensors. Null without a config.json. */
+  readonly config: null | { readonly claims: readonly { key: string; value: unknown; matches: boolean }[]; readonly matches: boolean };
+  readonly files: readonly string[];
+  readonly notes: readonly string[];
+  readonly tensors: readonly { readonly name: string; readonly dtype: DType; readonly shape: readonly number[]; readonly bytes: number; readonly file: string }[];
+}
+
+export function elementCount(dtype: DType, byteLength: number): number {
+  return (byteLength * 8) / dtypeBits(dtype);
+}
+
+/** Describe an opened source: what it holds, and whether its config.json tells the truth about it. */
+export async function inspectSource(model: SourceModel): Promise<InspectReport> {
+  const census = censusDtypes(model.tensors);
+  const shardOrder: string[] = [];
+  const shardStats = new Map<string, { tensors: number; bytes: number }>();
+  for (const t of model.tensors) {
+    let s = shardStats.get(t.origin);
+    if (!s) {
+      s = { tensors: 0, bytes: 0 };
+      shardStats.set(t.origin, s);
+      shardOrder.push(t.origin);
+    }
+    s.tensors++;
+    s.bytes += t.byteLength;
+  }
+  const folder = (await stat(model.path)).isDirectory() ? model.path : dirname(model.path);
+  const shards = await Promise.all(
+    shardOrder.map(async (origin) => {
+      const s = shardStats.get(origin) ?? { tensors: 0, bytes: 0 };
+      let metadata: Record<string, string> | null = null;
+      if (origin.endsWith(".safetensors")) {
+        const file = origin.includes("/") ? origin : join(folder, basename(origin));
+        metadata = (await readSafetensorsHeader(file)).metadata;
+      }
+      return { file: basename(origin), tensors: s.tensors, bytes: s.bytes, metadata };
+    }),
+  );
+  let config: InspectReport["config"] = null;
+  const configPath = model.files.get("config.json");
+  if (configPath) {
+    const claims = configClaims(await readFile(configPath, "utf8"), configPath).map((c) => ({
+      key: c.key,
+      value: c.value,
+      matches: census.dominant !== null && c.dtype === census.dominant,
+    }));
+    config = { claims, matches: claims.length > 0 && claims.every((c) => c.matches) };
+  }
+  return {
+    path: model.path,
+    kind: model.kind,
+    tensorCount: model.tensors.length,
+    parameters: model.tensors.reduce((n, t) => n + elementCount(t.dtype, t.byteLength), 0),
+    totalSize: model.tensors.reduce((n, t) => n + t.byteLength, 0),
+    bytesByDtype: Object.fromEntries(census.bytesByDtype),
+    dtype: census.dominant,
+    mixedDtypes: census.mixed,
+    shards,
+    config,
+    files: [...model.files.keys()],
+    notes: model.notes,
+    tensors: model.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteLength, file: basename(t.origin) })),
+  };
+}
+
+/** "bfloat16" for a dtype, for messages. */
+export function dtypeLabel(d: DType | null): string {
+  if (d === null) return "none";
+  return configName(d) ?? d;
+}

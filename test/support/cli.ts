@@ -1,0 +1,21 @@
+import { runCli } from "../../src/cli/run.js";
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the CLI in-process with captured output. */
+export async function cli(argv: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; fetch?: typeof fetch } = {}): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s), isTTY: false },
+    env: opts.env ?? {},
+    cwd: opts.cwd ?? process.cwd(),
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+  });
+  return { code, stdout, stderr };
+}
