@@ -55,7 +55,7 @@ export async function scanModelFiles(dir: string): Promise<ModelFilesScan> {
     }
     if (!info.isFile()) continue;
     if (info.size >= MAX_CARRIED_FILE_SIZE) {
-      skipped.push({ name, reason: `${info.size} bytes, over the ${MAX_CARRIED_FILE_SIZE}-byte limit for carried files` });
+      skipped.push({ name, reason: `${info.size} bytes; carried files must be under ${MAX_CARRIED_FILE_SIZE} bytes` });
       continue;
     }
     files.set(name, path);
