@@ -1,0 +1,250 @@
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { TruecastError } from "../errors.js";
+import { isFile } from "./base-model-cache.js";
+import { resolveBaseModelDir, resolveBaseModelFiles, type ResolvedBase, type ResolvedBaseWeights } from "./base-model.js";
+import { readH2oConfig, type H2oConfig } from "./h2o-config.js";
+import { planH2oKeys, type KeyPlan } from "./h2o-keys.js";
+import type { SourceModel, TensorRef } from "./tensor-ref.js";
+import { openTorchFile } from "./torch.js";
+
+/**
+ * An H2O LLM Studio experiment folder (`cfg.yaml` + `checkpoint.pth`) opened as a model: `backbone.` prefixes
+ * stripped, heads set apart, LoRA tensors and quantized weights exposed for the merge, and the small files
+ * (config, generation config, tokenizer) taken from the experiment, else from its base model (`llm_backbone`).
+ */
+
+export const H2O_KIND = "H2O LLM Studio experiment";
+
+/** Tokenizer files a transformers tokenizer may consist of. */
+export const TOKENIZER_FILES = [
+  "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.model",
+  "spiece.model", "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja", "chat_template.json",
+] as const;
+
+/** Heads H2O saves beside the checkpoint and uploads as they are (`publish_model_to_hugging_face`). */
+export const HEAD_FILES = ["classification_head.pth", "regression_head.pth"] as const;
+
+/** Files carried from the experiment folder; cfg.yaml travels too, as H2O's own publish uploads it. */
+const CARRIED = ["config.json", "generation_config.json", ...TOKENIZER_FILES, "cfg.yaml"] as const;
+
+export interface H2oLora {
+  readonly r: number;
+  readonly alpha: number;
+  /** cfg's `lora_target_modules`, or (when empty: H2O then targets every Linear but heads) the modules found. */
+  readonly targetModules: readonly string[];
+  readonly useDora: boolean;
+  readonly useRslora: boolean;
+  /** The raw LoRA tensors, named as PEFT saves adapters: `base_model.model.<module>.lora_A.weight`. */
+  readonly tensors: readonly TensorRef[];
+}
+
+export interface H2oQuantized {
+  /** cfg's backbone_dtype (int8 or int4). */
+  readonly backboneDtype: string;
+  /** Export names of the quantized weights, left out of `tensors`: the merge takes them from `base`. */
+  readonly weights: readonly string[];
+  /** bitsandbytes companion tensors (SCB, weight_format, absmax, ...), never exported. */
+  readonly companions: readonly TensorRef[];
+  /** Where the base model's own weights are. */
+  readonly base: ResolvedBaseWeights;
+}
+
+export interface H2oExtras {
+  readonly cfg: H2oConfig;
+  /** `classification_head.weight` / `regression_head.weight`: not among `tensors`; H2O ships them as `<head>.pth`. */
+  readonly heads: readonly TensorRef[];
+  /** Set when the checkpoint holds LoRA tensors: `tensors` then holds the base-layer weights under plain names. */
+  readonly lora: H2oLora | null;
+  /** Set for int8/int4 runs: `tensors` then lacks the quantized weights. */
+  readonly quantized: H2oQuantized | null;
+  /** Where files missing from the experiment came from, when any were looked for. */
+  readonly base: ResolvedBase | null;
+}
+
+export type H2oExperiment = SourceModel & { readonly h2o: H2oExtras };
+
+export interface OpenH2oParams {
+  dir: string;
+  /** `--base <folder>`: the base model's files (and, for int8/int4 runs, weights). */
+  baseDir?: string;
+  env?: NodeJS.ProcessEnv;
+  fetch?: typeof fetch;
+  /** Overrides the Hugging Face cache folder the environment names. */
+  cacheDir?: string;
+}
+
+export async function isH2oExperiment(dir: string): Promise<boolean> {
+  return (await isFile(join(dir, "cfg.yaml"))) && (await isFile(join(dir, "checkpoint.pth")));
+}
+
+/** The same tensor under another name. */
+function renamed(ref: TensorRef, name: string): TensorRef {
+  if (ref.name === name) return ref;
+  return {
+    name,
+    dtype: ref.dtype,
+    shape: ref.shape,
+    byteLength: ref.byteLength,
+    origin: ref.origin,
+    chunks: (chunkSize: number) => ref.chunks(chunkSize),
+  };
+}
+
+async function tieWordEmbeddings(configPath: string | undefined): Promise<boolean | undefined> {
+  if (configPath === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(configPath, "utf8"));
+  } catch (e) {
+    throw new TruecastError("CONFIG_INVALID", `${configPath}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const v = (parsed as { tie_word_embeddings?: unknown } | null)?.tie_word_embeddings;
+  return typeof v === "boolean" ? v : undefined;
+}
+
+/** Experiment files first; what is missing from the base model. config.json is required, the rest best effort. */
+async function gatherFiles(p: OpenH2oParams, dir: string, cfg: H2oConfig, notes: string[]) {
+  const files = new Map<string, string>();
+  for (const name of CARRIED) if (await isFile(join(dir, name))) files.set(name, join(dir, name));
+  const hasTokenizer = TOKENIZER_FILES.some((n) => files.has(n));
+  const want = [
+    ...(files.has("config.json") ? [] : ["config.json"]),
+    ...(files.has("generation_config.json") ? [] : ["generation_config.json"]),
+    ...(hasTokenizer ? [] : TOKENIZER_FILES),
+  ];
+  if (want.length === 0) return { files, base: null };
+  const required = files.has("config.json") ? [] : ["config.json"];
+  let base: ResolvedBase;
+  try {
+    base = await resolveBaseModelFiles({
+      modelId: cfg.llmBackbone, want, required,
+      ...(p.baseDir === undefined ? {} : { baseDir: p.baseDir }),
+      ...(p.env === undefined ? {} : { env: p.env }),
+      ...(p.fetch === undefined ? {} : { fetch: p.fetch }),
+      ...(p.cacheDir === undefined ? {} : { cacheDir: p.cacheDir }),
+    });
+  } catch (e) {
+    if (required.length === 0 && e instanceof TruecastError && e.code === "BASE_NOT_FOUND") {
+      notes.push(`${want.join(", ")} not in the experiment and not found for ${cfg.llmBackbone}: left out`);
+      return { files, base: null };
+    }
+    if (e instanceof TruecastError && e.code === "BASE_NOT_FOUND") {
+      throw new TruecastError("BASE_NOT_FOUND", `${dir} has no config.json, so it is taken from its llm_backbone: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+  const taken = [...base.files.keys()];
+  for (const [n, path] of base.files) files.set(n, path);
+  if (taken.length > 0) notes.push(`from base model ${cfg.llmBackbone} (${base.from} ${base.dir}): ${taken.join(", ")}`);
+  notes.push(...base.notes);
+  return { files, base };
+}
+
+function loraOf(cfg: H2oConfig, plan: KeyPlan, byKey: Map<string, TensorRef>): H2oLora | null {
+  const tensors: TensorRef[] = [];
+  const modules = new Set<string>();
+  for (const [key, role] of plan.roles) {
+    const ref = byKey.get(key);
+    if (role.role !== "lora" || ref === undefined) continue;
+    tensors.push(renamed(ref, role.name));
+    modules.add(role.module.split(".").pop() ?? role.module);
+  }
+  if (tensors.length === 0) return null;
+  return {
+    r: cfg.lora.r,
+    alpha: cfg.lora.alpha,
+    targetModules: cfg.lora.targetModules ?? [...modules].sort(),
+    useDora: cfg.lora.useDora,
+    useRslora: cfg.lora.useRslora,
+    tensors,
+  };
+}
+
+export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment> {
+  const dir = resolve(p.dir);
+  const cfg = await readH2oConfig(join(dir, "cfg.yaml"));
+  const notes: string[] = [];
+  const { files, base } = await gatherFiles(p, dir, cfg, notes);
+  const ckptPath = join(dir, "checkpoint.pth");
+  const tie = await tieWordEmbeddings(files.get("config.json"));
+  const torch = await openTorchFile(ckptPath, tie === undefined ? undefined : { tieWordEmbeddings: tie });
+  const closers: Array<() => Promise<void>> = [() => torch.close()];
+  const close = async () => {
+    for (const c of closers) await c();
+  };
+  try {
+    notes.unshift(...torch.notes);
+    const byKey = new Map(torch.tensors.map((t) => [t.name, t]));
+    const plan = planH2oKeys({ names: torch.tensors.map((t) => t.name), file: ckptPath });
+    if (plan.adapterNames.size > 1) {
+      throw new TruecastError("ADAPTER_UNSUPPORTED", `${ckptPath} holds several LoRA adapters (${[...plan.adapterNames].join(", ")}); export one at a time`);
+    }
+    const isQuantRun = cfg.backboneDtype === "int8" || cfg.backboneDtype === "int4";
+    const quantized = new Set(plan.quantizedWeights);
+    const tensors: TensorRef[] = [];
+    const heads: TensorRef[] = [];
+    const companions: TensorRef[] = [];
+    for (const [key, role] of plan.roles) {
+      const ref = byKey.get(key);
+      if (ref === undefined) continue;
+      if (role.role === "head") heads.push(renamed(ref, role.name));
+      else if (role.role === "quant") companions.push(renamed(ref, role.name));
+      else if (role.role === "weight") {
+        if (isQuantRun && (ref.dtype === "I8" || ref.dtype === "U8") && role.name.endsWith(".weight")) quantized.add(role.name);
+        if (!quantized.has(role.name)) tensors.push(renamed(ref, role.name));
+      }
+    }
+    for (const head of HEAD_FILES) {
+      const path = join(dir, head);
+      const tensorName = head.replace(/\.pth$/, ".weight");
+      if (await isFile(path)) {
+        files.set(head, path);
+        notes.push(`${head} carried as it is (H2O ships heads as separate files)`);
+        if (!heads.some((h) => h.name === tensorName)) {
+          notes.push(`${tensorName} is not in checkpoint.pth; the head travels only as ${head}`);
+        }
+      } else if (heads.some((h) => h.name === tensorName)) {
+        notes.push(`${tensorName} found in checkpoint.pth but there is no ${head}; the head is offered as a tensor only`);
+      }
+    }
+    const lora = loraOf(cfg, plan, byKey);
+    if (plan.backbonePrefixed > 0) notes.push(`stripped "backbone." from ${plan.backbonePrefixed} keys`);
+    else notes.push(`keys carry no "backbone." prefix (a DeepSpeed save${cfg.useDeepspeed ? "" : ", though cfg.yaml says use_deepspeed: false"})`);
+    if (plan.compiledUnwrapped > 0) notes.push(`stripped torch.compile's "_orig_mod." from ${plan.compiledUnwrapped} keys`);
+    if (plan.peftWrapped > 0) notes.push(`stripped PEFT's "base_model.model." from ${plan.peftWrapped} keys`);
+    if (plan.baseLayerRenamed > 0) notes.push(`renamed ${plan.baseLayerRenamed} LoRA base layers (<module>.base_layer.weight → <module>.weight)`);
+    if (lora !== null) {
+      notes.push(`LoRA run (r=${lora.r}, alpha=${lora.alpha}, targets ${lora.targetModules.join(", ")}): ${lora.tensors.length} LoRA tensors are not merged into the weights`);
+    } else if (cfg.lora.enabled) notes.push("cfg.yaml says lora: true but checkpoint.pth holds no LoRA tensors");
+    for (const h of heads) notes.push(`head ${h.name} [${h.shape.join(", ")}] ${h.dtype} kept out of the model weights`);
+
+    let quant: H2oQuantized | null = null;
+    if (quantized.size > 0) {
+      const sample = [...quantized][0] ?? "";
+      let weights: ResolvedBaseWeights;
+      try {
+        weights = await resolveBaseModelDir({
+          modelId: cfg.llmBackbone,
+          ...(p.baseDir === undefined ? {} : { baseDir: p.baseDir }),
+          ...(p.env === undefined ? {} : { env: p.env }),
+          ...(p.fetch === undefined ? {} : { fetch: p.fetch }),
+          ...(p.cacheDir === undefined ? {} : { cacheDir: p.cacheDir }),
+        });
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw new TruecastError(
+          "BASE_NOT_FOUND",
+          `${ckptPath}: a ${cfg.backboneDtype} experiment: ${quantized.size} weights (e.g. ${sample}) are bitsandbytes-quantized and need the base model's own weights to be rebuilt; ${why}`,
+          { cause: e },
+        );
+      }
+      quant = { backboneDtype: cfg.backboneDtype, weights: [...quantized].sort(), companions, base: weights };
+      notes.push(`${quantized.size} quantized weights (${cfg.backboneDtype}) left out; base weights found in ${weights.dir} (${weights.from})`);
+    }
+    return { kind: H2O_KIND, path: dir, tensors, files, notes, close, h2o: { cfg, heads, lora, quantized: quant, base } };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
