@@ -7,7 +7,7 @@ export function decodePy2String(bytes: Uint8Array): string | Uint8Array {
   try {
     return UTF8.decode(bytes);
   } catch {
-    return bytes.slice();
+    return new Uint8Array(bytes);
   }
 }
 

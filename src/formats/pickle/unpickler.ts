@@ -164,10 +164,10 @@ export function unpickle(params: UnpickleParams): PickleValue {
         break;
       }
       case OP.SHORT_BINSTRING: stack.push(decodePy2String(cur.take(cur.u8(), "a SHORT_BINSTRING"))); break;
-      case OP.BINBYTES: stack.push(cur.take(cur.u32le(), "a BINBYTES").slice()); break;
-      case OP.SHORT_BINBYTES: stack.push(cur.take(cur.u8(), "a SHORT_BINBYTES").slice()); break;
-      case OP.BINBYTES8: stack.push(cur.take(cur.u64leLength(), "a BINBYTES8").slice()); break;
-      case OP.BYTEARRAY8: stack.push(cur.take(cur.u64leLength(), "a BYTEARRAY8").slice()); break;
+      case OP.BINBYTES: stack.push(new Uint8Array(cur.take(cur.u32le(), "a BINBYTES"))); break;
+      case OP.SHORT_BINBYTES: stack.push(new Uint8Array(cur.take(cur.u8(), "a SHORT_BINBYTES"))); break;
+      case OP.BINBYTES8: stack.push(new Uint8Array(cur.take(cur.u64leLength(), "a BINBYTES8"))); break;
+      case OP.BYTEARRAY8: stack.push(new Uint8Array(cur.take(cur.u64leLength(), "a BYTEARRAY8"))); break;
       case OP.NEXT_BUFFER: throw bad("the pickle uses out-of-band buffers (protocol 5 NEXT_BUFFER), which torch checkpoints never do");
       case OP.READONLY_BUFFER: top(); break;
       case OP.EMPTY_DICT: stack.push(new Map()); break;
