@@ -38,23 +38,24 @@ export interface PublishFolderParams {
 /** Uploads in flight at once: enough to hide per-request latency, few enough to keep memory and sockets small. */
 const DEFAULT_CONCURRENCY = 3;
 
+/** Run `work` over `items`, `limit` at a time; after a failure no new item starts, and the first error is thrown
+ * only once the ones in flight have settled, so nothing keeps uploading after publishFolder returns. */
 async function inPool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array<R>(items.length);
   let next = 0;
-  let failed = false;
+  let firstError: { e: unknown } | null = null;
   const runners = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (!failed && next < items.length) {
+    while (firstError === null && next < items.length) {
       const i = next++;
-      const item = items[i] as T;
       try {
-        out[i] = await work(item);
+        out[i] = await work(items[i] as T);
       } catch (e) {
-        failed = true;
-        throw e;
+        firstError ??= { e };
       }
     }
   });
   await Promise.all(runners);
+  if (firstError !== null) throw (firstError as { e: unknown }).e;
   return out;
 }
 

@@ -83,7 +83,13 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
   const makeFetch = (hooks: HubFetchHooks = {}) =>
     createHubFetch({
       endpoint, token: params.token, fetch: params.fetch, retry: params.retry, sleep: params.sleep,
-      hooks: { onRetry: (r) => emit({ type: "retry", ...r }), ...hooks },
+      hooks: {
+        ...hooks,
+        onRetry: (r) => {
+          emit({ type: "retry", ...r });
+          hooks.onRetry?.(r);
+        },
+      },
     });
   const target: HubTarget = { endpoint, repo, fetch: makeFetch() };
   let created = false;

@@ -3,7 +3,8 @@
  * No HTTP here; hub-double.ts routes requests to these methods.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { open, rename, rm, stat } from "node:fs/promises";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 
 export interface DoubleToken {
@@ -109,8 +110,8 @@ export class DoubleStore {
     return true;
   }
 
-  /** Damage a published file so that remote verification has something to find. */
-  async tamper(params: { repo: string; path: string; revision?: string } & TamperKind): Promise<void> {
+  /** Damage a published file so that remote verification has something to find. Synchronous on purpose. */
+  tamper(params: { repo: string; path: string; revision?: string } & TamperKind): void {
     const repo = this.repos.get(params.repo);
     const commit = repo ? this.resolve(repo, params.revision ?? "main") : null;
     const file = commit?.files.get(params.path);
@@ -119,14 +120,14 @@ export class DoubleStore {
       commit.files.set(params.path, { ...file, oid: createHash("sha256").update(file.oid).digest("hex") });
       return;
     }
-    const fh = await open(this.objectPath(file.oid), "r+");
+    const fd = openSync(this.objectPath(file.oid), "r+");
     try {
       const b = Buffer.alloc(1);
-      await fh.read(b, 0, 1, params.offset);
+      readSync(fd, b, 0, 1, params.offset);
       b[0] = (b[0] ?? 0) ^ 0xff;
-      await fh.write(b, 0, 1, params.offset);
+      writeSync(fd, b, 0, 1, params.offset);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
