@@ -1,0 +1,5 @@
+export { mergeLora, type MergeLoraParams, type MergeLoraResult } from "./merge-lora.js";
+export { createMergePool, DEFAULT_MIN_PARALLEL_WORK, type CreateMergePoolParams, type MergePool, type SharedDeltaBlock } from "./pool.js";
+export { applyDeltaRows, transposeF32, type DeltaRowsParams } from "./kernel.js";
+export { moduleScaling, patternValue, type ModuleScaling } from "./scaling.js";
+export type { LoraModuleReport, LoraReport, LoraTensorRoute, MergeCounts } from "./report.js";

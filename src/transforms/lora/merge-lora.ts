@@ -1,0 +1,193 @@
+/**
+ * The LoRA merge transform: a base SourceModel plus a PEFT adapter gives a SourceModel whose targeted weights
+ * are merged lazily (one weight at a time, when the writer pulls it), in float32, rounded once into the output
+ * dtype. Every other base tensor passes through untouched. Every adapter tensor is routed somewhere, or the merge
+ * is refused before anything is computed.
+ */
+import { TruecastError } from "../../errors.js";
+import { isFloatDType, type DType, type FloatDType } from "../../dtype/table.js";
+import type { LoraModuleTensors, PeftAdapter } from "../../sources/peft.js";
+import type { SourceModel, TensorRef } from "../../sources/tensor-ref.js";
+import { mergedWeightRef } from "./merged-weight.js";
+import { createMergePool, type MergePool } from "./pool.js";
+import type { LoraModuleReport, LoraReport, LoraTensorRoute, MergeCounts } from "./report.js";
+import { moduleScaling } from "./scaling.js";
+import { mergedBiasRef, replacementRef } from "./small-tensors.js";
+import { isDecodable } from "./tensor-io.js";
+
+export interface MergeLoraParams {
+  readonly base: SourceModel;
+  readonly adapter: PeftAdapter;
+  /** The dtype of each merged tensor, from its base dtype. Default: the base's own dtype. Must be F16, BF16, F32 or F64. */
+  readonly outputDtype?: (baseDtype: DType) => DType;
+  /** Worker pool for the products. Default: one of `os.availableParallelism()` threads, started on first use and stopped by the merged model's `close()`. */
+  readonly pool?: MergePool;
+}
+
+export interface MergeLoraResult {
+  /** The merged model. Its `close()` also closes the base, the adapter, and a pool the merge started. */
+  readonly model: SourceModel;
+  /** Routes and module settings are complete now; per-tensor counts are filled in as tensors are read. */
+  readonly report: LoraReport;
+}
+
+function numelOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function newCounts(elements: number): MergeCounts {
+  return { elements, changed: null, tooSmall: null, cast: null };
+}
+
+function invalid(file: string, message: string): never {
+  throw new TruecastError("ADAPTER_INVALID", `${file}: ${message}`);
+}
+
+/** Which way the weight is stored: `out×in` (nn.Linear) or `in×out` (Conv1D, embeddings). */
+function layoutOf(m: LoraModuleTensors, w: TensorRef, fanInFanOut: boolean, file: string, notes: string[]): "out×in" | "in×out" {
+  const [r, inA] = m.a.shape;
+  const [outB, rB] = m.b.shape;
+  if (m.a.shape.length !== 2 || m.b.shape.length !== 2 || r !== rB) {
+    invalid(file, `module "${m.module}": "${m.a.name}" ${JSON.stringify(m.a.shape)} and "${m.b.name}" ${JSON.stringify(m.b.shape)} are not [r, in] and [out, r]`);
+  }
+  if (w.shape.length !== 2) {
+    throw new TruecastError("ADAPTER_UNSUPPORTED", `${file}: module "${m.module}" targets "${w.name}" of shape ${JSON.stringify(w.shape)}; truecast merges LoRA into 2-D weights only (Linear, Conv1D, Embedding)`);
+  }
+  const [d0, d1] = w.shape;
+  const normal = d0 === outB && d1 === inA;
+  const transposed = d0 === inA && d1 === outB;
+  const shapes = `lora_A ${JSON.stringify(m.a.shape)}, lora_B ${JSON.stringify(m.b.shape)}, base ${JSON.stringify(w.shape)}`;
+  if (m.kind === "embedding") {
+    if (!transposed) invalid(file, `embedding module "${m.module}": shapes do not fit (${shapes}); is this adapter for this base model?`);
+    return "in×out";
+  }
+  if (!normal && !transposed) invalid(file, `module "${m.module}": shapes do not fit (${shapes}); is this adapter for this base model?`);
+  if (normal && transposed) return fanInFanOut ? "in×out" : "out×in";
+  if (transposed !== fanInFanOut) {
+    notes.push(`${m.module}: weight is stored ${transposed ? "[in, out] (Conv1D)" : "[out, in] (Linear)"}, merged with fan_in_fan_out=${transposed} although the config says ${fanInFanOut}, as PEFT does`);
+  }
+  return transposed ? "in×out" : "out×in";
+}
+
+/** Merge a PEFT LoRA adapter into a base model (see the file comment). Checks everything before returning. */
+export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResult> {
+  const { base, adapter } = params;
+  const file = adapter.weightsPath;
+  const config = adapter.config;
+  const pick = params.outputDtype ?? ((d: DType) => d);
+  const outputDtypeFor = (d: DType, tensor: string): FloatDType => {
+    const out = pick(d);
+    if (!isFloatDType(out)) throw new TruecastError("USAGE", `output dtype ${out} asked for "${tensor}" is not a float dtype (F16, BF16, F32, F64)`);
+    return out;
+  };
+  let pool: MergePool | null = params.pool ?? null;
+  let ownPool: MergePool | null = null;
+  const getPool = (): MergePool => {
+    if (pool === null) pool = ownPool = createMergePool();
+    return pool;
+  };
+
+  const baseByName = new Map(base.tensors.map((t) => [t.name, t] as const));
+  const routes: LoraTensorRoute[] = [];
+  const notes: string[] = [];
+  const output = new Map<string, TensorRef>();
+  const added: TensorRef[] = [];
+
+  // 1. full tensors that replace (or add) base tensors; a LoRA module on the same weight merges on top of them
+  const current = new Map<string, TensorRef>();
+  for (const rep of adapter.replacements) {
+    const old = baseByName.get(rep.target);
+    if (current.has(rep.target)) invalid(file, `two adapter tensors replace "${rep.target}"`);
+    const outDtype = old !== undefined && isFloatDType(old.dtype) ? outputDtypeFor(old.dtype, rep.target) : null;
+    const ref = replacementRef({ target: rep.target, tensor: rep.tensor, outDtype, file });
+    current.set(rep.target, ref);
+    routes.push({ adapterTensor: rep.tensor.name, role: rep.reason, target: rep.target, action: old === undefined ? "added" : "replaced" });
+    if (old === undefined) {
+      added.push(ref);
+      notes.push(`${rep.target}: not in the base; added from the adapter (${rep.reason})`);
+    } else {
+      output.set(rep.target, ref);
+      if (old.shape.join(",") !== rep.tensor.shape.join(",")) {
+        notes.push(`${rep.target}: the adapter's ${JSON.stringify(rep.tensor.shape)} replaces the base's ${JSON.stringify(old.shape)}`);
+      }
+    }
+  }
+  const weightOf = (name: string): TensorRef | undefined => current.get(name) ?? baseByName.get(name);
+
+  // 2. LoRA modules
+  const modules: LoraModuleReport[] = [];
+  for (const m of adapter.modules) {
+    const weightName = `${m.module}.weight`;
+    const w = weightOf(weightName);
+    if (w === undefined) {
+      invalid(file, `the adapter targets module "${m.module}" but the base (${base.path}) has no tensor "${weightName}"; ` +
+        `is this adapter for ${config.baseModelNameOrPath ?? "another model"}?`);
+    }
+    if (!isDecodable(w.dtype)) {
+      throw new TruecastError("UNSUPPORTED_DTYPE", `${w.origin}: "${w.name}" is ${w.dtype}; a LoRA merge needs an F16, BF16 or F32 base weight (a quantized base must be replaced by its unquantized original)`);
+    }
+    const layout = layoutOf(m, w, config.fanInFanOut, file, notes);
+    const rank = m.a.shape[0] as number;
+    const s = moduleScaling(config, m.module, file);
+    if (s.r !== rank) {
+      invalid(file, `module "${m.module}" has rank ${rank} in its tensors but the config (r, rank_pattern) gives ${s.r}`);
+    }
+    const outDtype = outputDtypeFor(w.dtype, weightName);
+    const [rows, cols] = w.shape as [number, number];
+    const weightCounts = newCounts(rows * cols);
+    const merged = mergedWeightRef({
+      name: weightName, module: m.module, file, base: w, baseDtype: w.dtype, outDtype, rows, cols, layout,
+      a: m.a, b: m.b, rank, scale32: s.scale32, magnitude: m.magnitude, counts: weightCounts, pool: getPool,
+    });
+    if (baseByName.has(weightName)) output.set(weightName, merged);
+    else added[added.indexOf(current.get(weightName) as TensorRef)] = merged;
+    const roleA = m.kind === "embedding" ? "lora_embedding_A" : "lora_A";
+    const roleB = m.kind === "embedding" ? "lora_embedding_B" : "lora_B";
+    routes.push({ adapterTensor: m.a.name, role: roleA, target: weightName, action: "merged" });
+    routes.push({ adapterTensor: m.b.name, role: roleB, target: weightName, action: "merged" });
+    if (m.magnitude !== null) routes.push({ adapterTensor: m.magnitude.name, role: "lora_magnitude_vector", target: weightName, action: "merged" });
+
+    let bias: LoraModuleReport["bias"] = null;
+    if (m.bBias !== null) {
+      const biasName = `${m.module}.bias`;
+      const b = weightOf(biasName);
+      if (b === undefined) invalid(file, `module "${m.module}" has lora_B.bias but the base has no "${biasName}" to merge it into`);
+      if (!isDecodable(b.dtype)) throw new TruecastError("UNSUPPORTED_DTYPE", `${b.origin}: "${biasName}" is ${b.dtype}; expected F16, BF16 or F32`);
+      const biasCounts = newCounts(numelOf(b.shape));
+      const ref = mergedBiasRef({ module: m.module, file, base: b, bBias: m.bBias, scale32: s.scale32, outDtype: outputDtypeFor(b.dtype, biasName), counts: biasCounts });
+      if (baseByName.has(biasName)) output.set(biasName, ref);
+      else added[added.indexOf(current.get(biasName) as TensorRef)] = ref;
+      routes.push({ adapterTensor: m.bBias.name, role: "lora_B.bias", target: biasName, action: "merged" });
+      bias = Object.assign(biasCounts, { tensor: biasName });
+    }
+    modules.push({
+      module: m.module, kind: m.kind, variant: m.magnitude === null ? "lora" : "dora", baseTensor: w.name, layout,
+      rank, alpha: s.alpha, scaling: s.scaling, inputDtype: w.dtype, outputDtype: outDtype, weight: weightCounts, bias,
+    });
+  }
+
+  const tensors = [...base.tensors.map((t) => output.get(t.name) ?? t), ...added];
+  const report: LoraReport = {
+    adapter: adapter.path,
+    weightsFile: adapter.weightsPath,
+    baseModelNameOrPath: config.baseModelNameOrPath,
+    routes,
+    modules,
+    notes,
+  };
+  const model: SourceModel = {
+    kind: `${base.kind} + LoRA adapter`,
+    path: base.path,
+    tensors,
+    files: base.files,
+    notes: [...base.notes, `merged LoRA adapter ${adapter.path}: ${modules.length} modules, ${adapter.replacements.length} replaced tensors`, ...notes],
+    async close(): Promise<void> {
+      try {
+        if (ownPool !== null) await ownPool.close();
+      } finally {
+        await Promise.all([base.close(), adapter.close()]);
+      }
+    },
+  };
+  return { model, report };
+}
