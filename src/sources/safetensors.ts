@@ -55,16 +55,18 @@ export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
       );
     }
     tensors = tensorRefs(await readSafetensorsHeader(join(dir, SAFETENSORS_SINGLE_NAME)));
-  } else if (weightFiles.length > 0) {
+  } else if (weightFiles.some((n) => SHARD_NAME.test(n))) {
     throw new TruecastError(
       "NOT_FOUND",
       `${dir}: holds ${list(weightFiles)} but no ${SAFETENSORS_INDEX_NAME} saying which tensors are where; ` +
         "restore the index from where the shards came from",
     );
   } else {
+    const found = weightFiles.length > 0 ? ` (it holds ${list(weightFiles)})` : "";
     throw new TruecastError(
       "UNKNOWN_SOURCE",
-      `${dir}: has neither ${SAFETENSORS_SINGLE_NAME} nor ${SAFETENSORS_INDEX_NAME}; it is not a safetensors model folder`,
+      `${dir}: has neither ${SAFETENSORS_SINGLE_NAME} nor ${SAFETENSORS_INDEX_NAME}${found}; it is not a safetensors ` +
+        "model folder",
     );
   }
   return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: scan.files, notes });

@@ -176,6 +176,8 @@ test("a folder with no safetensors weights, and a folder that does not exist", a
   await inTemp(async (dir) => {
     await writeFile(join(dir, "config.json"), "{}");
     await assert.rejects(openSafetensorsFolder(dir), fails("UNKNOWN_SOURCE", dir, "not a safetensors model folder"));
+    await writeShard(join(dir, "adapter_model.safetensors"), [["a", 1]]);
+    await assert.rejects(openSafetensorsFolder(dir), fails("UNKNOWN_SOURCE", "it holds adapter_model.safetensors"));
     const missing = join(dir, "missing");
     await assert.rejects(openSafetensorsFolder(missing), fails("NOT_FOUND", missing, "no such folder"));
   });

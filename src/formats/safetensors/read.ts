@@ -14,7 +14,7 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsFi
   const handle = await openForRead(path);
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw notAFile(path);
+    if (!stat.isFile()) throw notAFile(path, stat.isDirectory());
     const fileSize = stat.size;
     const prefix = new Uint8Array(HEADER_LENGTH_PREFIX);
     const got = await readAt({ handle, into: prefix, position: 0, path });
@@ -95,8 +95,8 @@ async function readAt(params: { handle: FileHandle; into: Uint8Array; position: 
   return filled;
 }
 
-function notAFile(path: string): TruecastError {
-  return new TruecastError("UNREADABLE", `${path}: is a folder, not a safetensors file`);
+function notAFile(path: string, isFolder: boolean): TruecastError {
+  return new TruecastError("UNREADABLE", `${path}: is ${isFolder ? "a folder" : "not a regular file"}, not a safetensors file`);
 }
 
 /** Maps a Node file system error to NOT_FOUND or UNREADABLE, naming the path. */
@@ -108,7 +108,7 @@ export function fileError(path: string, e: unknown): TruecastError {
   if (code === "EACCES" || code === "EPERM") {
     return new TruecastError("UNREADABLE", `${path}: permission denied; check the file's permissions`, { cause: e });
   }
-  if (code === "EISDIR") return new TruecastError("UNREADABLE", notAFile(path).message, { cause: e });
+  if (code === "EISDIR") return new TruecastError("UNREADABLE", notAFile(path, true).message, { cause: e });
   const detail = e instanceof Error ? e.message : String(e);
   return new TruecastError("UNREADABLE", `${path}: cannot be read (${detail})`, { cause: e });
 }
