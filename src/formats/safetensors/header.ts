@@ -6,7 +6,7 @@
  */
 import { TruecastError } from "../../errors.js";
 import { DTYPES, isDType } from "../../dtype/table.js";
-import { jsonUnsignedInteger, parseStrictJson, type JsonValue } from "./strict-json.js";
+import { describeKind, jsonUnsignedInteger, parseStrictJson, type JsonValue } from "./strict-json.js";
 import { checkLayout, toEntries, type RawEntry } from "./rules.js";
 import { HEADER_LENGTH_PREFIX, MAX_HEADER_SIZE, METADATA_KEY, type SafetensorsHeader } from "./spec.js";
 
@@ -169,14 +169,14 @@ function u64(v: JsonValue): bigint | null {
 function readMetadata(value: JsonValue, file: string): Record<string, string> | null {
   if (value.kind === "null") return null;
   if (value.kind !== "object") {
-    throw new TruecastError("ST_METADATA", `${file}: "${METADATA_KEY}" must be an object of strings, found a ${value.kind}`);
+    throw new TruecastError("ST_METADATA", `${file}: "${METADATA_KEY}" must be an object of strings, found ${describeKind(value)}`);
   }
   const out: Record<string, string> = {};
   for (const [key, v] of value.entries) {
     if (v.kind !== "string") {
       throw new TruecastError(
         "ST_METADATA",
-        `${file}: "${METADATA_KEY}" entry "${key}" is a ${v.kind}, but safetensors metadata values must be strings`,
+        `${file}: "${METADATA_KEY}" entry "${key}" is ${describeKind(v)}, but safetensors metadata values must be strings`,
       );
     }
     // defineProperty, so that a key such as "__proto__" stays an ordinary own key.

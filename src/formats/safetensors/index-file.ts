@@ -7,7 +7,7 @@ import { readFile, stat } from "node:fs/promises";
 import { TruecastError } from "../../errors.js";
 import { compareCodePoints } from "./layout.js";
 import { fileError } from "./read.js";
-import { parseStrictJson, type JsonValue } from "./strict-json.js";
+import { describeKind, parseStrictJson, type JsonValue } from "./strict-json.js";
 
 export const SAFETENSORS_INDEX_NAME = "model.safetensors.index.json";
 
@@ -56,7 +56,7 @@ export function parseIndex(params: { text: string; file: string }): SafetensorsI
   if (map.kind !== "object") return invalid('"weight_map" is not an object');
   const weightMap = new Map<string, string>();
   for (const [name, shard] of map.entries) {
-    if (shard.kind !== "string") return invalid(`tensor "${name}" maps to a ${shard.kind}, not a shard file name`);
+    if (shard.kind !== "string") return invalid(`tensor "${name}" maps to ${describeKind(shard)}, not a shard file name`);
     if (!isPlainFileName(shard.value)) {
       return invalid(`tensor "${name}" maps to "${shard.value}", which is not a plain file name in the same folder`);
     }

@@ -213,3 +213,8 @@ export function jsonUnsignedInteger(v: JsonValue): bigint | null {
   if (v.kind !== "number" || !/^(?:0|[1-9][0-9]*)$/.test(v.raw)) return null;
   return BigInt(v.raw);
 }
+
+/** "an array", "a number", ... for messages about a value of the wrong kind. */
+export function describeKind(v: JsonValue): string {
+  return v.kind === "array" || v.kind === "object" ? `an ${v.kind}` : v.kind === "null" ? "null" : `a ${v.kind}`;
+}

@@ -147,7 +147,7 @@ test("ST_UNKNOWN_DTYPE: a dtype safetensors does not define (names are case-sens
 
 test("ST_METADATA: a non-string metadata value, or metadata that is not an object", () => {
   assert.throws(() => parseBytes(stFile({ header: { __metadata__: { format: "pt", step: 10 } } }), F), fails("ST_METADATA", F, '"step"', "must be strings"));
-  assert.throws(() => parseBytes(stFile({ header: { __metadata__: ["pt"] } }), F), fails("ST_METADATA", "found a array"));
+  assert.throws(() => parseBytes(stFile({ header: { __metadata__: ["pt"] } }), F), fails("ST_METADATA", "found an array"));
 });
 
 test("ST_SHAPE_OVERFLOW: a shape whose size overflows 64 bits (checked with exact integers)", () => {
