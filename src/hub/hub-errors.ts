@@ -3,7 +3,7 @@
  */
 import { HubApiError } from "@huggingface/hub";
 import { TruecastError, type ErrorCode } from "../errors.js";
-import { networkReason } from "./hub-fetch.js";
+import { HubNetworkError, networkReason } from "./hub-fetch.js";
 
 export interface HubErrorContext {
   repoId: string;
@@ -42,7 +42,7 @@ function fromApiError(e: HubApiError, ctx: HubErrorContext): TruecastError {
     message = `the Hub kept rate-limiting requests (HTTP 429) ${at}, even after retries; wait and run the same command again`;
   } else if (e.statusCode >= 500) {
     code = "HUB_SERVER";
-    message = `the Hub answered HTTP ${e.statusCode} ${at}, even after retries${detail}; run the same command again later, uploaded files are not sent twice`;
+    message = `the Hub answered HTTP ${e.statusCode} ${at}, even after retries${detail}; run the same command again later (files already uploaded are not sent again)`;
   } else if (e.statusCode === 412) {
     code = "HUB_SERVER";
     message = `the branch of ${ctx.repoId} moved ${at} (HTTP 412): someone else committed; run the same command again`;
@@ -56,10 +56,12 @@ function fromApiError(e: HubApiError, ctx: HubErrorContext): TruecastError {
 /** Map any error from a Hub call to a TruecastError whose message holds no token. */
 export function toHubError(e: unknown, ctx: HubErrorContext): TruecastError {
   let out: TruecastError;
-  if (e instanceof TruecastError) out = e;
+  if (e instanceof HubNetworkError) {
+    out = new TruecastError("HUB_NETWORK", `network error while ${ctx.step}: ${e.message}; check the connection and run the same command again (files already uploaded are not sent again)`, { cause: e.cause });
+  } else if (e instanceof TruecastError) out = e;
   else if (e instanceof HubApiError) out = fromApiError(e, ctx);
   else if (e instanceof TypeError && e.message === "fetch failed") {
-    out = new TruecastError("HUB_NETWORK", `network error while ${ctx.step}: ${networkReason(e)}; check the connection and run the same command again`, { cause: e });
+    out = new TruecastError("HUB_NETWORK", `network error while ${ctx.step}: ${networkReason(e)}; check the connection and run the same command again (files already uploaded are not sent again)`, { cause: e });
   } else {
     const msg = e instanceof Error ? e.message : String(e);
     out = new TruecastError("HUB_SERVER", `unexpected failure while ${ctx.step}: ${msg}`, { cause: e });

@@ -46,6 +46,13 @@ export interface HubFetchParams {
   hooks?: HubFetchHooks;
 }
 
+/** A request that failed at the network level on every attempt; hub-errors.ts adds what was being done. */
+export class HubNetworkError extends TruecastError {
+  constructor(detail: string, cause: unknown) {
+    super("HUB_NETWORK", detail, { cause });
+  }
+}
+
 type Body = NonNullable<RequestInit["body"]>;
 
 function isReplayable(body: RequestInit["body"]): boolean {
@@ -158,7 +165,8 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
         takeBack();
         const reason = networkReason(e);
         if (attempt >= attempts) {
-          throw new TruecastError("HUB_NETWORK", `network error talking to ${url.origin}${url.pathname}: ${reason} (gave up after ${attempt} attempt${attempt === 1 ? "" : "s"}); check the connection and run the same command again, uploaded files are not sent twice`, { cause: e });
+          const where = url.origin === endpointOrigin ? `${url.origin}${url.pathname}` : `the storage host ${url.host}`;
+          throw new HubNetworkError(`${method} to ${where} failed with ${reason} ${attempt} time${attempt === 1 ? "" : "s"}`, e);
         }
         const delayMs = retryDelayMs(policy, attempt, null);
         hooks.onRetry?.({ attempt, delayMs, reason, method, path: url.pathname });
