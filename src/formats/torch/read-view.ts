@@ -20,6 +20,8 @@ export interface ViewChunksParams {
   readonly tensor: StridedView & { readonly storage: { readonly byteOffset: number } };
   /** Multiple of 8: every chunk but the last holds whole elements. */
   readonly chunkSize: number;
+  /** Largest storage span read at once; default {@link VIEW_WINDOW_BYTES}. */
+  readonly windowBytes?: number;
 }
 
 type Piece = (storageStart: number, count: number, outElem: number) => void;
@@ -57,7 +59,7 @@ async function gatherChunk(file: RandomAccess, p: ViewChunksParams, layout: RunL
     hi = Math.max(hi, s + c);
   });
   const base = t.storage.byteOffset;
-  if ((hi - lo) * size <= VIEW_WINDOW_BYTES) {
+  if ((hi - lo) * size <= (p.windowBytes ?? VIEW_WINDOW_BYTES)) {
     const span = await readExact(file, path, base + lo * size, (hi - lo) * size);
     forEachPiece(layout, t.storageOffset, first, n, (s, c, o) => {
       out.set(span.subarray((s - lo) * size, (s - lo + c) * size), o * size);
