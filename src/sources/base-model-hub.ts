@@ -105,6 +105,21 @@ async function saveBlob(body: ReadableStream<Uint8Array>, blobPath: string, size
   }
 }
 
+/**
+ * The commit a revision points to, from the Hub's own answer to a HEAD that does not follow redirects (an LFS file's
+ * final answer comes from a storage host that does not name the commit), as Python's client asks for it.
+ */
+async function commitFromHead(p: HubDownloadParams & { path: string }): Promise<string | undefined> {
+  const url = `${p.endpoint}/${p.modelId}/resolve/${encodeURIComponent(p.revision)}/${p.path}`;
+  const res = await (p.fetch ?? fetch)(url, {
+    method: "HEAD",
+    redirect: "manual",
+    headers: p.token === undefined ? {} : { Authorization: `Bearer ${p.token}` },
+  });
+  const c = res.headers.get(COMMIT_HEADER);
+  return c !== null && COMMIT_HASH.test(c) ? c : undefined;
+}
+
 export async function downloadToCache(params: HubDownloadParams): Promise<HubDownloadResult> {
   const folder = repoFolder(params.cacheDir, params.modelId);
   const baseFetch = params.fetch ?? fetch;
@@ -130,7 +145,7 @@ export async function downloadToCache(params: HubDownloadParams): Promise<HubDow
       ...(params.token === undefined ? {} : { accessToken: params.token }),
     };
     const info = await fileDownloadInfo(common);
-    commit ??= seenCommit;
+    commit ??= seenCommit ?? (await commitFromHead({ ...params, path: name }));
     if (commit === undefined) {
       throw new TruecastError(
         "HUB_SERVER",
@@ -148,7 +163,11 @@ export async function downloadToCache(params: HubDownloadParams): Promise<HubDow
     }
     const blobPath = join(folder, "blobs", etag);
     if (!(await isFile(blobPath))) {
-      const blob = await downloadFile({ ...common, revision: commit, downloadInfo: info });
+      // The probe may have asked for a branch: fetch the bytes at the pinned commit, so that a push in between
+      // cannot mix files of two commits.
+      const asked = `/resolve/${encodeURIComponent(common.revision)}/`;
+      const url = info.url.startsWith(params.endpoint + "/") ? info.url.replace(asked, `/resolve/${commit}/`) : info.url;
+      const blob = await downloadFile({ ...common, revision: commit, downloadInfo: { ...info, url } });
       if (blob === null) throw new TruecastError("HUB_SERVER", `${name}: the Hub listed it, then said it does not exist`);
       await saveBlob(blob.stream(), blobPath, info.size, name);
     }

@@ -221,7 +221,7 @@ const WEIGHT_LAYOUTS = [
 ] as const;
 
 export interface ResolvedBaseWeights extends ResolvedBase {
-  /** The weight files, in index order (shards) or the single file, relative to `dir`. */
+  /** The weight files (shards sorted by name, or the single file), relative to `dir`. */
   weights: string[];
 }
 
@@ -240,7 +240,7 @@ async function shardsOf(indexPath: string): Promise<string[]> {
     checkRepoPath(v);
     shards.add(v);
   }
-  return [...shards];
+  return [...shards].sort();
 }
 
 /**
