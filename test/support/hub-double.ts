@@ -44,6 +44,8 @@ export interface Fault {
   /** For "slow": delay before handling (default 200 ms). For "drop": bytes of body to read first (default 0). */
   delayMs?: number;
   dropAfterBytes?: number;
+  /** For "drop": handle the request first (a commit is applied), then drop the connection instead of answering. */
+  dropAfterHandling?: boolean;
   /** How many matching requests get the fault (default 1). */
   times?: number;
 }
@@ -158,6 +160,13 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
       if (fault) {
         fault.left--;
         entry.fault = fault.kind;
+        if (fault.kind === "drop" && fault.dropAfterHandling) {
+          res.end = (() => {
+            req.socket.destroy();
+            return res;
+          }) as typeof res.end;
+          return route(server, ctx);
+        }
         if (fault.kind === "drop") {
           const after = fault.dropAfterBytes ?? 0;
           if (after > 0) {
