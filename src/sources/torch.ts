@@ -230,17 +230,19 @@ async function readShards(params: { dir: string; present: readonly string[]; not
         throw new TruecastError("DUPLICATE_TENSOR", `${dir}: tensor "${e.name}" is in both ${first} and ${shard}; keep one copy and fix the index`);
       }
       owner.set(e.name, shard);
-      const listed = index.weightMap.get(e.name);
-      if (listed !== shard) {
-        throw new TruecastError(
-          "INDEX_MISMATCH",
-          listed === undefined
-            ? `${indexPath}: does not list tensor "${e.name}", which is in ${shard}`
-            : `${indexPath}: says tensor "${e.name}" is in ${listed}, but it is in ${shard}`,
-        );
-      }
     }
     out.push(file);
+  }
+  for (const [name, shard] of owner) {
+    const listed = index.weightMap.get(name);
+    if (listed !== shard) {
+      throw new TruecastError(
+        "INDEX_MISMATCH",
+        listed === undefined
+          ? `${indexPath}: does not list tensor "${name}", which is in ${shard}`
+          : `${indexPath}: says tensor "${name}" is in ${listed}, but it is in ${shard}`,
+      );
+    }
   }
   for (const [name, shard] of index.weightMap) {
     if (!owner.has(name)) {
