@@ -95,6 +95,12 @@ export function planH2oKeys(params: { names: readonly string[]; file: string }):
       const lora = loraRole(n);
       if (lora !== null) {
         adapterNames.add(lora.adapter);
+        if (adapterNames.size > 1) {
+          throw new TruecastError(
+            "ADAPTER_UNSUPPORTED",
+            `${params.file} holds several LoRA adapters (${[...adapterNames].join(", ")}); only one adapter per experiment can be exported`,
+          );
+        }
         role = { role: "lora", name: lora.name, module: lora.module };
       } else {
         const plain = unwrapBaseLayer(n);

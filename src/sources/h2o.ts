@@ -177,9 +177,6 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
     notes.unshift(...torch.notes);
     const byKey = new Map(torch.tensors.map((t) => [t.name, t]));
     const plan = planH2oKeys({ names: torch.tensors.map((t) => t.name), file: ckptPath });
-    if (plan.adapterNames.size > 1) {
-      throw new TruecastError("ADAPTER_UNSUPPORTED", `${ckptPath} holds several LoRA adapters (${[...plan.adapterNames].join(", ")}); export one at a time`);
-    }
     const isQuantRun = cfg.backboneDtype === "int8" || cfg.backboneDtype === "int4";
     const quantized = new Set(plan.quantizedWeights);
     const tensors: TensorRef[] = [];
@@ -235,7 +232,7 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
         const why = e instanceof Error ? e.message : String(e);
         throw new TruecastError(
           "BASE_NOT_FOUND",
-          `${ckptPath}: a ${cfg.backboneDtype} experiment: ${quantized.size} weights (e.g. ${sample}) are bitsandbytes-quantized and need the base model's own weights to be rebuilt; ${why}`,
+          `${ckptPath}: an ${cfg.backboneDtype} experiment: ${quantized.size} weights (e.g. ${sample}) are bitsandbytes-quantized and need the base model's own weights to be rebuilt; ${why}`,
           { cause: e },
         );
       }
