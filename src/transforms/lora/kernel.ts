@@ -9,10 +9,10 @@
  * - Conv1D / fan_in_fan_out (`W: [in, out]`) and Embedding (`W: [num, dim]`): the delta is `(B @ A)ᵀ = Aᵀ @ Bᵀ`,
  *   so L = Aᵀ and R = Bᵀ (transposed once per module by the caller, see {@link transposeF32}).
  *
- * Rounding, matching PyTorch's float32 arithmetic step by step:
- * 1. `acc[j] = Σ_k L[i,k] · R[k,j]`, summed in increasing k, each partial sum rounded to float32
- *    (the product of two float32 values is exact in a double, so every step is one float32 rounding, like a
- *    fused multiply-add). BLAS may order the sum differently; that is the only source of difference.
+ * Rounding, step by step in float32 as PyTorch 1.13's CPU matmul did on the fixtures (no fused multiply-add;
+ * the fixtures agree bit for bit), and as 4-lane float32 SIMD computes it:
+ * 1. `acc[j] = Σ_k fround(L[i,k] · R[k,j])`, summed in increasing k, each product and each partial sum
+ *    rounded to float32. BLAS may order or fuse the sum differently; that is the only source of difference.
  * 2. `d = fround(acc[j] · scale)` (torch multiplies a float32 tensor by a Python float in float32).
  * 3. `W[i,j] = fround(W[i,j] + d)` (the float32 sum that is then rounded once into the output dtype).
  */
@@ -46,15 +46,30 @@ export function applyDeltaRows(p: DeltaRowsParams): void {
   for (let i = p.rowStart; i < p.rowEnd; i++) {
     const leftRow = i * rank;
     if (rank === 0) scratch.fill(0, 0, cols);
-    for (let k = 0; k < rank; k++) {
+    let k = 0;
+    // k = 0 starts the sum with the first product (not 0 + product), so a -0 product stays -0 as in BLAS
+    if (rank > 0) {
+      const l = left[leftRow] as number;
+      for (let j = 0; j < cols; j++) scratch[j] = l * (right[j] as number); // rounded by the store
+      k = 1;
+    }
+    // four terms per pass over the row (fewer loads and stores of the partial sums); every product and
+    // partial sum is still rounded to float32 in increasing k, so the bits are those of one term per pass
+    for (; k + 4 <= rank; k += 4) {
+      const l0 = left[leftRow + k] as number, l1 = left[leftRow + k + 1] as number;
+      const l2 = left[leftRow + k + 2] as number, l3 = left[leftRow + k + 3] as number;
+      const r0 = k * cols, r1 = r0 + cols, r2 = r1 + cols, r3 = r2 + cols;
+      for (let j = 0; j < cols; j++) {
+        let acc = Math.fround((scratch[j] as number) + Math.fround(l0 * (right[r0 + j] as number)));
+        acc = Math.fround(acc + Math.fround(l1 * (right[r1 + j] as number)));
+        acc = Math.fround(acc + Math.fround(l2 * (right[r2 + j] as number)));
+        scratch[j] = acc + Math.fround(l3 * (right[r3 + j] as number));
+      }
+    }
+    for (; k < rank; k++) {
       const l = left[leftRow + k] as number;
       const rightRow = k * cols;
-      if (k === 0) {
-        // the first product starts the sum (not 0 + product), so a -0 product stays -0 as in BLAS
-        for (let j = 0; j < cols; j++) scratch[j] = l * (right[rightRow + j] as number);
-      } else {
-        for (let j = 0; j < cols; j++) scratch[j] = (scratch[j] as number) + l * (right[rightRow + j] as number);
-      }
+      for (let j = 0; j < cols; j++) scratch[j] = (scratch[j] as number) + Math.fround(l * (right[rightRow + j] as number));
     }
     const base = (i - p.blockStartRow) * cols;
     for (let j = 0; j < cols; j++) {

@@ -89,24 +89,44 @@ interface Block {
   readonly touched: Uint8Array;
 }
 
-/** Base blocks with the LoRA delta added (no DoRA yet). */
+/**
+ * Base blocks with the LoRA delta added (no DoRA yet). Two buffers alternate: while the consumer works on one
+ * block (DoRA, checks, encoding), the next one is read, decoded and handed to the pool.
+ */
 async function* deltaBlocks(spec: MergedWeightSpec, left: Float32Array, right: Float32Array): AsyncGenerator<Block> {
   const rowsPerBlock = Math.max(1, Math.floor(BLOCK_ELEMENTS / Math.max(1, spec.cols)));
-  const values = sharedF32(rowsPerBlock * spec.cols);
-  const touched = new Uint8Array(new SharedArrayBuffer(Math.max(1, rowsPerBlock * spec.cols)));
+  const buffers = [0, 1].map(() => ({
+    values: sharedF32(rowsPerBlock * spec.cols),
+    touched: new Uint8Array(new SharedArrayBuffer(Math.max(1, rowsPerBlock * spec.cols))),
+  }));
   const inSize = dtypeSize(spec.baseDtype);
   const blockBytes = rowsPerBlock * spec.cols * inSize;
   const ask = Math.max(8, Math.ceil(blockBytes / 8) * 8);
-  let startRow = 0;
   const source = exactBlocks({ source: spec.base.chunks(ask), size: blockBytes, total: spec.base.byteLength, what: `${spec.base.origin}: "${spec.base.name}"` });
-  for await (const baseBytes of source) {
+  let startRow = 0;
+  let which = 0;
+  const compute = async (): Promise<Block | null> => {
+    const next = await source.next();
+    if (next.done === true) return null;
+    const baseBytes = next.value;
+    const { values, touched } = buffers[which] as { values: Float32Array; touched: Uint8Array };
+    which ^= 1;
     const n = baseBytes.byteLength / inSize;
     const rowCount = n / spec.cols;
     const baseValues = decodeToFloat32(spec.baseDtype, baseBytes);
     values.set(baseValues);
-    await spec.pool().applyDelta({ left, right, rank: spec.rank, cols: spec.cols, scale: spec.scale32, blockStartRow: startRow, rowCount, values, touched });
-    yield { startRow, rowCount, baseBytes, baseValues, values: values.subarray(0, n), touched: touched.subarray(0, n) };
+    const block: Block = { startRow, rowCount, baseBytes, baseValues, values: values.subarray(0, n), touched: touched.subarray(0, n) };
     startRow += rowCount;
+    await spec.pool().applyDelta({ left, right, rank: spec.rank, cols: spec.cols, scale: spec.scale32, blockStartRow: block.startRow, rowCount, values, touched });
+    return block;
+  };
+  let pending = compute();
+  for (;;) {
+    const block = await pending;
+    if (block === null) return;
+    pending = compute();
+    pending.catch(() => undefined); // a failure is rethrown by the await above; a consumer that stops early never sees it
+    yield block;
   }
 }
 
@@ -135,6 +155,34 @@ function scaleRows(v: Float32Array, cols: number, startRow: number, magnitude: F
     const factor = Math.fround((magnitude[startRow + i / cols] as number) / Math.fround(Math.sqrt(s)));
     for (let j = 0; j < cols; j++) v[i + j] = factor * (v[i + j] as number);
   }
+}
+
+/** Elements whose `size`-byte patterns differ, and unchanged elements whose delta was non-zero. */
+export function countChanges(out: Uint8Array, ref: Uint8Array, touched: Uint8Array, size: number): { changed: number; tooSmall: number } {
+  let changed = 0;
+  let tooSmall = 0;
+  const n = touched.length;
+  const aligned = out.byteOffset % 4 === 0 && ref.byteOffset % 4 === 0;
+  if (aligned && (size === 2 || size === 4 || size === 8)) {
+    // compare whole elements as integers (host order is irrelevant to equality)
+    const words = size === 2 ? 1 : size / 4;
+    const a = size === 2 ? new Uint16Array(out.buffer, out.byteOffset, n) : new Uint32Array(out.buffer, out.byteOffset, n * words);
+    const b = size === 2 ? new Uint16Array(ref.buffer, ref.byteOffset, n) : new Uint32Array(ref.buffer, ref.byteOffset, n * words);
+    for (let i = 0; i < n; i++) {
+      let same = a[i * words] === b[i * words];
+      if (words === 2 && same) same = a[i * 2 + 1] === b[i * 2 + 1];
+      if (!same) changed++;
+      else if (touched[i] === 1) tooSmall++;
+    }
+    return { changed, tooSmall };
+  }
+  for (let i = 0, at = 0; i < n; i++, at += size) {
+    let same = true;
+    for (let k = 0; k < size; k++) if (out[at + k] !== ref[at + k]) same = false;
+    if (!same) changed++;
+    else if (touched[i] === 1) tooSmall++;
+  }
+  return { changed, tooSmall };
 }
 
 /** The merged weight's bytes, block by block, with the report's counts filled in at the end. */
@@ -168,12 +216,9 @@ async function* mergedBlocks(spec: MergedWeightSpec): AsyncGenerator<Uint8Array>
     }
     const out = encoder.encode(v);
     const ref = baseEncoder === null ? block.baseBytes : baseEncoder.encode(block.baseValues);
-    for (let i = 0, at = 0; i < v.length; i++, at += outSize) {
-      let same = true;
-      for (let k = 0; k < outSize; k++) if (out[at + k] !== ref[at + k]) same = false;
-      if (!same) changed++;
-      else if (block.touched[i] === 1) tooSmall++;
-    }
+    const counted = countChanges(out, ref, block.touched, outSize);
+    changed += counted.changed;
+    tooSmall += counted.tooSmall;
     yield out;
   }
   spec.counts.changed = changed;

@@ -6,6 +6,7 @@ import { TruecastError } from "../../errors.js";
 import { createEncoder } from "../../dtype/cast.js";
 import { dtypeSize, type FloatDType } from "../../dtype/table.js";
 import type { TensorRef } from "../../sources/tensor-ref.js";
+import { countChanges } from "./merged-weight.js";
 import type { MergeCounts } from "./report.js";
 import { readFloat32 } from "./tensor-io.js";
 
@@ -49,15 +50,7 @@ export function mergedBiasRef(params: {
     const encoder = createEncoder(outDtype);
     const out = encoder.encode(v);
     const ref = createEncoder(outDtype).encode(w);
-    const size = dtypeSize(outDtype);
-    let changed = 0;
-    let tooSmall = 0;
-    for (let i = 0; i < n; i++) {
-      let same = true;
-      for (let k = 0; k < size; k++) if (out[i * size + k] !== ref[i * size + k]) same = false;
-      if (!same) changed++;
-      else if (touched[i] === 1) tooSmall++;
-    }
+    const { changed, tooSmall } = countChanges(out, ref, touched, dtypeSize(outDtype));
     counts.changed = changed;
     counts.tooSmall = tooSmall;
     counts.cast = encoder.report();
