@@ -2,9 +2,10 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { isFile } from "./base-model-cache.js";
-import { resolveBaseModelDir, resolveBaseModelFiles, type ResolvedBase, type ResolvedBaseWeights } from "./base-model.js";
+import { resolveBaseModelFiles, type ResolvedBase, type ResolvedBaseWeights } from "./base-model.js";
 import { readH2oConfig, type H2oConfig } from "./h2o-config.js";
 import { planH2oKeys, type KeyPlan } from "./h2o-keys.js";
+import { openQuantizedBase, type QuantizedBase } from "./h2o-quantized.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 import { openTorchFile } from "./torch.js";
 
@@ -42,7 +43,7 @@ export interface H2oLora {
 export interface H2oQuantized {
   /** cfg's backbone_dtype (int8 or int4). */
   readonly backboneDtype: string;
-  /** Export names of the quantized weights, left out of `tensors`: the merge takes them from `base`. */
+  /** Export names of the quantized weights; in `tensors` they are the base model's own tensors (from `base`). */
   readonly weights: readonly string[];
   /** bitsandbytes companion tensors (SCB, weight_format, absmax, ...), never exported. */
   readonly companions: readonly TensorRef[];
@@ -56,7 +57,7 @@ export interface H2oExtras {
   readonly heads: readonly TensorRef[];
   /** Set when the checkpoint holds LoRA tensors: `tensors` then holds the base-layer weights under plain names. */
   readonly lora: H2oLora | null;
-  /** Set for int8/int4 runs: `tensors` then lacks the quantized weights. */
+  /** Set for int8/int4 runs: `tensors` then holds the base model's weights in place of the quantized ones. */
   readonly quantized: H2oQuantized | null;
   /** Where files missing from the experiment came from, when any were looked for. */
   readonly base: ResolvedBase | null;
@@ -178,7 +179,29 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
     const byKey = new Map(torch.tensors.map((t) => [t.name, t]));
     const plan = planH2oKeys({ names: torch.tensors.map((t) => t.name), file: ckptPath });
     const isQuantRun = cfg.backboneDtype === "int8" || cfg.backboneDtype === "int4";
-    const quantized = new Set(plan.quantizedWeights);
+    // Quantized weights: named by bitsandbytes companions, or int8/uint8 weights in an int8/int4 run.
+    const quantized = new Map<string, TensorRef>();
+    for (const [key, role] of plan.roles) {
+      const ref = byKey.get(key);
+      if (ref === undefined || role.role !== "weight") continue;
+      const isInt = ref.dtype === "I8" || ref.dtype === "U8";
+      if (plan.quantizedWeights.has(role.name) || (isQuantRun && isInt && role.name.endsWith(".weight"))) quantized.set(role.name, ref);
+    }
+    let qbase: QuantizedBase | null = null;
+    if (quantized.size > 0) {
+      qbase = await openQuantizedBase({
+        ckptPath, backboneDtype: cfg.backboneDtype, quantized,
+        resolve: {
+          modelId: cfg.llmBackbone,
+          ...(p.baseDir === undefined ? {} : { baseDir: p.baseDir }),
+          ...(p.env === undefined ? {} : { env: p.env }),
+          ...(p.fetch === undefined ? {} : { fetch: p.fetch }),
+          ...(p.cacheDir === undefined ? {} : { cacheDir: p.cacheDir }),
+        },
+      });
+      const opened = qbase.source;
+      closers.push(() => opened.close());
+    }
     const tensors: TensorRef[] = [];
     const heads: TensorRef[] = [];
     const companions: TensorRef[] = [];
@@ -187,10 +210,7 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       if (ref === undefined) continue;
       if (role.role === "head") heads.push(renamed(ref, role.name));
       else if (role.role === "quant") companions.push(renamed(ref, role.name));
-      else if (role.role === "weight") {
-        if (isQuantRun && (ref.dtype === "I8" || ref.dtype === "U8") && role.name.endsWith(".weight")) quantized.add(role.name);
-        if (!quantized.has(role.name)) tensors.push(renamed(ref, role.name));
-      }
+      else if (role.role === "weight") tensors.push(qbase?.refs.get(role.name) ?? renamed(ref, role.name));
     }
     for (const head of HEAD_FILES) {
       const path = join(dir, head);
@@ -217,27 +237,12 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
     for (const h of heads) notes.push(`head ${h.name} [${h.shape.join(", ")}] ${h.dtype} kept out of the model weights`);
 
     let quant: H2oQuantized | null = null;
-    if (quantized.size > 0) {
-      const sample = [...quantized][0] ?? "";
-      let weights: ResolvedBaseWeights;
-      try {
-        weights = await resolveBaseModelDir({
-          modelId: cfg.llmBackbone,
-          ...(p.baseDir === undefined ? {} : { baseDir: p.baseDir }),
-          ...(p.env === undefined ? {} : { env: p.env }),
-          ...(p.fetch === undefined ? {} : { fetch: p.fetch }),
-          ...(p.cacheDir === undefined ? {} : { cacheDir: p.cacheDir }),
-        });
-      } catch (e) {
-        const why = e instanceof Error ? e.message : String(e);
-        throw new TruecastError(
-          "BASE_NOT_FOUND",
-          `${ckptPath}: an ${cfg.backboneDtype} experiment: ${quantized.size} weights (e.g. ${sample}) are bitsandbytes-quantized and need the base model's own weights to be rebuilt; ${why}`,
-          { cause: e },
-        );
-      }
-      quant = { backboneDtype: cfg.backboneDtype, weights: [...quantized].sort(), companions, base: weights };
-      notes.push(`${quantized.size} quantized weights (${cfg.backboneDtype}) left out; base weights found in ${weights.dir} (${weights.from})`);
+    if (qbase !== null) {
+      quant = { backboneDtype: cfg.backboneDtype, weights: [...qbase.refs.keys()], companions, base: qbase.base };
+      const dtypes = [...new Set([...qbase.refs.values()].map((r) => r.dtype))].join(", ");
+      notes.push(
+        `${qbase.refs.size} ${cfg.backboneDtype}-quantized weights replaced by the base model's own (${dtypes}) from ${qbase.base.dir} (${qbase.base.from}); ${companions.length} bitsandbytes tensors dropped`,
+      );
     }
     return { kind: H2O_KIND, path: dir, tensors, files, notes, close, h2o: { cfg, heads, lora, quantized: quant, base } };
   } catch (e) {

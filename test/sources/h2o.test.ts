@@ -182,21 +182,29 @@ test("LoRA run: base layers under plain names, LoRA tensors exposed unmerged wit
   }
 });
 
-test("int8 run: quantized weights left out, base weights located in the cache", async () => {
+test("int8 run: quantized weights replaced by the base model's own, found in the cache", async () => {
   const m = await open("int8");
   try {
     const q = m.h2o.quantized;
     assert.ok(q);
     assert.equal(q.backboneDtype, "int8");
-    assert.deepEqual(q.weights, LLAMA_NAMES.filter((n) => n.includes("_proj")).sort());
+    const quantizedNames = LLAMA_NAMES.filter((n) => n.includes("_proj")).sort();
+    assert.deepEqual(q.weights, quantizedNames);
     assert.equal(q.base.dir, SNAPSHOT);
     assert.deepEqual(q.base.weights, ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]);
-    assert.deepEqual(m.tensors.map((t) => t.name), LLAMA_NAMES.filter((n) => !n.includes("_proj")));
+    assert.deepEqual(m.tensors.map((t) => t.name), LLAMA_NAMES);
+    const fromBase = m.tensors.filter((t) => quantizedNames.includes(t.name));
+    const fromCheckpoint = m.tensors.filter((t) => !quantizedNames.includes(t.name));
+    await assertMatchesTorch(fromBase, expected["base"] ?? {}, (n) => n);
+    await assertMatchesTorch(fromCheckpoint, expected["int8"] ?? {}, (n) => `backbone.base_model.model.${n}`);
     assert.deepEqual(q.companions.map((c) => c.name).filter((n) => n.includes("q_proj")), [
       "model.layers.0.self_attn.q_proj.SCB",
       "model.layers.0.self_attn.q_proj.weight_format",
     ]);
-    await assertMatchesTorch(m.tensors, expected["int8"] ?? {}, (n) => `backbone.base_model.model.${n}`);
+    assert.ok(
+      m.notes.includes(`7 int8-quantized weights replaced by the base model's own (BF16) from ${SNAPSHOT} (cache); 14 bitsandbytes tensors dropped`),
+      m.notes.join("\n"),
+    );
   } finally {
     await m.close();
   }
@@ -209,7 +217,7 @@ test("int8 run without the base weights: BASE_NOT_FOUND that names --base", asyn
       openH2oExperiment({ dir: fixture("h2o", "int8"), baseDir: fixture("h2o", "deepspeed"), env: ENV }),
       (e: unknown) => {
         assert.ok(e instanceof TruecastError && e.code === "BASE_NOT_FOUND", String(e));
-        assert.match(e.message, /checkpoint\.pth: an int8 experiment: 7 weights \(e\.g\. model\.layers\.0\.self_attn\.q_proj\.weight\) are bitsandbytes-quantized/);
+        assert.match(e.message, /checkpoint\.pth: an int8 experiment: 7 weights \(e\.g\. model\.layers\.0\.mlp\.down_proj\.weight\) are bitsandbytes-quantized/);
         assert.match(e.message, /pass --base <folder> with the weights$/);
         return true;
       },
