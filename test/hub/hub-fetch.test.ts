@@ -37,7 +37,9 @@ test("the token goes to the endpoint's origin only, replacing the client's place
   await f("https://storage.example/put", { method: "PUT", body: "x", headers: { Authorization: "Bearer hf_real" } });
   await f("https://hub.example.evil.com/api", { headers: { Authorization: `Bearer ${CLIENT_TOKEN_PLACEHOLDER}` } });
   assert.deepEqual(seen.map((s) => s.auth), ["Bearer hf_real", null, null]);
-  assert.ok(seen.every((s) => s.redirect === "manual"), "fetch never follows redirects itself");
+  assert.deepEqual(seen.map((s) => s.redirect), ["manual", "manual", "manual"], "fetch never follows redirects itself");
+  await f("https://storage.example/put", { method: "PUT", body: new Blob(["abc"]) });
+  assert.equal(seen.at(-1)?.redirect, "error", "a Blob body is sent with redirect: error, the only mode in which Node's fetch streams it");
 });
 
 test("a redirect to another origin is followed without Authorization", async () => {
