@@ -145,3 +145,34 @@ export function renderModelCard(p: ModelCardParams): string {
   ];
   return lines.join("\n");
 }
+
+/** The part of an export's report the card is made from (structurally the export report's fields). */
+export interface CardExportFacts {
+  readonly source: { readonly kind: string };
+  /** Bytes written per safetensors dtype name. */
+  readonly bytesByDtype: Readonly<Record<string, number>>;
+  /** Bytes read per source dtype name. */
+  readonly sourceBytesByDtype: Readonly<Record<string, number>>;
+  readonly conversions: readonly CardConversion[];
+}
+
+/** Dtypes by bytes held, most first (ties by name), in config spelling, joined with " + " when mixed. */
+export function describeDtypes(bytesByDtype: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(bytesByDtype).filter(([, n]) => n > 0);
+  entries.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return entries.length === 0 ? "none" : entries.map(([d]) => dtypeWord(d)).join(" + ");
+}
+
+/** Card parameters for a finished export; `extra` adds what the report does not know. */
+export function cardParamsFromExport(
+  report: CardExportFacts,
+  extra: Omit<ModelCardParams, "storedDtype" | "sourceDtype" | "conversions" | "sourceKind">,
+): ModelCardParams {
+  return {
+    ...extra,
+    storedDtype: describeDtypes(report.bytesByDtype),
+    sourceDtype: describeDtypes(report.sourceBytesByDtype),
+    conversions: report.conversions,
+    sourceKind: report.source.kind,
+  };
+}

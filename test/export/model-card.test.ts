@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { BIT_EXACT, pipelineTagFor, renderModelCard, type ModelCardParams } from "../../src/export/model-card.js";
+import { BIT_EXACT, cardParamsFromExport, describeDtypes, pipelineTagFor, renderModelCard, type ModelCardParams } from "../../src/export/model-card.js";
 
 const BASE: ModelCardParams = {
   baseModel: "truecast-test/tiny-llama",
@@ -122,4 +122,24 @@ test("the card is deterministic and has no base_model when none is known", () =>
   assert.doesNotMatch(front, /base_model/);
   assert.match(body, /^\n# Exported model\n\nA fine-tuned model, exported with truecast 0\.1\.0/);
   assert.match(body, /model_id = "path\/to\/this\/folder"/);
+});
+
+test("card parameters from an export report: dtypes by bytes, mixed ones joined, snippet falls back to auto", () => {
+  const p = cardParamsFromExport(
+    {
+      source: { kind: "PyTorch checkpoint" },
+      bytesByDtype: { F32: 100, BF16: 4000 },
+      sourceBytesByDtype: { BF16: 4100 },
+      conversions: [],
+    },
+    { truecastVersion: "0.1.0", baseModel: "org/base" },
+  );
+  assert.equal(p.storedDtype, "bfloat16 + float32");
+  assert.equal(p.sourceDtype, "bfloat16");
+  assert.equal(p.sourceKind, "PyTorch checkpoint");
+  const card = renderModelCard(p);
+  assert.match(card, /^- Stored dtype: bfloat16 \+ float32$/m);
+  assert.match(card, /torch_dtype="auto"/);
+  assert.equal(describeDtypes({}), "none");
+  assert.equal(describeDtypes({ F16: 2, BF16: 2 }), "bfloat16 + float16");
 });
