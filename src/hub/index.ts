@@ -6,3 +6,7 @@ export { resolveToken, resolveEndpoint, DEFAULT_ENDPOINT, type ResolvedToken, ty
 export { parseRepoId, type RepoId } from "./repo-id.js";
 export { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 export { redactToken } from "./hub-errors.js";
+export { verifyRemote, type RemoteVerification } from "./remote-verify.js";
+export { checkFolder, type FolderCheck } from "./folder-check.js";
+export { listFolderFiles, type LocalFile } from "./folder-files.js";
+export type { HubTarget } from "./repo-setup.js";

@@ -68,11 +68,13 @@ test("5xx and dropped connections are retried, then the publish succeeds", async
     d.faults.add({ match: (r) => r.method === "PUT", kind: "status", status: 500, times: 2 });
     d.faults.add({ match: (r) => r.path.includes("/preupload/"), kind: "drop", times: 1 });
     d.faults.add({ match: (r) => r.path.includes("/commit/"), kind: "status", status: 503, times: 1 });
+    d.faults.add({ match: (r) => r.path.endsWith("/objects/batch"), kind: "slow", delayMs: 50, times: 2 });
     const retries: PublishEvent[] = [];
     const report = await publishFolder(base(d, dir, { onProgress: (e) => e.type === "retry" && retries.push(e) }));
     assert.equal(report.shardsBitExact, 2);
     assert.deepEqual(retries.map((r) => r.type === "retry" && r.reason).sort(), ["HTTP 500", "HTTP 500", "HTTP 503", "UND_ERR_SOCKET"]);
     assert.equal(d.requests.filter((r) => r.path.includes("/commit/") && r.status === 200).length, 1);
+    assert.deepEqual(d.requests.filter((r) => r.fault === "slow").map((r) => r.status), [200, 200], "slow answers are waited for");
   });
 });
 
