@@ -3,7 +3,7 @@
  * so nothing is copied between threads. Started by pool.ts; one message in, one message out per task.
  */
 import { parentPort } from "node:worker_threads";
-import { applyDeltaRows } from "./kernel.js";
+import { threadKernel } from "./simd-kernel.js";
 import type { WorkerReply, WorkerTask } from "./pool-protocol.js";
 
 const port = parentPort;
@@ -15,7 +15,7 @@ port.on("message", (task: WorkerTask) => {
   let reply: WorkerReply;
   try {
     if (scratch.length < task.cols) scratch = new Float32Array(task.cols);
-    applyDeltaRows({
+    threadKernel()({
       left: new Float32Array(task.left),
       right: new Float32Array(task.right),
       rank: task.rank,

@@ -1,11 +1,12 @@
 /**
  * A pool of worker threads that run the LoRA kernel on row ranges of a block, in parallel, on shared memory.
- * Each worker computes whole rows, so the result is bit-identical to {@link applyDeltaRows} run on one thread.
+ * Each worker computes whole rows with the same arithmetic (simd-kernel.ts, or kernel.ts where WebAssembly SIMD
+ * is missing), so the result is bit-identical to {@link applyDeltaRows} run on one thread.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { TruecastError } from "../../errors.js";
-import { applyDeltaRows } from "./kernel.js";
+import { threadKernel } from "./simd-kernel.js";
 import type { WorkerReply, WorkerTask } from "./pool-protocol.js";
 
 /**
@@ -122,7 +123,7 @@ export function createMergePool(params: CreateMergePoolParams = {}): MergePool {
       const work = b.rowCount * b.cols * b.rank;
       const end = b.blockStartRow + b.rowCount;
       if (work < minWork || b.rowCount < 2) {
-        applyDeltaRows({ ...b, rowStart: b.blockStartRow, rowEnd: end, scratch: new Float32Array(b.cols) });
+        threadKernel()({ ...b, rowStart: b.blockStartRow, rowEnd: end, scratch: new Float32Array(b.cols) });
         return;
       }
       const common = {
