@@ -124,8 +124,18 @@ export async function downloadToCache(params: HubDownloadParams): Promise<HubDow
   const folder = repoFolder(params.cacheDir, params.modelId);
   const baseFetch = params.fetch ?? fetch;
   let seenCommit: string | undefined;
+  const origin = new URL(params.endpoint).origin;
+  // The token goes only to the endpoint's own origin (never to a storage host it redirects to), and is passed here
+  // rather than as `accessToken`, which @huggingface/hub refuses unless it starts with "hf_" (Python accepts any).
   const recordingFetch: typeof fetch = async (input, init) => {
-    const res = await baseFetch(input, init);
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    let withAuth = init;
+    if (params.token !== undefined && new URL(url).origin === origin) {
+      const headers = new Headers(init?.headers);
+      if (!headers.has("authorization")) headers.set("Authorization", `Bearer ${params.token}`);
+      withAuth = { ...init, headers };
+    }
+    const res = await baseFetch(input, withAuth);
     const c = res.headers.get(COMMIT_HEADER);
     if (seenCommit === undefined && c !== null && COMMIT_HASH.test(c)) seenCommit = c;
     return res;
@@ -142,7 +152,6 @@ export async function downloadToCache(params: HubDownloadParams): Promise<HubDow
       revision: commit ?? params.revision,
       hubUrl: params.endpoint,
       fetch: recordingFetch,
-      ...(params.token === undefined ? {} : { accessToken: params.token }),
     };
     const info = await fileDownloadInfo(common);
     commit ??= seenCommit ?? (await commitFromHead({ ...params, path: name }));

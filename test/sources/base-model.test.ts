@@ -34,8 +34,13 @@ interface FakeRepo {
 interface FakeHub {
   url: string;
   requests: string[];
+  /** The requests that carried an Authorization header. */
+  authorized: string[];
   stop: () => Promise<void>;
 }
+
+/** Python's client sends any token; organization tokens do not start with "hf_". */
+const GOOD_TOKENS = ["Bearer hf_good", "Bearer api_org_good"];
 
 function gitOid(b: Buffer): string {
   return createHash("sha1").update(`blob ${b.length}\0`).update(b).digest("hex");
@@ -62,6 +67,7 @@ function serveBytes(req: IncomingMessage, res: ServerResponse, body: Buffer, hea
 
 async function startFakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
   const requests: string[] = [];
+  const authorized: string[] = [];
   const blobs = new Map<string, Buffer>();
   const announced = new Map<string, string>();
   for (const r of Object.values(repos)) {
@@ -71,9 +77,12 @@ async function startFakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
       if (size !== undefined) announced.set(sha256(b), String(size));
     }
   }
-  const server = createServer((req, res) => {
+  // LFS objects come from a second listener: another origin, as the Hub sends them to a storage host.
+  let storageOrigin = "";
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
     requests.push(`${req.method} ${path}`);
+    if (req.headers.authorization !== undefined) authorized.push(`${req.method} ${path}`);
     const lfs = /^\/lfs\/([0-9a-f]{64})$/.exec(path);
     if (lfs) {
       const body = blobs.get(lfs[1] ?? "");
@@ -87,7 +96,7 @@ async function startFakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
       res.writeHead(404, { "X-Error-Code": "RepoNotFound", "Content-Type": "application/json" });
       return void res.end(JSON.stringify({ error: "Repository not found" }));
     }
-    if (repo.gated && req.headers.authorization !== "Bearer hf_good") {
+    if (repo.gated && !GOOD_TOKENS.includes(req.headers.authorization ?? "")) {
       res.writeHead(401, { "X-Error-Code": "GatedRepo", "Content-Type": "application/json" });
       return void res.end(JSON.stringify({ error: "Access to this model is restricted" }));
     }
@@ -104,7 +113,7 @@ async function startFakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
     if (repo.lfs?.has(name)) {
       const size = repo.announceSize?.get(name) ?? body.length;
       res.writeHead(302, {
-        Location: `/lfs/${sha256(body)}`,
+        Location: `${storageOrigin}/lfs/${sha256(body)}`,
         "X-Repo-Commit": repo.commit,
         "X-Linked-Etag": `"${sha256(body)}"`,
         "X-Linked-Size": String(size),
@@ -112,14 +121,25 @@ async function startFakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
       return void res.end();
     }
     serveBytes(req, res, body, { "X-Repo-Commit": repo.commit, ETag: `"${gitOid(body)}"` });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const addr = server.address();
-  const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+  };
+  const listen = async (): Promise<{ origin: string; close: () => Promise<void> }> => {
+    const server = createServer(handler);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const addr = server.address();
+    const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+    return { origin: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  };
+  const hub = await listen();
+  const storage = await listen();
+  storageOrigin = storage.origin;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: hub.origin,
     requests,
-    stop: () => new Promise<void>((r) => server.close(() => r())),
+    authorized,
+    stop: async () => {
+      await hub.close();
+      await storage.close();
+    },
   };
 }
 
@@ -310,6 +330,11 @@ test("a gated model: refused without a token, downloaded with HF_TOKEN", async (
     const r = await resolveBaseModelFiles({ modelId: MODEL, want: ["config.json"], env: { ...env, HF_TOKEN: "hf_good" } });
     assert.equal(r.from, "hub");
     assert.equal(r.files.size, 1);
+    // a token that does not start with hf_ is sent as it is, and never to the storage host
+    const w = await resolveBaseModelDir({ modelId: MODEL, env: { ...env, HF_HUB_CACHE: join(t.dir, "hub2"), HF_TOKEN: "api_org_good" } });
+    assert.equal(w.from, "hub");
+    assert.ok(hub.requests.some((q) => q.startsWith("GET /lfs/")));
+    assert.deepEqual(hub.authorized.filter((q) => q.includes("/lfs/")), []);
   } finally {
     await hub.stop();
     await t.cleanup();
