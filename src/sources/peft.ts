@@ -243,6 +243,30 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Settings for a LoRA config built in code (H2O LLM Studio keeps `lora_r` / `lora_alpha` in cfg.yaml). */
+export function makeLoraConfig(fields: Partial<PeftLoraConfig> & { r: number; loraAlpha: number }): PeftLoraConfig {
+  return {
+    useRslora: false, useDora: false, fanInFanOut: false, targetModules: null, modulesToSave: [],
+    rankPattern: new Map(), alphaPattern: new Map(), loraBias: false, bias: "none", baseModelNameOrPath: null,
+    ...fields,
+  };
+}
+
+/**
+ * A PeftAdapter from tensors already named in PEFT's saved layout (`base_model.model.<module>.lora_A.weight`),
+ * for sources that hold LoRA weights elsewhere (an H2O checkpoint's `lora_A.default.weight` keys, renamed).
+ */
+export function peftAdapterFromTensors(params: {
+  path: string;
+  weightsPath: string;
+  config: PeftLoraConfig;
+  tensors: readonly TensorRef[];
+  close: () => Promise<void>;
+}): PeftAdapter {
+  const { modules, replacements } = groupAdapterTensors({ tensors: params.tensors, config: params.config, file: params.weightsPath });
+  return { path: params.path, weightsPath: params.weightsPath, config: params.config, modules, replacements, close: params.close };
+}
+
 /** Open a PEFT LoRA adapter folder. Tensor bytes are read only when the merge asks for them. */
 export async function openPeftAdapter(dir: string): Promise<PeftAdapter> {
   const configPath = join(dir, ADAPTER_CONFIG_NAME);

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fixture } from "../helpers.js";
-import { groupAdapterTensors, openPeftAdapter, parsePeftConfig, type PeftLoraConfig } from "../../src/sources/peft.js";
+import { groupAdapterTensors, makeLoraConfig, openPeftAdapter, parsePeftConfig, peftAdapterFromTensors, type PeftLoraConfig } from "../../src/sources/peft.js";
 import type { TensorRef } from "../../src/sources/tensor-ref.js";
 
 function fakeRef(name: string, shape: number[] = [1]): TensorRef {
@@ -135,4 +135,11 @@ test("config: r must be a positive integer and patterns positive numbers", () =>
 
 test("a folder without adapter_config.json is NOT_FOUND", async () => {
   await assert.rejects(openPeftAdapter(fixture("lora", "base")), { code: "NOT_FOUND", message: /adapter_config\.json: not found/ });
+});
+
+test("peftAdapterFromTensors groups renamed tensors with a config built in code", () => {
+  const tensors = ["lora_A.weight", "lora_B.weight"].map((s) => fakeRef(`base_model.model.model.layers.0.q_proj.${s}`));
+  const a = peftAdapterFromTensors({ path: "exp", weightsPath: "exp/checkpoint.pth", config: makeLoraConfig({ r: 4, loraAlpha: 16 }), tensors, close: async () => {} });
+  assert.deepEqual(a.modules.map((m) => m.module), ["model.layers.0.q_proj"]);
+  assert.equal(a.config.bias, "none");
 });

@@ -45,14 +45,12 @@ function invalid(file: string, message: string): never {
 
 /** Which way the weight is stored: `out×in` (nn.Linear) or `in×out` (Conv1D, embeddings). */
 function layoutOf(m: LoraModuleTensors, w: TensorRef, fanInFanOut: boolean, file: string, notes: string[]): "out×in" | "in×out" {
+  if (m.a.shape.length !== 2 || m.b.shape.length !== 2 || w.shape.length !== 2) {
+    throw new TruecastError("ADAPTER_UNSUPPORTED", `${file}: module "${m.module}" (lora_A ${JSON.stringify(m.a.shape)}, lora_B ${JSON.stringify(m.b.shape)}, base "${w.name}" ${JSON.stringify(w.shape)}) is not 2-D; truecast merges LoRA into Linear, Conv1D and Embedding weights only`);
+  }
   const [r, inA] = m.a.shape;
   const [outB, rB] = m.b.shape;
-  if (m.a.shape.length !== 2 || m.b.shape.length !== 2 || r !== rB) {
-    invalid(file, `module "${m.module}": "${m.a.name}" ${JSON.stringify(m.a.shape)} and "${m.b.name}" ${JSON.stringify(m.b.shape)} are not [r, in] and [out, r]`);
-  }
-  if (w.shape.length !== 2) {
-    throw new TruecastError("ADAPTER_UNSUPPORTED", `${file}: module "${m.module}" targets "${w.name}" of shape ${JSON.stringify(w.shape)}; truecast merges LoRA into 2-D weights only (Linear, Conv1D, Embedding)`);
-  }
+  if (r !== rB) invalid(file, `module "${m.module}": lora_A ${JSON.stringify(m.a.shape)} and lora_B ${JSON.stringify(m.b.shape)} have different ranks`);
   const [d0, d1] = w.shape;
   const normal = d0 === outB && d1 === inA;
   const transposed = d0 === inA && d1 === outB;

@@ -156,3 +156,31 @@ test("outputDtype rounds the float32 merge straight into the asked dtype", async
     await model.close();
   }
 });
+
+test("fan_in_fan_out follows the weight's stored shape, as PEFT does, with a note when the config disagrees", async () => {
+  const base = await openSafetensorsFolder(fixture("lora", "base"));
+  const opened = await openPeftAdapter(fixture("lora", "fan_in_fan_out"));
+  const adapter = { ...opened, config: { ...opened.config, fanInFanOut: false } };
+  const { model, report } = await mergeLora({ base, adapter, pool });
+  try {
+    assert.equal(report.modules[0]?.layout, "in×out");
+    assert.ok(report.notes.some((n) => /c_attn: weight is stored \[in, out\] \(Conv1D\), merged with fan_in_fan_out=true although the config says false/.test(n)));
+    const reference = await openSafetensorsFile(fixture("lora", "fan_in_fan_out", "reference.safetensors"));
+    const want = await readAllBytes(reference.tensors[0]!);
+    await reference.close();
+    assert.deepEqual(await readAllBytes(model.tensors.find((t) => t.name === "transformer.h.0.attn.c_attn.weight")!), want);
+  } finally {
+    await model.close();
+  }
+});
+
+test("a rank in the tensors that the config does not give is refused", async () => {
+  const base = await openSafetensorsFolder(fixture("lora", "base"));
+  const opened = await openPeftAdapter(fixture("lora", "pattern"));
+  const adapter = { ...opened, config: { ...opened.config, rankPattern: new Map<string, number>() } };
+  try {
+    await assert.rejects(mergeLora({ base, adapter, pool }), { code: "ADAPTER_INVALID", message: /module "model\.layers\.0\.[a-z_.]+" has rank (4|12) in its tensors but the config \(r, rank_pattern\) gives 8/ });
+  } finally {
+    await Promise.all([base.close(), adapter.close()]);
+  }
+});
