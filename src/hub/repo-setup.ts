@@ -30,9 +30,16 @@ export async function apiError(res: Response): Promise<HubApiError> {
   return err;
 }
 
-/** The account the token belongs to; 401 becomes HUB_AUTH upstream. */
+/**
+ * The account the token belongs to; 401 becomes HUB_AUTH upstream. A token whose role is "read" cannot publish
+ * anything, so it is refused here (HUB_FORBIDDEN) before any repo is touched; fine-grained tokens are judged by
+ * the Hub's answers (403) later.
+ */
 export async function checkToken(t: HubTarget): Promise<string> {
   const me = await whoAmI({ accessToken: CLIENT_TOKEN_PLACEHOLDER, hubUrl: t.endpoint, fetch: t.fetch });
+  if (me.auth.accessToken?.role === "read") {
+    throw new TruecastError("HUB_FORBIDDEN", `the token is read-only, so it cannot publish to ${t.repo.full}; use a token with the "write" role`);
+  }
   return me.name;
 }
 
@@ -56,7 +63,9 @@ export async function ensureRepo(t: HubTarget, isPublic: boolean): Promise<{ cre
     const json = (await res.json()) as { private?: unknown };
     return { created: false, private: json.private === true };
   }
-  if (res.status !== 404) throw await apiError(res);
+  // As the client's repoExists: the Hub answers 401 (X-Error-Code: RepoNotFound) or 404 for a repo it will not show;
+  // the token itself was checked by whoami first, so both mean "not there for us": try to create it.
+  if (res.status !== 404 && res.status !== 401) throw await apiError(res);
   await res.body?.cancel();
   try {
     await createRepo({

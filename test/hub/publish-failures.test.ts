@@ -10,7 +10,11 @@ import { tempDir } from "../helpers.js";
 import { writeModelFolder } from "./model-folder.js";
 
 const SECRET = "hf_TOPSECRETtoken0123456789";
-const TOKENS = { [SECRET]: { user: "acme", write: true }, hf_read: { user: "acme", write: false } };
+const TOKENS = {
+  [SECRET]: { user: "acme", write: true },
+  hf_read: { user: "acme", write: false },
+  hf_scoped: { user: "acme", write: false, role: "fineGrained" },
+};
 
 async function withFolder(fn: (d: HubDouble, dir: string) => Promise<void>, opts: HubDoubleOptions = {}): Promise<void> {
   const d = await startHubDouble({ tokens: TOKENS, ...opts });
@@ -115,15 +119,26 @@ test("an unknown token is HUB_AUTH and is not echoed", async () => {
   });
 });
 
-test("a read-only token is HUB_FORBIDDEN, for a new repo and for an existing one", async () => {
+test("a read-only token is HUB_FORBIDDEN before any repo is touched", async () => {
   await withFolder(async (d, dir) => {
     const e = await failure(publishFolder({ ...base(d, dir), token: "hf_read" }));
     assert.equal(e.code, "HUB_FORBIDDEN");
+    assert.match(e.message, /read-only.*acme\/model/);
+    assert.deepEqual(d.requests.map((r) => r.path), ["/api/whoami-v2"]);
+  });
+});
+
+test("a token without write rights gets HUB_FORBIDDEN from the Hub's 403, for a new repo and for an existing one", async () => {
+  await withFolder(async (d, dir) => {
+    const e = await failure(publishFolder({ ...base(d, dir), token: "hf_scoped" }));
+    assert.equal(e.code, "HUB_FORBIDDEN");
+    assert.match(e.message, /no write access to acme\/model \(HTTP 403\) while preparing/);
     assert.equal(d.state.repos.size, 0);
     d.state.createRepo("acme/model", true);
-    const e2 = await failure(publishFolder({ ...base(d, dir), token: "hf_read" }));
+    const e2 = await failure(publishFolder({ ...base(d, dir), token: "hf_scoped" }));
     assert.equal(e2.code, "HUB_FORBIDDEN");
-    assert.match(e2.message, /acme\/model/);
+    assert.match(e2.message, /no write access to acme\/model \(HTTP 403\) while uploading/);
+    assert.equal(d.state.repos.get("acme/model")?.commits.size, 1, "nothing committed");
   });
 });
 

@@ -47,7 +47,8 @@ test("publish → download back every file through resolve: bytes identical, one
       assert.deepEqual(await download(d, "acme/model", report.commit.oid, name), await readFile(join(dir, name)), name);
     }
     const anonymous = await fetch(`${d.url}/acme/model/resolve/main/config.json`);
-    assert.equal(anonymous.status, 404, "a private repo is invisible without a token");
+    assert.equal(anonymous.status, 401, "a private repo is invisible without a token");
+    assert.equal(anonymous.headers.get("x-error-code"), "RepoNotFound");
     await anonymous.body?.cancel();
     const shard = report.files.find((f) => f.path === "model-00001-of-00002.safetensors");
     assert.equal(shard?.lfs, true);

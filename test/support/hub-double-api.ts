@@ -18,13 +18,14 @@ export class DoubleApi {
   constructor(private readonly opts: { lfsThreshold: number; treePageSize: number }) {}
 
   /** The caller's account, or null after answering 401 (no token or unknown token). */
-  private authed(ctx: DoubleContext): { user: string; write: boolean } | null {
+  private authed(ctx: DoubleContext): { user: string; write: boolean; role: string } | null {
     const u = ctx.store.user(ctx.token);
     if (!u) {
       ctx.send(401, { error: "Invalid credentials in Authorization header" });
       return null;
     }
-    return { user: u.user, write: u.write ?? true };
+    const write = u.write ?? true;
+    return { user: u.user, write, role: u.role ?? (write ? "write" : "read") };
   }
 
   /** A repo the caller may read; answers 401/404 and returns null otherwise. */
@@ -36,7 +37,9 @@ export class DoubleApi {
     const repo = ctx.store.repos.get(id);
     const user = ctx.store.user(ctx.token);
     if (!repo || (repo.private && user?.user !== id.split("/")[0])) {
-      ctx.send(404, { error: "Repository not found" });
+      // As the Hub: without credentials a missing or hidden repo is a 401 tagged RepoNotFound, with them a 404.
+      ctx.res.setHeader("X-Error-Code", "RepoNotFound");
+      ctx.send(user ? 404 : 401, { error: "Repository not found" });
       return null;
     }
     return repo;
@@ -71,7 +74,7 @@ export class DoubleApi {
   private whoami(ctx: DoubleContext): void {
     const u = this.authed(ctx);
     if (!u) return;
-    ctx.send(200, { type: "user", id: u.user, name: u.user, auth: { type: "access_token", accessToken: { displayName: "test", role: u.write ? "write" : "read" } } });
+    ctx.send(200, { type: "user", id: u.user, name: u.user, auth: { type: "access_token", accessToken: { displayName: "test", role: u.role } } });
   }
 
   private async create(ctx: DoubleContext): Promise<void> {

@@ -11,6 +11,8 @@ export interface DoubleToken {
   user: string;
   /** Write access (create repos, commit). Default true. */
   write?: boolean;
+  /** Role whoami reports (default "write" or "read" from `write`); "fineGrained" tokens hide their rights. */
+  role?: string;
 }
 
 export type DoubleFile =
