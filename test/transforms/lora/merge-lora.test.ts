@@ -184,3 +184,18 @@ test("a rank in the tensors that the config does not give is refused", async () 
     await Promise.all([base.close(), adapter.close()]);
   }
 });
+
+test("without a pool, the merge starts its own and the merged model's close() stops it", async () => {
+  const base = await openSafetensorsFolder(fixture("lora", "base"));
+  const adapter = await openPeftAdapter(fixture("lora", "rslora"));
+  const { model, report } = await mergeLora({ base, adapter });
+  try {
+    const up = model.tensors.find((t) => t.name === "model.layers.0.mlp.up_proj.weight");
+    assert.equal((await readAllBytes(up!)).byteLength, 128 * 64 * 2);
+    const m = report.modules.find((x) => x.module === "model.layers.0.mlp.up_proj");
+    assert.equal(m?.weight.elements, 128 * 64);
+    assert.ok(m?.weight.changed !== null && m?.weight.cast !== null);
+  } finally {
+    await model.close();
+  }
+});
