@@ -6,6 +6,7 @@ import { resolveBaseModelFiles, type ResolvedBase, type ResolvedBaseWeights } fr
 import { readH2oConfig, type H2oConfig } from "./h2o-config.js";
 import { planH2oKeys, type KeyPlan } from "./h2o-keys.js";
 import { openQuantizedBase, type QuantizedBase } from "./h2o-quantized.js";
+import { fixVocabSize } from "./h2o-vocab.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 import { openTorchFile } from "./torch.js";
 
@@ -211,6 +212,13 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       if (role.role === "head") heads.push(renamed(ref, role.name));
       else if (role.role === "quant") companions.push(renamed(ref, role.name));
       else if (role.role === "weight") tensors.push(qbase?.refs.get(role.name) ?? renamed(ref, role.name));
+    }
+    const configPath = files.get("config.json");
+    const vocab = configPath === undefined ? null : await fixVocabSize({ configPath, tensors });
+    if (vocab !== null) {
+      files.set("config.json", vocab.configPath);
+      notes.push(vocab.note);
+      closers.push(vocab.cleanup);
     }
     for (const head of HEAD_FILES) {
       const path = join(dir, head);

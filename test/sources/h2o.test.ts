@@ -278,3 +278,19 @@ test("an experiment without tokenizer files takes the base model's", async () =>
     await t.cleanup();
   }
 });
+
+test("resized embeddings: config.json's vocab_size follows the checkpoint, in a copy removed on close", async () => {
+  const m = await open("resized");
+  const path = m.files.get("config.json") ?? "";
+  try {
+    assert.notEqual(path, join(SNAPSHOT, "config.json"));
+    const config = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+    const base = JSON.parse(await readFile(join(SNAPSHOT, "config.json"), "utf8")) as Record<string, unknown>;
+    assert.deepEqual(config, { ...base, vocab_size: 34 });
+    assert.ok(m.notes.includes("config.json: vocab_size 32 → 34 to match model.embed_tokens.weight (H2O resized the embeddings for its tokenizer)"), m.notes.join("\n"));
+    await assertMatchesTorch(m.tensors, expected["resized"] ?? {}, (n) => `backbone.${n}`);
+  } finally {
+    await m.close();
+  }
+  await assert.rejects(readFile(path), { code: "ENOENT" });
+});
