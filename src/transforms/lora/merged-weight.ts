@@ -121,12 +121,18 @@ async function* deltaBlocks(spec: MergedWeightSpec, left: Float32Array, right: F
     return block;
   };
   let pending = compute();
-  for (;;) {
-    const block = await pending;
-    if (block === null) return;
-    pending = compute();
-    pending.catch(() => undefined); // a failure is rethrown by the await above; a consumer that stops early never sees it
-    yield block;
+  try {
+    for (;;) {
+      const block = await pending;
+      if (block === null) return;
+      pending = compute();
+      pending.catch(() => undefined); // a failure is rethrown by the await above; a consumer that stops early never sees it
+      yield block;
+    }
+  } finally {
+    // a consumer that stops early: let the block in flight finish with the shared buffers, then release the source
+    await pending.catch(() => null);
+    await source.return(undefined);
   }
 }
 
