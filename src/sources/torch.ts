@@ -50,13 +50,14 @@ async function readFileTensors(path: string, notes: string[], stripPrefixes: boo
     if (e instanceof TruecastError) throw e;
     throw fileError(path, e);
   }
-  let value;
+  let checkpoint;
   try {
-    value = (await readTorchCheckpoint({ file: fileAccess(handle, (await handle.stat()).size), fileName })).value;
+    checkpoint = await readTorchCheckpoint({ file: fileAccess(handle, (await handle.stat()).size), fileName });
   } finally {
     await handle.close();
   }
-  const sd = extractStateDict({ value, fileName, stripPrefixes });
+  if (checkpoint.format === "legacy") notes.push(`${fileName}: read in the legacy PyTorch format (torch < 1.6)`);
+  const sd = extractStateDict({ value: checkpoint.value, fileName, stripPrefixes });
   if (sd.wrapper !== null) {
     const beside = sd.besideWrapper.length > 0 ? `; ${sd.besideWrapper.length} other entries skipped (${sd.besideWrapper.slice(0, 5).join(", ")})` : "";
     notes.push(`${fileName}: state dict read from key "${sd.wrapper}"${beside}`);

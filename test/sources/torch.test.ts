@@ -112,8 +112,15 @@ describe("PyTorch state dict files", () => {
     await refused(openTorchFile(fixture("torch", "complex128.pt")), "UNSUPPORTED_DTYPE", /^complex128\.pt: tensor "c128" is complex128, which safetensors cannot store/);
   });
 
-  it("refuses the legacy format and non-checkpoints with a clear line", async () => {
-    await refused(openTorchFile(fixture("torch", "legacy.pt")), "TORCH_LEGACY", /legacy PyTorch format/);
+  it("reads the legacy format (torch < 1.6), pickle protocols 2 and 4, views included", async () => {
+    for (const file of ["legacy.pt", "legacy_p4.pt"]) {
+      const m = await openTorchFile(fixture("torch", file));
+      await assertMatchesTorch(m, await expectedOf(`${file}.expected.json`), ["w", "bf16", "cols", "i64", "flag"]);
+      assert.equal(m.notes[0], `${file}: read in the legacy PyTorch format (torch < 1.6)`);
+    }
+  });
+
+  it("refuses non-checkpoints with a clear line", async () => {
     await refused(openTorchFile(fixture("torch", "not_a_checkpoint.pt")), "TORCH_INVALID", /neither a PyTorch checkpoint/);
     await refused(openTorchFile(fixture("torch", "missing.pt")), "NOT_FOUND", /missing\.pt/);
   });

@@ -1,6 +1,9 @@
 /** A bounds-checked reader over pickle bytes; every multi-byte read says its byte order. */
 import { TruecastError } from "../../errors.js";
 
+/** The `cause` of the error a read past the end of the bytes throws, so a caller can retry with more bytes. */
+export const END_OF_INPUT: unique symbol = Symbol("end of pickle input");
+
 /** A text-mode (protocol 0) argument line is short; a longer one means the stream is not a pickle. */
 const MAX_LINE_BYTES = 1024 * 1024;
 
@@ -10,7 +13,9 @@ export class Cursor {
   constructor(
     private readonly bytes: Uint8Array,
     private readonly fileName: string,
+    start = 0,
   ) {
+    this.pos = start;
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -23,6 +28,7 @@ export class Cursor {
       throw new TruecastError(
         "PICKLE_INVALID",
         `${this.fileName}: the pickle ends inside ${what} at byte ${this.pos} (needs ${n} bytes, ${this.bytes.length - this.pos} left); the file is truncated or not a pickle`,
+        { cause: END_OF_INPUT },
       );
     }
   }
@@ -59,7 +65,11 @@ export class Cursor {
     const v = this.dv.getBigUint64(this.pos, true);
     this.pos += 8;
     if (v > BigInt(this.bytes.length - this.pos)) {
-      throw new TruecastError("PICKLE_INVALID", `${this.fileName}: an 8-byte length ${v} at byte ${this.pos - 8} runs past the end of the pickle`);
+      throw new TruecastError(
+        "PICKLE_INVALID",
+        `${this.fileName}: an 8-byte length ${v} at byte ${this.pos - 8} runs past the end of the pickle`,
+        { cause: END_OF_INPUT },
+      );
     }
     return Number(v);
   }
@@ -83,7 +93,11 @@ export class Cursor {
   line(what: string): string {
     const end = this.bytes.indexOf(0x0a, this.pos);
     if (end < 0 || end - this.pos > MAX_LINE_BYTES) {
-      throw new TruecastError("PICKLE_INVALID", `${this.fileName}: ${what} at byte ${this.pos} has no end of line; the file is not a valid pickle`);
+      throw new TruecastError(
+        "PICKLE_INVALID",
+        `${this.fileName}: ${what} at byte ${this.pos} has no end of line; the file is not a valid pickle`,
+        end < 0 ? { cause: END_OF_INPUT } : undefined,
+      );
     }
     let s = "";
     for (let i = this.pos; i < end; i++) s += String.fromCharCode(this.bytes[i] ?? 0);

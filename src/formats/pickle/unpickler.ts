@@ -25,6 +25,8 @@ export interface UnpickleParams {
   /** For messages: `checkpoint.pth wants to call os.system; ...`. */
   readonly fileName: string;
   readonly hooks: UnpickleHooks;
+  /** Where the pickle starts in `bytes` (several pickles may follow each other). Default 0. */
+  readonly offset?: number;
 }
 
 /** Integers wider than this are refused: torch pickles nothing wider than 64 bits (its magic number is 10 bytes). */
@@ -54,8 +56,13 @@ function parseDecimal(fileName: string, text: string): number | bigint {
 
 /** Run the restricted unpickler over `bytes` and return the pickled value. */
 export function unpickle(params: UnpickleParams): PickleValue {
+  return unpickleAt(params).value;
+}
+
+/** {@link unpickle}, also giving the offset just past the pickle's STOP. */
+export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: number } {
   const { bytes, fileName, hooks } = params;
-  const cur = new Cursor(bytes, fileName);
+  const cur = new Cursor(bytes, fileName, params.offset ?? 0);
   const stack: PickleValue[] = [];
   const marks: number[] = [];
   const memo = new Map<number, PickleValue>();
@@ -114,7 +121,7 @@ export function unpickle(params: UnpickleParams): PickleValue {
       case OP.FRAME: cur.u64leLength(); break;
       case OP.STOP: {
         if (stack.length !== 1 || marks.length !== 0) throw bad("STOP with a stack that does not hold exactly one value");
-        return stack[0] as PickleValue;
+        return { value: stack[0] as PickleValue, end: cur.pos };
       }
       case OP.MARK: marks.push(stack.length); break;
       case OP.POP: pop(); break;

@@ -1,12 +1,13 @@
 /**
  * Open a `torch.save` checkpoint (the zip format of torch ≥ 1.6): find the archive's `data.pkl`, check the
  * byte order, and unpickle it with the restricted unpickler into inert storage and tensor descriptors.
- * The legacy format (torch < 1.6) and anything else are recognized and refused with advice.
+ * The legacy format (torch < 1.6) is read too (legacy.ts); the legacy tar format and anything else are refused.
  */
 import { TruecastError } from "../../errors.js";
 import { unpickle } from "../pickle/unpickler.js";
 import type { PickleValue } from "../pickle/values.js";
 import { readZipDirectory, storedRange, type RandomAccess, type ZipEntry } from "../zip.js";
+import { readLegacyCheckpoint } from "./legacy.js";
 import { torchHooks } from "./rebuild.js";
 
 /** data.pkl of a state dict is a few MB at most (it holds names and shapes, not weights); larger is refused. */
@@ -21,8 +22,9 @@ export type TorchFileFormat = "zip" | "legacy" | "legacy-tar" | "unknown";
 /** Recognize a checkpoint by its first bytes (at least 512 of them when the file has them). */
 export function detectTorchFormat(head: Uint8Array): TorchFileFormat {
   if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && (head[2] === 3 || head[2] === 5) && (head[3] === 4 || head[3] === 6)) return "zip";
-  const afterProto = head[0] === 0x80 ? 2 : 0;
-  if (LEGACY_MAGIC.every((b, i) => head[afterProto + i] === b)) return "legacy";
+  let at = head[0] === 0x80 ? 2 : 0; // PROTO n
+  if (head[at] === 0x95) at += 9; // FRAME (protocol 4+)
+  if (LEGACY_MAGIC.every((b, i) => head[at + i] === b)) return "legacy";
   const text = new TextDecoder("latin1").decode(head.subarray(0, 40));
   if (text.startsWith(`L${LEGACY_MAGIC_DECIMAL}L\n`)) return "legacy";
   if (new TextDecoder("latin1").decode(head.subarray(257, 262)) === "ustar") return "legacy-tar";
@@ -32,15 +34,16 @@ export function detectTorchFormat(head: Uint8Array): TorchFileFormat {
 export interface TorchCheckpoint {
   /** What `torch.load` would return, with tensors as descriptors. */
   readonly value: PickleValue;
-  /** The archive's folder (`archive/`, `checkpoint/`, ...), with its trailing slash. */
+  /** The archive's folder (`archive/`, `checkpoint/`, ...), with its trailing slash; "" for the legacy format. */
   readonly prefix: string;
+  readonly format: "zip" | "legacy";
 }
 
-function legacyError(fileName: string, tar: boolean): TruecastError {
+function legacyTarError(fileName: string): TruecastError {
   return new TruecastError(
     "TORCH_LEGACY",
-    `${fileName} is in the legacy PyTorch ${tar ? "tar " : ""}format (torch < 1.6 or _use_new_zipfile_serialization=False), ` +
-      "which truecast does not read; load it with torch and re-save it with torch.save(obj, path) on torch ≥ 1.6",
+    `${fileName} is in the legacy PyTorch tar format (torch ≤ 0.3), which truecast does not read; load it with torch ` +
+      "and re-save it with torch.save(obj, path) on torch ≥ 1.6",
   );
 }
 
@@ -72,7 +75,10 @@ export async function readTorchCheckpoint(params: { file: RandomAccess; fileName
   const { file, fileName } = params;
   const head = await file.read(0, Math.min(file.size, 512));
   const format = detectTorchFormat(head);
-  if (format === "legacy" || format === "legacy-tar") throw legacyError(fileName, format === "legacy-tar");
+  if (format === "legacy-tar") throw legacyTarError(fileName);
+  if (format === "legacy") {
+    return { value: await readLegacyCheckpoint({ file, fileName, maxPickleBytes: MAX_PICKLE_BYTES }), prefix: "", format };
+  }
   if (format === "unknown") {
     throw new TruecastError(
       "TORCH_INVALID",
@@ -107,5 +113,5 @@ export async function readTorchCheckpoint(params: { file: RandomAccess; fileName
       return { byteOffset: offset, byteLength: length };
     },
   });
-  return { value: unpickle({ bytes, fileName, hooks }), prefix };
+  return { value: unpickle({ bytes, fileName, hooks }), prefix, format };
 }

@@ -63,12 +63,17 @@ export function isAllowedGlobal(module: string, name: string): boolean {
 
 export interface TorchHooksParams {
   readonly fileName: string;
-  /** Where the record of storage `key` lies, or null when the archive has no such record. */
-  readonly locate: (key: string) => { byteOffset: number; byteLength: number } | null;
+  /**
+   * Where the record of storage `key` (of `byteLength` bytes by its persistent id) lies, or null when the
+   * checkpoint has no such record.
+   */
+  readonly locate: (key: string, byteLength: number) => { byteOffset: number; byteLength: number } | null;
+  /** Accept the legacy format's persistent ids: `('storage', class, key, location, numel, None)`. */
+  readonly legacy?: boolean;
 }
 
-/** The hooks that turn a torch pickle into descriptors. */
-export function torchHooks(params: TorchHooksParams): UnpickleHooks {
+/** The hooks that turn a torch pickle into descriptors, and the storages they met, by key. */
+export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly storages: ReadonlyMap<string, TorchStorage> } {
   const { fileName } = params;
   const storages = new Map<string, TorchStorage>();
   const invalid = (what: string): TruecastError =>
@@ -171,8 +176,18 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks {
   };
 
   const persistentLoad = (pid: PickleValue): PickleValue => {
-    if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length !== 5) throw invalid("a persistent id is not ('storage', class, key, location, numel)");
-    const [, cls, key, location, numel] = pid;
+    const legacyId = params.legacy === true && Array.isArray(pid) && pid.length === 6;
+    if (!Array.isArray(pid) || pid[0] !== "storage" || (pid.length !== 5 && !legacyId)) {
+      throw invalid("a persistent id is not ('storage', class, key, location, numel)");
+    }
+    const [, cls, key, location, numel, viewMetadata] = pid;
+    if (legacyId && viewMetadata !== null) {
+      throw new TruecastError(
+        "TORCH_LEGACY",
+        `${fileName} uses storage views of the legacy PyTorch format, which truecast does not read; load it with torch and ` +
+          "re-save it with torch.save(obj, path) on torch ≥ 1.6",
+      );
+    }
     const element = cls !== undefined && isGlobal(cls) && (cls.module === "torch" || cls.module === "torch.storage") ? STORAGE_CLASSES.get(cls.name) : undefined;
     if (element === undefined) throw invalid("a persistent id names something that is not a storage class");
     if (typeof key !== "string" || typeof location !== "string") throw invalid("a persistent id's key or location is not a string");
@@ -182,9 +197,10 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks {
       if (known.element.dtype !== element.dtype) throw invalid(`storage "${key}" is named with two element types`);
       return known as unknown as PickleValue;
     }
-    const at = params.locate(key);
-    if (at === null) throw invalid(`storage "${key}" has no record data/${key} in the archive`);
     const want = BigInt(n) * BigInt(element.itemSize);
+    if (want > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid(`storage "${key}" claims ${n} elements, too many to address`);
+    const at = params.locate(key, Number(want));
+    if (at === null) throw invalid(`storage "${key}" has no record data/${key} in the archive`);
     if (BigInt(at.byteLength) !== want) {
       throw invalid(`storage "${key}" holds ${n} elements of ${element.itemSize} bytes (${want} bytes) but its record has ${at.byteLength} bytes`);
     }
@@ -199,5 +215,5 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks {
     throw invalid("BUILD sets the state of something other than a dict");
   };
 
-  return { isAllowed: isAllowedGlobal, call, persistentLoad, build };
+  return { isAllowed: isAllowedGlobal, call, persistentLoad, build, storages };
 }

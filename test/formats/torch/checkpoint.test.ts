@@ -76,9 +76,11 @@ describe("torch checkpoint structure", () => {
     assert.deepEqual(tensorAt(ck, "t").shape, [3]);
   });
 
-  it("refuses the legacy format, saying which it is and how to re-save it", async () => {
-    await refused(read(await readFile(fixture("torch", "legacy.pt")), "legacy.pt"), "TORCH_LEGACY",
-      /^legacy\.pt is in the legacy PyTorch format \(torch < 1\.6 or _use_new_zipfile_serialization=False\).*re-save it with torch\.save\(obj, path\) on torch ≥ 1\.6$/);
+  it("refuses the legacy tar format, saying which it is and how to re-save it", async () => {
+    const tar = new Uint8Array(1024);
+    tar.set(new TextEncoder().encode("ustar"), 257);
+    await refused(read(tar, "old.tar.pt"), "TORCH_LEGACY",
+      /^old\.tar\.pt is in the legacy PyTorch tar format \(torch ≤ 0\.3\).*re-save it with torch\.save\(obj, path\) on torch ≥ 1\.6$/);
   });
 
   it("refuses a file that is neither format", async () => {
