@@ -204,6 +204,12 @@ test("--base folder wins over the cache", async () => {
   assert.equal(r.files.get("config.json"), join(fixture("h2o", "base-folder"), "config.json"));
 });
 
+test("an absolute path as the model id is a folder (llm_backbone may be a local path)", async () => {
+  const r = await resolveBaseModelFiles({ modelId: fixture("h2o", "base-folder"), want: ["config.json"], env: { HF_HUB_OFFLINE: "1" } });
+  assert.equal(r.from, "folder");
+  assert.equal(r.files.get("config.json"), join(fixture("h2o", "base-folder"), "config.json"));
+});
+
 test("cache: refs/main → snapshot, symlinked files found, offline makes no request", async () => {
   let requests = 0;
   const counting: typeof fetch = async () => {
@@ -235,7 +241,7 @@ test("cache, online: files never downloaded are fetched at the snapshot's commit
     assert.equal(r.from, "cache");
     assert.deepEqual([...r.files.keys()], ["config.json", "tokenizer.model"]);
     assert.equal(await readFile(r.files.get("tokenizer.model") ?? "", "utf8"), "sp");
-    assert.ok(!hub.requests.some((q) => q.includes("added_tokens.json")), hub.requests.join("\n"));
+    assert.ok(!hub.requests.some((q) => q.includes("added_tokens.json") || q.includes("config.json")), hub.requests.join("\n"));
     assert.ok(hub.requests.some((q) => q === `GET /${MODEL}/resolve/${COMMIT}/merges.txt`), hub.requests.join("\n"));
     const marker = join(cache, "models--truecast-test--tiny-llama", ".no_exist", COMMIT, "merges.txt");
     assert.equal((await lstat(marker)).isFile(), true);
