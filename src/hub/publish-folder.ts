@@ -38,9 +38,9 @@ export interface PublishFolderParams {
 /** Uploads in flight at once: enough to hide per-request latency, few enough to keep memory and sockets small. */
 const DEFAULT_CONCURRENCY = 3;
 
-/** Run `work` over `items`, `limit` at a time; after a failure no new item starts, and the first error is thrown
- * only once the ones in flight have settled, so nothing keeps uploading after publishFolder returns. */
-async function inPool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+/** Run `work` over `items`, `limit` at a time. After a failure no new item starts, `onFirstError` cancels the ones
+ * in flight, and the first error is thrown once they have settled, so nothing keeps uploading after we return. */
+async function inPool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>, onFirstError: () => void): Promise<R[]> {
   const out: R[] = new Array<R>(items.length);
   let next = 0;
   let firstError: { e: unknown } | null = null;
@@ -50,7 +50,10 @@ async function inPool<T, R>(items: readonly T[], limit: number, work: (item: T) 
       try {
         out[i] = await work(items[i] as T);
       } catch (e) {
-        firstError ??= { e };
+        if (firstError === null) {
+          firstError = { e };
+          onFirstError();
+        }
       }
     }
   });
@@ -118,7 +121,13 @@ async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => v
   });
 
   emit({ type: "phase", phase: "uploading" });
-  const uploaded: UploadedFile[] = await inPool(local, params.concurrency ?? DEFAULT_CONCURRENCY, (f) => session.uploadFile(f.localPath, f.pathInRepo));
+  const cancel = new AbortController();
+  const uploaded: UploadedFile[] = await inPool(
+    local,
+    params.concurrency ?? DEFAULT_CONCURRENCY,
+    (f) => session.uploadFile(f.localPath, f.pathInRepo, { signal: cancel.signal }),
+    () => cancel.abort(),
+  );
 
   emit({ type: "phase", phase: "committing" });
   const folderName = params.folder.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? "model";

@@ -64,7 +64,8 @@ export interface UploadSession {
   readonly target: HubTarget;
   /** Bytes sent to LFS storage so far. */
   bytesSent(): number;
-  uploadFile(localPath: string, pathInRepo: string): Promise<UploadedFile>;
+  /** Upload one file to LFS storage (small files are only hashed: they travel inside the commit). */
+  uploadFile(localPath: string, pathInRepo: string, opts?: { signal?: AbortSignal }): Promise<UploadedFile>;
   commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<CommitResult>;
   /** Map any error of a Hub call to a TruecastError without the token. */
   fail(e: unknown, step: string): TruecastError;
@@ -107,7 +108,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
   }
   let sentTotal = 0;
 
-  async function uploadFile(localPath: string, pathInRepo: string): Promise<UploadedFile> {
+  async function uploadFile(localPath: string, pathInRepo: string, opts: { signal?: AbortSignal } = {}): Promise<UploadedFile> {
     let blob: Blob;
     try {
       blob = await openAsBlob(localPath);
@@ -152,6 +153,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
       fetch: fileFetch,
       accessToken: CLIENT_TOKEN_PLACEHOLDER,
       useXet: false,
+      ...(opts.signal && { abortSignal: opts.signal }),
     });
     try {
       for (;;) {

@@ -67,6 +67,19 @@ test("an interrupted publish fails with HUB_NETWORK; the re-run sends only what 
   });
 });
 
+test("when one upload fails, the uploads in flight are cancelled and the first error is the one reported", async () => {
+  await withFolder(async (d, dir) => {
+    let n = 0;
+    d.faults.add({ match: (r) => r.method === "PUT" && ++n === 1, kind: "slow", delayMs: 400 });
+    d.faults.add({ match: (r) => r.method === "PUT", kind: "drop" }); // faults are tried in order: this one gets the second PUT
+    const started = Date.now();
+    const e = await failure(publishFolder(base(d, dir, { concurrency: 3, retry: { maxAttempts: 1 } })));
+    assert.equal(e.code, "HUB_NETWORK");
+    assert.ok(Date.now() - started < 400, "did not wait for the slow upload to finish");
+    assert.notEqual(puts(d)[0]?.status, 200, "the slow upload was cancelled");
+  });
+});
+
 test("5xx and dropped connections are retried, then the publish succeeds", async () => {
   await withFolder(async (d, dir) => {
     d.faults.add({ match: (r) => r.method === "PUT", kind: "status", status: 500, times: 2 });
