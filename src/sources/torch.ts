@@ -15,7 +15,7 @@ import { coversStorage, isContiguous, numelOf } from "../formats/torch/layout.js
 import { viewChunks } from "../formats/torch/read-view.js";
 import { extractStateDict, type StateDictEntry } from "../formats/torch/state-dict.js";
 import { fileAccess } from "../formats/zip.js";
-import { collectModelFiles } from "./model-files.js";
+import { scanModelFiles } from "./model-files.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 
 export const TORCH_SINGLE_NAME = "pytorch_model.bin";
@@ -171,8 +171,9 @@ async function readTieWordEmbeddings(dir: string, notes: string[]): Promise<bool
 
 /** A Hugging Face folder with `pytorch_model.bin`, or shards listed by `pytorch_model.bin.index.json`. */
 export async function openTorchFolder(dir: string): Promise<SourceModel> {
-  const files = await collectModelFiles(dir);
-  const notes: string[] = [];
+  const scan = await scanModelFiles(dir);
+  const files = scan.files;
+  const notes = scan.skipped.map((s) => `${s.name} not carried: ${s.reason}`);
   const tie = await readTieWordEmbeddings(dir, notes);
   const present = (await readdir(dir)).filter((n) => n === TORCH_SINGLE_NAME || n === TORCH_INDEX_NAME || SHARD_NAME.test(n)).sort();
   let perFile: FileTensors[];

@@ -201,7 +201,12 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
       }
       case OP.SETITEMS: { const items = popMark(); setItems(asMap(top(), "SETITEMS"), items); break; }
       case OP.APPEND: { const v = pop(); asList(top(), "APPEND").push(v); break; }
-      case OP.APPENDS: { const items = popMark(); asList(top(), "APPENDS").push(...items); break; }
+      case OP.APPENDS: {
+        const items = popMark();
+        const list = asList(top(), "APPENDS");
+        for (const it of items) list.push(it); // not push(...items): a long batch would overflow the call stack
+        break;
+      }
       case OP.ADDITEMS: {
         const items = popMark();
         const s = top();

@@ -8,7 +8,7 @@ export type Part = number | Uint8Array | readonly Part[];
 function flat(parts: readonly Part[], out: number[]): number[] {
   for (const p of parts) {
     if (typeof p === "number") out.push(p);
-    else if (p instanceof Uint8Array) out.push(...p);
+    else if (p instanceof Uint8Array) for (const b of p) out.push(b);
     else flat(p, out);
   }
   return out;

@@ -74,6 +74,13 @@ describe("restricted unpickler: values", () => {
     assert.deepEqual(v, [-1, -32768, 0, Math.PI, "m"]);
   });
 
+  it("takes a batch of 200,000 items in one APPENDS without overflowing the call stack", () => {
+    const n = 200_000;
+    const v = load(pickle(OP.EMPTY_LIST, OP.MARK, new Uint8Array(n).fill(OP.NONE), OP.APPENDS));
+    assert.ok(Array.isArray(v));
+    assert.equal(v.length, n);
+  });
+
   it("protocol 0: STRING escapes, UNICODE escapes, INT booleans, FLOAT, GET/PUT", () => {
     const v = load(bytes(
       OP.MARK,
