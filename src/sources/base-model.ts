@@ -258,7 +258,11 @@ export async function resolveBaseModelDir(params: ResolveBaseParams): Promise<Re
       const got = await place.get(shards);
       const lacking = shards.filter((s) => !got.has(s));
       if (lacking.length > 0) {
-        throw new TruecastError("BASE_NOT_FOUND", `base model ${params.modelId}: ${where} lacks the shards ${lacking.join(", ")} its ${layout.index} names; pass --base <folder> with the complete weights`);
+        const why = place.notes.length > 0 ? ` (${place.notes[place.notes.length - 1]})` : "";
+        throw new TruecastError(
+          "BASE_NOT_FOUND",
+          `base model ${params.modelId}: ${where} lacks the shards ${lacking.join(", ")} its ${layout.index} names${why}; pass --base <folder> with the complete weights`,
+        );
       }
       for (const [n, p] of [...idx, ...got]) found.set(n, p);
       return { ...result(place, found), weights: shards };

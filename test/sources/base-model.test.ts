@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { cp, lstat, readFile, readdir, readlink, writeFile } from "node:fs/promises";
+import { cp, lstat, readFile, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -433,4 +433,20 @@ test("weights folder: a --base folder without weights says so", async () => {
     resolveBaseModelDir({ modelId: MODEL, baseDir: fixture("h2o", "deepspeed") }),
     (e: unknown) => isBaseNotFound(e) && e.message.includes("has config.json but no weights"),
   );
+});
+
+test("weights folder: a cached snapshot missing a shard, offline, names the shard", async () => {
+  const t = await tempDir();
+  try {
+    const cache = await cacheCopy(t.dir);
+    await rm(join(cache, "models--truecast-test--tiny-llama", "snapshots", COMMIT, "model-00002-of-00002.safetensors"));
+    await assert.rejects(
+      resolveBaseModelDir({ modelId: MODEL, env: { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: "1" } }),
+      (e: unknown) =>
+        isBaseNotFound(e) &&
+        e.message.includes("lacks the shards model-00002-of-00002.safetensors its model.safetensors.index.json names; pass --base <folder> with the complete weights"),
+    );
+  } finally {
+    await t.cleanup();
+  }
 });
