@@ -120,6 +120,11 @@ describe("PyTorch state dict files", () => {
     }
   });
 
+  it("refuses a whole pickled module, advising to save its state dict", async () => {
+    await refused(openTorchFile(fixture("torch", "whole_module.pt")), "PICKLE_FORBIDDEN",
+      /^whole_module\.pt wants to call torch\.nn\.modules\.linear\.Linear; refusing to load it \(.*save model\.state_dict\(\) with torch\.save instead\)$/);
+  });
+
   it("refuses non-checkpoints with a clear line", async () => {
     await refused(openTorchFile(fixture("torch", "not_a_checkpoint.pt")), "TORCH_INVALID", /neither a PyTorch checkpoint/);
     await refused(openTorchFile(fixture("torch", "missing.pt")), "NOT_FOUND", /missing\.pt/);

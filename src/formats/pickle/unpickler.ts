@@ -12,6 +12,8 @@ import { isGlobal, normalizeModule, type PickleGlobal, type PickleValue } from "
 export interface UnpickleHooks {
   /** Whether `module.name` (Python 3 module names) may be named. Anything else is refused, by name. */
   isAllowed(module: string, name: string): boolean;
+  /** Advice appended to the refusal of `module.name`, when the caller has some (e.g. "save the state dict instead"). */
+  refusalAdvice?(module: string, name: string): string | undefined;
   /** REDUCE, NEWOBJ, OBJ or INST of an allowed global: build a plain value from the arguments, or throw. */
   call(fn: PickleGlobal, args: readonly PickleValue[]): PickleValue;
   /** BUILD (`obj.__setstate__(state)`): the value that replaces `obj`. Without a hook, only dicts accept state (ignored). */
@@ -34,8 +36,8 @@ const MAX_LONG_BYTES = 64;
 
 const UTF8 = new TextDecoder("utf-8");
 
-function forbidden(fileName: string, dotted: string): TruecastError {
-  return new TruecastError("PICKLE_FORBIDDEN", `${fileName} wants to call ${dotted}; refusing to load it`);
+function forbidden(fileName: string, dotted: string, advice?: string): TruecastError {
+  return new TruecastError("PICKLE_FORBIDDEN", `${fileName} wants to call ${dotted}; refusing to load it${advice === undefined ? "" : ` (${advice})`}`);
 }
 
 /** Little-endian two's complement, as LONG1/LONG4 store it; a safe integer becomes a number. */
@@ -84,7 +86,7 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
   };
   const global = (module: string, name: string): PickleGlobal => {
     const mod = normalizeModule(module);
-    if (!hooks.isAllowed(mod, name)) throw forbidden(fileName, `${mod}.${name}`);
+    if (!hooks.isAllowed(mod, name)) throw forbidden(fileName, `${mod}.${name}`, hooks.refusalAdvice?.(mod, name));
     return { kind: "global", module: mod, name };
   };
   const call = (fn: PickleValue, args: PickleValue): PickleValue => {

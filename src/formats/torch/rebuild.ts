@@ -61,6 +61,17 @@ export function isAllowedGlobal(module: string, name: string): boolean {
   return TENSOR_CLASSES.has(`${module}.${name}`);
 }
 
+/**
+ * What to tell a user whose checkpoint names a torch or numpy global outside the allowlist: such files are
+ * usually a whole pickled model or training state, not a state dict. Nothing for anything else (os.system ...).
+ */
+export function torchRefusalAdvice(module: string, _name: string): string | undefined {
+  if (module === "torch" || module.startsWith("torch.") || module === "numpy" || module.startsWith("numpy.")) {
+    return "truecast reads state dicts of plain tensors only: save model.state_dict() with torch.save instead";
+  }
+  return undefined;
+}
+
 export interface TorchHooksParams {
   readonly fileName: string;
   /**
@@ -215,5 +226,5 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     throw invalid("BUILD sets the state of something other than a dict");
   };
 
-  return { isAllowed: isAllowedGlobal, call, persistentLoad, build, storages };
+  return { isAllowed: isAllowedGlobal, refusalAdvice: torchRefusalAdvice, call, persistentLoad, build, storages };
 }

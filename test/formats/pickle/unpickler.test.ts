@@ -116,6 +116,12 @@ describe("restricted unpickler: refusals", () => {
     refused(pickle(str("torch._utils"), str("_rebuild_tensor_v2.__globals__"), OP.STACK_GLOBAL), "PICKLE_FORBIDDEN", /wants to call torch\._utils\._rebuild_tensor_v2\.__globals__;/);
   });
 
+  it("advises saving a state dict when a torch or numpy global is refused", () => {
+    refused(pickle(global("torch.nn.modules.linear", "Linear")), "PICKLE_FORBIDDEN",
+      /^values\.pkl wants to call torch\.nn\.modules\.linear\.Linear; refusing to load it \(truecast reads state dicts of plain tensors only: save model\.state_dict\(\) with torch\.save instead\)$/);
+    refused(pickle(global("numpy.core.multiarray", "scalar")), "PICKLE_FORBIDDEN", /numpy\.core\.multiarray\.scalar; refusing to load it \(truecast reads state dicts/);
+  });
+
   it("names Python 2 module spellings by their Python 3 module", () => {
     refused(pickle(global("__builtin__", "getattr")), "PICKLE_FORBIDDEN", /wants to call builtins\.getattr;/);
     refused(pickle(global("commands", "Popen")), "PICKLE_FORBIDDEN", /wants to call subprocess\.Popen;/);
