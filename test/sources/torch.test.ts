@@ -69,6 +69,7 @@ describe("PyTorch state dict files", () => {
     const names = ["rows", "cols", "transpose", "flat_offset", "step", "expand", "bf16_t", "permute"];
     await assertMatchesTorch(m, await expectedOf("views.pt.expected.json"), names);
     assert.ok(m.notes.includes("views.pt: 8 tensors materialized from views (a storage offset, part of a storage, or strides)"), m.notes.join("\n"));
+    await assertMatchesTorch(await openTorchFile(fixture("torch", "views_p4.pt")), await expectedOf("views_p4.pt.expected.json"), names);
   });
 
   it("writes tensors that share a storage each with its own bytes", async () => {
