@@ -71,15 +71,22 @@ function countingBody(blob: Blob, count: (n: number) => void): Body {
     size: blob.size,
     type: blob.type,
     [Symbol.toStringTag]: "Blob",
-    stream: () =>
-      blob.stream().pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, ctl) {
-            count(chunk.byteLength);
-            ctl.enqueue(chunk);
+    // A pull stream without a queue of its own (cheaper than pipeThrough, which adds two).
+    stream: () => {
+      const reader = blob.stream().getReader();
+      return new ReadableStream<Uint8Array>(
+        {
+          async pull(ctl) {
+            const { done, value } = await reader.read();
+            if (done) return ctl.close();
+            count(value.byteLength);
+            ctl.enqueue(value);
           },
-        }),
-      ),
+          cancel: (reason) => reader.cancel(reason),
+        },
+        { highWaterMark: 0 },
+      );
+    },
     arrayBuffer: () => blob.arrayBuffer(),
     text: () => blob.text(),
     slice: (start?: number, end?: number, type?: string) => blob.slice(start, end, type),
