@@ -20,6 +20,9 @@ export interface FolderCheck {
 
 const CONFIG_DTYPE_KEYS = ["torch_dtype", "dtype"] as const;
 
+/** The Hub refuses files over 50 GB (decimal); it recommends staying under 20 GB. */
+export const HUB_MAX_FILE_BYTES = 50_000_000_000;
+
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -29,6 +32,7 @@ export async function checkFolder(files: readonly LocalFile[]): Promise<FolderCh
   const headers = new Map<string, SafetensorsFileHeader>();
   const bytesByDtype = new Map<DType, number>();
   for (const f of files) {
+    if (f.size > HUB_MAX_FILE_BYTES) problems.push(`${f.localPath}: ${f.size} bytes is over the Hub's limit of 50 GB per file; export with a smaller --max-shard-size`);
     if (!f.pathInRepo.endsWith(".safetensors")) continue;
     try {
       const h = await readSafetensorsHeader(f.localPath);
@@ -60,6 +64,10 @@ export async function checkFolder(files: readonly LocalFile[]): Promise<FolderCh
       for (const [name, shard] of idx.weightMap) {
         const h = headers.get(shard);
         if (h && !h.entries.some((e) => e.name === name)) problems.push(`${index.localPath}: tensor ${name} is not in ${shard}`);
+      }
+      const tensorBytes = idx.shards.reduce((s, shard) => s + (headers.get(shard)?.entries.reduce((t, e) => t + (e.end - e.begin), 0) ?? 0), 0);
+      if (idx.totalSize !== null && idx.shards.every((sh) => headers.has(sh)) && idx.totalSize !== tensorBytes) {
+        problems.push(`${index.localPath}: metadata.total_size is ${idx.totalSize} but the shards hold ${tensorBytes} bytes of tensors`);
       }
     } catch (e) {
       problems.push(message(e));
