@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { isFile } from "./base-model-cache.js";
 import { resolveBaseModelFiles, type ResolvedBase, type ResolvedBaseWeights } from "./base-model.js";
@@ -252,7 +252,20 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
         `${qbase.refs.size} ${cfg.backboneDtype}-quantized weights replaced by the base model's own (${dtypes}) from ${qbase.base.dir} (${qbase.base.from}); ${companions.length} bitsandbytes tensors dropped`,
       );
     }
-    return { kind: H2O_KIND, path: dir, tensors, files, notes, close, h2o: { cfg, heads, lora, quantized: quant, base } };
+    // Heads travel beside the weights, one safetensors file each (`classification_head.safetensors`).
+    const sidecars = new Map(heads.map((h) => [h.name.replace(/\.(weight|bias)$/, ".safetensors"), [] as TensorRef[]]));
+    for (const h of heads) sidecars.get(h.name.replace(/\.(weight|bias)$/, ".safetensors"))?.push(h);
+    return {
+      kind: H2O_KIND,
+      path: dir,
+      tensors,
+      files,
+      notes,
+      ...(isAbsolute(cfg.llmBackbone) ? {} : { baseModel: cfg.llmBackbone }),
+      ...(sidecars.size > 0 ? { sidecars } : {}),
+      close,
+      h2o: { cfg, heads, lora, quantized: quant, base },
+    };
   } catch (e) {
     await close();
     throw e;

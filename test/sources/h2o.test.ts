@@ -99,6 +99,8 @@ test("full fine-tune: backbone. stripped, bytes equal torch's, config from the c
     assert.equal(m.h2o.cfg.backboneDtype, "bfloat16");
     assert.equal(m.h2o.cfg.problemType, "text_causal_language_modeling");
     assert.equal(m.h2o.base?.from, "cache");
+    assert.equal(m.baseModel, "truecast-test/tiny-llama");
+    assert.equal(m.sidecars, undefined);
     assert.deepEqual(m.h2o.heads, []);
     assert.equal(m.h2o.lora, null);
     assert.equal(m.h2o.quantized, null);
@@ -137,6 +139,9 @@ test("classification run: the head is set apart and classification_head.pth trav
     assert.deepEqual(m.h2o.heads.map((h) => h.name), ["classification_head.weight"]);
     await assertMatchesTorch(m.h2o.heads, expected["classification"] ?? {}, (n) => n);
     assert.equal(m.files.get("classification_head.pth"), fixture("h2o", "classification", "classification_head.pth"));
+    assert.deepEqual([...(m.sidecars ?? new Map<string, readonly TensorRef[]>())].map(([f, ts]) => [f, ts.map((t) => t.name)]), [
+      ["classification_head.safetensors", ["classification_head.weight"]],
+    ]);
     assert.equal(m.h2o.cfg.numClasses, 3);
     assert.ok(m.notes.includes("head classification_head.weight [3, 32] F32 kept out of the model weights"), m.notes.join("\n"));
     assert.ok(m.notes.includes("classification_head.pth carried as it is (H2O ships heads as separate files)"));
