@@ -237,8 +237,13 @@ test("no config.json anywhere: BASE_NOT_FOUND saying where it looked", async () 
   try {
     const dir = await variant(t.dir, "full", (c) => c.replace("llm_backbone: truecast-test/tiny-llama", "llm_backbone: acme/unknown-model"));
     const cache = join(t.dir, "empty-cache");
+    let requests = 0;
+    const counting: typeof fetch = async () => {
+      requests++;
+      throw new Error("offline: no request expected");
+    };
     await assert.rejects(
-      openH2oExperiment({ dir, env: { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: "1" } }),
+      openH2oExperiment({ dir, fetch: counting, env: { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: "1" } }),
       (e: unknown) =>
         e instanceof TruecastError &&
         e.code === "BASE_NOT_FOUND" &&
@@ -247,6 +252,7 @@ test("no config.json anywhere: BASE_NOT_FOUND saying where it looked", async () 
             `looked in the Hugging Face cache ${join(cache, "models--acme--unknown-model")} (no snapshot for main); ` +
             "the Hub (offline: HF_HUB_OFFLINE is set). Pass --base <folder> holding its config.json",
     );
+    assert.equal(requests, 0);
   } finally {
     await t.cleanup();
   }
