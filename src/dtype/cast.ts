@@ -1,0 +1,122 @@
+/**
+ * Exact conversions among float16, bfloat16, float32 and float64, with a per-tensor loss report.
+ *
+ * Every conversion rounds once, to nearest with ties to even, keeps ±0 and ±inf, handles subnormals
+ * both ways (no flush to zero), overflows to ±inf exactly where IEEE 754 does, and turns a NaN into a
+ * quiet NaN with the same sign and as much of the payload as fits (see scalar.ts for how that differs
+ * from PyTorch). float64 → float16/bfloat16 rounds from the float64 value, not through float32.
+ *
+ * Throughput, 16M elements (64 MiB of float32) per call, best of 10, report included, on the 2-core
+ * development machine (shared, so ±20%), Node 20.20, 2026-11-29; source values normal(0, 0.02) like
+ * LLM weights (bench: TRUECAST_BENCH=1 node --import tsx --test test/dtype/throughput.test.ts):
+ *   THROUGHPUT_TABLE
+ */
+import { TruecastError } from "../errors.js";
+import { dtypeSize, type FloatDType, isDType, isFloatDType } from "./table.js";
+import { hostOrderInput, toLittleEndian } from "./host-order.js";
+import { type Kernel, kernelFor } from "./kernels/index.js";
+import { Tally } from "./tally.js";
+import type { CastReport } from "./report.js";
+
+export type { CastReport, CastSummary } from "./report.js";
+export { summarize } from "./report.js";
+
+/** Converts a tensor chunk by chunk and accumulates its loss report. */
+export interface Caster {
+  /**
+   * Convert little-endian source elements (a whole number of them, at any byteOffset) into fresh
+   * little-endian target bytes. The input is not modified.
+   */
+  cast(chunk: Uint8Array): Uint8Array;
+  /** The report over every element cast so far. */
+  report(): CastReport;
+}
+
+/** Encodes float32 values (computed elsewhere, e.g. a LoRA merge) into a target dtype, rounding once. */
+export interface Encoder {
+  /** The target's little-endian bytes for `values`. */
+  encode(values: Float32Array): Uint8Array;
+  /** The report over every value encoded so far, with `from: "F32"`. */
+  report(): CastReport;
+}
+
+function checkFloat(dtype: string, role: string): FloatDType {
+  if (isDType(dtype) && isFloatDType(dtype)) return dtype;
+  throw new TruecastError(
+    "UNSUPPORTED_DTYPE",
+    `cannot convert ${role} dtype ${JSON.stringify(dtype)}: truecast converts only between F16, BF16, F32 and F64`,
+  );
+}
+
+function wholeElements(from: FloatDType, to: FloatDType, byteLength: number): number {
+  const size = dtypeSize(from);
+  if (byteLength % size !== 0) {
+    throw new TruecastError(
+      "INTERNAL",
+      `cast ${from} → ${to}: a chunk of ${byteLength} bytes is not a whole number of ${size}-byte elements; ` +
+        "split chunks on element boundaries",
+    );
+  }
+  return byteLength / size;
+}
+
+/** Run `kernel` over host-order, aligned `src`, returning little-endian target bytes. */
+function run(kernel: Kernel, tally: Tally, src: Uint8Array, elements: number): Uint8Array {
+  const size = dtypeSize(tally.to);
+  const dst = new Uint8Array(elements * size);
+  kernel.convert(src, dst, tally);
+  tally.elements += elements;
+  return toLittleEndian(dst, size);
+}
+
+/** A caster converting `from` → `to` (from === to copies, reporting only NaNs). */
+export function createCaster(from: FloatDType, to: FloatDType): Caster {
+  const source = checkFloat(from, "source");
+  const target = checkFloat(to, "target");
+  const kernel = kernelFor(source, target);
+  const tally = new Tally(source, target);
+  return {
+    cast(chunk: Uint8Array): Uint8Array {
+      const elements = wholeElements(source, target, chunk.byteLength);
+      return run(kernel, tally, hostOrderInput(chunk, dtypeSize(source)), elements);
+    },
+    report(): CastReport {
+      kernel.flush(tally);
+      return tally.report();
+    },
+  };
+}
+
+/** An encoder from float32 values into `to`, with one rounding per value. */
+export function createEncoder(to: FloatDType): Encoder {
+  const target = checkFloat(to, "target");
+  const kernel = kernelFor("F32", target);
+  const tally = new Tally("F32", target);
+  return {
+    encode(values: Float32Array): Uint8Array {
+      // A Float32Array is already aligned and in host order: hand its bytes to the kernel as they are.
+      const src = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      return run(kernel, tally, src, values.length);
+    },
+    report(): CastReport {
+      kernel.flush(tally);
+      return tally.report();
+    },
+  };
+}
+
+/**
+ * Decode little-endian F16, BF16 or F32 bytes into float32 values, exactly (float32 holds every value of
+ * the other two; NaNs become quiet, keeping sign and payload).
+ */
+export function decodeToFloat32(dtype: "F16" | "BF16" | "F32", bytes: Uint8Array): Float32Array {
+  const source = checkFloat(dtype, "source");
+  if (source === "F64") throw new TruecastError("UNSUPPORTED_DTYPE", "decodeToFloat32 cannot decode F64 exactly");
+  const elements = wholeElements(source, "F32", bytes.byteLength);
+  const src = hostOrderInput(bytes, dtypeSize(source));
+  const out = new Float32Array(elements);
+  const dst = new Uint8Array(out.buffer);
+  if (source === "F32") dst.set(src);
+  else kernelFor(source, "F32").convert(src, dst, new Tally(source, "F32"));
+  return out;
+}

@@ -1,0 +1,121 @@
+/**
+ * float32 → float16, a hot path, built like f32-to-bf16.ts. Four elements per step; when all four give
+ * normal float16 results without overflow (2^-14 ≤ |x| < 65520), each is rebiased and rounded with one add,
+ * and its report contribution is known from the 13 bits cut off: changed iff they are not all zero, never
+ * to infinity, zero or subnormal, error d = min(low, 2^13 − low) ulps. Any other step (zeros, tiny values,
+ * overflow, inf, NaN) goes element by element through the scalar conversion and {@link Tally.observe}.
+ */
+import { f32BitsToF16 } from "../scalar.js";
+import { f16ValueTable } from "../tables.js";
+import type { Tally } from "../tally.js";
+import { ULP_OF_EXPONENT, exponentCut, relCut, relWindow } from "./error-cuts.js";
+import { type Kernel, f32, i32, stateless, u16 } from "./kernel.js";
+
+/** Bits cut off each element. */
+const LOW_WIDTH = 0x2000;
+/** log2 of the largest error in float32 ulps (a tie: 2^12). */
+const D_MAX_LOG2 = 12;
+/** |x| bits in [FAST_LO, FAST_LO + FAST_SPAN): from the smallest normal float16 up to 65520 (exclusive). */
+const FAST_LO = 0x38800000;
+const FAST_SPAN = 0x477ff000 - FAST_LO;
+/** float32 exponent bias minus float16's (127 − 15), in place. */
+const REBIAS = 112 << 23;
+
+/** Error of the element with magnitude bits `a` and cut-off bits `low`, as ulps of its float32 exponent. */
+function ulps(low: number): number {
+  return low <= 0x1000 ? low : LOW_WIDTH - low;
+}
+function absError(a: number, low: number): number {
+  return ulps(low) * (ULP_OF_EXPONENT[a >>> 23] ?? 0);
+}
+function relError(a: number, low: number): number {
+  return ulps(low) / ((a & 0x7fffff) | 0x800000);
+}
+function eCutOf(t: Tally): number {
+  return exponentCut(t.maxAbsError, D_MAX_LOG2) | 0;
+}
+function relLoOf(t: Tally): number {
+  return relWindow(relCut(t.maxRelError), LOW_WIDTH)[0] | 0;
+}
+function relSpanOf(t: Tally): number {
+  return relWindow(relCut(t.maxRelError), LOW_WIDTH)[1] | 0;
+}
+
+function slow(src: Int32Array, values: Float32Array, dst: Uint16Array, from: number, to: number, t: Tally): void {
+  const halfValues = f16ValueTable();
+  for (let i = from; i < to; i++) {
+    const r = f32BitsToF16(src[i] ?? 0);
+    dst[i] = r;
+    t.observe(values[i] ?? 0, halfValues[r] ?? NaN);
+  }
+}
+
+// Typed arrays arrive as parameters: V8 compiles this loop much better than over views made inside it.
+function loop(src: Int32Array, values: Float32Array, dst: Uint16Array, t: Tally): void {
+  const n = src.length;
+  let eCut = eCutOf(t);
+  let relLo = relLoOf(t);
+  let relSpan = relSpanOf(t);
+  let maxAbs = t.maxAbsError;
+  let maxRel = t.maxRelError;
+  let special = 0;
+  let unchanged = 0;
+  let i = 0;
+  // Indices stay below n by the loop bounds, so `?? 0` never applies (it only satisfies the type checker).
+  for (; i + 4 <= n; i += 4) {
+    const x0 = src[i] ?? 0, x1 = src[i + 1] ?? 0, x2 = src[i + 2] ?? 0, x3 = src[i + 3] ?? 0;
+    const a0 = x0 & 0x7fffffff, a1 = x1 & 0x7fffffff, a2 = x2 & 0x7fffffff, a3 = x3 & 0x7fffffff;
+    if (
+      (a0 - FAST_LO) >>> 0 < FAST_SPAN && (a1 - FAST_LO) >>> 0 < FAST_SPAN &&
+      (a2 - FAST_LO) >>> 0 < FAST_SPAN && (a3 - FAST_LO) >>> 0 < FAST_SPAN
+    ) {
+      dst[i] = ((x0 >>> 16) & 0x8000) | ((a0 - REBIAS + 0xfff + ((a0 >>> 13) & 1)) >>> 13);
+      dst[i + 1] = ((x1 >>> 16) & 0x8000) | ((a1 - REBIAS + 0xfff + ((a1 >>> 13) & 1)) >>> 13);
+      dst[i + 2] = ((x2 >>> 16) & 0x8000) | ((a2 - REBIAS + 0xfff + ((a2 >>> 13) & 1)) >>> 13);
+      dst[i + 3] = ((x3 >>> 16) & 0x8000) | ((a3 - REBIAS + 0xfff + ((a3 >>> 13) & 1)) >>> 13);
+      const l0 = a0 & 0x1fff, l1 = a1 & 0x1fff, l2 = a2 & 0x1fff, l3 = a3 & 0x1fff;
+      unchanged += ((l0 - 1) >>> 31) + ((l1 - 1) >>> 31) + ((l2 - 1) >>> 31) + ((l3 - 1) >>> 31);
+      if (a0 >>> 23 > eCut || (l0 - relLo) >>> 0 < relSpan) {
+        if (absError(a0, l0) > maxAbs || relError(a0, l0) > maxRel) {
+          t.offer(absError(a0, l0), relError(a0, l0));
+          maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+        }
+      }
+      if (a1 >>> 23 > eCut || (l1 - relLo) >>> 0 < relSpan) {
+        if (absError(a1, l1) > maxAbs || relError(a1, l1) > maxRel) {
+          t.offer(absError(a1, l1), relError(a1, l1));
+          maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+        }
+      }
+      if (a2 >>> 23 > eCut || (l2 - relLo) >>> 0 < relSpan) {
+        if (absError(a2, l2) > maxAbs || relError(a2, l2) > maxRel) {
+          t.offer(absError(a2, l2), relError(a2, l2));
+          maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+        }
+      }
+      if (a3 >>> 23 > eCut || (l3 - relLo) >>> 0 < relSpan) {
+        if (absError(a3, l3) > maxAbs || relError(a3, l3) > maxRel) {
+          t.offer(absError(a3, l3), relError(a3, l3));
+          maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+        }
+      }
+    } else {
+      special += 4;
+      slow(src, values, dst, i, i + 4, t);
+      if (t.maxAbsError !== maxAbs || t.maxRelError !== maxRel) {
+        maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+      }
+    }
+  }
+  special += n - i;
+  slow(src, values, dst, i, n, t);
+  t.changed += n - special - unchanged;
+}
+
+export function convertF32ToF16(src: Uint8Array, dst: Uint8Array, t: Tally): void {
+  loop(i32(src), f32(src), u16(dst), t);
+}
+
+export function f32ToF16Kernel(): Kernel {
+  return stateless(convertF32ToF16);
+}
