@@ -39,16 +39,17 @@ export class Tally {
       this.nan += count;
       return;
     }
+    const ax = Math.abs(x);
+    const ay = Math.abs(y);
+    // A value may also become subnormal unchanged (float64 2^-130 is a float32 subnormal).
+    if (ay !== 0 && ay < this.targetMinNormal && ax >= this.sourceMinNormal) this.toSubnormal += count;
     if (y === x) return; // also ±0 → ±0 and ±inf → ±inf (conversions keep the sign)
     this.changed += count;
-    if (y === Infinity || y === -Infinity) {
+    if (ay === Infinity) {
       this.toInfinity += count; // x is finite here: an infinite x converts to itself
       return;
     }
-    const ax = Math.abs(x);
-    const ay = Math.abs(y);
     if (ay === 0) this.toZero += count;
-    else if (ay < this.targetMinNormal && ax >= this.sourceMinNormal) this.toSubnormal += count;
     const err = Math.abs(x - y);
     this.offer(err, err / ax);
   }

@@ -2,7 +2,7 @@
  * float64 → float32 / float16 / bfloat16. Each rounds once from the float64 value: float32 by the
  * language's own conversion (IEEE round-to-nearest-even), the 16-bit ones through a round-to-odd float32
  * (see {@link f64ToF32BitsRoundToOdd}), never through a rounded float32, which would round twice.
- * Not a hot path (float64 checkpoints are rare): every changed element goes through {@link Tally.observe}.
+ * Not a hot path (float64 checkpoints are rare): every element goes through {@link Tally.observe}.
  */
 import { f32BitsToBf16, f32BitsToF16, f32Value, f64NanToF32Bits, f64ToF32BitsRoundToOdd } from "../scalar.js";
 import { f16ValueTable } from "../tables.js";
@@ -25,8 +25,7 @@ function toF32Loop(src: Float64Array, words: Uint32Array, dst: Float32Array, dst
       continue;
     }
     dst[i] = x; // ToFloat32: round to nearest, ties to even, with subnormals and overflow to ±inf
-    const y = dst[i] ?? 0;
-    if (y !== x) t.observe(x, y);
+    t.observe(x, dst[i] ?? 0); // every element: an unchanged value may still have become subnormal
   }
 }
 
@@ -43,8 +42,7 @@ function toSixteenLoop(
     }
     const r = round(f64ToF32BitsRoundToOdd(x));
     dst[i] = r;
-    const y = value(r);
-    if (y !== x) t.observe(x, y);
+    t.observe(x, value(r));
   }
 }
 
