@@ -8,10 +8,11 @@
  * of an `in×out` one); then `v` is rounded once into the output dtype.
  */
 import { TruecastError } from "../../errors.js";
-import { createEncoder, decodeToFloat32 } from "../../dtype/cast.js";
+import type { CastReport } from "../../dtype/cast.js";
 import { dtypeSize, type DType, type FloatDType } from "../../dtype/table.js";
 import type { TensorRef } from "../../sources/tensor-ref.js";
 import { transposeF32 } from "./kernel.js";
+import { combineCastReports, type MergeRowsResult } from "./merge-rows.js";
 import type { MergePool } from "./pool.js";
 import type { MergeCounts } from "./report.js";
 import { exactBlocks, readFloat32, type DecodableDType } from "./tensor-io.js";
@@ -21,9 +22,6 @@ import { exactBlocks, readFloat32, type DecodableDType } from "./tensor-io.js";
  * messages cost nothing next to the work, small enough to keep memory flat for any model size.
  */
 export const BLOCK_ELEMENTS = 1 << 21;
-
-/** Smallest float32 magnitude that rounds to infinity in each output dtype (round-to-nearest-even). */
-const OVERFLOW_AT: Record<FloatDType, number> = { F16: 65520, BF16: 2 ** 128 - 2 ** 119, F32: Infinity, F64: Infinity };
 
 export interface MergedWeightSpec {
   /** Output tensor name (the base's). */
@@ -76,49 +74,69 @@ async function loadFactors(spec: MergedWeightSpec): Promise<{ left: Float32Array
     transposeF32(b, spec.cols, spec.rank, right); // Bᵀ: [r, out=cols]
   }
   const magnitude = spec.magnitude === null ? null : await readFloat32(spec.magnitude, spec.file);
-  return { left, right, magnitude };
+  const sharedMagnitude = magnitude === null ? null : sharedF32(magnitude.length);
+  if (magnitude !== null) sharedMagnitude?.set(magnitude);
+  return { left, right, magnitude: magnitude === null ? null : (sharedMagnitude as Float32Array).subarray(0, magnitude.length) };
 }
 
-interface Block {
-  readonly startRow: number;
-  readonly rowCount: number;
-  readonly baseBytes: Uint8Array;
-  readonly baseValues: Float32Array;
-  /** `W + delta` in float32 (a view of the shared values buffer, valid until the next block). */
+/** Shared buffers for one block in flight; two sets alternate. */
+interface BlockBuffers {
+  readonly base: Uint8Array;
   readonly values: Float32Array;
   readonly touched: Uint8Array;
+  readonly out: Uint8Array;
+}
+
+interface BlockDone {
+  readonly startRow: number;
+  /** Elements in the block. */
+  readonly n: number;
+  readonly buffers: BlockBuffers;
+  readonly result: MergeRowsResult;
 }
 
 /**
- * Base blocks with the LoRA delta added (no DoRA yet). Two buffers alternate: while the consumer works on one
- * block (DoRA, checks, encoding), the next one is read, decoded and handed to the pool.
+ * The base weight, block of rows by block of rows, merged by the pool. Two buffer sets alternate: while the
+ * consumer handles one block, the next one is read and merged.
  */
-async function* deltaBlocks(spec: MergedWeightSpec, left: Float32Array, right: Float32Array): AsyncGenerator<Block> {
+async function* mergedBlockResults(
+  spec: MergedWeightSpec,
+  factors: { left: Float32Array; right: Float32Array },
+  dora: { rowMagnitude: Float32Array | null; colFactor: Float32Array | null },
+  encode: boolean,
+): AsyncGenerator<BlockDone> {
   const rowsPerBlock = Math.max(1, Math.floor(BLOCK_ELEMENTS / Math.max(1, spec.cols)));
-  const buffers = [0, 1].map(() => ({
-    values: sharedF32(rowsPerBlock * spec.cols),
-    touched: new Uint8Array(new SharedArrayBuffer(Math.max(1, rowsPerBlock * spec.cols))),
-  }));
+  const elements = Math.max(1, rowsPerBlock * spec.cols);
   const inSize = dtypeSize(spec.baseDtype);
+  const outSize = dtypeSize(spec.outDtype);
+  const sets: BlockBuffers[] = [0, 1].map(() => ({
+    base: new Uint8Array(new SharedArrayBuffer(elements * inSize)),
+    values: sharedF32(elements),
+    touched: new Uint8Array(new SharedArrayBuffer(elements)),
+    out: new Uint8Array(new SharedArrayBuffer(elements * outSize)),
+  }));
   const blockBytes = rowsPerBlock * spec.cols * inSize;
   const ask = Math.max(8, Math.ceil(blockBytes / 8) * 8);
   const source = exactBlocks({ source: spec.base.chunks(ask), size: blockBytes, total: spec.base.byteLength, what: `${spec.base.origin}: "${spec.base.name}"` });
   let startRow = 0;
   let which = 0;
-  const compute = async (): Promise<Block | null> => {
+  const compute = async (): Promise<BlockDone | null> => {
     const next = await source.next();
     if (next.done === true) return null;
-    const baseBytes = next.value;
-    const { values, touched } = buffers[which] as { values: Float32Array; touched: Uint8Array };
+    const buffers = sets[which] as BlockBuffers;
     which ^= 1;
-    const n = baseBytes.byteLength / inSize;
+    buffers.base.set(next.value);
+    const n = next.value.byteLength / inSize;
     const rowCount = n / spec.cols;
-    const baseValues = decodeToFloat32(spec.baseDtype, baseBytes);
-    values.set(baseValues);
-    const block: Block = { startRow, rowCount, baseBytes, baseValues, values: values.subarray(0, n), touched: touched.subarray(0, n) };
+    const first = startRow;
     startRow += rowCount;
-    await spec.pool().applyDelta({ left, right, rank: spec.rank, cols: spec.cols, scale: spec.scale32, blockStartRow: block.startRow, rowCount, values, touched });
-    return block;
+    const result = await spec.pool().mergeRows({
+      left: factors.left, right: factors.right, rank: spec.rank, cols: spec.cols, scale: spec.scale32,
+      blockStartRow: first, rowCount, baseBytes: buffers.base, baseDtype: spec.baseDtype,
+      values: buffers.values, touched: buffers.touched, rowMagnitude: dora.rowMagnitude, colFactor: dora.colFactor,
+      out: encode ? buffers.out : null, outDtype: encode ? spec.outDtype : null,
+    });
+    return { startRow: first, n, buffers, result };
   };
   let pending = compute();
   try {
@@ -136,59 +154,21 @@ async function* deltaBlocks(spec: MergedWeightSpec, left: Float32Array, right: F
   }
 }
 
-/** DoRA over columns needs every row first: one pass for `fround(m / ‖column‖₂)`, the merge pass applies it. */
-async function columnFactors(spec: MergedWeightSpec, left: Float32Array, right: Float32Array, magnitude: Float32Array): Promise<Float32Array> {
+/** DoRA over columns needs every row first: one pass for `fround(m / fround(‖column‖₂))` (summed in double, in row order). */
+async function columnFactors(spec: MergedWeightSpec, factors: { left: Float32Array; right: Float32Array }, magnitude: Float32Array): Promise<Float32Array> {
   const sumSq = new Float64Array(spec.cols);
-  for await (const block of deltaBlocks(spec, left, right)) {
-    const v = block.values;
-    for (let i = 0; i < v.length; i += spec.cols) {
+  for await (const block of mergedBlockResults(spec, factors, { rowMagnitude: null, colFactor: null }, false)) {
+    const v = block.buffers.values;
+    for (let i = 0; i < block.n; i += spec.cols) {
       for (let j = 0; j < spec.cols; j++) {
         const x = v[i + j] as number;
         sumSq[j] = (sumSq[j] as number) + x * x;
       }
     }
   }
-  const factors = new Float32Array(spec.cols);
-  for (let j = 0; j < spec.cols; j++) factors[j] = (magnitude[j] as number) / Math.fround(Math.sqrt(sumSq[j] as number));
-  return factors;
-}
-
-/** DoRA over rows, in place: each row scaled by `fround(m[row] / ‖row‖₂)`. */
-function scaleRows(v: Float32Array, cols: number, startRow: number, magnitude: Float32Array): void {
-  for (let i = 0; i < v.length; i += cols) {
-    let s = 0;
-    for (let j = 0; j < cols; j++) s += (v[i + j] as number) ** 2;
-    const factor = Math.fround((magnitude[startRow + i / cols] as number) / Math.fround(Math.sqrt(s)));
-    for (let j = 0; j < cols; j++) v[i + j] = factor * (v[i + j] as number);
-  }
-}
-
-/** Elements whose `size`-byte patterns differ, and unchanged elements whose delta was non-zero. */
-export function countChanges(out: Uint8Array, ref: Uint8Array, touched: Uint8Array, size: number): { changed: number; tooSmall: number } {
-  let changed = 0;
-  let tooSmall = 0;
-  const n = touched.length;
-  const aligned = out.byteOffset % 4 === 0 && ref.byteOffset % 4 === 0;
-  if (aligned && (size === 2 || size === 4 || size === 8)) {
-    // compare whole elements as integers (host order is irrelevant to equality)
-    const words = size === 2 ? 1 : size / 4;
-    const a = size === 2 ? new Uint16Array(out.buffer, out.byteOffset, n) : new Uint32Array(out.buffer, out.byteOffset, n * words);
-    const b = size === 2 ? new Uint16Array(ref.buffer, ref.byteOffset, n) : new Uint32Array(ref.buffer, ref.byteOffset, n * words);
-    for (let i = 0; i < n; i++) {
-      let same = a[i * words] === b[i * words];
-      if (words === 2 && same) same = a[i * 2 + 1] === b[i * 2 + 1];
-      if (!same) changed++;
-      else if (touched[i] === 1) tooSmall++;
-    }
-    return { changed, tooSmall };
-  }
-  for (let i = 0, at = 0; i < n; i++, at += size) {
-    let same = true;
-    for (let k = 0; k < size; k++) if (out[at + k] !== ref[at + k]) same = false;
-    if (!same) changed++;
-    else if (touched[i] === 1) tooSmall++;
-  }
-  return { changed, tooSmall };
+  const out = sharedF32(spec.cols);
+  for (let j = 0; j < spec.cols; j++) out[j] = (magnitude[j] as number) / Math.fround(Math.sqrt(sumSq[j] as number));
+  return out;
 }
 
 /** The merged weight's bytes, block by block, with the report's counts filled in at the end. */
@@ -198,38 +178,26 @@ async function* mergedBlocks(spec: MergedWeightSpec): AsyncGenerator<Uint8Array>
   if (magnitude !== null && magnitude.length !== channels) {
     throw new TruecastError("ADAPTER_INVALID", `${spec.file}: "${spec.magnitude?.name}" has ${magnitude.length} elements; module "${spec.module}" has ${channels} output channels`);
   }
-  const colFactor = magnitude !== null && spec.layout === "in×out" ? await columnFactors(spec, left, right, magnitude) : null;
-  const encoder = createEncoder(spec.outDtype);
-  const baseEncoder = spec.outDtype === spec.baseDtype ? null : createEncoder(spec.outDtype);
+  const byColumn = magnitude !== null && spec.layout === "in×out";
+  const dora = {
+    rowMagnitude: magnitude !== null && !byColumn ? magnitude : null,
+    colFactor: byColumn && magnitude !== null ? await columnFactors(spec, { left, right }, magnitude) : null,
+  };
   const outSize = dtypeSize(spec.outDtype);
-  const overflowAt = OVERFLOW_AT[spec.outDtype];
   let changed = 0;
   let tooSmall = 0;
-  for await (const block of deltaBlocks(spec, left, right)) {
-    const v = block.values;
-    if (magnitude !== null && colFactor === null) scaleRows(v, spec.cols, block.startRow, magnitude);
-    if (colFactor !== null) {
-      for (let i = 0; i < v.length; i += spec.cols) {
-        for (let j = 0; j < spec.cols; j++) v[i + j] = (colFactor[j] as number) * (v[i + j] as number);
-      }
-    }
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i] as number;
-      if (x - x !== 0 || Math.abs(x) >= overflowAt) {
-        const w = block.baseValues[i] as number;
-        if (w - w === 0) nonFinite(spec, block.startRow * spec.cols + i, x, w);
-      }
-    }
-    const out = encoder.encode(v);
-    const ref = baseEncoder === null ? block.baseBytes : baseEncoder.encode(block.baseValues);
-    const counted = countChanges(out, ref, block.touched, outSize);
-    changed += counted.changed;
-    tooSmall += counted.tooSmall;
-    yield out;
+  let cast: CastReport | null = null;
+  for await (const block of mergedBlockResults(spec, { left, right }, dora, true)) {
+    const r = block.result;
+    if (r.nonFinite !== null) nonFinite(spec, r.nonFinite.at, r.nonFinite.value, r.nonFinite.base);
+    changed += r.changed;
+    tooSmall += r.tooSmall;
+    cast = combineCastReports(cast, r.cast);
+    yield block.buffers.out.slice(0, block.n * outSize);
   }
   spec.counts.changed = changed;
   spec.counts.tooSmall = tooSmall;
-  spec.counts.cast = encoder.report();
+  spec.counts.cast = cast;
 }
 
 /** The merged weight as a TensorRef named like the base tensor, in the output dtype. */

@@ -1,12 +1,11 @@
 /**
- * A pool of worker threads that run the LoRA kernel on row ranges of a block, in parallel, on shared memory.
- * Each worker computes whole rows with the same arithmetic (simd-kernel.ts, or kernel.ts where WebAssembly SIMD
- * is missing), so the result is bit-identical to {@link applyDeltaRows} run on one thread.
+ * A pool of worker threads that run the merge ({@link mergeRows}) on row ranges of a block, in parallel, on
+ * shared memory. Every step is row- or element-local, so the bytes and counts are those of one thread.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { TruecastError } from "../../errors.js";
-import { threadKernel } from "./simd-kernel.js";
+import { combineCastReports, mergeRows, type MergeRowsResult, type MergeRowsTask } from "./merge-rows.js";
 import type { WorkerReply, WorkerTask } from "./pool-protocol.js";
 
 /**
@@ -15,26 +14,14 @@ import type { WorkerReply, WorkerTask } from "./pool-protocol.js";
  */
 export const DEFAULT_MIN_PARALLEL_WORK = 1 << 20;
 
-/** A block to update; every typed array must be a view at offset 0 of a SharedArrayBuffer. */
-export interface SharedDeltaBlock {
-  readonly left: Float32Array;
-  readonly right: Float32Array;
-  readonly rank: number;
-  readonly cols: number;
-  /** The LoRA scaling, rounded to float32. */
-  readonly scale: number;
-  /** Absolute index of the block's first row, and its number of rows. */
-  readonly blockStartRow: number;
-  readonly rowCount: number;
-  readonly values: Float32Array;
-  readonly touched: Uint8Array;
-}
+/** A block to merge: a {@link MergeRowsTask} for all its rows. Typed arrays must be views at offset 0 of SharedArrayBuffers. */
+export type SharedMergeBlock = Omit<MergeRowsTask, "rowStart" | "rowEnd"> & { readonly rowCount: number };
 
 export interface MergePool {
   /** Number of worker threads. */
   readonly size: number;
-  /** Add `scale · (left @ right)` to the block's rows (see kernel.ts for the arithmetic). */
-  applyDelta(block: SharedDeltaBlock): Promise<void>;
+  /** Merge every row of the block (see merge-rows.ts); the result combines the workers' shares. */
+  mergeRows(block: SharedMergeBlock): Promise<MergeRowsResult>;
   /** Stop the workers. The pool cannot be used afterwards. */
   close(): Promise<void>;
 }
@@ -48,7 +35,7 @@ export interface CreateMergePoolParams {
 
 interface PoolWorker {
   readonly worker: Worker;
-  readonly pending: Map<number, { resolve: () => void; reject: (e: Error) => void }>;
+  readonly pending: Map<number, { resolve: (r: MergeRowsResult) => void; reject: (e: Error) => void }>;
 }
 
 /**
@@ -67,7 +54,10 @@ function startWorker(): Worker {
   return new Worker(bootstrap, { eval: true });
 }
 
-function sharedBuffer(view: Float32Array | Uint8Array, what: string): SharedArrayBuffer {
+function sharedBuffer(view: Float32Array | Uint8Array, what: string): SharedArrayBuffer;
+function sharedBuffer(view: Float32Array | Uint8Array | null, what: string): SharedArrayBuffer | null;
+function sharedBuffer(view: Float32Array | Uint8Array | null, what: string): SharedArrayBuffer | null {
+  if (view === null) return null;
   if (!(view.buffer instanceof SharedArrayBuffer) || view.byteOffset !== 0) {
     throw new TruecastError("INTERNAL", `merge pool: ${what} must be a view at offset 0 of a SharedArrayBuffer`);
   }
@@ -92,7 +82,7 @@ export function createMergePool(params: CreateMergePoolParams = {}): MergePool {
       if (p === undefined) return;
       pw.pending.delete(reply.id);
       if (pw.pending.size === 0) worker.unref();
-      if (reply.ok) p.resolve();
+      if (reply.ok) p.resolve(reply.result);
       else p.reject(new TruecastError("INTERNAL", `merge worker failed: ${reply.message}`));
     });
     const fail = (e: Error): void => {
@@ -107,8 +97,8 @@ export function createMergePool(params: CreateMergePoolParams = {}): MergePool {
     workers.push(pw);
   }
 
-  function post(pw: PoolWorker, task: WorkerTask): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  function post(pw: PoolWorker, task: WorkerTask): Promise<MergeRowsResult> {
+    return new Promise<MergeRowsResult>((resolve, reject) => {
       pw.pending.set(task.id, { resolve, reject });
       pw.worker.ref(); // a pending task must keep the process alive until it answers
       pw.worker.postMessage(task);
@@ -117,34 +107,44 @@ export function createMergePool(params: CreateMergePoolParams = {}): MergePool {
 
   return {
     size,
-    async applyDelta(b: SharedDeltaBlock): Promise<void> {
+    async mergeRows(b: SharedMergeBlock): Promise<MergeRowsResult> {
       if (closed) throw new TruecastError("INTERNAL", "merge pool used after close()");
       if (broken !== null) throw new TruecastError("INTERNAL", `merge pool is broken: ${(broken as Error).message}`);
-      const work = b.rowCount * b.cols * b.rank;
+      const work = b.rowCount * b.cols * Math.max(1, b.rank);
       const end = b.blockStartRow + b.rowCount;
-      if (work < minWork || b.rowCount < 2) {
-        threadKernel()({ ...b, rowStart: b.blockStartRow, rowEnd: end, scratch: new Float32Array(b.cols) });
-        return;
-      }
+      if (work < minWork || b.rowCount < 2) return mergeRows({ ...b, rowStart: b.blockStartRow, rowEnd: end });
       const common = {
         left: sharedBuffer(b.left, "left"),
         right: sharedBuffer(b.right, "right"),
+        baseBytes: sharedBuffer(b.baseBytes, "baseBytes"),
         values: sharedBuffer(b.values, "values"),
         touched: sharedBuffer(b.touched, "touched"),
+        rowMagnitude: sharedBuffer(b.rowMagnitude, "rowMagnitude"),
+        colFactor: sharedBuffer(b.colFactor, "colFactor"),
+        out: sharedBuffer(b.out, "out"),
         rank: b.rank,
         cols: b.cols,
         scale: b.scale,
         blockStartRow: b.blockStartRow,
+        baseDtype: b.baseDtype,
+        outDtype: b.outDtype,
       };
       const parts = Math.min(workers.length, b.rowCount);
-      const tasks: Promise<void>[] = [];
+      const tasks: Promise<MergeRowsResult>[] = [];
       for (let t = 0; t < parts; t++) {
         const rowStart = b.blockStartRow + Math.floor((b.rowCount * t) / parts);
         const rowEnd = b.blockStartRow + Math.floor((b.rowCount * (t + 1)) / parts);
-        const pw = workers[t] as PoolWorker;
-        tasks.push(post(pw, { ...common, id: nextId++, rowStart, rowEnd }));
+        tasks.push(post(workers[t] as PoolWorker, { ...common, id: nextId++, rowStart, rowEnd }));
       }
-      await Promise.all(tasks);
+      const results = await Promise.all(tasks);
+      const total: MergeRowsResult = { changed: 0, tooSmall: 0, cast: null, nonFinite: null };
+      for (const r of results) {
+        total.changed += r.changed;
+        total.tooSmall += r.tooSmall;
+        total.cast = combineCastReports(total.cast, r.cast);
+        if (total.nonFinite === null) total.nonFinite = r.nonFinite; // parts are in row order: the first one wins
+      }
+      return total;
     },
     async close(): Promise<void> {
       if (closed) return;

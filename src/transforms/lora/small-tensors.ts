@@ -6,7 +6,7 @@ import { TruecastError } from "../../errors.js";
 import { createEncoder } from "../../dtype/cast.js";
 import { dtypeSize, type FloatDType } from "../../dtype/table.js";
 import type { TensorRef } from "../../sources/tensor-ref.js";
-import { countChanges } from "./merged-weight.js";
+import { countChanges } from "./merge-rows.js";
 import type { MergeCounts } from "./report.js";
 import { readFloat32 } from "./tensor-io.js";
 

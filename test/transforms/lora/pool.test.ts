@@ -1,10 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { applyDeltaRows } from "../../../src/transforms/lora/kernel.js";
-import { createMergePool } from "../../../src/transforms/lora/pool.js";
+import { mergeRows } from "../../../src/transforms/lora/merge-rows.js";
+import { createMergePool, type SharedMergeBlock } from "../../../src/transforms/lora/pool.js";
 
 function sharedF32(n: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(n * 4));
+}
+function sharedU8(n: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(n));
 }
 
 /** A small deterministic generator (xorshift32) so the test needs no fixture. */
@@ -16,44 +19,68 @@ function filler(seed: number): () => number {
   };
 }
 
-test("the worker pool gives the same bits as the single-threaded kernel", async () => {
-  const rows = 37, cols = 53, rank = 5, scale = Math.fround(2 / Math.sqrt(5));
-  const rnd = filler(7);
-  const left = sharedF32(rows * rank), right = sharedF32(rank * cols), values = sharedF32(rows * cols);
-  left.forEach((_, i) => (left[i] = rnd()));
-  right.forEach((_, i) => (right[i] = rnd()));
-  values.forEach((_, i) => (values[i] = rnd() * 0.01));
-  const reference = Float32Array.from(values);
-  const refTouched = new Uint8Array(rows * cols);
-  applyDeltaRows({ left, right, rank, cols, scale, blockStartRow: 0, rowStart: 0, rowEnd: rows, values: reference, touched: refTouched, scratch: new Float32Array(cols) });
+/** A block of `rows` BF16 rows starting at `startRow`, with fresh shared buffers. */
+function block(p: { left: Float32Array; right: Float32Array; rank: number; cols: number; startRow: number; rows: number; base: Uint8Array; rowMagnitude: Float32Array | null }): SharedMergeBlock {
+  const n = p.rows * p.cols;
+  const baseBytes = sharedU8(n * 2);
+  baseBytes.set(p.base.subarray(p.startRow * p.cols * 2, (p.startRow + p.rows) * p.cols * 2));
+  return {
+    left: p.left, right: p.right, rank: p.rank, cols: p.cols, scale: Math.fround(2 / Math.sqrt(5)),
+    blockStartRow: p.startRow, rowCount: p.rows, baseBytes, baseDtype: "BF16", values: sharedF32(n), touched: sharedU8(n),
+    rowMagnitude: p.rowMagnitude, colFactor: null, out: sharedU8(n * 2), outDtype: "BF16",
+  };
+}
 
-  const pool = createMergePool({ size: 3, minParallelWork: 0 });
-  try {
-    // two blocks, the second starting at row 20, as the streaming merge does
-    const touched = new Uint8Array(new SharedArrayBuffer(rows * cols));
-    const block1 = sharedF32(20 * cols), block2 = sharedF32(17 * cols);
-    block1.set(values.subarray(0, 20 * cols));
-    block2.set(values.subarray(20 * cols));
-    const t2 = new Uint8Array(new SharedArrayBuffer(17 * cols));
-    await pool.applyDelta({ left, right, rank, cols, scale, blockStartRow: 0, rowCount: 20, values: block1, touched });
-    await pool.applyDelta({ left, right, rank, cols, scale, blockStartRow: 20, rowCount: 17, values: block2, touched: t2 });
-    const got = new Float32Array(rows * cols);
-    got.set(block1, 0);
-    got.set(block2, 20 * cols);
-    assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(reference.buffer));
-    assert.deepEqual([...touched.subarray(0, 20 * cols), ...t2], [...refTouched]);
-  } finally {
-    await pool.close();
+test("the worker pool gives the bytes and counts of one thread, whatever the split", async () => {
+  const rows = 37, cols = 53, rank = 5;
+  const rnd = filler(7);
+  const left = sharedF32(rows * rank), right = sharedF32(rank * cols), magnitude = sharedF32(rows);
+  left.forEach((_, i) => (left[i] = rnd()));
+  right.forEach((_, i) => (right[i] = rnd() * 0.01));
+  magnitude.forEach((_, i) => (magnitude[i] = 1 + rnd()));
+  const base = new Uint8Array(rows * cols * 2).map((_, i) => (i % 2 === 1 ? 0x3c + (i % 3) : (i * 37) & 0xff));
+  for (const rowMagnitude of [null, magnitude]) {
+    const whole = block({ left, right, rank, cols, startRow: 0, rows, base, rowMagnitude });
+    const reference = mergeRows({ ...whole, rowStart: 0, rowEnd: rows });
+    const pool = createMergePool({ size: 3, minParallelWork: 0 });
+    try {
+      // two blocks, the second starting at row 20, as the streaming merge does
+      const b1 = block({ left, right, rank, cols, startRow: 0, rows: 20, base, rowMagnitude });
+      const b2 = block({ left, right, rank, cols, startRow: 20, rows: 17, base, rowMagnitude });
+      const r1 = await pool.mergeRows(b1);
+      const r2 = await pool.mergeRows(b2);
+      assert.deepEqual([...b1.out!, ...b2.out!], [...whole.out!]);
+      assert.equal(r1.changed + r2.changed, reference.changed);
+      assert.equal(r1.tooSmall + r2.tooSmall, reference.tooSmall);
+      assert.equal((r1.cast?.elements ?? 0) + (r2.cast?.elements ?? 0), rows * cols);
+      assert.equal((r1.cast?.changed ?? 0) + (r2.cast?.changed ?? 0), reference.cast?.changed);
+    } finally {
+      await pool.close();
+    }
   }
 });
 
 test("the pool refuses buffers that are not shared", async () => {
   const pool = createMergePool({ size: 1, minParallelWork: 0 });
   try {
-    await assert.rejects(
-      pool.applyDelta({ left: new Float32Array(4), right: new Float32Array(4), rank: 1, cols: 4, scale: 1, blockStartRow: 0, rowCount: 4, values: new Float32Array(16), touched: new Uint8Array(16) }),
-      { code: "INTERNAL" },
-    );
+    const b = { ...block({ left: sharedF32(4), right: sharedF32(4), rank: 1, cols: 4, startRow: 0, rows: 4, base: new Uint8Array(32), rowMagnitude: null }), values: new Float32Array(16) };
+    await assert.rejects(pool.mergeRows(b), { code: "INTERNAL", message: /values must be a view at offset 0 of a SharedArrayBuffer/ });
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a non-finite result is reported at its first element, whichever worker found it", async () => {
+  const rows = 8, cols = 8, rank = 1;
+  const left = sharedF32(rows), right = sharedF32(cols);
+  left.fill(1);
+  right.fill(2);
+  left[5] = 3e38; // row 5 overflows float32: 3e38 · 2
+  left[6] = 3e38;
+  const pool = createMergePool({ size: 2, minParallelWork: 0 });
+  try {
+    const r = await pool.mergeRows(block({ left, right, rank, cols, startRow: 0, rows, base: new Uint8Array(rows * cols * 2), rowMagnitude: null }));
+    assert.deepEqual(r.nonFinite, { at: 5 * cols, value: Infinity, base: 0 });
   } finally {
     await pool.close();
   }
