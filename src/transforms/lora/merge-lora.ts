@@ -22,6 +22,8 @@ export interface MergeLoraParams {
   readonly outputDtype?: (baseDtype: DType) => DType;
   /** Worker pool for the products. Default: one of `os.availableParallelism()` threads, started on first use and stopped by the merged model's `close()`. */
   readonly pool?: MergePool;
+  /** Elements per block of rows a merged weight is computed in; default 2²¹ (see merged-weight.ts). */
+  readonly blockElements?: number;
 }
 
 export interface MergeLoraResult {
@@ -136,6 +138,7 @@ export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResul
     const merged = mergedWeightRef({
       name: weightName, module: m.module, file, base: w, baseDtype: w.dtype, outDtype, rows, cols, layout,
       a: m.a, b: m.b, rank, scale32: s.scale32, magnitude: m.magnitude, counts: weightCounts, pool: getPool,
+      ...(params.blockElements === undefined ? {} : { blockElements: params.blockElements }),
     });
     if (baseByName.has(weightName)) output.set(weightName, merged);
     else added[added.indexOf(current.get(weightName) as TensorRef)] = merged;

@@ -1,7 +1,8 @@
 /**
  * A merged weight as a lazy TensorRef: its bytes are computed block of rows by block of rows when a consumer
- * iterates `chunks()`. In memory at a time: lora_A, lora_B (and the DoRA magnitude) in float32, one block of the
- * base weight, and its merged float32 values. Nothing grows with the size of the weight beyond A and B.
+ * iterates `chunks()`, each block merged by the pool's workers (merge-rows.ts). In memory at a time: lora_A,
+ * lora_B (and the DoRA magnitude) in float32, and two blocks in flight (base bytes, float32 values, output
+ * bytes). Nothing grows with the size of the weight beyond A and B.
  *
  * Per element, in float32 (see kernel.ts): `v = fround(W + fround(acc · scale))`; DoRA then
  * `v = fround(fround(m / ‖v‖₂) · v)` with the norm over each output channel (rows of an `out×in` weight, columns
@@ -43,6 +44,8 @@ export interface MergedWeightSpec {
   /** The report slot this tensor fills when it is produced. */
   readonly counts: MergeCounts;
   readonly pool: () => MergePool;
+  /** Elements per block; default {@link BLOCK_ELEMENTS}. A block holds at least one row. */
+  readonly blockElements?: number;
 }
 
 function sharedF32(n: number): Float32Array {
@@ -105,7 +108,7 @@ async function* mergedBlockResults(
   dora: { rowMagnitude: Float32Array | null; colFactor: Float32Array | null },
   encode: boolean,
 ): AsyncGenerator<BlockDone> {
-  const rowsPerBlock = Math.max(1, Math.floor(BLOCK_ELEMENTS / Math.max(1, spec.cols)));
+  const rowsPerBlock = Math.max(1, Math.floor((spec.blockElements ?? BLOCK_ELEMENTS) / Math.max(1, spec.cols)));
   const elements = Math.max(1, rowsPerBlock * spec.cols);
   const inSize = dtypeSize(spec.baseDtype);
   const outSize = dtypeSize(spec.outDtype);

@@ -29,10 +29,11 @@ async function tensorsOf(model: SourceModel): Promise<Map<string, { dtype: strin
   return out;
 }
 
+/** Small blocks (a few rows each) so every fixture goes through the multi-block path, DoRA column passes included. */
 async function mergeFixture(name: string) {
   const base = await openSafetensorsFolder(fixture("lora", "base"));
   const adapter = await openPeftAdapter(fixture("lora", name));
-  return mergeLora({ base, adapter, pool });
+  return mergeLora({ base, adapter, pool, blockElements: 300 });
 }
 
 for (const name of ["plain", "rslora", "pattern", "fan_in_fan_out", "dora", "dora_fan_in_fan_out", "embedding", "lora_bias", "modules_to_save"]) {
