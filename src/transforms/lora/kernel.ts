@@ -1,7 +1,7 @@
 /**
  * The LoRA update kernel: a rank-r update of a block of rows, in float32, written as tight typed-array loops.
- * It is the single source of the arithmetic: the worker pool runs exactly this function on row ranges, and the
- * tests use it as the single-threaded reference.
+ * It defines the arithmetic: the WebAssembly SIMD kernel (simd-kernel.ts) that workers run reproduces it bit for
+ * bit (tested), this one runs where SIMD is missing, and the tests use it as the single-threaded reference.
  *
  * For a weight stored as `rows × cols` (row-major), the update is `W + scale · (L @ R)` with
  * `L: rows × rank` and `R: rank × cols`:
