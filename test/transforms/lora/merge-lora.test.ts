@@ -200,3 +200,57 @@ test("without a pool, the merge starts its own and the merged model's close() st
     await model.close();
   }
 });
+
+/** Compare 16-bit float tensors of a merged model with a reference file: ≥ 99.99% identical, ≤ 1 ulp apart. */
+async function assertMatches16(model: SourceModel, referenceFile: string, dtype: string): Promise<void> {
+  const reference = await openSafetensorsFile(referenceFile);
+  try {
+    let total = 0;
+    let identical = 0;
+    for (const ref of reference.tensors) {
+      const t = model.tensors.find((x) => x.name === ref.name);
+      assert.ok(t, ref.name);
+      assert.equal(t.dtype, dtype);
+      const got = await readAllBytes(t);
+      const want = await readAllBytes(ref);
+      const a = new DataView(got.buffer, got.byteOffset, got.byteLength);
+      const b = new DataView(want.buffer, want.byteOffset, want.byteLength);
+      for (let i = 0; i < want.byteLength; i += 2) {
+        const d = Math.abs(ordered(a.getUint16(i, true)) - ordered(b.getUint16(i, true)));
+        assert.ok(d <= 1, `${ref.name}: element ${i / 2} is ${d} ulp from PyTorch's`);
+        total++;
+        if (d === 0) identical++;
+      }
+    }
+    assert.ok(total > 0 && identical / total >= 0.9999, `${identical} of ${total} elements bit-identical`);
+  } finally {
+    await reference.close();
+  }
+}
+
+test("a float16 base merges into float16, matching PyTorch", async () => {
+  const base = await openSafetensorsFolder(fixture("lora", "base_f16"));
+  const adapter = await openPeftAdapter(fixture("lora", "plain"));
+  const { model, report } = await mergeLora({ base, adapter, pool, blockElements: 300 });
+  try {
+    await assertMatches16(model, fixture("lora", "plain", "reference_f16_base.safetensors"), "F16");
+    assert.ok(report.modules.every((m) => m.inputDtype === "F16" && m.outputDtype === "F16"));
+  } finally {
+    await model.close();
+  }
+});
+
+test("a bf16 base merged with outputDtype F16 is rounded once from float32 into float16, matching PyTorch", async () => {
+  const base = await openSafetensorsFolder(fixture("lora", "base"));
+  const adapter = await openPeftAdapter(fixture("lora", "plain"));
+  const { model, report } = await mergeLora({ base, adapter, pool, outputDtype: (d) => (d === "BF16" ? "F16" : d) });
+  try {
+    await assertMatches16(model, fixture("lora", "plain", "reference_as_f16.safetensors"), "F16");
+    const q = report.modules.find((m) => m.module.endsWith("q_proj"));
+    assert.equal(q?.weight.cast?.from, "F32");
+    assert.equal(q?.weight.cast?.to, "F16");
+    assert.equal(q?.weight.cast?.elements, 64 * 64);
+  } finally {
+    await model.close();
+  }
+});
