@@ -11,6 +11,7 @@
  * LLM weights (bench: TRUECAST_BENCH=1 node --import tsx --test test/dtype/throughput.test.ts):
  *   THROUGHPUT_TABLE
  */
+import { Buffer } from "node:buffer";
 import { TruecastError } from "../errors.js";
 import { dtypeSize, type FloatDType, isDType, isFloatDType } from "./table.js";
 import { hostOrderInput, toLittleEndian } from "./host-order.js";
@@ -60,10 +61,19 @@ function wholeElements(from: FloatDType, to: FloatDType, byteLength: number): nu
   return byteLength / size;
 }
 
+/** Outputs from this size on skip zero-filling (every kernel writes every byte): it costs as much as a fast cast. */
+const UNINITIALIZED_FROM_BYTES = 64 * 1024;
+
+/** A fresh Uint8Array of its own ArrayBuffer (offset 0, so aligned for any element size). */
+function freshBytes(length: number): Uint8Array {
+  if (length < UNINITIALIZED_FROM_BYTES) return new Uint8Array(length);
+  return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+}
+
 /** Run `kernel` over host-order, aligned `src`, returning little-endian target bytes. */
 function run(kernel: Kernel, tally: Tally, src: Uint8Array, elements: number): Uint8Array {
   const size = dtypeSize(tally.to);
-  const dst = new Uint8Array(elements * size);
+  const dst = freshBytes(elements * size);
   kernel.convert(src, dst, tally);
   tally.elements += elements;
   return toLittleEndian(dst, size);

@@ -1,0 +1,50 @@
+/**
+ * Throughput of the hot cast paths (elements per second, report included), 16M elements each, best of
+ * five. Skipped unless TRUECAST_BENCH=1, since no test asserts a time; the numbers go to the comment at
+ * the top of src/dtype/cast.ts.
+ */
+import { test } from "node:test";
+import { createCaster } from "../../src/dtype/cast.js";
+import type { FloatDType } from "../../src/dtype/table.js";
+
+const ELEMENTS = 16 * 1024 * 1024;
+const ROUNDS = 5;
+const enabled = process.env["TRUECAST_BENCH"] === "1";
+
+/** normal(0, 0.02) float32 values, like LLM weights, from a fixed seed. */
+function weights(n: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = 12345;
+  const uniform = (): number => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return (s + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < n; i++) out[i] = 0.02 * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  return out;
+}
+
+function rate(from: FloatDType, to: FloatDType, input: Uint8Array): number {
+  let best = Infinity;
+  for (let r = 0; r < ROUNDS; r++) {
+    const caster = createCaster(from, to);
+    const t0 = performance.now();
+    caster.cast(input);
+    caster.report();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return input.length / (from === "F32" ? 4 : from === "F64" ? 8 : 2) / (best / 1000);
+}
+
+test("throughput of the hot paths", { skip: !enabled && "set TRUECAST_BENCH=1 to measure" }, () => {
+  const f32 = new Uint8Array(weights(ELEMENTS).buffer);
+  const bf16 = createCaster("F32", "BF16").cast(f32);
+  const f16 = createCaster("F32", "F16").cast(f32);
+  const f64 = createCaster("F32", "F64").cast(f32);
+  const rows: Array<[FloatDType, FloatDType, Uint8Array]> = [
+    ["F32", "BF16", f32], ["BF16", "F32", bf16], ["F32", "F16", f32], ["F16", "F32", f16],
+    ["BF16", "F16", bf16], ["F16", "BF16", f16], ["F64", "BF16", f64], ["F64", "F32", f64],
+  ];
+  for (const [from, to, input] of rows) {
+    console.log(`${`${from} → ${to}`.padEnd(12)} ${(rate(from, to, input) / 1e6).toFixed(0).padStart(5)} M elements/s`);
+  }
+});
