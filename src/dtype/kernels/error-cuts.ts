@@ -38,3 +38,29 @@ export function relWindow(cut: number, width: number): [number, number] {
   const lo = cut + 1;
   return [lo, Math.max(0, width - 2 * lo + 1)];
 }
+
+/** Rounding error, in float32 ulps, of an element whose cut-off bits are `low` (of `width` possible). */
+export function ulpsOff(low: number, width: number): number {
+  return low <= width >>> 1 ? low : width - low;
+}
+
+/** Absolute rounding error of a normal float32 element with magnitude bits `a`. */
+export function absErrorOf(a: number, low: number, width: number): number {
+  return ulpsOff(low, width) * (ULP_OF_EXPONENT[a >>> 23] ?? 0);
+}
+
+/** Relative rounding error of a normal float32 element with magnitude bits `a`. */
+export function relErrorOf(a: number, low: number, width: number): number {
+  return ulpsOff(low, width) / ((a & 0x7fffff) | 0x800000);
+}
+
+/** The three cut values as int32 (the fast loops keep them in registers). */
+export function eCutInt(maxAbs: number, dMaxLog2: number): number {
+  return exponentCut(maxAbs, dMaxLog2) | 0;
+}
+export function relLoInt(maxRel: number, width: number): number {
+  return relWindow(relCut(maxRel), width)[0] | 0;
+}
+export function relSpanInt(maxRel: number, width: number): number {
+  return relWindow(relCut(maxRel), width)[1] | 0;
+}

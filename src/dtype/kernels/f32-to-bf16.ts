@@ -7,7 +7,7 @@
  */
 import { f32BitsToBf16, f32Value } from "../scalar.js";
 import type { Tally } from "../tally.js";
-import { ULP_OF_EXPONENT, exponentCut, relCut, relWindow } from "./error-cuts.js";
+import { absErrorOf, eCutInt, relErrorOf, relLoInt, relSpanInt } from "./error-cuts.js";
 import { type Kernel, f32, i32, stateless, u16 } from "./kernel.js";
 
 /** Bits cut off each element. */
@@ -17,26 +17,6 @@ const D_MAX_LOG2 = 15;
 /** |x| bits in [FAST_LO, FAST_LO + FAST_SPAN): normal, and rounding stays finite. */
 const FAST_LO = 0x00800000;
 const FAST_SPAN = 0x7f7f8000 - FAST_LO;
-
-/** Error of the element with magnitude bits `a` and cut-off bits `low`, as ulps of its float32 exponent. */
-function ulps(low: number): number {
-  return low <= 0x8000 ? low : LOW_WIDTH - low;
-}
-function absError(a: number, low: number): number {
-  return ulps(low) * (ULP_OF_EXPONENT[a >>> 23] ?? 0);
-}
-function relError(a: number, low: number): number {
-  return ulps(low) / ((a & 0x7fffff) | 0x800000);
-}
-function eCutOf(t: Tally): number {
-  return exponentCut(t.maxAbsError, D_MAX_LOG2) | 0;
-}
-function relLoOf(t: Tally): number {
-  return relWindow(relCut(t.maxRelError), LOW_WIDTH)[0] | 0;
-}
-function relSpanOf(t: Tally): number {
-  return relWindow(relCut(t.maxRelError), LOW_WIDTH)[1] | 0;
-}
 
 function slow(src: Int32Array, values: Float32Array, dst: Uint16Array, from: number, to: number, t: Tally): void {
   for (let i = from; i < to; i++) {
@@ -49,11 +29,12 @@ function slow(src: Int32Array, values: Float32Array, dst: Uint16Array, from: num
 // Typed arrays arrive as parameters: V8 compiles this loop much better than over views made inside it.
 function loop(src: Int32Array, values: Float32Array, dst: Uint16Array, t: Tally): void {
   const n = src.length;
-  let eCut = eCutOf(t);
-  let relLo = relLoOf(t);
-  let relSpan = relSpanOf(t);
+  // The report's maxima so far, and the integer cuts derived from them (see error-cuts.ts).
   let maxAbs = t.maxAbsError;
   let maxRel = t.maxRelError;
+  let eCut = eCutInt(maxAbs, D_MAX_LOG2);
+  let relLo = relLoInt(maxRel, LOW_WIDTH);
+  let relSpan = relSpanInt(maxRel, LOW_WIDTH);
   let special = 0;
   let unchanged = 0;
   let i = 0;
@@ -72,34 +53,62 @@ function loop(src: Int32Array, values: Float32Array, dst: Uint16Array, t: Tally)
       const l0 = x0 & 0xffff, l1 = x1 & 0xffff, l2 = x2 & 0xffff, l3 = x3 & 0xffff;
       unchanged += ((l0 - 1) >>> 31) + ((l1 - 1) >>> 31) + ((l2 - 1) >>> 31) + ((l3 - 1) >>> 31);
       if (a0 >>> 23 > eCut || (l0 - relLo) >>> 0 < relSpan) {
-        if (absError(a0, l0) > maxAbs || relError(a0, l0) > maxRel) {
-          t.offer(absError(a0, l0), relError(a0, l0));
-          maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+        const abs = absErrorOf(a0, l0, LOW_WIDTH);
+        const rel = relErrorOf(a0, l0, LOW_WIDTH);
+        if (abs > maxAbs || rel > maxRel) {
+          t.offer(abs, rel);
+          maxAbs = t.maxAbsError;
+          maxRel = t.maxRelError;
+          eCut = eCutInt(maxAbs, D_MAX_LOG2);
+          relLo = relLoInt(maxRel, LOW_WIDTH);
+          relSpan = relSpanInt(maxRel, LOW_WIDTH);
         }
       }
       if (a1 >>> 23 > eCut || (l1 - relLo) >>> 0 < relSpan) {
-        if (absError(a1, l1) > maxAbs || relError(a1, l1) > maxRel) {
-          t.offer(absError(a1, l1), relError(a1, l1));
-          maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+        const abs = absErrorOf(a1, l1, LOW_WIDTH);
+        const rel = relErrorOf(a1, l1, LOW_WIDTH);
+        if (abs > maxAbs || rel > maxRel) {
+          t.offer(abs, rel);
+          maxAbs = t.maxAbsError;
+          maxRel = t.maxRelError;
+          eCut = eCutInt(maxAbs, D_MAX_LOG2);
+          relLo = relLoInt(maxRel, LOW_WIDTH);
+          relSpan = relSpanInt(maxRel, LOW_WIDTH);
         }
       }
       if (a2 >>> 23 > eCut || (l2 - relLo) >>> 0 < relSpan) {
-        if (absError(a2, l2) > maxAbs || relError(a2, l2) > maxRel) {
-          t.offer(absError(a2, l2), relError(a2, l2));
-          maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+        const abs = absErrorOf(a2, l2, LOW_WIDTH);
+        const rel = relErrorOf(a2, l2, LOW_WIDTH);
+        if (abs > maxAbs || rel > maxRel) {
+          t.offer(abs, rel);
+          maxAbs = t.maxAbsError;
+          maxRel = t.maxRelError;
+          eCut = eCutInt(maxAbs, D_MAX_LOG2);
+          relLo = relLoInt(maxRel, LOW_WIDTH);
+          relSpan = relSpanInt(maxRel, LOW_WIDTH);
         }
       }
       if (a3 >>> 23 > eCut || (l3 - relLo) >>> 0 < relSpan) {
-        if (absError(a3, l3) > maxAbs || relError(a3, l3) > maxRel) {
-          t.offer(absError(a3, l3), relError(a3, l3));
-          maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+        const abs = absErrorOf(a3, l3, LOW_WIDTH);
+        const rel = relErrorOf(a3, l3, LOW_WIDTH);
+        if (abs > maxAbs || rel > maxRel) {
+          t.offer(abs, rel);
+          maxAbs = t.maxAbsError;
+          maxRel = t.maxRelError;
+          eCut = eCutInt(maxAbs, D_MAX_LOG2);
+          relLo = relLoInt(maxRel, LOW_WIDTH);
+          relSpan = relSpanInt(maxRel, LOW_WIDTH);
         }
       }
     } else {
       special += 4;
       slow(src, values, dst, i, i + 4, t);
       if (t.maxAbsError !== maxAbs || t.maxRelError !== maxRel) {
-        maxAbs = t.maxAbsError; maxRel = t.maxRelError; eCut = eCutOf(t); relLo = relLoOf(t); relSpan = relSpanOf(t);
+        maxAbs = t.maxAbsError;
+        maxRel = t.maxRelError;
+        eCut = eCutInt(maxAbs, D_MAX_LOG2);
+        relLo = relLoInt(maxRel, LOW_WIDTH);
+        relSpan = relSpanInt(maxRel, LOW_WIDTH);
       }
     }
   }
