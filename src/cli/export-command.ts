@@ -1,12 +1,15 @@
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { parseFloatDType } from "../dtype/table.js";
 import { exportModel, type ExportReport } from "../export/export.js";
+import { openForExport } from "../export/open-for-export.js";
 import type { DtypePolicy } from "../export/plan.js";
 import { parseSize } from "../export/units.js";
+import { createExportPublisher } from "../hub/export-push.js";
+import { createUploadSession } from "../hub/upload-session.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
-import { formatExport } from "./format.js";
+import { formatExport, formatLora } from "./format.js";
+import { HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
 import type { CliIo } from "./io.js";
 import { Progress } from "./progress.js";
 
@@ -18,21 +21,34 @@ Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a c
 
 Options:
   --dtype keep|bfloat16|float16|float32   dtype of floating tensors in the output (default keep: copy bytes)
-  --allow-overflow                        allow a conversion that turns finite values into ±inf
-  --max-shard-size SIZE                   tensor bytes per shard, decimal units: 64KB, 500MB, 5GB (default 5GB)
-  --force                                 replace a non-empty <out>
-  --base DIR                              the base model's folder (config and tokenizer for an H2O experiment)
-  --json                                  print the whole report as JSON on stdout
-  --quiet, -q                             print nothing but errors
-  --debug                                 show stack traces on errors`;
+  --allow-overflow         allow a conversion that turns finite values into ±inf
+  --max-shard-size SIZE    tensor bytes per shard, decimal units: 64KB, 500MB, 5GB (default 5GB)
+  --force                  replace a non-empty <out>
+  --adapter DIR            merge this PEFT LoRA adapter into the source (in float32, rounded once)
+  --base DIR               the base model's folder (files an H2O experiment lacks; int4/int8 base weights)
+  --model-card FILE        use FILE as README.md instead of the generated model card
+  --license ID             license for the model card's front matter (apache-2.0, llama3.1, ...)
+  --push REPO_ID           also publish to the Hub in one commit, uploading each shard as soon as it is
+                           written and deleting it locally (so the model need not fit on disk)
+  --keep-local             with --push, keep the exported folder at <out>
+${HUB_USAGE}
+  --json                   print the whole report as JSON on stdout
+  --quiet, -q              print nothing but errors
+  --debug                  show stack traces on errors`;
 
 export const EXPORT_OPTIONS = {
   ...COMMON_OPTIONS,
+  ...HUB_OPTIONS,
   dtype: { type: "string" },
   "allow-overflow": { type: "boolean" },
   "max-shard-size": { type: "string" },
   force: { type: "boolean" },
+  adapter: { type: "string" },
   base: { type: "string" },
+  "model-card": { type: "string" },
+  license: { type: "string" },
+  push: { type: "string" },
+  "keep-local": { type: "boolean" },
 } as const;
 
 export function parseDtypePolicy(text: string | undefined): DtypePolicy {
@@ -52,43 +68,61 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const v = args.values;
   const policy = parseDtypePolicy(v.dtype);
   const maxShardSize = v["max-shard-size"] !== undefined ? parseSize(v["max-shard-size"], "--max-shard-size") : undefined;
-  const progress = new Progress(io, v.quiet === true || v.json === true);
+  if (v["keep-local"] === true && v.push === undefined) throw new TruecastError("USAGE", "--keep-local goes with --push");
+  const quiet = v.quiet === true || v.json === true;
+  const progress = new Progress(io, quiet);
+
+  // Connect first, so that a bad token or repo id fails before any work.
+  const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;
+  const publisher = session
+    ? createExportPublisher({ session, keepLocal: v["keep-local"] === true, ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}) })
+    : undefined;
+
+  const opened = await openForExport({
+    source: resolve(io.cwd, source),
+    policy,
+    ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
+    ...(v.base !== undefined ? { baseDir: resolve(io.cwd, v.base) } : {}),
+    env: io.env,
+    ...(io.fetch ? { fetch: io.fetch } : {}),
+  });
   let phase = "";
   const report: ExportReport = await exportModel({
     source: resolve(io.cwd, source),
+    model: opened.model,
     out: resolve(io.cwd, out),
     dtype: policy,
     ...(maxShardSize !== undefined ? { maxShardSize } : {}),
     allowOverflow: v["allow-overflow"] === true,
     force: v.force === true,
-    ...(v.base !== undefined ? { baseDir: resolve(io.cwd, v.base) } : {}),
-    env: io.env,
-    ...(io.fetch ? { fetch: io.fetch } : {}),
+    modelCard: {
+      ...(v["model-card"] !== undefined ? { file: resolve(io.cwd, v["model-card"]) } : {}),
+      ...(v.license !== undefined ? { license: v.license } : {}),
+      ...(v.push !== undefined ? { repoId: v.push } : {}),
+      ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
+    },
+    ...(publisher ? { publisher } : {}),
     ...(io.signal ? { signal: io.signal } : {}),
     onEvent: (e) => {
-      if (e.type === "write" || e.type === "verify") {
-        if (phase !== e.type) {
-          progress.end();
-          progress.begin(e.type === "write" ? "writing" : "verifying");
-          phase = e.type;
+      if (e.type === "write") {
+        if (phase !== "write") {
+          progress.begin("writing");
+          phase = "write";
         }
-        progress.update(e.bytes, e.total, e.type === "write" ? e.file : "");
+        progress.update(e.bytes, e.total, e.file);
       } else if (e.type === "done") {
         progress.end();
       }
     },
   });
   progress.end();
-  if (v.json === true) io.stdout.write(JSON.stringify(report, null, 2) + "\n");
-  else if (v.quiet !== true) io.stdout.write(formatExport(report));
-  return 0;
-}
-
-/** Read a user-supplied text file for a flag, with one clear line when it cannot be read. */
-export async function readFlagFile(path: string, flag: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (e) {
-    throw new TruecastError("NOT_FOUND", `${flag} ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  const published = publisher?.result() ?? null;
+  if (v.json === true) {
+    io.stdout.write(JSON.stringify({ ...report, ...(opened.lora ? { lora: opened.lora } : {}), ...(published ? { published } : {}) }, null, 2) + "\n");
+  } else if (v.quiet !== true) {
+    if (opened.lora) io.stdout.write(formatLora(opened.lora));
+    io.stdout.write(formatExport(report));
+    if (published) io.stdout.write(published.summary + "\n");
   }
+  return 0;
 }

@@ -1,6 +1,7 @@
 import { configName, type DType } from "../dtype/table.js";
 import type { ConversionSummary, ExportReport } from "../export/export.js";
 import type { InspectReport } from "../export/inspect.js";
+import type { LoraReport } from "../transforms/lora/index.js";
 import { formatBytes } from "../export/units.js";
 
 function dtypeName(d: string | null): string {
@@ -31,9 +32,10 @@ export function formatConversion(c: ConversionSummary): string {
 
 /** The closing line: `bit-exact: 291/291 tensors · dtype bfloat16 · 3 shards · 16.1 GB`. */
 export function summaryLine(r: ExportReport): string {
-  const converted = r.tensorCount - r.bitExact;
+  const converted = r.tensorCount - r.bitExact - r.computed;
+  const others = [...(r.computed > 0 ? [`${r.computed} merged`] : []), ...(converted > 0 ? [`${converted} converted`] : [])];
   const parts = [
-    `bit-exact: ${r.bitExact}/${r.tensorCount} tensors${converted > 0 ? ` (${converted} converted)` : ""}`,
+    `bit-exact: ${r.bitExact}/${r.tensorCount} tensors${others.length > 0 ? ` (${others.join(", ")})` : ""}`,
     `dtype ${dtypeName(r.dtype)}${r.mixedDtypes ? ` (mixed: ${byDtype(r.bytesByDtype)})` : ""}`,
     `${r.shards.length} shard${r.shards.length === 1 ? "" : "s"}`,
     formatBytes(r.totalSize),
@@ -88,5 +90,29 @@ export function formatInspect(r: InspectReport, all: boolean): string {
   const shown = all ? r.tensors : r.tensors.slice(0, 20);
   for (const t of shown) lines.push(`  ${t.name}  ${t.dtype}[${t.shape.join(", ")}]  ${formatBytes(t.bytes)}  ${t.file}`);
   if (shown.length < r.tensors.length) lines.push(`  … ${r.tensors.length - shown.length} more (--all lists every tensor)`);
+  return lines.join("\n") + "\n";
+}
+
+/** What a LoRA merge did: modules, settings, and how many elements the merge moved. */
+export function formatLora(r: LoraReport): string {
+  const lines: string[] = [];
+  let changed = 0;
+  let tooSmall = 0;
+  let elements = 0;
+  for (const m of r.modules) {
+    elements += m.weight.elements;
+    changed += m.weight.changed ?? 0;
+    tooSmall += m.weight.tooSmall ?? 0;
+  }
+  const variants = [...new Set(r.modules.map((m) => m.variant))].join("+") || "lora";
+  lines.push(`merged ${variants} adapter ${r.adapter}: ${r.modules.length} modules, ${r.routes.length} adapter tensors routed`);
+  lines.push(`  elements changed by the merge: ${changed} of ${elements}; too small to move: ${tooSmall}`);
+  for (const m of r.modules.slice(0, 8)) {
+    lines.push(
+      `  ${m.module}: r=${m.rank} alpha=${m.alpha} scaling=${num(m.scaling)} ${m.inputDtype}→${m.outputDtype} changed ${m.weight.changed ?? "?"} too small ${m.weight.tooSmall ?? "?"}`,
+    );
+  }
+  if (r.modules.length > 8) lines.push(`  … ${r.modules.length - 8} more modules (--json lists every one)`);
+  for (const n of r.notes) lines.push(`  note: ${n}`);
   return lines.join("\n") + "\n";
 }

@@ -2,6 +2,7 @@ import { isTruecastError } from "../errors.js";
 import { truecastVersion } from "../version.js";
 import { exportCommand } from "./export-command.js";
 import { inspectCommand } from "./inspect-command.js";
+import { publishCommand } from "./publish-command.js";
 import { EXIT, type CliIo } from "./io.js";
 
 export const MAIN_USAGE = `truecast: turn fine-tuned LLM checkpoints into Hugging Face model repositories, bit for bit
@@ -9,6 +10,7 @@ export const MAIN_USAGE = `truecast: turn fine-tuned LLM checkpoints into Huggin
 Usage:
   truecast export <source> <out> [options]     export a checkpoint as a safetensors folder
   truecast inspect <path> [options]            show tensors, dtypes, shards and config.json's claims
+  truecast publish <folder> <repo_id>          publish a folder to the Hugging Face Hub in one verified commit
   truecast --version
 
 Run \`truecast <command> --help\` for a command's options.`;
@@ -18,6 +20,7 @@ type Command = (argv: string[], io: CliIo) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   export: exportCommand,
   inspect: inspectCommand,
+  publish: publishCommand,
 };
 
 /** Run the CLI; returns the exit code. Only this function decides exit codes. */

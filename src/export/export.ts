@@ -1,21 +1,36 @@
-import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
-import { summarize, type CastReport } from "../dtype/cast.js";
-import { configName, type DType, type FloatDType } from "../dtype/table.js";
 import { serializeIndex } from "../formats/safetensors/index-file.js";
 import { openSource, type OpenSourceOptions } from "../sources/open.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
-import { censusDtypes, configClaims, rewriteConfigDtype } from "./config.js";
+import { censusDtypes } from "./config.js";
+import { RangeHasher } from "./hasher.js";
 import { StagedOutput } from "./output-dir.js";
-import { planExport, type DtypePolicy, type ExportPlan } from "./plan.js";
-import { verifyExport } from "./verify.js";
+import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
+import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
+import { checkConfigAfterWrite, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
+import { verifyFolder, verifyShard } from "./verify.js";
 import { writeShard, type WrittenTensor } from "./write-shard.js";
+
+export type { ConversionSummary, ExportReport } from "./report.js";
 
 export type ExportEvent =
   | { readonly type: "plan"; readonly plan: ExportPlan; readonly model: SourceModel }
   | { readonly type: "write"; readonly bytes: number; readonly total: number; readonly file: string }
   | { readonly type: "verify"; readonly bytes: number; readonly total: number }
   | { readonly type: "done" };
+
+/**
+ * Receives each shard as soon as it is written and verified (to upload it), then the finished folder.
+ * Used by `export --push`: with `keepLocal` false each shard is deleted once `shard` resolves, so the
+ * export needs free disk for about two shards, not the whole model.
+ */
+export interface ShardPublisher {
+  readonly keepLocal: boolean;
+  shard(path: string, fileName: string): Promise<void>;
+  /** Called with the staging folder once everything is written and verified, before it is moved into place or removed. */
+  finish(dir: string, report: ExportReport): Promise<void>;
+}
 
 export interface ExportParams extends OpenSourceOptions {
   /** Path of the source; ignored when `model` is given. */
@@ -29,157 +44,135 @@ export interface ExportParams extends OpenSourceOptions {
   readonly maxShardSize?: number;
   readonly allowOverflow?: boolean;
   readonly force?: boolean;
-  /** Extra files to write into the output (name → contents), e.g. the model card. They replace source files of the same name. */
-  readonly extraFiles?: ReadonlyMap<string, string | Uint8Array>;
+  /** README.md: generated (default), the user's file, or none (false). */
+  readonly modelCard?: ModelCardOptions | false;
+  readonly publisher?: ShardPublisher;
   readonly onEvent?: (e: ExportEvent) => void;
   readonly signal?: AbortSignal;
-}
-
-export interface ConversionSummary extends CastReport {
-  readonly tensors: number;
-}
-
-export interface ExportReport {
-  readonly source: { readonly path: string; readonly kind: string; readonly notes: readonly string[] };
-  readonly out: string;
-  readonly policy: DtypePolicy;
-  /** The floating dtype holding most written bytes (config.json's value), or null. */
-  readonly dtype: FloatDType | null;
-  readonly mixedDtypes: boolean;
-  readonly bytesByDtype: Readonly<Record<string, number>>;
-  readonly sourceBytesByDtype: Readonly<Record<string, number>>;
-  readonly shards: readonly { readonly file: string; readonly bytes: number; readonly tensors: number }[];
-  readonly indexFile: string | null;
-  /** Sum of tensor bytes. */
-  readonly totalSize: number;
-  readonly tensorCount: number;
-  /** Tensors copied byte for byte, proven by hash after re-reading. */
-  readonly bitExact: number;
-  /** Per (from → to) pair. */
-  readonly conversions: readonly ConversionSummary[];
-  readonly config: null | { readonly before: Readonly<Record<string, unknown>>; readonly after: string | null };
-  readonly files: readonly string[];
-  readonly tensors: readonly WrittenTensor[];
-  readonly verified: { readonly tensors: number; readonly bytes: number };
-  readonly seconds: number;
 }
 
 function checkAbort(signal?: AbortSignal): void {
   if (signal?.aborted) throw new TruecastError("INTERNAL", "interrupted; nothing was written");
 }
 
-function record(m: ReadonlyMap<DType, number>): Record<string, number> {
-  return Object.fromEntries(m);
+/** A sidecar (e.g. an H2O classification head) is planned as one shard under its own file name. */
+function sidecarShard(fileName: string, plan: ExportPlan): PlannedShard {
+  const only = plan.shards[0];
+  if (!only) throw new TruecastError("INTERNAL", `no plan for ${fileName}`);
+  return { ...only, fileName };
 }
 
 /**
  * Export a source as a Hugging Face safetensors folder: plan, stage, stream every tensor (bit for bit unless a
- * conversion is asked for), write the index and the small files with config.json's dtype measured from the
- * output, re-read and verify, then move the folder into place. On any failure nothing is left at `out`.
+ * conversion is asked for), verify each shard on a worker thread while the next is written, write the index and
+ * the small files with config.json's dtype measured from the output, then move the folder into place.
+ * On any failure nothing is left at `out`.
  */
 export async function exportModel(params: ExportParams): Promise<ExportReport> {
   const started = performance.now();
   const policy = params.dtype ?? "keep";
   const model = params.model ?? (await openSource(params.source, params));
+  const publisher = params.publisher;
   let staged: StagedOutput | null = null;
+  const hasher = new RangeHasher();
   try {
     const plan = planExport({ tensors: model.tensors, policy, ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}) });
+    const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy })));
     params.onEvent?.({ type: "plan", plan, model });
     staged = await StagedOutput.create({ out: params.out, force: params.force ?? false, protect: [model.path] });
-    await staged.checkFreeSpace(plan.totalFileSize);
+    const biggest = Math.max(0, ...plan.shards.map((s) => s.fileSize));
+    const sidecarBytes = sidecars.reduce((n, s) => n + s.fileSize, 0);
+    await staged.checkFreeSpace((publisher && !publisher.keepLocal ? Math.min(plan.totalFileSize, 2 * biggest) : plan.totalFileSize) + sidecarBytes);
 
     const written: WrittenTensor[] = [];
+    const verifications: Promise<{ tensors: number; bytes: number }>[] = [];
+    const uploads: Promise<void>[] = [];
     let before = 0;
-    for (const shard of plan.shards) {
+    let verifiedBytes = 0;
+    const stage = staged;
+    for (const [i, shard] of [...plan.shards, ...sidecars].entries()) {
       checkAbort(params.signal);
+      // Bounded disk with a publisher: at most two shards on disk (one uploading, one being written).
+      if (i >= 2) await uploads[i - 2];
       const base = before;
-      written.push(
-        ...(await writeShard({
-          shard,
-          path: staged.path(shard.fileName),
-          allowOverflow: params.allowOverflow ?? false,
-          onProgress: (p) => {
-            checkAbort(params.signal);
-            params.onEvent?.({ type: "write", bytes: base + p.bytes, total: plan.totalSize, file: shard.fileName });
-          },
-        })),
-      );
-      before += shard.dataSize;
+      const path = stage.path(shard.fileName);
+      const isSidecar = i >= plan.shards.length;
+      const mine = await writeShard({
+        shard,
+        path,
+        allowOverflow: params.allowOverflow ?? false,
+        onProgress: (p) => {
+          checkAbort(params.signal);
+          if (!isSidecar) params.onEvent?.({ type: "write", bytes: base + p.bytes, total: plan.totalSize, file: shard.fileName });
+        },
+      });
+      written.push(...mine);
+      if (!isSidecar) before += shard.dataSize;
+      // Verify this shard on the hashing thread while the next one is written.
+      const v = verifyShard({ path, shard, written: mine, hasher }).then((r) => {
+        verifiedBytes += r.bytes;
+        params.onEvent?.({ type: "verify", bytes: verifiedBytes, total: plan.totalSize });
+        return r;
+      });
+      verifications.push(v);
+      const u =
+        publisher && !isSidecar
+          ? v.then(async () => {
+              await publisher.shard(path, shard.fileName);
+              if (!publisher.keepLocal) await rm(path);
+            })
+          : v.then(() => undefined);
+      uploads.push(u);
+      // Failures surface through Promise.all below; avoid unhandled rejections meanwhile.
+      v.catch(() => undefined);
+      u.catch(() => undefined);
     }
-    const indexFile = plan.sharded ? "model.safetensors.index.json" : null;
-    if (indexFile) {
-      await writeFile(staged.path(indexFile), serializeIndex({ totalSize: plan.totalSize, weightMap: plan.weightMap }));
+    const results = await Promise.all(verifications);
+    await Promise.all(uploads);
+    if (plan.sharded) {
+      await writeFile(stage.path("model.safetensors.index.json"), serializeIndex({ totalSize: plan.totalSize, weightMap: plan.weightMap }));
     }
 
-    const census = censusDtypes(written.map((w) => ({ dtype: w.dtype, byteLength: w.byteLength })));
+    const census = censusDtypes(written.slice(0, written.length - sidecars.reduce((n, s) => n + s.tensors.length, 0)));
     const sourceCensus = censusDtypes(model.tensors);
-    const files: string[] = [];
-    let config: ExportReport["config"] = null;
-    for (const [name, path] of model.files) {
-      if (params.extraFiles?.has(name)) continue;
-      if (name === "config.json") {
-        const text = await readFile(path, "utf8");
-        const claims = configClaims(text, path);
-        const after = rewriteConfigDtype(text, census.dominant, path);
-        await writeFile(staged.path(name), after);
-        config = { before: Object.fromEntries(claims.map((c) => [c.key, c.value])), after: census.dominant ? configName(census.dominant) : null };
-      } else {
-        await copyFile(path, staged.path(name));
-      }
-      files.push(name);
-    }
-    for (const [name, contents] of params.extraFiles ?? []) {
-      await writeFile(staged.path(name), contents);
-      files.push(name);
-    }
+    const facts = {
+      source: { kind: model.kind },
+      bytesByDtype: Object.fromEntries(census.bytesByDtype),
+      sourceBytesByDtype: Object.fromEntries(sourceCensus.bytesByDtype),
+      conversions: conversionSummaries(written),
+    };
+    const small = await writeSmallFiles({ model, dominant: census.dominant, facts, card: params.modelCard ?? {}, target: (n) => stage.path(n) });
+    const files = [...sidecars.map((s) => s.fileName), ...small.files];
 
     checkAbort(params.signal);
-    const verified = await verifyExport({
-      dir: staged.staging,
-      plan,
-      written,
-      onProgress: (bytes) => params.onEvent?.({ type: "verify", bytes, total: plan.totalSize }),
-    });
-    // config.json must state what the re-read tensors hold.
-    if (config && config.after !== null && census.dominant) {
-      const claims = configClaims(await readFile(staged.path("config.json"), "utf8"));
-      if (claims.some((c) => c.dtype !== census.dominant)) {
-        throw new TruecastError("VERIFY_FAILED", "config.json does not state the written dtype after writing");
-      }
+    if (!publisher || publisher.keepLocal) await verifyFolder({ dir: stage.staging, plan });
+    if (small.config && !(await checkConfigAfterWrite(stage.path("config.json"), census.dominant))) {
+      throw new TruecastError("VERIFY_FAILED", "config.json does not state the written dtype after writing");
     }
-    await staged.commit();
-    params.onEvent?.({ type: "done" });
-
-    const pairs = new Map<string, CastReport[]>();
-    for (const w of written) {
-      if (!w.cast) continue;
-      const key = `${w.sourceDtype}>${w.dtype}`;
-      pairs.set(key, [...(pairs.get(key) ?? []), w.cast]);
-    }
-    return {
-      source: { path: model.path, kind: model.kind, notes: model.notes },
-      out: staged.out,
+    const keep = !publisher || publisher.keepLocal;
+    const report = buildReport({
+      model,
+      out: keep ? stage.out : null,
       policy,
-      dtype: census.dominant,
-      mixedDtypes: census.mixed,
-      bytesByDtype: record(census.bytesByDtype),
-      sourceBytesByDtype: record(sourceCensus.bytesByDtype),
-      shards: plan.shards.map((s) => ({ file: s.fileName, bytes: s.fileSize, tensors: s.tensors.length })),
-      indexFile,
-      totalSize: plan.totalSize,
-      tensorCount: written.length,
-      bitExact: written.filter((w) => !w.cast).length,
-      conversions: [...pairs.values()].map((reports) => ({ ...summarize(reports), tensors: reports.length })),
-      config,
+      plan,
+      census,
+      sourceCensus,
+      written,
+      config: small.config,
       files,
-      tensors: written,
-      verified: { tensors: verified.tensorsVerified, bytes: verified.bytesVerified },
-      seconds: (performance.now() - started) / 1000,
-    };
+      verified: { tensors: results.reduce((n, r) => n + r.tensors, 0), bytes: results.reduce((n, r) => n + r.bytes, 0) },
+      seconds: 0,
+    });
+    if (publisher) await publisher.finish(stage.staging, report);
+    if (keep) await stage.commit();
+    else await stage.discard();
+    params.onEvent?.({ type: "done" });
+    return { ...report, seconds: (performance.now() - started) / 1000 };
   } catch (e) {
     await staged?.discard();
     throw e;
   } finally {
+    await hasher.close();
     await model.close();
   }
 }

@@ -1,58 +1,68 @@
-import { createHash } from "node:crypto";
-import { basename } from "node:path";
 import { TruecastError } from "../errors.js";
+import { readSafetensorsHeader } from "../formats/safetensors/read.js";
 import { openSafetensorsFolder } from "../sources/safetensors.js";
-import { prefetch } from "../util/prefetch.js";
-import type { ExportPlan } from "./plan.js";
+import type { RangeHasher } from "./hasher.js";
+import { SHARD_METADATA, type ExportPlan, type PlannedShard } from "./plan.js";
 import type { WrittenTensor } from "./write-shard.js";
-import { CHUNK_SIZE, READ_AHEAD } from "./write-shard.js";
 
-export interface VerifyResult {
-  /** Tensors whose re-read bytes hash to what was written (and, when kept, to the source bytes). */
-  readonly tensorsVerified: number;
-  readonly bytesVerified: number;
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /**
- * Re-read a written folder with the strict reader and check it against the plan: the same tensors, dtypes and
- * shapes in the planned shards, and every tensor's bytes hashing to the hash taken while it was written.
+ * Re-read one written shard with the strict reader and check it against its plan: the same header (tensors,
+ * dtypes, shapes, offsets, metadata), the planned size, and every tensor's bytes hashing (sha256, on a worker
+ * thread) to the hash taken while the tensor was written — for a kept tensor, the hash of its source bytes.
  */
-export async function verifyExport(params: {
-  dir: string;
-  plan: ExportPlan;
+export async function verifyShard(params: {
+  path: string;
+  shard: PlannedShard;
   written: readonly WrittenTensor[];
-  onProgress?: (bytes: number) => void;
-}): Promise<VerifyResult> {
+  hasher: RangeHasher;
+}): Promise<{ tensors: number; bytes: number }> {
+  const { shard } = params;
+  const header = await readSafetensorsHeader(params.path);
+  const fail = (what: string): never => {
+    throw new TruecastError("VERIFY_FAILED", `${shard.fileName} was written but ${what}; the disk or file system changed it`);
+  };
+  if (header.fileSize !== shard.fileSize) fail(`is ${header.fileSize} bytes instead of ${shard.fileSize}`);
+  if (JSON.stringify(header.metadata) !== JSON.stringify(SHARD_METADATA)) fail("its metadata is not {\"format\":\"pt\"}");
+  const planned = new Map(shard.tensors.map((t) => [t.entry.name, t.entry]));
+  if (header.entries.length !== planned.size) fail(`holds ${header.entries.length} tensors instead of ${planned.size}`);
+  for (const e of header.entries) {
+    const p = planned.get(e.name);
+    if (!p || p.dtype !== e.dtype || !sameShape(p.shape, e.shape) || p.begin !== e.begin || p.end !== e.end) {
+      fail(`tensor "${e.name}" reads back as ${e.dtype}[${e.shape.join(", ")}] at ${e.begin}..${e.end}, not as planned`);
+    }
+  }
+  const hashes = new Map(params.written.map((w) => [w.name, w.sha256]));
+  const digests = await params.hasher.hash(
+    params.path,
+    header.entries.map((e) => ({ start: header.dataStart + e.begin, length: e.end - e.begin })),
+  );
+  let bytes = 0;
+  header.entries.forEach((e, i) => {
+    if (digests[i] !== hashes.get(e.name)) fail(`tensor "${e.name}" does not read back as the bytes written`);
+    bytes += e.end - e.begin;
+  });
+  return { tensors: header.entries.length, bytes };
+}
+
+/** Open the finished folder as any reader would (index and shards must agree) and check it holds the plan. */
+export async function verifyFolder(params: { dir: string; plan: ExportPlan }): Promise<void> {
   const model = await openSafetensorsFolder(params.dir);
   try {
-    const byName = new Map(params.written.map((w) => [w.name, w]));
-    if (model.tensors.length !== byName.size) {
-      throw new TruecastError("VERIFY_FAILED", `the written folder holds ${model.tensors.length} tensors but ${byName.size} were written`);
+    const seen = new Set<string>();
+    for (const t of model.tensors) {
+      const shard = params.plan.weightMap.get(t.name);
+      if (shard === undefined || !t.origin.endsWith(shard)) {
+        throw new TruecastError("VERIFY_FAILED", `the written folder holds tensor "${t.name}" in ${t.origin}, which was not planned there`);
+      }
+      seen.add(t.name);
     }
-    let bytes = 0;
-    for (const ref of model.tensors) {
-      const w = byName.get(ref.name);
-      const planned = params.plan.weightMap.get(ref.name);
-      if (!w || planned === undefined) {
-        throw new TruecastError("VERIFY_FAILED", `the written folder holds tensor "${ref.name}", which was not planned`);
-      }
-      if (ref.dtype !== w.dtype || ref.shape.join(",") !== w.shape.join(",") || basename(ref.origin) !== planned) {
-        throw new TruecastError(
-          "VERIFY_FAILED",
-          `tensor "${ref.name}" reads back as ${ref.dtype}[${ref.shape.join(", ")}] in ${ref.origin}, but ${w.dtype}[${w.shape.join(", ")}] in ${planned} was written`,
-        );
-      }
-      const hash = createHash("sha256");
-      for await (const chunk of prefetch(ref.chunks(CHUNK_SIZE), READ_AHEAD)) {
-        hash.update(chunk);
-        bytes += chunk.byteLength;
-        params.onProgress?.(bytes);
-      }
-      if (hash.digest("hex") !== w.sha256) {
-        throw new TruecastError("VERIFY_FAILED", `tensor "${ref.name}" in ${ref.origin} does not read back as the bytes written; the disk or file system changed them`);
-      }
+    for (const name of params.plan.weightMap.keys()) {
+      if (!seen.has(name)) throw new TruecastError("VERIFY_FAILED", `the written folder lacks tensor "${name}"`);
     }
-    return { tensorsVerified: model.tensors.length, bytesVerified: bytes };
   } finally {
     await model.close();
   }

@@ -24,6 +24,8 @@ export interface WrittenTensor {
   readonly sha256: string;
   /** Present when the tensor was converted. */
   readonly cast?: CastReport;
+  /** What computed the bytes, when they are not the source's own (a LoRA merge). */
+  readonly computed?: string;
 }
 
 export interface WriteProgress {
@@ -141,6 +143,7 @@ export async function writeShard(params: {
         byteLength: tensorBytes,
         sha256: hash.digest("hex"),
         ...(cast ? { cast } : {}),
+        ...(ref.computed ? { computed: ref.computed } : {}),
       });
     }
     const size = await sink.close();

@@ -25,6 +25,12 @@ export interface ModelFilesScan {
   skipped: Array<{ name: string; reason: string }>;
 }
 
+/**
+ * Weight files that travel beside a model's weights rather than inside them: the heads H2O LLM Studio ships
+ * as files of their own, which truecast writes as safetensors.
+ */
+export const SIDECAR_WEIGHT_FILES: readonly string[] = ["classification_head.safetensors", "regression_head.safetensors"];
+
 /** Is `name` a weight file or the index of one (`model.safetensors.index.json`, `pytorch_model.bin.index.json`)? */
 export function isWeightFileName(name: string): boolean {
   const lower = name.toLowerCase();

@@ -8,7 +8,7 @@ import { basename, join } from "node:path";
 import { TruecastError } from "../errors.js";
 import { SAFETENSORS_INDEX_NAME, readIndexFile, type SafetensorsIndex } from "../formats/safetensors/index-file.js";
 import { readRangeChunks, readSafetensorsHeader, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
-import { scanModelFiles } from "./model-files.js";
+import { SIDECAR_WEIGHT_FILES, scanModelFiles } from "./model-files.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 
 export const SAFETENSORS_SINGLE_NAME = "model.safetensors";
@@ -69,7 +69,14 @@ export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
         "model folder",
     );
   }
-  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: scan.files, notes });
+  const sidecars = new Map<string, TensorRef[]>();
+  for (const name of SIDECAR_WEIGHT_FILES) {
+    const info = await stat(join(dir, name)).catch(() => null);
+    if (!info?.isFile()) continue;
+    sidecars.set(name, tensorRefs(await readSafetensorsHeader(join(dir, name))));
+    notes.push(`${name} carried beside the weights`);
+  }
+  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: scan.files, notes, ...(sidecars.size > 0 ? { sidecars } : {}) });
 }
 
 /**
@@ -150,7 +157,8 @@ async function openShards(params: {
 /** The `.safetensors` files and the index, by name, at the top of `dir`. */
 async function safetensorsFilesIn(dir: string): Promise<string[]> {
   const names = (await readdir(dir)).filter(
-    (n) => !n.startsWith(".") && (n.endsWith(".safetensors") || n === SAFETENSORS_INDEX_NAME),
+    (n) =>
+      !n.startsWith(".") && !SIDECAR_WEIGHT_FILES.includes(n) && (n.endsWith(".safetensors") || n === SAFETENSORS_INDEX_NAME),
   );
   const out: string[] = [];
   for (const n of names.sort()) {

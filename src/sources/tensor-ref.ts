@@ -19,6 +19,11 @@ export interface TensorRef {
    * Each chunk is a fresh buffer the consumer may keep.
    */
   chunks(chunkSize: number): AsyncIterable<Uint8Array>;
+  /**
+   * What computed these bytes when they are not the checkpoint's own ("LoRA merge"); absent for bytes read
+   * from the source as they are. Computed tensors are never counted as bit-exact copies.
+   */
+  readonly computed?: string;
 }
 
 /** A checkpoint opened as tensors plus the small files that travel with them. */
@@ -36,6 +41,13 @@ export interface SourceModel {
   readonly files: ReadonlyMap<string, string>;
   /** What the source did to get here, one line each, for the report (keys renamed, views materialized, ...). */
   readonly notes: readonly string[];
+  /** Hub id of the model this checkpoint was fine-tuned from, when the source knows it (H2O cfg, PEFT config). */
+  readonly baseModel?: string;
+  /**
+   * Tensors that travel beside the model's weights in files of their own (H2O's classification/regression heads):
+   * output file name (`classification_head.safetensors`) → tensors.
+   */
+  readonly sidecars?: ReadonlyMap<string, readonly TensorRef[]>;
   /** Release file handles. */
   close(): Promise<void>;
 }

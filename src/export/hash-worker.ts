@@ -1,0 +1,43 @@
+/**
+ * Worker thread: hashes byte ranges of a file with sha256, reading it with plain synchronous reads
+ * (this thread does nothing else), so that verification runs beside the writer on another core.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, openSync, readSync } from "node:fs";
+import { parentPort } from "node:worker_threads";
+import type { HashReply, HashTask } from "./hash-protocol.js";
+
+/** Bytes read per step. */
+const STEP = 8 * 1024 * 1024;
+
+const buffer = Buffer.allocUnsafe(STEP);
+
+function hashRanges(task: HashTask): string[] {
+  const fd = openSync(task.path, "r");
+  try {
+    return task.ranges.map(({ start, length }) => {
+      const hash = createHash("sha256");
+      let done = 0;
+      while (done < length) {
+        const want = Math.min(STEP, length - done);
+        const got = readSync(fd, buffer, 0, want, start + done);
+        if (got <= 0) throw new Error(`${task.path} ends at byte ${start + done}, inside a tensor`);
+        hash.update(buffer.subarray(0, got));
+        done += got;
+      }
+      return hash.digest("hex");
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+parentPort?.on("message", (task: HashTask) => {
+  let reply: HashReply;
+  try {
+    reply = { id: task.id, digests: hashRanges(task) };
+  } catch (e) {
+    reply = { id: task.id, error: (e as Error).message };
+  }
+  parentPort?.postMessage(reply);
+});

@@ -1,0 +1,106 @@
+import { basename, join } from "node:path";
+import { TruecastError } from "../errors.js";
+import { makeLoraConfig, openPeftAdapter, peftAdapterFromTensors, type PeftAdapter } from "../sources/peft.js";
+import { openSource, type OpenSourceOptions } from "../sources/open.js";
+import type { H2oExperiment } from "../sources/h2o.js";
+import type { SourceModel, TensorRef } from "../sources/tensor-ref.js";
+import { mergeLora } from "../transforms/lora/index.js";
+import type { LoraReport } from "../transforms/lora/index.js";
+import { outputDtype, type DtypePolicy } from "./plan.js";
+
+export interface OpenForExportParams extends OpenSourceOptions {
+  readonly source: string;
+  /** A PEFT LoRA adapter folder to merge into the source. */
+  readonly adapter?: string;
+  readonly policy: DtypePolicy;
+}
+
+export interface OpenedForExport {
+  readonly model: SourceModel;
+  /** What the LoRA merge did (routes, per-module counts once written), when there was one. */
+  readonly lora: LoraReport | null;
+  /** The adapter merged, for the model card. */
+  readonly mergedAdapter: string | null;
+}
+
+function isH2o(m: SourceModel): m is H2oExperiment {
+  return "h2o" in m;
+}
+
+/** The same tensor, marked as computed (its bytes are not the checkpoint's own). */
+function markComputed(t: TensorRef, by: string): TensorRef {
+  return {
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    byteLength: t.byteLength,
+    origin: t.origin,
+    computed: by,
+    chunks: (n) => t.chunks(n),
+  };
+}
+
+/** H2O ships heads as files of their own; truecast writes each as `<head>.safetensors`. */
+function headSidecars(heads: readonly TensorRef[]): Map<string, TensorRef[]> {
+  const out = new Map<string, TensorRef[]>();
+  for (const h of heads) {
+    const file = `${h.name.replace(/\.weight$|\.bias$/, "")}.safetensors`;
+    out.set(file, [...(out.get(file) ?? []), h]);
+  }
+  return out;
+}
+
+/**
+ * Open what `export` exports: the source, with a PEFT adapter merged when one is given, or with the LoRA weights
+ * an H2O LLM Studio checkpoint holds merged into their base weights; H2O heads become sidecar files.
+ */
+export async function openForExport(p: OpenForExportParams): Promise<OpenedForExport> {
+  let base = await openSource(p.source, p);
+  let adapter: PeftAdapter | null = null;
+  let mergedAdapter: string | null = null;
+  try {
+    if (isH2o(base)) {
+      const { h2o } = base;
+      if (h2o.heads.length > 0) base = { ...base, sidecars: headSidecars(h2o.heads) };
+      if (!base.baseModel && h2o.cfg.llmBackbone) base = { ...base, baseModel: h2o.cfg.llmBackbone };
+      if (h2o.lora) {
+        if (p.adapter) throw new TruecastError("USAGE", `${p.source} already holds LoRA weights; --adapter cannot add another`);
+        const lora = h2o.lora;
+        adapter = peftAdapterFromTensors({
+          path: p.source,
+          weightsPath: join(p.source, "checkpoint.pth"),
+          config: makeLoraConfig({
+            r: lora.r,
+            loraAlpha: lora.alpha,
+            useDora: lora.useDora,
+            useRslora: lora.useRslora,
+            targetModules: [...lora.targetModules],
+            baseModelNameOrPath: h2o.cfg.llmBackbone ?? null,
+          }),
+          tensors: lora.tensors,
+          close: async () => {},
+        });
+        mergedAdapter = `LoRA weights of the H2O LLM Studio experiment ${basename(p.source)} (r=${lora.r}, alpha=${lora.alpha})`;
+      }
+    }
+    if (p.adapter) {
+      adapter = await openPeftAdapter(p.adapter);
+      mergedAdapter = adapter.config.baseModelNameOrPath ? `${p.adapter}` : p.adapter;
+    }
+    if (!adapter) return { model: base, lora: null, mergedAdapter: null };
+    const policy = p.policy;
+    const merged = await mergeLora({ base, adapter, outputDtype: (d) => outputDtype(d, policy) });
+    const touched = new Set(merged.report.routes.map((r) => r.target));
+    const model: SourceModel = {
+      ...merged.model,
+      tensors: merged.model.tensors.map((t): TensorRef => (touched.has(t.name) ? markComputed(t, "LoRA merge") : t)),
+      ...(base.baseModel ?? adapter.config.baseModelNameOrPath ? { baseModel: base.baseModel ?? adapter.config.baseModelNameOrPath ?? "" } : {}),
+      ...(base.sidecars ? { sidecars: base.sidecars } : {}),
+    };
+    return { model, lora: merged.report, mergedAdapter };
+  } catch (e) {
+    await adapter?.close().catch(() => undefined);
+    await base.close().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,98 @@
+import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { configName, type FloatDType } from "../dtype/table.js";
+import type { SourceModel } from "../sources/tensor-ref.js";
+import { truecastVersion } from "../version.js";
+import { configClaims, rewriteConfigDtype } from "./config.js";
+import { cardParamsFromExport, renderModelCard, type CardExportFacts } from "./model-card.js";
+import type { ExportReport } from "./report.js";
+
+/** What the user says about the model card. */
+export interface ModelCardOptions {
+  /** Use this file as README.md instead of generating one. */
+  readonly file?: string;
+  /** Hub license id for the front matter. */
+  readonly license?: string;
+  /** Overrides the base model the source knows of. */
+  readonly baseModel?: string;
+  /** Where it will be published, for the title and the loading snippet. */
+  readonly repoId?: string;
+  readonly tags?: readonly string[];
+  /** The LoRA adapter merged into the weights. */
+  readonly mergedAdapter?: string;
+}
+
+/** A Hub id (`org/name` or `name`), not a local path: only those make a valid `base_model`. */
+function looksLikeHubId(s: string): boolean {
+  return /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(s) && !s.startsWith(".") && !s.includes("..");
+}
+
+async function readJson(path: string | undefined): Promise<Record<string, unknown> | null> {
+  if (!path) return null;
+  try {
+    const v = JSON.parse(await readFile(path, "utf8")) as unknown;
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Write the non-weight files into the staging folder: config.json with its dtype keys set from the written
+ * tensors, every other small file copied unchanged, and README.md (the user's, or a generated model card).
+ * Returns the file names written and what config.json said before.
+ */
+export async function writeSmallFiles(params: {
+  model: SourceModel;
+  dominant: FloatDType | null;
+  facts: CardExportFacts;
+  card: ModelCardOptions | false;
+  target: (name: string) => string;
+}): Promise<{ files: string[]; config: ExportReport["config"] }> {
+  const { model } = params;
+  const files: string[] = [];
+  let config: ExportReport["config"] = null;
+  for (const [name, path] of model.files) {
+    if (name === "README.md" && params.card !== false) continue;
+    if (name === "config.json") {
+      const text = await readFile(path, "utf8");
+      const claims = configClaims(text, path);
+      await writeFile(params.target(name), rewriteConfigDtype(text, params.dominant, path));
+      config = { before: Object.fromEntries(claims.map((c) => [c.key, c.value])), after: params.dominant ? configName(params.dominant) : null };
+    } else {
+      await copyFile(path, params.target(name));
+    }
+    files.push(name);
+  }
+  if (params.card !== false) {
+    const card = params.card;
+    if (card.file) {
+      await copyFile(card.file, params.target("README.md"));
+    } else {
+      const cfg = await readJson(model.files.get("config.json"));
+      const architectures = Array.isArray(cfg?.["architectures"]) ? (cfg["architectures"] as unknown[]).filter((a): a is string => typeof a === "string") : undefined;
+      const nameOrPath = typeof cfg?.["_name_or_path"] === "string" ? (cfg["_name_or_path"] as string) : undefined;
+      const baseModel = card.baseModel ?? model.baseModel ?? (nameOrPath && looksLikeHubId(nameOrPath) && nameOrPath.includes("/") ? nameOrPath : undefined);
+      const text = renderModelCard(
+        cardParamsFromExport(params.facts, {
+          truecastVersion: truecastVersion(),
+          ...(baseModel ? { baseModel } : {}),
+          ...(card.license ? { license: card.license } : {}),
+          ...(card.repoId ? { repoId: card.repoId } : {}),
+          ...(card.tags ? { tags: card.tags } : {}),
+          ...(card.mergedAdapter ? { mergedAdapter: card.mergedAdapter } : {}),
+          ...(architectures ? { architectures } : {}),
+        }),
+      );
+      await writeFile(params.target("README.md"), text);
+    }
+    files.push("README.md");
+  }
+  return { files, config };
+}
+
+/** config.json in the output must state the dtype measured from the written tensors. */
+export async function checkConfigAfterWrite(path: string, dominant: FloatDType | null): Promise<boolean> {
+  if (dominant === null) return true;
+  const claims = configClaims(await readFile(path, "utf8"), path);
+  return claims.length > 0 && claims.every((c) => c.dtype === dominant);
+}

@@ -1,0 +1,74 @@
+/**
+ * `truecast export ... --push <repo>`: a ShardPublisher that uploads each shard to LFS storage as soon as the
+ * export has written and verified it (the export then deletes it locally unless --keep-local), and at the end
+ * uploads the small files, commits everything in one commit, and verifies the remote copy.
+ */
+import { configName } from "../dtype/table.js";
+import type { ExportReport, ShardPublisher } from "../export/export.js";
+import { readSafetensorsHeader, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
+import type { PublishReport } from "./events.js";
+import { listFolderFiles } from "./folder-files.js";
+import { publishSummaryLine as summaryLine } from "./summary.js";
+import { verifyRemote } from "./remote-verify.js";
+import type { UploadedFile, UploadSession } from "./upload-session.js";
+
+export interface ExportPublisher extends ShardPublisher {
+  /** The publish report, once `finish` has run. */
+  result(): PublishReport | null;
+}
+
+export function createExportPublisher(params: { session: UploadSession; keepLocal: boolean; commitMessage?: string }): ExportPublisher {
+  const { session } = params;
+  const uploaded = new Map<string, UploadedFile>();
+  const headers = new Map<string, SafetensorsFileHeader>();
+  let report: PublishReport | null = null;
+  return {
+    keepLocal: params.keepLocal,
+    async shard(path, fileName) {
+      headers.set(fileName, await readSafetensorsHeader(path));
+      try {
+        uploaded.set(fileName, await session.uploadFile(path, fileName));
+      } catch (e) {
+        throw session.fail(e, `uploading ${fileName}`);
+      }
+    },
+    async finish(dir: string, exported: ExportReport) {
+      for (const f of await listFolderFiles(dir)) {
+        if (uploaded.has(f.pathInRepo)) continue;
+        if (f.pathInRepo.endsWith(".safetensors")) headers.set(f.pathInRepo, await readSafetensorsHeader(f.localPath));
+        try {
+          uploaded.set(f.pathInRepo, await session.uploadFile(f.localPath, f.pathInRepo));
+        } catch (e) {
+          throw session.fail(e, `uploading ${f.pathInRepo}`);
+        }
+      }
+      const files = [...uploaded.values()];
+      const commit = await session.commit(files, { summary: params.commitMessage ?? `Upload ${session.repoId.split("/").pop() ?? "model"} with truecast` });
+      let verified;
+      try {
+        verified = await verifyRemote({ target: session.target, commit: commit.oid, files, headers });
+      } catch (e) {
+        throw session.fail(e, `verifying ${session.repoId}@${commit.oid}`);
+      }
+      const dtype = exported.dtype ? configName(exported.dtype) : null;
+      report = {
+        repoId: session.repoId,
+        endpoint: session.endpoint,
+        revision: session.revision,
+        commit: { oid: commit.oid, url: commit.url },
+        pullRequestUrl: commit.pullRequestUrl,
+        created: session.created,
+        private: session.private,
+        files: files.map((f) => ({ path: f.pathInRepo, size: f.size, sha256: f.oid, lfs: f.lfs, sent: f.sent })),
+        bytesSent: session.bytesSent(),
+        shardsBitExact: verified.shardsBitExact,
+        dtype,
+        forced: false,
+        problems: [],
+        extraRemoteFiles: verified.extraRemoteFiles,
+        summary: summaryLine({ repoId: session.repoId, commit: commit.oid, files: files.length, shards: verified.shardsBitExact, dtype, pr: commit.pullRequestUrl, forced: false, problems: 0 }),
+      };
+    },
+    result: () => report,
+  };
+}
