@@ -240,7 +240,7 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
     if (plan.peftWrapped > 0) notes.push(`stripped PEFT's "base_model.model." from ${plan.peftWrapped} keys`);
     if (plan.baseLayerRenamed > 0) notes.push(`renamed ${plan.baseLayerRenamed} LoRA base layers (<module>.base_layer.weight → <module>.weight)`);
     if (lora !== null) {
-      notes.push(`LoRA run (r=${lora.r}, alpha=${lora.alpha}, targets ${lora.targetModules.join(", ")}): ${lora.tensors.length} LoRA tensors are not merged into the weights`);
+      notes.push(`LoRA run (r=${lora.r}, alpha=${lora.alpha}, targets ${lora.targetModules.join(", ")}): ${lora.tensors.length} LoRA tensors set apart for the merge`);
     } else if (cfg.lora.enabled) notes.push("cfg.yaml says lora: true but checkpoint.pth holds no LoRA tensors");
     for (const h of heads) notes.push(`head ${h.name} [${h.shape.join(", ")}] ${h.dtype} kept out of the model weights`);
 

@@ -179,7 +179,7 @@ test("LoRA run: base layers under plain names, LoRA tensors exposed unmerged wit
         'stripped "backbone." from 16 keys',
         `stripped PEFT's "base_model.model." from 16 keys`,
         "renamed 2 LoRA base layers (<module>.base_layer.weight → <module>.weight)",
-        "LoRA run (r=4, alpha=16, targets q_proj, v_proj): 4 LoRA tensors are not merged into the weights",
+        "LoRA run (r=4, alpha=16, targets q_proj, v_proj): 4 LoRA tensors set apart for the merge",
       ],
     );
   } finally {
