@@ -10,6 +10,7 @@ import { listFolderFiles, type LocalFile } from "./folder-files.js";
 import { redactToken } from "./hub-errors.js";
 import { verifyRemote } from "./remote-verify.js";
 import type { RetryPolicy } from "./retry.js";
+import { runUploadPool } from "./upload-pool.js";
 import { createUploadSession, type UploadedFile } from "./upload-session.js";
 
 export interface PublishFolderParams {
@@ -31,36 +32,12 @@ export interface PublishFolderParams {
   retry?: Partial<RetryPolicy>;
   sleep?: (ms: number) => Promise<void>;
   onProgress?: (e: PublishEvent) => void;
-  /** Files uploaded at once. Default 3. */
+  /** Files uploaded at once (each next one started once the one before it is hashed). Default 3. */
   concurrency?: number;
 }
 
 /** Uploads in flight at once: enough to hide per-request latency, few enough to keep memory and sockets small. */
 const DEFAULT_CONCURRENCY = 3;
-
-/** Run `work` over `items`, `limit` at a time. After a failure no new item starts, `onFirstError` cancels the ones
- * in flight, and the first error is thrown once they have settled, so nothing keeps uploading after we return. */
-async function inPool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>, onFirstError: () => void): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  let firstError: { e: unknown } | null = null;
-  const runners = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (firstError === null && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await work(items[i] as T);
-      } catch (e) {
-        if (firstError === null) {
-          firstError = { e };
-          onFirstError();
-        }
-      }
-    }
-  });
-  await Promise.all(runners);
-  if (firstError !== null) throw (firstError as { e: unknown }).e;
-  return out;
-}
 
 function summaryLine(p: { repoId: string; commit: string; files: number; shards: number; dtype: string | null; pr: string | null; forced: boolean; problems: number }): string {
   let s = `published ${p.repoId}@${p.commit}: ${p.files} file${p.files === 1 ? "" : "s"}, ${p.shards} shard${p.shards === 1 ? "" : "s"} bit-exact`;
@@ -122,12 +99,12 @@ async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => v
 
   emit({ type: "phase", phase: "uploading" });
   const cancel = new AbortController();
-  const uploaded: UploadedFile[] = await inPool(
-    local,
-    params.concurrency ?? DEFAULT_CONCURRENCY,
-    (f) => session.uploadFile(f.localPath, f.pathInRepo, { signal: cancel.signal }),
-    () => cancel.abort(),
-  );
+  const uploaded: UploadedFile[] = await runUploadPool({
+    items: local,
+    limit: params.concurrency ?? DEFAULT_CONCURRENCY,
+    work: (f, hashed) => session.uploadFile(f.localPath, f.pathInRepo, { signal: cancel.signal, onHashed: hashed }),
+    onFirstError: () => cancel.abort(),
+  });
 
   emit({ type: "phase", phase: "committing" });
   const folderName = params.folder.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? "model";

@@ -8,10 +8,10 @@
  * skips bytes the Hub already stores) and the basic or multipart PUTs, but commits nothing. The commit itself is
  * the Hub's ndjson commit call (commit-request.ts), because by then a shard may be gone from the local disk.
  */
-import { openAsBlob } from "node:fs";
 import { commitIter } from "@huggingface/hub";
 import { TruecastError } from "../errors.js";
 import type { FileState, PublishEvent } from "./events.js";
+import { FileBlob } from "./file-blob.js";
 import { hashRegularFile } from "./file-hash.js";
 import { CLIENT_TOKEN_PLACEHOLDER, createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
 import { toHubError } from "./hub-errors.js";
@@ -65,10 +65,20 @@ export interface UploadSession {
   /** Bytes sent to LFS storage so far. */
   bytesSent(): number;
   /** Upload one file to LFS storage (small files are only hashed: they travel inside the commit). */
-  uploadFile(localPath: string, pathInRepo: string, opts?: { signal?: AbortSignal }): Promise<UploadedFile>;
+  uploadFile(localPath: string, pathInRepo: string, opts?: UploadFileOptions): Promise<UploadedFile>;
   commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<CommitResult>;
   /** Map any error of a Hub call to a TruecastError without the token. */
   fail(e: unknown, step: string): TruecastError;
+}
+
+export interface UploadFileOptions {
+  signal?: AbortSignal;
+  /**
+   * Called once, as soon as the client has read the whole file for its sha256 (the LFS protocol needs it before
+   * the first byte is sent), or when the upload settles for a file the client does not hash. `publishFolder`
+   * starts the next file then, so that file's hash overlaps this file's upload instead of competing with it.
+   */
+  onHashed?: () => void;
 }
 
 /** Minimum time between two progress events of one file in one state, so GB files do not flood the caller. */
@@ -108,13 +118,22 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
   }
   let sentTotal = 0;
 
-  async function uploadFile(localPath: string, pathInRepo: string, opts: { signal?: AbortSignal } = {}): Promise<UploadedFile> {
-    let blob: Blob;
+  async function uploadFile(localPath: string, pathInRepo: string, opts: UploadFileOptions = {}): Promise<UploadedFile> {
+    let hashedCalled = false;
+    const hashed = () => {
+      if (hashedCalled) return;
+      hashedCalled = true;
+      opts.onHashed?.();
+    };
     try {
-      blob = await openAsBlob(localPath);
-    } catch (e) {
-      throw new TruecastError("UNREADABLE", `cannot read ${localPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      return await upload(localPath, pathInRepo, opts.signal, hashed);
+    } finally {
+      hashed();
     }
+  }
+
+  async function upload(localPath: string, pathInRepo: string, signal: AbortSignal | undefined, hashed: () => void): Promise<UploadedFile> {
+    const blob = await FileBlob.open(localPath);
     const size = blob.size;
     let oid: string | null = null;
     let lfs = false;
@@ -153,7 +172,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
       fetch: fileFetch,
       accessToken: CLIENT_TOKEN_PLACEHOLDER,
       useXet: false,
-      ...(opts.signal && { abortSignal: opts.signal }),
+      ...(signal && { abortSignal: signal }),
     });
     try {
       for (;;) {
@@ -161,7 +180,11 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
         if (r.done) throw new TruecastError("INTERNAL", `the client committed while uploading ${pathInRepo}; this is a truecast bug`);
         const ev = r.value;
         if (ev.event === "phase" && ev.phase === "committing") break;
-        if (ev.event === "fileProgress" && ev.state === "hashing") report("hashing", Math.round(ev.progress * size), ev.progress === 1);
+        if (ev.event === "fileProgress" && ev.state === "hashing") {
+          report("hashing", Math.round(ev.progress * size), ev.progress === 1);
+          if (ev.progress === 1) hashed();
+        }
+        if (ev.event === "fileProgress" && ev.state === "uploading") hashed();
       }
     } catch (e) {
       throw fail(e, `uploading ${pathInRepo}`);

@@ -1,0 +1,54 @@
+/**
+ * The two clients bench/publish.ts times under /usr/bin/time, each in a process of its own:
+ *
+ *   publish-client.js publish <job.json>   publishFolder() of a folder to the Hub double (what `truecast publish`
+ *                                          does), then writes { bytesSent, files, summary } to job.out
+ *   publish-client.js put <job.json>       the reference: a plain node:http PUT of each file, one after the
+ *                                          other (fs.createReadStream piped into http.request), to the double's
+ *                                          LFS upload endpoint, which hashes and stores the bytes as for a publish
+ */
+import { createReadStream } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { pipeline } from "node:stream/promises";
+import { publishFolder } from "../src/hub/publish-folder.js";
+
+export interface PublishJob {
+  folder: string;
+  repoId: string;
+  token: string;
+  endpoint: string;
+  concurrency?: number;
+  out: string;
+}
+
+export interface PutJob {
+  storageUrl: string;
+  files: Array<{ path: string; oid: string; size: number }>;
+}
+
+async function put(storageUrl: string, file: PutJob["files"][number]): Promise<void> {
+  const url = new URL(`/lfs/put/${file.oid}?size=${file.size}`, storageUrl);
+  await new Promise<void>((resolve, reject) => {
+    const req = request(url, { method: "PUT", headers: { "Content-Length": String(file.size) } }, (res) => {
+      res.resume();
+      res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`PUT ${file.path}: HTTP ${res.statusCode}`))));
+    });
+    req.on("error", reject);
+    pipeline(createReadStream(file.path), req).catch(reject);
+  });
+}
+
+const [mode, jobPath] = process.argv.slice(2);
+if (!jobPath) throw new Error("usage: publish-client.js publish|put <job.json>");
+const job = JSON.parse(await readFile(jobPath, "utf8")) as unknown;
+if (mode === "publish") {
+  const j = job as PublishJob;
+  const report = await publishFolder({ folder: j.folder, repoId: j.repoId, token: j.token, endpoint: j.endpoint, concurrency: j.concurrency });
+  await writeFile(j.out, JSON.stringify({ bytesSent: report.bytesSent, files: report.files.length, summary: report.summary }));
+} else if (mode === "put") {
+  const j = job as PutJob;
+  for (const f of j.files) await put(j.storageUrl, f);
+} else {
+  throw new Error(`unknown mode ${mode}`);
+}
