@@ -44,6 +44,8 @@ export interface ModelCardParams {
   conversions: readonly CardConversion[];
   /** The LoRA adapter merged into the weights, if any (a path or Hub id). */
   mergedAdapter?: string;
+  /** How many weights the merge changed (computed in float32, rounded once), when known. */
+  mergedTensors?: number;
   truecastVersion: string;
   /** What was exported, for the card: "H2O LLM Studio experiment", "PyTorch checkpoint", ... */
   sourceKind: string;
@@ -106,9 +108,14 @@ function loadSnippet(p: ModelCardParams, tag: string | undefined): string {
   ].join("\n");
 }
 
-function conversionLines(conversions: readonly CardConversion[]): string[] {
-  if (conversions.length === 0) return [`- Conversion: ${BIT_EXACT}.`];
-  const out = ["- Conversion (requested by the user; every other weight is a bit-exact copy):", ""];
+function conversionLines(p: ModelCardParams): string[] {
+  const { conversions } = p;
+  const merged =
+    p.mergedAdapter === undefined
+      ? ""
+      : `, except the ${p.mergedTensors === undefined ? "" : `${p.mergedTensors} `}weights the adapter was merged into`;
+  if (conversions.length === 0) return [`- Conversion: ${BIT_EXACT}${merged}.`];
+  const out = [`- Conversion (requested by the user; every other weight is a bit-exact copy${merged}):`, ""];
   out.push("| tensors | from | to | values changed | became ±inf | became 0 | max abs error |");
   out.push("| ---: | --- | --- | ---: | ---: | ---: | ---: |");
   for (const c of conversions) {
@@ -139,7 +146,7 @@ export function renderModelCard(p: ModelCardParams): string {
     `- Stored dtype: ${dtypeWord(p.storedDtype)}`,
     `- Source dtype: ${dtypeWord(p.sourceDtype)} (${p.sourceKind})`,
     ...(p.mergedAdapter === undefined ? [] : [`- Merged LoRA adapter: ${p.mergedAdapter}`]),
-    ...conversionLines(p.conversions),
+    ...conversionLines(p),
     `- Exported by: truecast ${p.truecastVersion}`,
     "",
   ];

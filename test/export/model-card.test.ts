@@ -102,7 +102,7 @@ test("conversions are listed with their counts; a merged adapter is named", () =
       "- Stored dtype: float16",
       "- Source dtype: bfloat16 (H2O LLM Studio experiment)",
       "- Merged LoRA adapter: acme/tiny-lora",
-      "- Conversion (requested by the user; every other weight is a bit-exact copy):",
+      "- Conversion (requested by the user; every other weight is a bit-exact copy, except the weights the adapter was merged into):",
       "",
       "| tensors | from | to | values changed | became ±inf | became 0 | max abs error |",
       "| ---: | --- | --- | ---: | ---: | ---: | ---: |",
@@ -142,4 +142,11 @@ test("card parameters from an export report: dtypes by bytes, mixed ones joined,
   assert.match(card, /torch_dtype="auto"/);
   assert.equal(describeDtypes({}), "none");
   assert.equal(describeDtypes({ F16: 2, BF16: 2 }), "bfloat16 + float16");
+});
+
+test("a merge qualifies the bit-exact claim, with the count when known", () => {
+  const card = renderModelCard({ ...BASE, mergedAdapter: "acme/tiny-lora", mergedTensors: 2 });
+  assert.match(card, /^- Merged LoRA adapter: acme\/tiny-lora\n- Conversion: bit-exact copy of the checkpoint's weights, except the 2 weights the adapter was merged into\.$/m);
+  const unknown = renderModelCard({ ...BASE, mergedAdapter: "acme/tiny-lora" });
+  assert.match(unknown, /^- Conversion: bit-exact copy of the checkpoint's weights, except the weights the adapter was merged into\.$/m);
 });
