@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
 import { createCaster, type CastReport } from "../dtype/cast.js";
 import { isFloatDType, type DType } from "../dtype/table.js";
 import { prefetch } from "../util/prefetch.js";
 import type { PlannedShard } from "./plan.js";
+import type { StreamHasher } from "./stream-hasher.js";
 
 /** Bytes read from a source per step: large enough for sequential I/O, small enough to keep memory flat. */
 export const CHUNK_SIZE = 16 * 1024 * 1024;
@@ -94,6 +94,8 @@ export async function writeShard(params: {
   shard: PlannedShard;
   path: string;
   allowOverflow: boolean;
+  /** Hashes the bytes written, tensor by tensor, on another thread. */
+  hasher: StreamHasher;
   onProgress?: (p: WriteProgress) => void;
 }): Promise<WrittenTensor[]> {
   const { shard } = params;
@@ -105,7 +107,7 @@ export async function writeShard(params: {
     await sink.write(shard.header);
     for (const t of shard.tensors) {
       const { ref, outDtype, entry } = t;
-      const hash = createHash("sha256");
+      const stream = params.hasher.open();
       const converting = outDtype !== ref.dtype;
       if (converting && !(isFloatDType(ref.dtype) && isFloatDType(outDtype))) {
         throw new TruecastError("UNSUPPORTED_DTYPE", `tensor "${ref.name}": cannot convert ${ref.dtype} to ${outDtype}`);
@@ -114,7 +116,7 @@ export async function writeShard(params: {
       let tensorBytes = 0;
       for await (const chunk of prefetch(ref.chunks(CHUNK_SIZE), READ_AHEAD)) {
         const out = caster ? caster.cast(chunk) : chunk;
-        hash.update(out);
+        await params.hasher.update(stream, out);
         await sink.write(out);
         tensorBytes += out.byteLength;
         bytes += out.byteLength;
@@ -141,7 +143,7 @@ export async function writeShard(params: {
         dtype: outDtype,
         shape: ref.shape,
         byteLength: tensorBytes,
-        sha256: hash.digest("hex"),
+        sha256: await params.hasher.digest(stream),
         ...(cast ? { cast } : {}),
         ...(ref.computed ? { computed: ref.computed } : {}),
       });

@@ -14,6 +14,8 @@ export interface QuantizedBase {
   readonly base: ResolvedBaseWeights;
   /** Export name → the base model's tensor. */
   readonly refs: ReadonlyMap<string, TensorRef>;
+  /** Every tensor of the base model, by name (frozen weights of a LoRA run come from here too). */
+  readonly all: ReadonlyMap<string, TensorRef>;
   readonly source: SourceModel;
 }
 
@@ -52,7 +54,7 @@ export async function openQuantizedBase(params: {
       }
       refs.set(name, ref);
     }
-    return { base, refs, source };
+    return { base, refs, all: byName, source };
   } catch (e) {
     await source.close();
     throw e;

@@ -203,15 +203,27 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       const opened = qbase.source;
       closers.push(() => opened.close());
     }
+    const lora = loraOf(cfg, plan, byKey);
     const tensors: TensorRef[] = [];
     const heads: TensorRef[] = [];
     const companions: TensorRef[] = [];
+    // In a quantized LoRA run only the LoRA weights trained: every frozen weight comes from the base model in its
+    // own dtype (the checkpoint holds them as the run loaded them, float16), unless its shape changed (resized vocab).
+    let frozenFromBase = 0;
     for (const [key, role] of plan.roles) {
       const ref = byKey.get(key);
       if (ref === undefined) continue;
       if (role.role === "head") heads.push(renamed(ref, role.name));
       else if (role.role === "quant") companions.push(renamed(ref, role.name));
-      else if (role.role === "weight") tensors.push(qbase?.refs.get(role.name) ?? renamed(ref, role.name));
+      else if (role.role === "weight") {
+        const quant = qbase?.refs.get(role.name);
+        const frozen = qbase && lora !== null ? qbase.all.get(role.name) : undefined;
+        if (quant) tensors.push(quant);
+        else if (frozen && frozen.shape.join(",") === ref.shape.join(",")) {
+          tensors.push(frozen);
+          frozenFromBase++;
+        } else tensors.push(renamed(ref, role.name));
+      }
     }
     const configPath = files.get("config.json");
     const vocab = configPath === undefined ? null : await fixVocabSize({ configPath, tensors });
@@ -233,7 +245,6 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
         notes.push(`${tensorName} found in checkpoint.pth but there is no ${head}; the head is offered as a tensor only`);
       }
     }
-    const lora = loraOf(cfg, plan, byKey);
     if (plan.backbonePrefixed > 0) notes.push(`stripped "backbone." from ${plan.backbonePrefixed} keys`);
     else notes.push(`keys carry no "backbone." prefix (a DeepSpeed save${cfg.useDeepspeed ? "" : ", though cfg.yaml says use_deepspeed: false"})`);
     if (plan.compiledUnwrapped > 0) notes.push(`stripped torch.compile's "_orig_mod." from ${plan.compiledUnwrapped} keys`);
@@ -251,6 +262,7 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       notes.push(
         `${qbase.refs.size} ${cfg.backboneDtype}-quantized weights replaced by the base model's own (${dtypes}) from ${qbase.base.dir} (${qbase.base.from}); ${companions.length} bitsandbytes tensors dropped`,
       );
+      if (frozenFromBase > 0) notes.push(`${frozenFromBase} frozen weights taken from the base model in its own dtype, not the run's copies`);
     }
     // Heads travel beside the weights, one safetensors file each (`classification_head.safetensors`).
     const sidecars = new Map(heads.map((h) => [h.name.replace(/\.(weight|bias)$/, ".safetensors"), [] as TensorRef[]]));

@@ -198,10 +198,9 @@ test("int8 run: quantized weights replaced by the base model's own, found in the
     assert.equal(q.base.dir, SNAPSHOT);
     assert.deepEqual(q.base.weights, ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]);
     assert.deepEqual(m.tensors.map((t) => t.name), LLAMA_NAMES);
-    const fromBase = m.tensors.filter((t) => quantizedNames.includes(t.name));
-    const fromCheckpoint = m.tensors.filter((t) => !quantizedNames.includes(t.name));
-    await assertMatchesTorch(fromBase, expected["base"] ?? {}, (n) => n);
-    await assertMatchesTorch(fromCheckpoint, expected["int8"] ?? {}, (n) => `backbone.base_model.model.${n}`);
+    // A quantized LoRA run trained only its LoRA weights: every weight comes from the base model, in its dtype.
+    await assertMatchesTorch(m.tensors, expected["base"] ?? {}, (n) => n);
+    assert.ok(m.tensors.every((t) => t.dtype === "BF16"));
     assert.deepEqual(q.companions.map((c) => c.name).filter((n) => n.includes("q_proj")), [
       "model.layers.0.self_attn.q_proj.SCB",
       "model.layers.0.self_attn.q_proj.weight_format",
@@ -210,6 +209,7 @@ test("int8 run: quantized weights replaced by the base model's own, found in the
       m.notes.includes(`7 int8-quantized weights replaced by the base model's own (BF16) from ${SNAPSHOT} (cache); 14 bitsandbytes tensors dropped`),
       m.notes.join("\n"),
     );
+    assert.ok(m.notes.includes(`${LLAMA_NAMES.length - 7} frozen weights taken from the base model in its own dtype, not the run's copies`), m.notes.join("\n"));
   } finally {
     await m.close();
   }
