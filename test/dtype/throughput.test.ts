@@ -5,6 +5,8 @@
  */
 import { test } from "node:test";
 import { createCaster } from "../../src/dtype/cast.js";
+import { kernelFor } from "../../src/dtype/kernels/index.js";
+import { Tally } from "../../src/dtype/tally.js";
 import type { FloatDType } from "../../src/dtype/table.js";
 
 const ELEMENTS = 16 * 1024 * 1024;
@@ -23,7 +25,10 @@ function weights(n: number): Float32Array {
   return out;
 }
 
-function rate(from: FloatDType, to: FloatDType, input: Uint8Array): number {
+const SIZE: Record<FloatDType, number> = { F16: 2, BF16: 2, F32: 4, F64: 8 };
+
+/** Elements/s through createCaster (fresh output bytes each time, as callers get them). */
+function casterRate(from: FloatDType, to: FloatDType, input: Uint8Array): number {
   let best = Infinity;
   for (let r = 0; r < ROUNDS; r++) {
     const caster = createCaster(from, to);
@@ -32,7 +37,23 @@ function rate(from: FloatDType, to: FloatDType, input: Uint8Array): number {
     caster.report();
     best = Math.min(best, performance.now() - t0);
   }
-  return input.length / (from === "F32" ? 4 : from === "F64" ? 8 : 2) / (best / 1000);
+  return input.length / SIZE[from] / (best / 1000);
+}
+
+/** Elements/s of the kernel alone, into an output allocated (and touched) beforehand. */
+function kernelRate(from: FloatDType, to: FloatDType, input: Uint8Array): number {
+  const n = input.length / SIZE[from];
+  const out = new Uint8Array(n * SIZE[to]);
+  let best = Infinity;
+  for (let r = 0; r < ROUNDS; r++) {
+    const kernel = kernelFor(from, to);
+    const tally = new Tally(from, to);
+    const t0 = performance.now();
+    kernel.convert(input, out, tally);
+    kernel.flush(tally);
+    best = Math.min(best, performance.now() - t0);
+  }
+  return n / (best / 1000);
 }
 
 test("throughput of the hot paths", { skip: !enabled && "set TRUECAST_BENCH=1 to measure" }, () => {
@@ -44,7 +65,9 @@ test("throughput of the hot paths", { skip: !enabled && "set TRUECAST_BENCH=1 to
     ["F32", "BF16", f32], ["BF16", "F32", bf16], ["F32", "F16", f32], ["F16", "F32", f16],
     ["BF16", "F16", bf16], ["F16", "BF16", f16], ["F64", "BF16", f64], ["F64", "F32", f64],
   ];
+  const m = (x: number): string => (x / 1e6).toFixed(0).padStart(5);
+  console.log("pair          caster   kernel  (M elements/s)");
   for (const [from, to, input] of rows) {
-    console.log(`${`${from} → ${to}`.padEnd(12)} ${(rate(from, to, input) / 1e6).toFixed(0).padStart(5)} M elements/s`);
+    console.log(`${`${from} → ${to}`.padEnd(12)} ${m(casterRate(from, to, input))}    ${m(kernelRate(from, to, input))}`);
   }
 });

@@ -18,11 +18,25 @@ const D_MAX_LOG2 = 15;
 const FAST_LO = 0x00800000;
 const FAST_SPAN = 0x7f7f8000 - FAST_LO;
 
+/**
+ * Elements [from, to) one by one: those in the fast range are counted as the fast path counts them,
+ * the others (zeros, tiny or huge values, inf, NaN) through {@link Tally.observe}.
+ */
 function slow(src: Int32Array, values: Float32Array, dst: Uint16Array, from: number, to: number, t: Tally): void {
   for (let i = from; i < to; i++) {
-    const r = f32BitsToBf16(src[i] ?? 0);
+    const x = src[i] ?? 0;
+    const r = f32BitsToBf16(x);
     dst[i] = r;
-    t.observe(values[i] ?? 0, f32Value(r << 16));
+    const a = x & 0x7fffffff;
+    if ((a - FAST_LO) >>> 0 < FAST_SPAN) {
+      const low = a & (LOW_WIDTH - 1);
+      if (low !== 0) {
+        t.changed += 1;
+        t.offer(absErrorOf(a, low, LOW_WIDTH), relErrorOf(a, low, LOW_WIDTH));
+      }
+    } else {
+      t.observe(values[i] ?? 0, f32Value(r << 16));
+    }
   }
 }
 

@@ -21,12 +21,26 @@ const FAST_SPAN = 0x477ff000 - FAST_LO;
 /** float32 exponent bias minus float16's (127 − 15), in place. */
 const REBIAS = 112 << 23;
 
+/**
+ * Elements [from, to) one by one: those in the fast range are counted as the fast path counts them,
+ * the others (zeros, tiny or huge values, inf, NaN) through {@link Tally.observe}.
+ */
 function slow(src: Int32Array, values: Float32Array, dst: Uint16Array, from: number, to: number, t: Tally): void {
   const halfValues = f16ValueTable();
   for (let i = from; i < to; i++) {
-    const r = f32BitsToF16(src[i] ?? 0);
+    const x = src[i] ?? 0;
+    const r = f32BitsToF16(x);
     dst[i] = r;
-    t.observe(values[i] ?? 0, halfValues[r] ?? NaN);
+    const a = x & 0x7fffffff;
+    if ((a - FAST_LO) >>> 0 < FAST_SPAN) {
+      const low = a & (LOW_WIDTH - 1);
+      if (low !== 0) {
+        t.changed += 1;
+        t.offer(absErrorOf(a, low, LOW_WIDTH), relErrorOf(a, low, LOW_WIDTH));
+      }
+    } else {
+      t.observe(values[i] ?? 0, halfValues[r] ?? NaN);
+    }
   }
 }
 
