@@ -7,14 +7,15 @@
  *   npx tsc -p . && node dist/bench/torch-bin.js [--dir /tmp/truecast-bench-torch] [--gb 2] [--runs 3] [--keep]
  */
 import { createHash } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readRangeChunks, readSafetensorsHeader } from "../src/formats/safetensors/read.js";
 import { repoRoot } from "../test/helpers.js";
-import { machine, mb, median, timed, type Timed } from "./lib.js";
+import { machine, mb, median, type Timed } from "./lib.js";
 
 const PYTHON = "/usr/bin/python3";
 /** Read size while hashing the outputs: large enough to keep syscalls rare, small next to the RSS budget. */
@@ -36,7 +37,8 @@ const gb = Number(values.gb);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs ${values.runs}: want a positive integer`);
 if (!(gb > 0)) throw new Error(`--gb ${values.gb}: want a positive number`);
 const root = repoRoot();
-const bin = join(root, "dist", "src", "cli", "main.js");
+// The CLI built beside this file, so that a private build (tsc --outDir elsewhere) runs its own copy.
+const bin = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const src = join(dir, `src-${gb}gb`);
 const ours = join(dir, "truecast");
 const theirs = join(dir, "torch");
@@ -52,20 +54,40 @@ function ensureCheckpoint(): void {
   console.log(out.trim());
 }
 
+interface CpuTimed extends Timed {
+  /** User + system CPU seconds: less sensitive than wall time to other processes on a shared machine. */
+  readonly cpu: number;
+}
+
+/** Like lib.ts's `timed`, with the CPU time too (GNU time's %U + %S). Fails loudly when the command fails. */
+function timedCpu(label: string, cmd: string, args: readonly string[]): Promise<CpuTimed> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("/usr/bin/time", ["-f", "TIMED %e %M %U %S", cmd, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const m = /TIMED ([\d.]+) (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(err);
+      if (code !== 0 || !m) return reject(new Error(`${label} failed (exit ${code}): ${err.slice(-2000)}`));
+      resolve({ label, seconds: Number(m[1]), peakRss: Number(m[2]) * 1024, cpu: Number(m[3]) + Number(m[4]) });
+    });
+  });
+}
+
 /** Flush the previous run's written pages so that they are not written back during the next timed run. */
 function settle(): void {
   execFileSync("sync");
 }
 
-const truecastRun = async (): Promise<Timed> => {
+const truecastRun = async (): Promise<CpuTimed> => {
   await rm(ours, { recursive: true, force: true });
   settle();
-  return timed("truecast", process.execPath, [bin, "export", src, ours, "--quiet"]);
+  return timedCpu("truecast", process.execPath, [bin, "export", src, ours, "--quiet"]);
 };
-const torchRun = async (): Promise<Timed> => {
+const torchRun = async (): Promise<CpuTimed> => {
   await rm(theirs, { recursive: true, force: true });
   settle();
-  return timed("PyTorch torch.load + write", PYTHON, [join(root, "bench", "reference", "torch_load_write.py"), src, theirs]);
+  return timedCpu("PyTorch torch.load + write", PYTHON, [join(root, "bench", "reference", "torch_load_write.py"), src, theirs]);
 };
 
 interface TensorDigest {
@@ -113,12 +135,13 @@ async function compareOutputs(): Promise<{ tensors: number; bytes: number; probl
 
 console.log(`machine: ${machine()}; ${new Date().toISOString()}`);
 ensureCheckpoint();
-const as: Timed[] = [];
-const bs: Timed[] = [];
+const as: CpuTimed[] = [];
+const bs: CpuTimed[] = [];
 for (let i = 0; i < runs; i++) {
   as.push(await truecastRun());
   bs.push(await torchRun());
-  console.log(`run ${i + 1}/${runs}: truecast ${as[i]?.seconds.toFixed(2)} s ${mb(as[i]?.peakRss ?? 0)}, PyTorch ${bs[i]?.seconds.toFixed(2)} s ${mb(bs[i]?.peakRss ?? 0)}`);
+  const [x, y] = [as[i], bs[i]];
+  if (x && y) console.log(`run ${i + 1}/${runs}: truecast ${x.seconds.toFixed(2)} s (cpu ${x.cpu.toFixed(2)} s) ${mb(x.peakRss)}, PyTorch ${y.seconds.toFixed(2)} s (cpu ${y.cpu.toFixed(2)} s) ${mb(y.peakRss)}`);
 }
 const pick = (xs: Timed[]): Timed => ({ label: xs[0]?.label ?? "", seconds: median(xs.map((x) => x.seconds)), peakRss: Math.max(...xs.map((x) => x.peakRss)) });
 const a = pick(as);
@@ -138,7 +161,11 @@ console.log(
   `| export ${(check.bytes / 1e9).toFixed(2)} GB bf16 pytorch_model.bin → safetensors (median of ${runs}) | ${a.seconds.toFixed(2)} s | ${mb(a.peakRss)} | ` +
     `${b.label} ${b.seconds.toFixed(2)} s | ${mb(b.peakRss)} | ${ratio.toFixed(2)}× | ≤ ${TARGET_RATIO}× PyTorch, ≤ ${mb(TARGET_RSS)}: ${met ? "met" : "missed"} |`,
 );
-console.log(`all runs: truecast ${as.map((x) => x.seconds.toFixed(2)).join(", ")} s; PyTorch ${bs.map((x) => x.seconds.toFixed(2)).join(", ")} s`);
+console.log(`all runs, wall: truecast ${as.map((x) => x.seconds.toFixed(2)).join(", ")} s; PyTorch ${bs.map((x) => x.seconds.toFixed(2)).join(", ")} s`);
+console.log(`median of paired wall ratios (each truecast run over the PyTorch run right after it): ${median(as.map((x, i) => x.seconds / (bs[i]?.seconds ?? NaN))).toFixed(2)}×`);
+const cpuA = median(as.map((x) => x.cpu));
+const cpuB = median(bs.map((x) => x.cpu));
+console.log(`median CPU time (user + sys): truecast ${cpuA.toFixed(2)} s, PyTorch ${cpuB.toFixed(2)} s, ratio ${(cpuA / cpuB).toFixed(2)}×`);
 if (!values.keep) {
   await rm(ours, { recursive: true, force: true });
   await rm(theirs, { recursive: true, force: true });
