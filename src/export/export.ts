@@ -5,7 +5,6 @@ import { openSource, type OpenSourceOptions } from "../sources/open.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes } from "./config.js";
 import { RangeHasher } from "./hasher.js";
-import { StreamHasher } from "./stream-hasher.js";
 import { StagedOutput } from "./output-dir.js";
 import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
 import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
@@ -76,7 +75,6 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
   const publisher = params.publisher;
   let staged: StagedOutput | null = null;
   const hasher = new RangeHasher();
-  const streamHasher = new StreamHasher();
   try {
     const plan = planExport({ tensors: model.tensors, policy, ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}) });
     const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy })));
@@ -103,7 +101,6 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
         shard,
         path,
         allowOverflow: params.allowOverflow ?? false,
-        hasher: streamHasher,
         onProgress: (p) => {
           checkAbort(params.signal);
           if (!isSidecar) params.onEvent?.({ type: "write", bytes: base + p.bytes, total: plan.totalSize, file: shard.fileName });
@@ -176,7 +173,6 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     throw e;
   } finally {
     await hasher.close();
-    await streamHasher.close();
     await model.close();
   }
 }

@@ -7,11 +7,3 @@ export interface HashTask {
 
 export type HashReply = { readonly id: number; readonly digests: string[] } | { readonly id: number; readonly error: string };
 
-/** Messages to the streaming hasher: bytes of stream `stream`, or a request for its digest (which ends it). */
-export type StreamHashTask =
-  | { readonly kind: "update"; readonly stream: number; readonly chunk: Uint8Array }
-  | { readonly kind: "digest"; readonly stream: number };
-
-export type StreamHashReply =
-  | { readonly kind: "ack"; readonly bytes: number }
-  | { readonly kind: "digest"; readonly stream: number; readonly digest: string };

@@ -1,10 +1,10 @@
 /**
- * Worker thread: hashes byte ranges of a file with sha256, reading it with plain synchronous reads
+ * Worker thread: digests byte ranges of a file (util/digest.ts), reading it with plain synchronous reads
  * (this thread does nothing else), so that verification runs beside the writer on another core.
  */
-import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
+import { createDigest } from "../util/digest.js";
 import type { HashReply, HashTask } from "./hash-protocol.js";
 
 /** Bytes read per step. */
@@ -16,7 +16,7 @@ function hashRanges(task: HashTask): string[] {
   const fd = openSync(task.path, "r");
   try {
     return task.ranges.map(({ start, length }) => {
-      const hash = createHash("sha256");
+      const hash = createDigest();
       let done = 0;
       while (done < length) {
         const want = Math.min(STEP, length - done);
@@ -25,7 +25,7 @@ function hashRanges(task: HashTask): string[] {
         hash.update(buffer.subarray(0, got));
         done += got;
       }
-      return hash.digest("hex");
+      return hash.digest();
     });
   } finally {
     closeSync(fd);

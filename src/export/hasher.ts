@@ -3,7 +3,7 @@ import { TruecastError } from "../errors.js";
 import { startWorker } from "../util/worker.js";
 import type { HashReply, HashTask } from "./hash-protocol.js";
 
-/** sha256 of byte ranges of files, computed on a worker thread. One task at a time is enough: tasks are whole shards. */
+/** Digests (util/digest.ts) of byte ranges of files, computed on a worker thread. One task at a time is enough: tasks are whole shards. */
 export class RangeHasher {
   private worker: Worker | null = null;
   private nextId = 1;

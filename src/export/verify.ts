@@ -11,7 +11,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /**
  * Re-read one written shard with the strict reader and check it against its plan: the same header (tensors,
- * dtypes, shapes, offsets, metadata), the planned size, and every tensor's bytes hashing (sha256, on a worker
+ * dtypes, shapes, offsets, metadata), the planned size, and every tensor's bytes digesting (on a worker
  * thread) to the hash taken while the tensor was written — for a kept tensor, the hash of its source bytes.
  */
 export async function verifyShard(params: {
@@ -35,7 +35,7 @@ export async function verifyShard(params: {
       fail(`tensor "${e.name}" reads back as ${e.dtype}[${e.shape.join(", ")}] at ${e.begin}..${e.end}, not as planned`);
     }
   }
-  const hashes = new Map(params.written.map((w) => [w.name, w.sha256]));
+  const hashes = new Map(params.written.map((w) => [w.name, w.digest]));
   const digests = await params.hasher.hash(
     params.path,
     header.entries.map((e) => ({ start: header.dataStart + e.begin, length: e.end - e.begin })),

@@ -2,13 +2,13 @@ import { open, type FileHandle } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
 import { createCaster, type CastReport } from "../dtype/cast.js";
 import { isFloatDType, type DType } from "../dtype/table.js";
+import { createDigest } from "../util/digest.js";
 import { prefetch } from "../util/prefetch.js";
 import type { PlannedShard } from "./plan.js";
-import type { StreamHasher } from "./stream-hasher.js";
 
 /** Bytes read from a source per step: large enough for sequential I/O, small enough to keep memory flat. */
-export const CHUNK_SIZE = 16 * 1024 * 1024;
-/** Chunks read ahead of the one being written. Peak buffered bytes ≈ (READ_AHEAD + 2) × CHUNK_SIZE. */
+export const CHUNK_SIZE = 8 * 1024 * 1024;
+/** Chunks read ahead of the one being written. Buffers in use ≈ READ_AHEAD + 3 chunks. */
 export const READ_AHEAD = 2;
 /** Small tensors are gathered into one write of at most this many bytes instead of one syscall each. */
 export const COALESCE_SIZE = 4 * 1024 * 1024;
@@ -20,8 +20,11 @@ export interface WrittenTensor {
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly byteLength: number;
-  /** sha256 of the bytes written; for a kept tensor this is also the hash of the source bytes, taken while copying. */
-  readonly sha256: string;
+  /**
+   * Digest of the bytes written (see util/digest.ts), taken while copying; for a kept tensor it is the digest of
+   * the source bytes, and verification re-reads the output and requires the same digest.
+   */
+  readonly digest: string;
   /** Present when the tensor was converted. */
   readonly cast?: CastReport;
   /** What computed the bytes, when they are not the source's own (a LoRA merge). */
@@ -34,39 +37,73 @@ export interface WriteProgress {
   readonly tensor: string;
 }
 
+/**
+ * Read buffers recycled between chunks, so that copying gigabytes touches the same few megabytes of memory
+ * (fresh buffers cost a page fault per 4 KB). A buffer goes back to the pool once its write has completed.
+ */
+class BufferPool {
+  private readonly free = new Map<number, Uint8Array[]>();
+  private readonly owned = new WeakSet<ArrayBufferLike>();
+
+  alloc = (byteLength: number): Uint8Array => {
+    const list = this.free.get(byteLength);
+    const reused = list?.pop();
+    if (reused) return reused;
+    const raw = Buffer.allocUnsafeSlow(byteLength);
+    const b = new Uint8Array(raw.buffer, raw.byteOffset, byteLength);
+    this.owned.add(b.buffer);
+    return b;
+  };
+
+  /** Return a chunk to the pool if it came from it; other buffers are left to the garbage collector. */
+  release(b: Uint8Array): void {
+    if (!this.owned.has(b.buffer)) return;
+    const list = this.free.get(b.byteLength) ?? [];
+    list.push(b);
+    this.free.set(b.byteLength, list);
+  }
+}
+
 /** Sequential writer with one write in flight and small writes coalesced. */
 class ShardSink {
   private position = 0;
   private pending: Promise<unknown> | null = null;
-  private buffer: Buffer = Buffer.allocUnsafe(COALESCE_SIZE);
+  private buffer: Buffer = Buffer.allocUnsafeSlow(COALESCE_SIZE);
+  private spare: Buffer | null = null;
   private filled = 0;
   constructor(private readonly fh: FileHandle) {}
 
-  async write(bytes: Uint8Array): Promise<void> {
+  /** Queue `bytes`; `done` runs once they are on their way to the file and the buffer may be reused. */
+  async write(bytes: Uint8Array, done?: () => void): Promise<void> {
     if (bytes.byteLength < COALESCE_SIZE / 4) {
       if (this.filled + bytes.byteLength > COALESCE_SIZE) await this.flush();
       this.buffer.set(bytes, this.filled);
       this.filled += bytes.byteLength;
+      done?.();
       return;
     }
     await this.flush();
-    await this.issue(bytes);
+    await this.issue(bytes, done);
   }
 
   async flush(): Promise<void> {
     if (this.filled === 0) return;
-    const out = this.buffer.subarray(0, this.filled);
-    await this.issue(out);
-    // The buffer now belongs to the write in flight.
-    this.buffer = Buffer.allocUnsafe(COALESCE_SIZE);
+    const full = this.buffer;
+    const out = full.subarray(0, this.filled);
+    // The full buffer belongs to the write in flight; the other one (free once that write is issued) takes over.
+    await this.issue(out, () => {
+      this.spare = full;
+    });
+    this.buffer = this.spare ?? Buffer.allocUnsafeSlow(COALESCE_SIZE);
+    this.spare = null;
     this.filled = 0;
   }
 
-  private async issue(bytes: Uint8Array): Promise<void> {
+  private async issue(bytes: Uint8Array, done?: () => void): Promise<void> {
     if (this.pending) await this.pending;
     const at = this.position;
     this.position += bytes.byteLength;
-    this.pending = writeAll(this.fh, bytes, at);
+    this.pending = writeAll(this.fh, bytes, at).then(() => done?.());
   }
 
   async close(): Promise<number> {
@@ -88,18 +125,18 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Pr
 
 /**
  * Write one planned shard to `path`: header first, then each tensor streamed from its source through a bounded
- * buffer, copied byte for byte when its dtype is kept and converted chunk by chunk (with a loss report) when not.
+ * set of buffers, copied byte for byte when its dtype is kept and converted chunk by chunk (with a loss report)
+ * when not; each tensor's bytes are digested as they pass.
  */
 export async function writeShard(params: {
   shard: PlannedShard;
   path: string;
   allowOverflow: boolean;
-  /** Hashes the bytes written, tensor by tensor, on another thread. */
-  hasher: StreamHasher;
   onProgress?: (p: WriteProgress) => void;
 }): Promise<WrittenTensor[]> {
   const { shard } = params;
   const fh = await open(params.path, "wx");
+  const pool = new BufferPool();
   const written: WrittenTensor[] = [];
   let bytes = 0;
   try {
@@ -107,19 +144,23 @@ export async function writeShard(params: {
     await sink.write(shard.header);
     for (const t of shard.tensors) {
       const { ref, outDtype, entry } = t;
-      const stream = params.hasher.open();
+      const digest = createDigest();
       const converting = outDtype !== ref.dtype;
       if (converting && !(isFloatDType(ref.dtype) && isFloatDType(outDtype))) {
         throw new TruecastError("UNSUPPORTED_DTYPE", `tensor "${ref.name}": cannot convert ${ref.dtype} to ${outDtype}`);
       }
       const caster = converting && isFloatDType(ref.dtype) && isFloatDType(outDtype) ? createCaster(ref.dtype, outDtype) : null;
       let tensorBytes = 0;
-      for await (const chunk of prefetch(ref.chunks(CHUNK_SIZE), READ_AHEAD)) {
-        const out = caster ? caster.cast(chunk) : chunk;
-        await params.hasher.update(stream, out);
-        await sink.write(out);
+      for await (const chunk of prefetch(ref.chunks(CHUNK_SIZE, pool.alloc), READ_AHEAD)) {
+        let out = chunk;
+        if (caster) {
+          out = caster.cast(chunk);
+          pool.release(chunk);
+        }
+        digest.update(out);
         tensorBytes += out.byteLength;
         bytes += out.byteLength;
+        await sink.write(out, () => pool.release(out));
         params.onProgress?.({ bytes, tensor: ref.name });
       }
       const expected = entry.end - entry.begin;
@@ -143,7 +184,7 @@ export async function writeShard(params: {
         dtype: outDtype,
         shape: ref.shape,
         byteLength: tensorBytes,
-        sha256: await params.hasher.digest(stream),
+        digest: digest.digest(),
         ...(cast ? { cast } : {}),
         ...(ref.computed ? { computed: ref.computed } : {}),
       });

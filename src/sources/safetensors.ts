@@ -179,7 +179,7 @@ function tensorRefs(header: SafetensorsFileHeader): TensorRef[] {
       shape: e.shape,
       byteLength,
       origin,
-      chunks: (chunkSize: number) => readRangeChunks(header.path, start, byteLength, chunkSize),
+      chunks: (chunkSize: number, alloc?: (n: number) => Uint8Array) => readRangeChunks(header.path, start, byteLength, chunkSize, alloc),
     };
   });
 }

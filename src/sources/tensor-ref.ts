@@ -16,9 +16,11 @@ export interface TensorRef {
   /**
    * The logical row-major contents (little-endian), in order, as chunks of at most `chunkSize` bytes.
    * `chunkSize` is a multiple of 8; every chunk but the last holds a whole number of elements.
-   * Each chunk is a fresh buffer the consumer may keep.
+   * Each chunk is a fresh buffer the consumer may keep — unless the consumer passes `alloc`: then a source that
+   * reads from a file may read into buffers `alloc(byteLength)` returns (the consumer recycles them, so that
+   * large copies touch no new memory); a source that computes its bytes may ignore it.
    */
-  chunks(chunkSize: number): AsyncIterable<Uint8Array>;
+  chunks(chunkSize: number, alloc?: (byteLength: number) => Uint8Array): AsyncIterable<Uint8Array>;
   /**
    * What computed these bytes when they are not the checkpoint's own ("LoRA merge"); absent for bytes read
    * from the source as they are. Computed tensors are never counted as bit-exact copies.

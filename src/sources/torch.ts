@@ -121,7 +121,7 @@ function tensorRefs(file: FileTensors, notes: string[], tie: boolean): TensorRef
       byteLength,
       origin: fileName,
       chunks: contiguous
-        ? (chunkSize: number) => readRangeChunks(file.path, start, byteLength, chunkSize)
+        ? (chunkSize: number, alloc?: (n: number) => Uint8Array) => readRangeChunks(file.path, start, byteLength, chunkSize, alloc)
         : (chunkSize: number) => viewChunks({ path: file.path, tensor: t, chunkSize }),
     });
   }

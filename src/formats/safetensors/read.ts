@@ -38,6 +38,8 @@ export async function* readRangeChunks(
   start: number,
   length: number,
   chunkSize: number,
+  /** Where to read each chunk (a buffer of exactly the length asked); default a fresh buffer per chunk. */
+  alloc?: (byteLength: number) => Uint8Array,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   for (const [what, v] of [["start", start], ["length", length]] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new TruecastError("INTERNAL", `readRangeChunks: bad ${what} ${v}`);
@@ -50,9 +52,15 @@ export async function* readRangeChunks(
   try {
     for (let done = 0; done < length; ) {
       const n = Math.min(chunkSize, length - done);
-      // allocUnsafeSlow: not from Buffer's shared pool, so the chunk owns its whole ArrayBuffer.
-      const raw = Buffer.allocUnsafeSlow(n);
-      const chunk = new Uint8Array(raw.buffer, raw.byteOffset, n);
+      let chunk: Uint8Array;
+      if (alloc) {
+        chunk = alloc(n);
+        if (chunk.byteLength !== n) throw new TruecastError("INTERNAL", `readRangeChunks: alloc gave ${chunk.byteLength} bytes for ${n}`);
+      } else {
+        // allocUnsafeSlow: not from Buffer's shared pool, so the chunk owns its whole ArrayBuffer.
+        const raw = Buffer.allocUnsafeSlow(n);
+        chunk = new Uint8Array(raw.buffer, raw.byteOffset, n);
+      }
       const got = await readAt({ handle, into: chunk, position: start + done, path });
       if (got < n) {
         throw new TruecastError(
