@@ -6,7 +6,7 @@
  */
 import { createEncoder, decodeToFloat32, type CastReport } from "../../dtype/cast.js";
 import { dtypeSize, type FloatDType } from "../../dtype/table.js";
-import { threadKernel } from "./simd-kernel.js";
+import { threadKernel, threadSimdKernel } from "./simd-kernel.js";
 import type { DecodableDType } from "./tensor-io.js";
 
 /** Smallest float32 magnitude that rounds to infinity in each output dtype (round-to-nearest-even). */
@@ -87,12 +87,26 @@ export function mergeRows(t: MergeRowsTask): MergeRowsResult {
   const n = (t.rowEnd - t.rowStart) * cols;
   const inSize = dtypeSize(t.baseDtype);
   const baseBytes = t.baseBytes.subarray(first * inSize, (first + n) * inSize);
-  const baseValues = decodeToFloat32(t.baseDtype, baseBytes);
-  t.values.set(baseValues, first);
-  threadKernel()({
+  const simd = t.baseDtype === "BF16" && cols % 16 === 0 && t.rank >= 1 && t.baseBytes.byteOffset % 2 === 0 ? threadSimdKernel() : null;
+  const overflowAt = t.outDtype === null ? Infinity : OVERFLOW_AT[t.outDtype];
+  // Rows that may hold a non-finite result; null: every row must be checked.
+  let suspects: number[] | null = null;
+  let decoded: Float32Array | null = null;
+  const delta = {
     left: t.left, right: t.right, rank: t.rank, cols, scale: t.scale, blockStartRow: t.blockStartRow,
-    rowStart: t.rowStart, rowEnd: t.rowEnd, values: t.values, touched: t.touched, scratch: new Float32Array(cols),
-  });
+    rowStart: t.rowStart, rowEnd: t.rowEnd, values: t.values, touched: t.touched,
+  };
+  if (simd !== null) {
+    // one pass: decode, update and flag (the common bfloat16 case); the base is decoded again only if needed
+    const bits = new Uint16Array(t.baseBytes.buffer, t.baseBytes.byteOffset, t.baseBytes.byteLength / 2);
+    const flagged = simd.mergeBf16Rows({ ...delta, baseBits: bits, limit: overflowAt });
+    if (t.rowMagnitude === null && t.colFactor === null) suspects = flagged;
+  } else {
+    decoded = decodeToFloat32(t.baseDtype, baseBytes);
+    t.values.set(decoded, first);
+    threadKernel()({ ...delta, scratch: new Float32Array(cols) });
+  }
+  const baseValuesOf = (): Float32Array => (decoded ??= decodeToFloat32(t.baseDtype, baseBytes));
   const v = t.values.subarray(first, first + n);
   if (t.rowMagnitude !== null) {
     // DoRA over rows: each row scaled by fround(m[row] / fround(‖row‖₂)), the norm summed in double
@@ -110,14 +124,16 @@ export function mergeRows(t: MergeRowsTask): MergeRowsResult {
   }
   const result: MergeRowsResult = { changed: 0, tooSmall: 0, cast: null, nonFinite: null };
   if (t.out === null || t.outDtype === null) return result;
-  const overflowAt = OVERFLOW_AT[t.outDtype];
-  for (let i = 0; i < n; i++) {
-    const x = v[i] as number;
-    if (x - x !== 0 || Math.abs(x) >= overflowAt) {
-      const w = baseValues[i] as number;
-      if (w - w === 0) {
-        result.nonFinite = { at: t.rowStart * cols + i, value: x, base: w };
-        return result;
+  const ranges = suspects === null ? [[0, n]] : suspects.map((row) => [(row - t.rowStart) * cols, (row - t.rowStart + 1) * cols]);
+  for (const [from, to] of ranges as [number, number][]) {
+    for (let i = from; i < to; i++) {
+      const x = v[i] as number;
+      if (x - x !== 0 || Math.abs(x) >= overflowAt) {
+        const w = baseValuesOf()[i] as number;
+        if (w - w === 0) {
+          result.nonFinite = { at: t.rowStart * cols + i, value: x, base: w };
+          return result;
+        }
       }
     }
   }
@@ -125,7 +141,7 @@ export function mergeRows(t: MergeRowsTask): MergeRowsResult {
   const encoder = createEncoder(t.outDtype);
   const encoded = encoder.encode(v);
   t.out.set(encoded, first * outSize);
-  const ref = t.outDtype === t.baseDtype ? baseBytes : createEncoder(t.outDtype).encode(baseValues);
+  const ref = t.outDtype === t.baseDtype ? baseBytes : createEncoder(t.outDtype).encode(baseValuesOf());
   const counted = countChanges(encoded, ref, t.touched.subarray(first, first + n), outSize);
   result.changed = counted.changed;
   result.tooSmall = counted.tooSmall;

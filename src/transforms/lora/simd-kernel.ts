@@ -19,14 +19,22 @@ const op = {
   get: 0x20, set: 0x21, tee: 0x22, i32const: 0x41, add: [0x6a], shl: [0x74], ltU: [0x49], geU: [0x4f],
   f32load: [0x2a, 0x02, 0x00], v128load: [0xfd, 0x00, 0x00, 0x00], v128store: [0xfd, 0x0b, 0x00, 0x00],
   splat: [0xfd, 0x13], f32x4add: [0xfd, 0xe4, 0x01], f32x4mul: [0xfd, 0xe6, 0x01],
+  f32x4eq: [0xfd, 0x41], f32x4ne: [0xfd, 0x42], f32x4lt: [0xfd, 0x43], f32x4abs: [0xfd, 0xe0, 0x01], and: [0xfd, 0x4e],
+  extendLowU: [0xfd, 0xa9, 0x01], extendHighU: [0xfd, 0xaa, 0x01], i32x4shl: [0xfd, 0xab, 0x01],
+  narrow32: [0xfd, 0x85, 0x01], narrow16: [0xfd, 0x65], i8x16abs: [0xfd, 0x60], allTrue: [0xfd, 0xa3, 0x01],
 } as const;
+
+/** `v128.load` / `v128.store` with a constant byte offset (below 128: one LEB128 byte). */
+function vload(offset: number): number[] { return [0xfd, 0x00, 0x00, offset]; }
+function vstore(offset: number): number[] { return [0xfd, 0x0b, 0x00, offset]; }
 
 // locals: params 0..5 = scratch, right, leftRow, rank, bytes, stride; then j, k, rp (i32) and l (v128)
 const [SCRATCH, RIGHT, LEFT, RANK, BYTES, STRIDE, J, K, RP, L] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] as const;
 
 function get(i: number): number[] { return [op.get, i]; }
 function set(i: number): number[] { return [op.set, i]; }
-function c(n: number): number[] { return [op.i32const, n]; } // 0..63 only: one-byte signed LEB128
+/** `i32.const n` for 0 ≤ n < 8192 (signed LEB128: one byte up to 63, two bytes above). */
+function c(n: number): number[] { return n < 64 ? [op.i32const, n] : [op.i32const, (n & 0x7f) | 0x80, n >>> 7]; }
 
 /** `j += 16; if (j < bytes) continue the enclosing loop`. */
 const nextJ = [...get(J), ...c(16), ...op.add, op.tee, J, ...get(BYTES), ...op.ltU, op.brIf, 0];
@@ -75,16 +83,56 @@ function name(s: string): number[] {
   return [s.length, ...[...s].map((ch) => ch.charCodeAt(0))];
 }
 
+/**
+ * `bf16Epilogue(scratch, base, vals, touched, bytes, scale, limit) → ok`, 16 columns a step, for a bfloat16 base row:
+ *   d = fround(scratch · scale);  vals = fround(widen(base) + d);  touched = (d ≠ 0 ? 1 : 0)
+ * and `ok` = 1 iff every |vals| < limit (so NaN, ±inf and values that would overflow the output dtype give 0).
+ * `bytes` (the float32 row length) is a positive multiple of 64; `base` holds the row's bf16 bits.
+ */
+const F32 = 0x7d;
+const [E_SCR, E_BASE, E_VALS, E_TOUCH, E_BYTES, E_SCALE, E_LIMIT] = [0, 1, 2, 3, 4, 5, 6] as const;
+const [E_J, E_PB, E_PT, E_S, E_LIM, E_OK, E_B, E_D, E_V, E_ZERO] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16] as const;
+
+/** One group of 4 columns: v = widen(lane half of B) + d, stored; ok &= |v| < limit; leaves `d ≠ 0` on the stack. */
+function epilogueQuarter(q: number, high: boolean): number[] {
+  return [
+    ...get(E_SCR), ...get(E_J), ...op.add, ...vload(16 * q), ...get(E_S), ...op.f32x4mul, op.set, E_D,
+    ...get(E_VALS), ...get(E_J), ...op.add,
+    ...get(E_B), ...(high ? op.extendHighU : op.extendLowU), ...c(16), ...op.i32x4shl, ...get(E_D), ...op.f32x4add, op.tee, E_V,
+    ...vstore(16 * q),
+    ...get(E_OK), ...get(E_V), ...op.f32x4abs, ...get(E_LIM), ...op.f32x4lt, ...op.and, op.set, E_OK,
+    ...get(E_D), ...get(E_ZERO), ...op.f32x4ne,
+  ];
+}
+
+const epilogueBody: number[] = [
+  ...get(E_SCALE), ...op.splat, op.set, E_S, ...get(E_LIMIT), ...op.splat, op.set, E_LIM,
+  ...get(E_ZERO), ...get(E_ZERO), ...op.f32x4eq, op.set, E_OK,
+  ...get(E_BASE), op.set, E_PB, ...get(E_TOUCH), op.set, E_PT,
+  ...op.loop,
+  ...get(E_PT),
+  ...get(E_PB), ...vload(0), op.set, E_B,
+  ...epilogueQuarter(0, false), ...epilogueQuarter(1, true), ...op.narrow32,
+  ...get(E_PB), ...vload(16), op.set, E_B,
+  ...epilogueQuarter(2, false), ...epilogueQuarter(3, true), ...op.narrow32,
+  ...op.narrow16, ...op.i8x16abs, ...vstore(0),
+  ...get(E_PB), ...c(32), ...op.add, op.set, E_PB, ...get(E_PT), ...c(16), ...op.add, op.set, E_PT,
+  ...get(E_J), ...c(64), ...op.add, op.tee, E_J, ...get(E_BYTES), ...op.ltU, op.brIf, 0,
+  ...op.end,
+  ...get(E_OK), ...op.allTrue,
+  ...op.end,
+];
+
 function moduleBytes(): Uint8Array {
-  const locals = [2, 3, I32, 1, V128];
-  const func = [...locals, ...body];
+  const rowFunc = [2, 3, I32, 1, V128, ...body];
+  const epilogueFunc = [2, 3, I32, 7, V128, ...epilogueBody];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 6, I32, I32, I32, I32, I32, I32, 0]),
-    ...section(3, [1, 0]),
+    ...section(1, [2, 0x60, 6, I32, I32, I32, I32, I32, I32, 0, 0x60, 7, I32, I32, I32, I32, I32, F32, F32, 1, I32]),
+    ...section(3, [2, 0, 1]),
     ...section(5, [1, 0x00, 1]),
-    ...section(7, [2, ...name("row"), 0x00, 0, ...name("mem"), 0x02, 0]),
-    ...section(10, [1, ...uleb(func.length), ...func]),
+    ...section(7, [3, ...name("row"), 0x00, 0, ...name("bf16Epilogue"), 0x00, 1, ...name("mem"), 0x02, 0]),
+    ...section(10, [2, ...uleb(rowFunc.length), ...rowFunc, ...uleb(epilogueFunc.length), ...epilogueFunc]),
   ]);
 }
 
@@ -100,8 +148,21 @@ interface WasmApi {
   Instance: new (module: object) => { readonly exports: Record<string, unknown> };
 }
 
+/** {@link DeltaRowsParams} for a bfloat16 base: the base bits instead of pre-decoded values. */
+export interface Bf16RowsParams extends Omit<DeltaRowsParams, "scratch"> {
+  /** The block's base bits (same indexing as `values`, which receives `W + delta` and need not be decoded first). */
+  readonly baseBits: Uint16Array;
+  /** Results with `|v| ≥ limit` (and NaN) flag their row: the smallest float32 that overflows the output dtype. */
+  readonly limit: number;
+}
+
 export interface SimdKernel {
   applyDeltaRows(p: DeltaRowsParams): void;
+  /**
+   * Decode, update and flag in one pass (`cols` a positive multiple of 16, `rank` ≥ 1); the bits are those of
+   * decoding with widen.ts and then {@link applyDeltaRows}. Returns the absolute rows holding a flagged result.
+   */
+  mergeBf16Rows(p: Bf16RowsParams): number[];
 }
 
 /** A SIMD kernel with its own memory (one per thread), or null where WebAssembly SIMD is not available. */
@@ -116,7 +177,38 @@ export function createSimdKernel(): SimdKernel | null {
   }
   const memory = exports.mem as WasmMemory;
   const row = exports.row as (scratch: number, right: number, left: number, rank: number, bytes: number, stride: number) => void;
+  const epilogue = exports.bf16Epilogue as (scratch: number, base: number, vals: number, touched: number, bytes: number, scale: number, limit: number) => number;
   return {
+    mergeBf16Rows(p: Bf16RowsParams): number[] {
+      const { rank, cols } = p;
+      if (cols <= 0 || cols % 16 !== 0 || rank < 1) throw new Error(`mergeBf16Rows: cols ${cols} must be a positive multiple of 16 and rank ${rank} ≥ 1`);
+      const nRows = p.rowEnd - p.rowStart;
+      // memory: scratch (cols f32) | base row (cols bf16) | merged row (cols f32) | touched row (cols bytes) | left rows | right
+      const baseAt = cols * 4;
+      const valsAt = baseAt + cols * 2;
+      const touchedAt = valsAt + cols * 4;
+      const leftAt = touchedAt + cols;
+      const rightAt = leftAt + nRows * rank * 4;
+      const need = rightAt + rank * cols * 4;
+      if (need > memory.buffer.byteLength) memory.grow(Math.ceil((need - memory.buffer.byteLength) / PAGE));
+      const heap = new Float32Array(memory.buffer);
+      const heap16 = new Uint16Array(memory.buffer);
+      const heap8 = new Uint8Array(memory.buffer);
+      heap.set(p.left.subarray(p.rowStart * rank, p.rowEnd * rank), leftAt / 4);
+      heap.set(p.right.subarray(0, rank * cols), rightAt / 4);
+      const vals = heap.subarray(valsAt / 4, valsAt / 4 + cols);
+      const touchedRow = heap8.subarray(touchedAt, touchedAt + cols);
+      const flagged: number[] = [];
+      for (let i = p.rowStart; i < p.rowEnd; i++) {
+        const at = (i - p.blockStartRow) * cols;
+        heap16.set(p.baseBits.subarray(at, at + cols), baseAt / 2);
+        row(0, rightAt, leftAt + (i - p.rowStart) * rank * 4, rank, cols * 4, cols * 4);
+        if (epilogue(0, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit) === 0) flagged.push(i);
+        p.values.set(vals, at);
+        p.touched.set(touchedRow, at);
+      }
+      return flagged;
+    },
     applyDeltaRows(p: DeltaRowsParams): void {
       const { rank, cols, scale, values, touched } = p;
       const nRows = p.rowEnd - p.rowStart;
@@ -152,11 +244,18 @@ export function createSimdKernel(): SimdKernel | null {
 }
 
 let threadKernelFn: ((p: DeltaRowsParams) => void) | null = null;
+let threadSimd: SimdKernel | null | undefined;
+
+/** This thread's SIMD kernel, or null where WebAssembly SIMD is not available. */
+export function threadSimdKernel(): SimdKernel | null {
+  if (threadSimd === undefined) threadSimd = createSimdKernel();
+  return threadSimd;
+}
 
 /** The fastest kernel for this thread: the SIMD one where WebAssembly SIMD works, else the JS one. Same bits. */
 export function threadKernel(): (p: DeltaRowsParams) => void {
   if (threadKernelFn === null) {
-    const simd = createSimdKernel();
+    const simd = threadSimdKernel();
     threadKernelFn = simd === null ? applyDeltaRows : (p) => simd.applyDeltaRows(p);
   }
   return threadKernelFn;

@@ -24,3 +24,38 @@ test("the WebAssembly SIMD kernel gives the JS kernel's bits (every rank, column
     }
   }
 });
+
+test("the fused bfloat16 pass (decode, update, flags) gives the bits of decoding then the JS kernel, and flags rows that overflow", () => {
+  const simd = createSimdKernel();
+  assert.ok(simd);
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);
+  for (const cols of [16, 48]) {
+    for (const rank of [1, 4, 16]) {
+      const rows = 6, scale = Math.fround(2 / rank);
+      const left = Float32Array.from({ length: rows * rank }, rnd);
+      const right = Float32Array.from({ length: rank * cols }, () => rnd() * 1e-2);
+      right[1] = 0; // a zero delta column for row 0 when rank 1: touched 0
+      const bits = Uint16Array.from({ length: rows * cols }, () => (Math.floor((rnd() + 0.5) * 0x7f00) & 0x7fff) | (rnd() > 0 ? 0x8000 : 0));
+      bits[0] = 0x8000; // -0
+      bits[cols + 3] = 0x7f7f; // the largest finite bfloat16: may overflow F16 and BF16 after the update
+      bits[2 * cols + 5] = 0x7fc0; // NaN
+      bits[3 * cols + 1] = 0xff80; // -inf
+      const want = new Float32Array(new Uint32Array(Array.from(bits, (h) => h << 16)).buffer);
+      const wantTouched = new Uint8Array(rows * cols);
+      applyDeltaRows({ left, right, rank, cols, scale, blockStartRow: 0, rowStart: 0, rowEnd: rows, values: want, touched: wantTouched, scratch: new Float32Array(cols) });
+      const got = new Float32Array((rows - 1) * cols), touched = new Uint8Array((rows - 1) * cols);
+      const flagged = simd.mergeBf16Rows({ left, right, rank, cols, scale, blockStartRow: 1, rowStart: 1, rowEnd: rows, values: got, touched, baseBits: bits.subarray(cols), limit: 65520 });
+      const wantBits = new Uint32Array(want.buffer.slice(cols * 4));
+      const gotBits = new Uint32Array(got.buffer);
+      for (let i = 0; i < gotBits.length; i++) {
+        const nan = Number.isNaN(got[i]) && Number.isNaN(want[cols + i]);
+        assert.ok(nan || gotBits[i] === wantBits[i], `cols ${cols} rank ${rank} element ${i}`);
+      }
+      assert.deepEqual(touched, wantTouched.subarray(cols));
+      const wantFlagged = [1, 2, 3, 4, 5].filter((r) => want.subarray(r * cols, (r + 1) * cols).some((x) => !(Math.abs(x) < 65520)));
+      assert.deepEqual(flagged, wantFlagged, `cols ${cols} rank ${rank}`);
+      assert.ok(flagged.includes(1) && flagged.includes(2) && flagged.includes(3));
+    }
+  }
+});
