@@ -4,7 +4,10 @@
  * safetensors file, alternating in the same run. Both outputs must hold the same tensors with the same bytes,
  * else the benchmark fails. Prints Markdown rows like bench/export.ts.
  *
- *   npx tsc -p . && node dist/bench/torch-bin.js [--dir /tmp/truecast-bench-torch] [--gb 2] [--runs 3] [--keep]
+ * Two cache states: "warm" (the checkpoint in the page cache, as right after a download) and "cold" (its pages
+ * dropped before every run of either tool, as on a machine that has not read it lately).
+ *
+ *   npx tsc -p . && node dist/bench/torch-bin.js [--dir /tmp/truecast-bench-torch] [--gb 2] [--runs 3] [--cache warm,cold] [--keep]
  */
 import { createHash } from "node:crypto";
 import { execFileSync, spawn } from "node:child_process";
@@ -29,12 +32,17 @@ const { values } = parseArgs({
     gb: { type: "string", default: "2" },
     runs: { type: "string", default: "3" },
     keep: { type: "boolean", default: false },
+    cache: { type: "string", default: "warm,cold" },
   },
 });
 const dir = values.dir;
 const runs = Number(values.runs);
 const gb = Number(values.gb);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs ${values.runs}: want a positive integer`);
+const caches = values.cache.split(",").filter(Boolean);
+if (caches.length === 0 || !caches.every((c): c is "warm" | "cold" => c === "warm" || c === "cold")) {
+  throw new Error(`--cache ${values.cache}: want warm, cold or warm,cold`);
+}
 if (!(gb > 0)) throw new Error(`--gb ${values.gb}: want a positive number`);
 const root = repoRoot();
 // The CLI built beside this file, so that a private build (tsc --outDir elsewhere) runs its own copy.
@@ -133,39 +141,67 @@ async function compareOutputs(): Promise<{ tensors: number; bytes: number; probl
   return { tensors: b.size, bytes, problems };
 }
 
+/** Drop the checkpoint's pages from the page cache (posix_fadvise DONTNEED through GNU dd), so the next run reads it from disk. */
+function evictSource(): void {
+  execFileSync("dd", [`if=${join(src, "pytorch_model.bin")}`, "iflag=nocache", "count=0", "status=none"]);
+}
+
+interface ModeResult {
+  readonly row: string;
+  readonly notes: readonly string[];
+}
+
+/** Alternating runs in one cache state; the outputs of the last pair are compared tensor by tensor. */
+async function measure(cache: "warm" | "cold"): Promise<ModeResult> {
+  const as: CpuTimed[] = [];
+  const bs: CpuTimed[] = [];
+  const prepare = (): void => (cache === "cold" ? evictSource() : undefined);
+  if (cache === "warm") execFileSync("cat", [join(src, "pytorch_model.bin")], { stdio: ["ignore", "ignore", "inherit"] });
+  for (let i = 0; i < runs; i++) {
+    prepare();
+    as.push(await truecastRun());
+    prepare();
+    bs.push(await torchRun());
+    const [x, y] = [as[i], bs[i]];
+    if (x && y) {
+      console.log(`${cache} run ${i + 1}/${runs}: truecast ${x.seconds.toFixed(2)} s (cpu ${x.cpu.toFixed(2)} s) ${mb(x.peakRss)}, PyTorch ${y.seconds.toFixed(2)} s (cpu ${y.cpu.toFixed(2)} s) ${mb(y.peakRss)}`);
+    }
+  }
+  const pick = (xs: Timed[]): Timed => ({ label: xs[0]?.label ?? "", seconds: median(xs.map((x) => x.seconds)), peakRss: Math.max(...xs.map((x) => x.peakRss)) });
+  const a = pick(as);
+  const b = pick(bs);
+  const check = await compareOutputs();
+  if (check.problems.length > 0) {
+    console.error(`FAILED (${cache}): the outputs differ in ${check.problems.length} tensors:\n${check.problems.slice(0, 20).join("\n")}`);
+    process.exitCode = 1;
+  } else {
+    console.log(`${cache}: outputs identical: ${check.tensors} tensors, ${(check.bytes / 1e9).toFixed(2)} GB, same names, dtypes, shapes and sha256`);
+  }
+  const ratio = a.seconds / b.seconds;
+  const met = ratio <= TARGET_RATIO && a.peakRss <= TARGET_RSS;
+  const where = cache === "warm" ? "checkpoint in the page cache" : "checkpoint evicted from the page cache before each run";
+  const row =
+    `| export ${(check.bytes / 1e9).toFixed(2)} GB bf16 pytorch_model.bin → safetensors, ${where} (median of ${runs}) | ${a.seconds.toFixed(2)} s | ${mb(a.peakRss)} | ` +
+    `${b.label} ${b.seconds.toFixed(2)} s | ${mb(b.peakRss)} | ${ratio.toFixed(2)}× | ≤ ${TARGET_RATIO}× PyTorch, ≤ ${mb(TARGET_RSS)}: ${met ? "met" : "missed"} |`;
+  const cpuA = median(as.map((x) => x.cpu));
+  const cpuB = median(bs.map((x) => x.cpu));
+  const notes = [
+    `${cache}, wall of every run: truecast ${as.map((x) => x.seconds.toFixed(2)).join(", ")} s; PyTorch ${bs.map((x) => x.seconds.toFixed(2)).join(", ")} s`,
+    `${cache}, median of paired wall ratios (each truecast run over the PyTorch run right after it): ${median(as.map((x, i) => x.seconds / (bs[i]?.seconds ?? NaN))).toFixed(2)}×`,
+    `${cache}, median CPU time (user + sys): truecast ${cpuA.toFixed(2)} s, PyTorch ${cpuB.toFixed(2)} s, ratio ${(cpuA / cpuB).toFixed(2)}×`,
+  ];
+  return { row, notes };
+}
+
 console.log(`machine: ${machine()}; ${new Date().toISOString()}`);
 ensureCheckpoint();
-const as: CpuTimed[] = [];
-const bs: CpuTimed[] = [];
-for (let i = 0; i < runs; i++) {
-  as.push(await truecastRun());
-  bs.push(await torchRun());
-  const [x, y] = [as[i], bs[i]];
-  if (x && y) console.log(`run ${i + 1}/${runs}: truecast ${x.seconds.toFixed(2)} s (cpu ${x.cpu.toFixed(2)} s) ${mb(x.peakRss)}, PyTorch ${y.seconds.toFixed(2)} s (cpu ${y.cpu.toFixed(2)} s) ${mb(y.peakRss)}`);
-}
-const pick = (xs: Timed[]): Timed => ({ label: xs[0]?.label ?? "", seconds: median(xs.map((x) => x.seconds)), peakRss: Math.max(...xs.map((x) => x.peakRss)) });
-const a = pick(as);
-const b = pick(bs);
-const check = await compareOutputs();
-if (check.problems.length > 0) {
-  console.error(`FAILED: the outputs differ in ${check.problems.length} tensors:\n${check.problems.slice(0, 20).join("\n")}`);
-  process.exitCode = 1;
-} else {
-  console.log(`outputs identical: ${check.tensors} tensors, ${(check.bytes / 1e9).toFixed(2)} GB, same names, dtypes, shapes and sha256`);
-}
-const ratio = a.seconds / b.seconds;
-const met = ratio <= TARGET_RATIO && a.peakRss <= TARGET_RSS;
-console.log("| run | truecast | peak RSS | reference | ref. peak RSS | ratio | target |");
+const results: ModeResult[] = [];
+for (const cache of caches) results.push(await measure(cache));
+console.log("\n| run | truecast | peak RSS | reference | ref. peak RSS | ratio | target |");
 console.log("|---|---|---|---|---|---|---|");
-console.log(
-  `| export ${(check.bytes / 1e9).toFixed(2)} GB bf16 pytorch_model.bin → safetensors (median of ${runs}) | ${a.seconds.toFixed(2)} s | ${mb(a.peakRss)} | ` +
-    `${b.label} ${b.seconds.toFixed(2)} s | ${mb(b.peakRss)} | ${ratio.toFixed(2)}× | ≤ ${TARGET_RATIO}× PyTorch, ≤ ${mb(TARGET_RSS)}: ${met ? "met" : "missed"} |`,
-);
-console.log(`all runs, wall: truecast ${as.map((x) => x.seconds.toFixed(2)).join(", ")} s; PyTorch ${bs.map((x) => x.seconds.toFixed(2)).join(", ")} s`);
-console.log(`median of paired wall ratios (each truecast run over the PyTorch run right after it): ${median(as.map((x, i) => x.seconds / (bs[i]?.seconds ?? NaN))).toFixed(2)}×`);
-const cpuA = median(as.map((x) => x.cpu));
-const cpuB = median(bs.map((x) => x.cpu));
-console.log(`median CPU time (user + sys): truecast ${cpuA.toFixed(2)} s, PyTorch ${cpuB.toFixed(2)} s, ratio ${(cpuA / cpuB).toFixed(2)}×`);
+for (const r of results) console.log(r.row);
+console.log("");
+for (const r of results) for (const n of r.notes) console.log(n);
 if (!values.keep) {
   await rm(ours, { recursive: true, force: true });
   await rm(theirs, { recursive: true, force: true });
