@@ -4,6 +4,7 @@ import { serializeIndex } from "../formats/safetensors/index-file.js";
 import { openSource, type OpenSourceOptions } from "../sources/open.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes } from "./config.js";
+import { CastPool } from "./cast-pool.js";
 import { RangeHasher } from "./hasher.js";
 import { StagedOutput } from "./output-dir.js";
 import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
@@ -75,6 +76,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
   const publisher = params.publisher;
   let staged: StagedOutput | null = null;
   const hasher = new RangeHasher();
+  const castPool = new CastPool();
   try {
     const plan = planExport({ tensors: model.tensors, policy, ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}) });
     const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy })));
@@ -101,6 +103,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
         shard,
         path,
         allowOverflow: params.allowOverflow ?? false,
+        castPool,
         onProgress: (p) => {
           checkAbort(params.signal);
           if (!isSidecar) params.onEvent?.({ type: "write", bytes: base + p.bytes, total: plan.totalSize, file: shard.fileName });
@@ -173,6 +176,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     throw e;
   } finally {
     await hasher.close();
+    await castPool.close();
     await model.close();
   }
 }

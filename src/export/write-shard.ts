@@ -1,9 +1,10 @@
 import { open, type FileHandle } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
-import { createCaster, type CastReport } from "../dtype/cast.js";
+import type { CastReport } from "../dtype/cast.js";
 import { isFloatDType, type DType } from "../dtype/table.js";
 import { createDigest } from "../util/digest.js";
 import { prefetch } from "../util/prefetch.js";
+import { castStream, type CastPool } from "./cast-pool.js";
 import type { PlannedShard } from "./plan.js";
 
 /** Bytes read from a source per step: large enough for sequential I/O, small enough to keep memory flat. */
@@ -37,31 +38,31 @@ export interface WriteProgress {
   readonly tensor: string;
 }
 
+/** Free buffers kept per size; more are left to the garbage collector. */
+const POOL_PER_SIZE = 8;
+
 /**
  * Read buffers recycled between chunks, so that copying gigabytes touches the same few megabytes of memory
  * (fresh buffers cost a page fault per 4 KB). A buffer goes back to the pool once its write has completed.
+ * Only buffers that own their whole memory are kept (a view into a larger buffer is left alone).
  */
 class BufferPool {
   private readonly free = new Map<number, Uint8Array[]>();
-  private readonly owned = new WeakSet<ArrayBufferLike>();
 
   alloc = (byteLength: number): Uint8Array => {
-    const list = this.free.get(byteLength);
-    const reused = list?.pop();
+    const reused = this.free.get(byteLength)?.pop();
     if (reused) return reused;
     const raw = Buffer.allocUnsafeSlow(byteLength);
-    const b = new Uint8Array(raw.buffer, raw.byteOffset, byteLength);
-    this.owned.add(b.buffer);
-    return b;
+    return new Uint8Array(raw.buffer, raw.byteOffset, byteLength);
   };
 
-  /** Return a chunk to the pool if it came from it; other buffers are left to the garbage collector. */
-  release(b: Uint8Array): void {
-    if (!this.owned.has(b.buffer)) return;
+  release = (b: Uint8Array): void => {
+    if (b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength || b.buffer instanceof SharedArrayBuffer) return;
     const list = this.free.get(b.byteLength) ?? [];
+    if (list.length >= POOL_PER_SIZE) return;
     list.push(b);
     this.free.set(b.byteLength, list);
-  }
+  };
 }
 
 /** Sequential writer with one write in flight and small writes coalesced. */
@@ -132,6 +133,8 @@ export async function writeShard(params: {
   shard: PlannedShard;
   path: string;
   allowOverflow: boolean;
+  /** Worker threads for conversions. */
+  castPool: CastPool;
   onProgress?: (p: WriteProgress) => void;
 }): Promise<WrittenTensor[]> {
   const { shard } = params;
@@ -149,14 +152,13 @@ export async function writeShard(params: {
       if (converting && !(isFloatDType(ref.dtype) && isFloatDType(outDtype))) {
         throw new TruecastError("UNSUPPORTED_DTYPE", `tensor "${ref.name}": cannot convert ${ref.dtype} to ${outDtype}`);
       }
-      const caster = converting && isFloatDType(ref.dtype) && isFloatDType(outDtype) ? createCaster(ref.dtype, outDtype) : null;
+      const read = prefetch(ref.chunks(CHUNK_SIZE, pool.alloc), READ_AHEAD);
+      const caster =
+        converting && isFloatDType(ref.dtype) && isFloatDType(outDtype)
+          ? castStream({ source: read, from: ref.dtype, to: outDtype, pool: params.castPool, release: pool.release })
+          : null;
       let tensorBytes = 0;
-      for await (const chunk of prefetch(ref.chunks(CHUNK_SIZE, pool.alloc), READ_AHEAD)) {
-        let out = chunk;
-        if (caster) {
-          out = caster.cast(chunk);
-          pool.release(chunk);
-        }
+      for await (const out of caster ? caster.chunks : read) {
         digest.update(out);
         tensorBytes += out.byteLength;
         bytes += out.byteLength;
