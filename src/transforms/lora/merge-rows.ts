@@ -91,6 +91,8 @@ export function mergeRows(t: MergeRowsTask): MergeRowsResult {
   const overflowAt = t.outDtype === null ? Infinity : OVERFLOW_AT[t.outDtype];
   // Rows that may hold a non-finite result; null: every row must be checked.
   let suspects: number[] | null = null;
+  // Counts over the rows not in `suspects`, when the fused pass could count them (bf16 in and out, no DoRA).
+  let fusedCounts: { changed: number; tooSmall: number } | null = null;
   let decoded: Float32Array | null = null;
   const delta = {
     left: t.left, right: t.right, rank: t.rank, cols, scale: t.scale, blockStartRow: t.blockStartRow,
@@ -99,8 +101,11 @@ export function mergeRows(t: MergeRowsTask): MergeRowsResult {
   if (simd !== null) {
     // one pass: decode, update and flag (the common bfloat16 case); the base is decoded again only if needed
     const bits = new Uint16Array(t.baseBytes.buffer, t.baseBytes.byteOffset, t.baseBytes.byteLength / 2);
-    const flagged = simd.mergeBf16Rows({ ...delta, baseBits: bits, limit: overflowAt });
-    if (t.rowMagnitude === null && t.colFactor === null) suspects = flagged;
+    const fused = simd.mergeBf16Rows({ ...delta, baseBits: bits, limit: overflowAt });
+    if (t.rowMagnitude === null && t.colFactor === null) {
+      suspects = fused.flagged;
+      if (t.outDtype === "BF16") fusedCounts = fused;
+    }
   } else {
     decoded = decodeToFloat32(t.baseDtype, baseBytes);
     t.values.set(decoded, first);
@@ -142,9 +147,21 @@ export function mergeRows(t: MergeRowsTask): MergeRowsResult {
   const encoded = encoder.encode(v);
   t.out.set(encoded, first * outSize);
   const ref = t.outDtype === t.baseDtype ? baseBytes : createEncoder(t.outDtype).encode(baseValuesOf());
-  const counted = countChanges(encoded, ref, t.touched.subarray(first, first + n), outSize);
-  result.changed = counted.changed;
-  result.tooSmall = counted.tooSmall;
+  const touched = t.touched.subarray(first, first + n);
+  if (fusedCounts !== null && suspects !== null) {
+    result.changed = fusedCounts.changed;
+    result.tooSmall = fusedCounts.tooSmall;
+    for (const row of suspects) {
+      const [from, to] = [(row - t.rowStart) * cols, (row - t.rowStart + 1) * cols];
+      const c = countChanges(encoded.subarray(from * outSize, to * outSize), ref.subarray(from * outSize, to * outSize), touched.subarray(from, to), outSize);
+      result.changed += c.changed;
+      result.tooSmall += c.tooSmall;
+    }
+  } else {
+    const counted = countChanges(encoded, ref, touched, outSize);
+    result.changed = counted.changed;
+    result.tooSmall = counted.tooSmall;
+  }
   result.cast = encoder.report();
   return result;
 }

@@ -22,6 +22,8 @@ const op = {
   f32x4eq: [0xfd, 0x41], f32x4ne: [0xfd, 0x42], f32x4lt: [0xfd, 0x43], f32x4abs: [0xfd, 0xe0, 0x01], and: [0xfd, 0x4e],
   extendLowU: [0xfd, 0xa9, 0x01], extendHighU: [0xfd, 0xaa, 0x01], i32x4shl: [0xfd, 0xab, 0x01],
   narrow32: [0xfd, 0x85, 0x01], narrow16: [0xfd, 0x65], i8x16abs: [0xfd, 0x60], allTrue: [0xfd, 0xa3, 0x01],
+  i32x4splat: [0xfd, 0x11], i32x4eq: [0xfd, 0x37], not: [0xfd, 0x4d], i32x4shrU: [0xfd, 0xad, 0x01],
+  i32x4add: [0xfd, 0xae, 0x01], i32x4sub: [0xfd, 0xb1, 0x01],
 } as const;
 
 /** `v128.load` / `v128.store` with a constant byte offset (below 128: one LEB128 byte). */
@@ -33,8 +35,16 @@ const [SCRATCH, RIGHT, LEFT, RANK, BYTES, STRIDE, J, K, RP, L] = [0, 1, 2, 3, 4,
 
 function get(i: number): number[] { return [op.get, i]; }
 function set(i: number): number[] { return [op.set, i]; }
-/** `i32.const n` for 0 ≤ n < 8192 (signed LEB128: one byte up to 63, two bytes above). */
-function c(n: number): number[] { return n < 64 ? [op.i32const, n] : [op.i32const, (n & 0x7f) | 0x80, n >>> 7]; }
+/** `i32.const n` for n ≥ 0 (signed LEB128). */
+function c(n: number): number[] {
+  const out: number[] = [op.i32const];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>>= 7;
+    if (n === 0 && (b & 0x40) === 0) return [...out, b];
+    out.push(b | 0x80);
+  }
+}
 
 /** `j += 16; if (j < bytes) continue the enclosing loop`. */
 const nextJ = [...get(J), ...c(16), ...op.add, op.tee, J, ...get(BYTES), ...op.ltU, op.brIf, 0];
@@ -84,30 +94,41 @@ function name(s: string): number[] {
 }
 
 /**
- * `bf16Epilogue(scratch, base, vals, touched, bytes, scale, limit) → ok`, 16 columns a step, for a bfloat16 base row:
+ * `bf16Epilogue(scratch, base, vals, touched, bytes, scale, limit, counts) → ok`, 16 columns a step, for a bf16 row:
  *   d = fround(scratch · scale);  vals = fround(widen(base) + d);  touched = (d ≠ 0 ? 1 : 0)
- * and `ok` = 1 iff every |vals| < limit (so NaN, ±inf and values that would overflow the output dtype give 0).
- * `bytes` (the float32 row length) is a positive multiple of 64; `base` holds the row's bf16 bits.
+ * `ok` = 1 iff every |vals| < limit (NaN, ±inf and values that would overflow the output dtype give 0). With
+ * r = vals rounded to bfloat16 (round to nearest even on the bits: exact for every finite value), `counts` receives
+ * two i32x4 lane counters: elements with r ≠ base, and elements with d ≠ 0 but r = base. `bytes` (the float32 row
+ * length) is a positive multiple of 64; `base` holds the row's bf16 bits.
  */
 const F32 = 0x7d;
-const [E_SCR, E_BASE, E_VALS, E_TOUCH, E_BYTES, E_SCALE, E_LIMIT] = [0, 1, 2, 3, 4, 5, 6] as const;
-const [E_J, E_PB, E_PT, E_S, E_LIM, E_OK, E_B, E_D, E_V, E_ZERO] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16] as const;
+const [E_SCR, E_BASE, E_VALS, E_TOUCH, E_BYTES, E_SCALE, E_LIMIT, E_COUNTS] = [0, 1, 2, 3, 4, 5, 6, 7] as const;
+const [E_J, E_PB, E_PT] = [8, 9, 10] as const;
+const [E_S, E_LIM, E_OK, E_B, E_D, E_V, E_ZERO, E_BX, E_EQ, E_DM, E_CH, E_TS, E_ONE, E_HALF] = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24] as const;
 
-/** One group of 4 columns: v = widen(lane half of B) + d, stored; ok &= |v| < limit; leaves `d ≠ 0` on the stack. */
+/** Four columns: v = widen(lanes of B) + d, stored; ok &= |v| < limit; the counters; leaves `d ≠ 0` on the stack. */
 function epilogueQuarter(q: number, high: boolean): number[] {
   return [
     ...get(E_SCR), ...get(E_J), ...op.add, ...vload(16 * q), ...get(E_S), ...op.f32x4mul, op.set, E_D,
+    ...get(E_B), ...(high ? op.extendHighU : op.extendLowU), op.set, E_BX,
     ...get(E_VALS), ...get(E_J), ...op.add,
-    ...get(E_B), ...(high ? op.extendHighU : op.extendLowU), ...c(16), ...op.i32x4shl, ...get(E_D), ...op.f32x4add, op.tee, E_V,
+    ...get(E_BX), ...c(16), ...op.i32x4shl, ...get(E_D), ...op.f32x4add, op.tee, E_V,
     ...vstore(16 * q),
     ...get(E_OK), ...get(E_V), ...op.f32x4abs, ...get(E_LIM), ...op.f32x4lt, ...op.and, op.set, E_OK,
-    ...get(E_D), ...get(E_ZERO), ...op.f32x4ne,
+    // r = (v + 0x7fff + ((v >>> 16) & 1)) >>> 16;  eq = (r = base bits)
+    ...get(E_V), ...get(E_V), ...c(16), ...op.i32x4shrU, ...get(E_ONE), ...op.and, ...op.i32x4add,
+    ...get(E_HALF), ...op.i32x4add, ...c(16), ...op.i32x4shrU, ...get(E_BX), ...op.i32x4eq, op.set, E_EQ,
+    ...get(E_CH), ...get(E_EQ), ...op.not, ...op.i32x4sub, op.set, E_CH,
+    ...get(E_D), ...get(E_ZERO), ...op.f32x4ne, op.set, E_DM,
+    ...get(E_TS), ...get(E_EQ), ...get(E_DM), ...op.and, ...op.i32x4sub, op.set, E_TS,
+    ...get(E_DM),
   ];
 }
 
 const epilogueBody: number[] = [
   ...get(E_SCALE), ...op.splat, op.set, E_S, ...get(E_LIMIT), ...op.splat, op.set, E_LIM,
   ...get(E_ZERO), ...get(E_ZERO), ...op.f32x4eq, op.set, E_OK,
+  ...c(1), ...op.i32x4splat, op.set, E_ONE, ...c(0x7fff), ...op.i32x4splat, op.set, E_HALF,
   ...get(E_BASE), op.set, E_PB, ...get(E_TOUCH), op.set, E_PT,
   ...op.loop,
   ...get(E_PT),
@@ -119,16 +140,17 @@ const epilogueBody: number[] = [
   ...get(E_PB), ...c(32), ...op.add, op.set, E_PB, ...get(E_PT), ...c(16), ...op.add, op.set, E_PT,
   ...get(E_J), ...c(64), ...op.add, op.tee, E_J, ...get(E_BYTES), ...op.ltU, op.brIf, 0,
   ...op.end,
+  ...get(E_COUNTS), ...get(E_CH), ...vstore(0), ...get(E_COUNTS), ...get(E_TS), ...vstore(16),
   ...get(E_OK), ...op.allTrue,
   ...op.end,
 ];
 
 function moduleBytes(): Uint8Array {
   const rowFunc = [2, 3, I32, 1, V128, ...body];
-  const epilogueFunc = [2, 3, I32, 7, V128, ...epilogueBody];
+  const epilogueFunc = [2, 3, I32, 14, V128, ...epilogueBody];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [2, 0x60, 6, I32, I32, I32, I32, I32, I32, 0, 0x60, 7, I32, I32, I32, I32, I32, F32, F32, 1, I32]),
+    ...section(1, [2, 0x60, 6, I32, I32, I32, I32, I32, I32, 0, 0x60, 8, I32, I32, I32, I32, I32, F32, F32, I32, 1, I32]),
     ...section(3, [2, 0, 1]),
     ...section(5, [1, 0x00, 1]),
     ...section(7, [3, ...name("row"), 0x00, 0, ...name("bf16Epilogue"), 0x00, 1, ...name("mem"), 0x02, 0]),
@@ -156,13 +178,21 @@ export interface Bf16RowsParams extends Omit<DeltaRowsParams, "scratch"> {
   readonly limit: number;
 }
 
+export interface Bf16RowsResult {
+  readonly flagged: number[];
+  readonly changed: number;
+  readonly tooSmall: number;
+}
+
 export interface SimdKernel {
   applyDeltaRows(p: DeltaRowsParams): void;
   /**
    * Decode, update and flag in one pass (`cols` a positive multiple of 16, `rank` ≥ 1); the bits are those of
-   * decoding with widen.ts and then {@link applyDeltaRows}. Returns the absolute rows holding a flagged result.
+   * decoding with widen.ts and then {@link applyDeltaRows}. Returns the absolute rows holding a flagged result, and
+   * over the other rows the counts of {@link countChanges} for a bfloat16 output (elements whose rounded bits differ
+   * from the base's; elements with a non-zero delta whose rounded bits do not).
    */
-  mergeBf16Rows(p: Bf16RowsParams): number[];
+  mergeBf16Rows(p: Bf16RowsParams): Bf16RowsResult;
 }
 
 /** A SIMD kernel with its own memory (one per thread), or null where WebAssembly SIMD is not available. */
@@ -177,17 +207,18 @@ export function createSimdKernel(): SimdKernel | null {
   }
   const memory = exports.mem as WasmMemory;
   const row = exports.row as (scratch: number, right: number, left: number, rank: number, bytes: number, stride: number) => void;
-  const epilogue = exports.bf16Epilogue as (scratch: number, base: number, vals: number, touched: number, bytes: number, scale: number, limit: number) => number;
+  const epilogue = exports.bf16Epilogue as (scratch: number, base: number, vals: number, touched: number, bytes: number, scale: number, limit: number, counts: number) => number;
   return {
-    mergeBf16Rows(p: Bf16RowsParams): number[] {
+    mergeBf16Rows(p: Bf16RowsParams): Bf16RowsResult {
       const { rank, cols } = p;
       if (cols <= 0 || cols % 16 !== 0 || rank < 1) throw new Error(`mergeBf16Rows: cols ${cols} must be a positive multiple of 16 and rank ${rank} ≥ 1`);
       const nRows = p.rowEnd - p.rowStart;
-      // memory: scratch (cols f32) | base row (cols bf16) | merged row (cols f32) | touched row (cols bytes) | left rows | right
+      // memory: scratch (cols f32) | base row (cols bf16) | merged row (cols f32) | touched row (cols bytes) | counts (8 i32) | left rows | right
       const baseAt = cols * 4;
       const valsAt = baseAt + cols * 2;
       const touchedAt = valsAt + cols * 4;
-      const leftAt = touchedAt + cols;
+      const countsAt = touchedAt + cols;
+      const leftAt = countsAt + 32;
       const rightAt = leftAt + nRows * rank * 4;
       const need = rightAt + rank * cols * 4;
       if (need > memory.buffer.byteLength) memory.grow(Math.ceil((need - memory.buffer.byteLength) / PAGE));
@@ -198,16 +229,24 @@ export function createSimdKernel(): SimdKernel | null {
       heap.set(p.right.subarray(0, rank * cols), rightAt / 4);
       const vals = heap.subarray(valsAt / 4, valsAt / 4 + cols);
       const touchedRow = heap8.subarray(touchedAt, touchedAt + cols);
+      const counts = new Int32Array(memory.buffer, countsAt, 8);
       const flagged: number[] = [];
+      let changed = 0;
+      let tooSmall = 0;
       for (let i = p.rowStart; i < p.rowEnd; i++) {
         const at = (i - p.blockStartRow) * cols;
         heap16.set(p.baseBits.subarray(at, at + cols), baseAt / 2);
         row(0, rightAt, leftAt + (i - p.rowStart) * rank * 4, rank, cols * 4, cols * 4);
-        if (epilogue(0, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit) === 0) flagged.push(i);
+        if (epilogue(0, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit, countsAt) === 0) {
+          flagged.push(i);
+        } else {
+          changed += (counts[0] as number) + (counts[1] as number) + (counts[2] as number) + (counts[3] as number);
+          tooSmall += (counts[4] as number) + (counts[5] as number) + (counts[6] as number) + (counts[7] as number);
+        }
         p.values.set(vals, at);
         p.touched.set(touchedRow, at);
       }
-      return flagged;
+      return { flagged, changed, tooSmall };
     },
     applyDeltaRows(p: DeltaRowsParams): void {
       const { rank, cols, scale, values, touched } = p;

@@ -2,6 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { applyDeltaRows } from "../../../src/transforms/lora/kernel.js";
 import { createSimdKernel } from "../../../src/transforms/lora/simd-kernel.js";
+import { countChanges } from "../../../src/transforms/lora/merge-rows.js";
+import { createEncoder } from "../../../src/dtype/cast.js";
 
 test("the WebAssembly SIMD kernel gives the JS kernel's bits (every rank, columns with and without a tail)", () => {
   const simd = createSimdKernel();
@@ -45,7 +47,7 @@ test("the fused bfloat16 pass (decode, update, flags) gives the bits of decoding
       const wantTouched = new Uint8Array(rows * cols);
       applyDeltaRows({ left, right, rank, cols, scale, blockStartRow: 0, rowStart: 0, rowEnd: rows, values: want, touched: wantTouched, scratch: new Float32Array(cols) });
       const got = new Float32Array((rows - 1) * cols), touched = new Uint8Array((rows - 1) * cols);
-      const flagged = simd.mergeBf16Rows({ left, right, rank, cols, scale, blockStartRow: 1, rowStart: 1, rowEnd: rows, values: got, touched, baseBits: bits.subarray(cols), limit: 65520 });
+      const { flagged, changed, tooSmall } = simd.mergeBf16Rows({ left, right, rank, cols, scale, blockStartRow: 1, rowStart: 1, rowEnd: rows, values: got, touched, baseBits: bits.subarray(cols), limit: 65520 });
       const wantBits = new Uint32Array(want.buffer.slice(cols * 4));
       const gotBits = new Uint32Array(got.buffer);
       for (let i = 0; i < gotBits.length; i++) {
@@ -56,6 +58,15 @@ test("the fused bfloat16 pass (decode, update, flags) gives the bits of decoding
       const wantFlagged = [1, 2, 3, 4, 5].filter((r) => want.subarray(r * cols, (r + 1) * cols).some((x) => !(Math.abs(x) < 65520)));
       assert.deepEqual(flagged, wantFlagged, `cols ${cols} rank ${rank}`);
       assert.ok(flagged.includes(1) && flagged.includes(2) && flagged.includes(3));
+      // counts over the rows not flagged: as countChanges counts them on the rounded bits
+      let wantChanged = 0, wantTooSmall = 0;
+      for (const r of [1, 2, 3, 4, 5].filter((x) => !flagged.includes(x))) {
+        const out = createEncoder("BF16").encode(want.subarray(r * cols, (r + 1) * cols));
+        const c = countChanges(out, new Uint8Array(bits.buffer, r * cols * 2, cols * 2), wantTouched.subarray(r * cols, (r + 1) * cols), 2);
+        wantChanged += c.changed;
+        wantTooSmall += c.tooSmall;
+      }
+      assert.deepEqual({ changed, tooSmall }, { changed: wantChanged, tooSmall: wantTooSmall }, `cols ${cols} rank ${rank}`);
     }
   }
 });
