@@ -6,7 +6,7 @@
  */
 import { createEncoder, decodeToFloat32, type CastReport } from "../../dtype/cast.js";
 import { dtypeSize, type FloatDType } from "../../dtype/table.js";
-import { threadKernel, threadSimdKernel } from "./simd-kernel.js";
+import { threadKernel, threadSimdKernel, type Bf16RowsResult } from "./simd-kernel.js";
 import type { DecodableDType } from "./tensor-io.js";
 
 /** Smallest float32 magnitude that rounds to infinity in each output dtype (round-to-nearest-even). */
@@ -92,7 +92,7 @@ export function mergeRows(t: MergeRowsTask): MergeRowsResult {
   // Rows that may hold a non-finite result; null: every row must be checked.
   let suspects: number[] | null = null;
   // Counts over the rows not in `suspects`, when the fused pass could count them (bf16 in and out, no DoRA).
-  let fusedCounts: { changed: number; tooSmall: number } | null = null;
+  let fused: Bf16RowsResult | null = null;
   let decoded: Float32Array | null = null;
   const delta = {
     left: t.left, right: t.right, rank: t.rank, cols, scale: t.scale, blockStartRow: t.blockStartRow,
@@ -101,11 +101,11 @@ export function mergeRows(t: MergeRowsTask): MergeRowsResult {
   if (simd !== null) {
     // one pass: decode, update and flag (the common bfloat16 case); the base is decoded again only if needed
     const bits = new Uint16Array(t.baseBytes.buffer, t.baseBytes.byteOffset, t.baseBytes.byteLength / 2);
-    const fused = simd.mergeBf16Rows({ ...delta, baseBits: bits, limit: overflowAt });
-    if (t.rowMagnitude === null && t.colFactor === null) {
-      suspects = fused.flagged;
-      if (t.outDtype === "BF16") fusedCounts = fused;
-    }
+    const noDora = t.rowMagnitude === null && t.colFactor === null;
+    const out = noDora && t.outDtype === "BF16" ? t.out : null;
+    const r = simd.mergeBf16Rows({ ...delta, baseBits: bits, limit: overflowAt, out });
+    if (noDora) suspects = r.flagged;
+    if (out !== null) fused = r;
   } else {
     decoded = decodeToFloat32(t.baseDtype, baseBytes);
     t.values.set(decoded, first);
@@ -144,20 +144,27 @@ export function mergeRows(t: MergeRowsTask): MergeRowsResult {
   }
   const outSize = dtypeSize(t.outDtype);
   const encoder = createEncoder(t.outDtype);
-  const encoded = encoder.encode(v);
-  t.out.set(encoded, first * outSize);
-  const ref = t.outDtype === t.baseDtype ? baseBytes : createEncoder(t.outDtype).encode(baseValuesOf());
   const touched = t.touched.subarray(first, first + n);
-  if (fusedCounts !== null && suspects !== null) {
-    result.changed = fusedCounts.changed;
-    result.tooSmall = fusedCounts.tooSmall;
+  if (fused !== null && suspects !== null) {
+    // the fused pass wrote and counted every row but the suspects: encode and count those here
+    result.changed = fused.changed;
+    result.tooSmall = fused.tooSmall;
     for (const row of suspects) {
       const [from, to] = [(row - t.rowStart) * cols, (row - t.rowStart + 1) * cols];
-      const c = countChanges(encoded.subarray(from * outSize, to * outSize), ref.subarray(from * outSize, to * outSize), touched.subarray(from, to), outSize);
+      const encoded = encoder.encode(v.subarray(from, to));
+      t.out.set(encoded, (first + from) * outSize);
+      const c = countChanges(encoded, baseBytes.subarray(from * outSize, to * outSize), touched.subarray(from, to), outSize);
       result.changed += c.changed;
       result.tooSmall += c.tooSmall;
     }
-  } else {
+    const fast: CastReport = { from: "F32", to: "BF16", toInfinity: 0, toZero: 0, toSubnormal: 0, nan: 0, ...fused.cast };
+    result.cast = suspects.length === 0 ? fast : combineCastReports(fast, encoder.report());
+    return result;
+  }
+  const encoded = encoder.encode(v);
+  t.out.set(encoded, first * outSize);
+  const ref = t.outDtype === t.baseDtype ? baseBytes : createEncoder(t.outDtype).encode(baseValuesOf());
+  {
     const counted = countChanges(encoded, ref, touched, outSize);
     result.changed = counted.changed;
     result.tooSmall = counted.tooSmall;

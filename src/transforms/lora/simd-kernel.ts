@@ -23,7 +23,11 @@ const op = {
   extendLowU: [0xfd, 0xa9, 0x01], extendHighU: [0xfd, 0xaa, 0x01], i32x4shl: [0xfd, 0xab, 0x01],
   narrow32: [0xfd, 0x85, 0x01], narrow16: [0xfd, 0x65], i8x16abs: [0xfd, 0x60], allTrue: [0xfd, 0xa3, 0x01],
   i32x4splat: [0xfd, 0x11], i32x4eq: [0xfd, 0x37], not: [0xfd, 0x4d], i32x4shrU: [0xfd, 0xad, 0x01],
-  i32x4add: [0xfd, 0xae, 0x01], i32x4sub: [0xfd, 0xb1, 0x01],
+  i32x4add: [0xfd, 0xae, 0x01], i32x4sub: [0xfd, 0xb1, 0x01], f32x4sub: [0xfd, 0xe5, 0x01], f32x4ge: [0xfd, 0x46],
+  f32x4max: [0xfd, 0xe9, 0x01], narrow32U: [0xfd, 0x86, 0x01], promoteLow: [0xfd, 0x5f], f64x2div: [0xfd, 0xf3, 0x01],
+  f64x2max: [0xfd, 0xf5, 0x01],
+  /** i8x16.shuffle(x, x): lanes 2, 3 to lanes 0, 1. */
+  highHalf: [0xfd, 0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15],
 } as const;
 
 /** `v128.load` / `v128.store` with a constant byte offset (below 128: one LEB128 byte). */
@@ -94,42 +98,58 @@ function name(s: string): number[] {
 }
 
 /**
- * `bf16Epilogue(scratch, base, vals, touched, bytes, scale, limit, counts) → ok`, 16 columns a step, for a bf16 row:
+ * `bf16Epilogue(scratch, base, vals, touched, bytes, scale, limit, counts, minNormal, out) → ok`, 16 columns a
+ * step, for a bf16 row:
  *   d = fround(scratch · scale);  vals = fround(widen(base) + d);  touched = (d ≠ 0 ? 1 : 0)
- * `ok` = 1 iff every |vals| < limit (NaN, ±inf and values that would overflow the output dtype give 0). With
- * r = vals rounded to bfloat16 (round to nearest even on the bits: exact for every finite value), `counts` receives
- * two i32x4 lane counters: elements with r ≠ base, and elements with d ≠ 0 but r = base. `bytes` (the float32 row
- * length) is a positive multiple of 64; `base` holds the row's bf16 bits.
+ *   out = vals rounded to bfloat16 (round to nearest even on the bits: exact for every finite value)
+ * `ok` = 1 iff every minNormal ≤ |vals| < limit (NaN, ±inf, overflow and, for minNormal > 0, zeros and subnormals
+ * give 0). `counts` receives i32x4 lane counters (out ≠ base; d ≠ 0 but out = base; out ≠ vals), an f32x4 of the
+ * largest |out − vals| per lane and an f64x2 of the largest |out − vals| / |vals|: the cast report's fast path
+ * (dtype/kernels/f32-to-bf16.ts), exact for rows that are ok. `bytes` (the float32 row length) is a positive
+ * multiple of 64; `base` holds the row's bf16 bits.
  */
 const F32 = 0x7d;
-const [E_SCR, E_BASE, E_VALS, E_TOUCH, E_BYTES, E_SCALE, E_LIMIT, E_COUNTS] = [0, 1, 2, 3, 4, 5, 6, 7] as const;
-const [E_J, E_PB, E_PT] = [8, 9, 10] as const;
-const [E_S, E_LIM, E_OK, E_B, E_D, E_V, E_ZERO, E_BX, E_EQ, E_DM, E_CH, E_TS, E_ONE, E_HALF] = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24] as const;
+const [E_SCR, E_BASE, E_VALS, E_TOUCH, E_BYTES, E_SCALE, E_LIMIT, E_COUNTS, E_MINN, E_OUT] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] as const;
+const [E_J, E_PB, E_PT, E_PO] = [10, 11, 12, 13] as const;
+const [E_S, E_LIM, E_OK, E_B, E_D, E_V, E_ZERO, E_BX, E_EQ, E_DM, E_CH, E_TS, E_ONE, E_HALF] = [14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27] as const;
+const [E_MN, E_CC, E_AE, E_RE, E_W, E_A, E_P] = [28, 29, 30, 31, 32, 33, 34] as const;
+const E_R = [35, 36, 37, 38] as const;
+const V128_LOCALS = 25;
 
-/** Four columns: v = widen(lanes of B) + d, stored; ok &= |v| < limit; the counters; leaves `d ≠ 0` on the stack. */
+/** Four columns: v = widen(lanes of B) + d, stored; ok; counters and error maxima; leaves `d ≠ 0` on the stack. */
 function epilogueQuarter(q: number, high: boolean): number[] {
+  const r = E_R[q] as number;
   return [
     ...get(E_SCR), ...get(E_J), ...op.add, ...vload(16 * q), ...get(E_S), ...op.f32x4mul, op.set, E_D,
     ...get(E_B), ...(high ? op.extendHighU : op.extendLowU), op.set, E_BX,
     ...get(E_VALS), ...get(E_J), ...op.add,
     ...get(E_BX), ...c(16), ...op.i32x4shl, ...get(E_D), ...op.f32x4add, op.tee, E_V,
     ...vstore(16 * q),
-    ...get(E_OK), ...get(E_V), ...op.f32x4abs, ...get(E_LIM), ...op.f32x4lt, ...op.and, op.set, E_OK,
+    // ok &= minNormal ≤ |v| < limit
+    ...get(E_V), ...op.f32x4abs, op.set, E_P,
+    ...get(E_OK), ...get(E_P), ...get(E_LIM), ...op.f32x4lt, ...op.and, ...get(E_P), ...get(E_MN), ...op.f32x4ge, ...op.and, op.set, E_OK,
     // r = (v + 0x7fff + ((v >>> 16) & 1)) >>> 16;  eq = (r = base bits)
     ...get(E_V), ...get(E_V), ...c(16), ...op.i32x4shrU, ...get(E_ONE), ...op.and, ...op.i32x4add,
-    ...get(E_HALF), ...op.i32x4add, ...c(16), ...op.i32x4shrU, ...get(E_BX), ...op.i32x4eq, op.set, E_EQ,
+    ...get(E_HALF), ...op.i32x4add, ...c(16), ...op.i32x4shrU, op.tee, r, ...get(E_BX), ...op.i32x4eq, op.set, E_EQ,
     ...get(E_CH), ...get(E_EQ), ...op.not, ...op.i32x4sub, op.set, E_CH,
     ...get(E_D), ...get(E_ZERO), ...op.f32x4ne, op.set, E_DM,
     ...get(E_TS), ...get(E_EQ), ...get(E_DM), ...op.and, ...op.i32x4sub, op.set, E_TS,
+    // w = widen(r); the cast: changed iff w ≠ v; |w − v| and |w − v| / |v| (in float64, both exact inputs)
+    ...get(r), ...c(16), ...op.i32x4shl, op.set, E_W,
+    ...get(E_CC), ...get(E_W), ...get(E_V), ...op.f32x4ne, ...op.i32x4sub, op.set, E_CC,
+    ...get(E_W), ...get(E_V), ...op.f32x4sub, ...op.f32x4abs, op.tee, E_A, ...get(E_AE), ...op.f32x4max, op.set, E_AE,
+    ...get(E_RE), ...get(E_A), ...op.promoteLow, ...get(E_P), ...op.promoteLow, ...op.f64x2div, ...op.f64x2max,
+    ...get(E_A), ...get(E_A), ...op.highHalf, ...op.promoteLow, ...get(E_P), ...get(E_P), ...op.highHalf, ...op.promoteLow,
+    ...op.f64x2div, ...op.f64x2max, op.set, E_RE,
     ...get(E_DM),
   ];
 }
 
 const epilogueBody: number[] = [
-  ...get(E_SCALE), ...op.splat, op.set, E_S, ...get(E_LIMIT), ...op.splat, op.set, E_LIM,
+  ...get(E_SCALE), ...op.splat, op.set, E_S, ...get(E_LIMIT), ...op.splat, op.set, E_LIM, ...get(E_MINN), ...op.splat, op.set, E_MN,
   ...get(E_ZERO), ...get(E_ZERO), ...op.f32x4eq, op.set, E_OK,
   ...c(1), ...op.i32x4splat, op.set, E_ONE, ...c(0x7fff), ...op.i32x4splat, op.set, E_HALF,
-  ...get(E_BASE), op.set, E_PB, ...get(E_TOUCH), op.set, E_PT,
+  ...get(E_BASE), op.set, E_PB, ...get(E_TOUCH), op.set, E_PT, ...get(E_OUT), op.set, E_PO,
   ...op.loop,
   ...get(E_PT),
   ...get(E_PB), ...vload(0), op.set, E_B,
@@ -137,20 +157,25 @@ const epilogueBody: number[] = [
   ...get(E_PB), ...vload(16), op.set, E_B,
   ...epilogueQuarter(2, false), ...epilogueQuarter(3, true), ...op.narrow32,
   ...op.narrow16, ...op.i8x16abs, ...vstore(0),
+  ...get(E_PO), ...get(E_R[0]), ...get(E_R[1]), ...op.narrow32U, ...vstore(0),
+  ...get(E_PO), ...get(E_R[2]), ...get(E_R[3]), ...op.narrow32U, ...vstore(16),
   ...get(E_PB), ...c(32), ...op.add, op.set, E_PB, ...get(E_PT), ...c(16), ...op.add, op.set, E_PT,
+  ...get(E_PO), ...c(32), ...op.add, op.set, E_PO,
   ...get(E_J), ...c(64), ...op.add, op.tee, E_J, ...get(E_BYTES), ...op.ltU, op.brIf, 0,
   ...op.end,
   ...get(E_COUNTS), ...get(E_CH), ...vstore(0), ...get(E_COUNTS), ...get(E_TS), ...vstore(16),
+  ...get(E_COUNTS), ...get(E_CC), ...vstore(32), ...get(E_COUNTS), ...get(E_AE), ...vstore(48),
+  ...get(E_COUNTS), ...get(E_RE), ...vstore(64),
   ...get(E_OK), ...op.allTrue,
   ...op.end,
 ];
 
 function moduleBytes(): Uint8Array {
   const rowFunc = [2, 3, I32, 1, V128, ...body];
-  const epilogueFunc = [2, 3, I32, 14, V128, ...epilogueBody];
+  const epilogueFunc = [2, 4, I32, V128_LOCALS, V128, ...epilogueBody];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [2, 0x60, 6, I32, I32, I32, I32, I32, I32, 0, 0x60, 8, I32, I32, I32, I32, I32, F32, F32, I32, 1, I32]),
+    ...section(1, [2, 0x60, 6, I32, I32, I32, I32, I32, I32, 0, 0x60, 10, I32, I32, I32, I32, I32, F32, F32, I32, F32, I32, 1, I32]),
     ...section(3, [2, 0, 1]),
     ...section(5, [1, 0x00, 1]),
     ...section(7, [3, ...name("row"), 0x00, 0, ...name("bf16Epilogue"), 0x00, 1, ...name("mem"), 0x02, 0]),
@@ -176,12 +201,19 @@ export interface Bf16RowsParams extends Omit<DeltaRowsParams, "scratch"> {
   readonly baseBits: Uint16Array;
   /** Results with `|v| ≥ limit` (and NaN) flag their row: the smallest float32 that overflows the output dtype. */
   readonly limit: number;
+  /**
+   * bfloat16 output: the block's output bytes (same indexing as `values`, 2 bytes an element), written for every
+   * row; then zeros and subnormals flag their row too, and the other rows' cast report comes back. Null otherwise.
+   */
+  readonly out: Uint8Array | null;
 }
 
 export interface Bf16RowsResult {
   readonly flagged: number[];
   readonly changed: number;
   readonly tooSmall: number;
+  /** With `out`: the float32 → bfloat16 rounding of the rows not flagged (elements, changed, error maxima). */
+  readonly cast: { readonly elements: number; readonly changed: number; readonly maxAbsError: number; readonly maxRelError: number };
 }
 
 export interface SimdKernel {
@@ -207,18 +239,20 @@ export function createSimdKernel(): SimdKernel | null {
   }
   const memory = exports.mem as WasmMemory;
   const row = exports.row as (scratch: number, right: number, left: number, rank: number, bytes: number, stride: number) => void;
-  const epilogue = exports.bf16Epilogue as (scratch: number, base: number, vals: number, touched: number, bytes: number, scale: number, limit: number, counts: number) => number;
+  const epilogue = exports.bf16Epilogue as (scratch: number, base: number, vals: number, touched: number, bytes: number, scale: number, limit: number, counts: number, minNormal: number, out: number) => number;
   return {
     mergeBf16Rows(p: Bf16RowsParams): Bf16RowsResult {
       const { rank, cols } = p;
       if (cols <= 0 || cols % 16 !== 0 || rank < 1) throw new Error(`mergeBf16Rows: cols ${cols} must be a positive multiple of 16 and rank ${rank} ≥ 1`);
       const nRows = p.rowEnd - p.rowStart;
-      // memory: scratch (cols f32) | base row (cols bf16) | merged row (cols f32) | touched row (cols bytes) | counts (8 i32) | left rows | right
+      // memory: scratch (cols f32) | base row (cols bf16) | merged row (cols f32) | touched row (cols bytes) |
+      // output row (cols bf16) | counts (80 bytes) | left rows | right
       const baseAt = cols * 4;
       const valsAt = baseAt + cols * 2;
       const touchedAt = valsAt + cols * 4;
-      const countsAt = touchedAt + cols;
-      const leftAt = countsAt + 32;
+      const outAt = touchedAt + cols;
+      const countsAt = outAt + cols * 2;
+      const leftAt = countsAt + 80;
       const rightAt = leftAt + nRows * rank * 4;
       const need = rightAt + rank * cols * 4;
       if (need > memory.buffer.byteLength) memory.grow(Math.ceil((need - memory.buffer.byteLength) / PAGE));
@@ -229,24 +263,34 @@ export function createSimdKernel(): SimdKernel | null {
       heap.set(p.right.subarray(0, rank * cols), rightAt / 4);
       const vals = heap.subarray(valsAt / 4, valsAt / 4 + cols);
       const touchedRow = heap8.subarray(touchedAt, touchedAt + cols);
-      const counts = new Int32Array(memory.buffer, countsAt, 8);
+      const counts = new Int32Array(memory.buffer, countsAt, 12);
+      const absErrors = new Float32Array(memory.buffer, countsAt + 48, 4);
+      const relErrors = new Float64Array(memory.buffer, countsAt + 64, 2);
+      const outRow = heap8.subarray(outAt, outAt + cols * 2);
+      const minNormal = p.out === null ? 0 : 2 ** -126;
       const flagged: number[] = [];
       let changed = 0;
       let tooSmall = 0;
+      const cast = { elements: 0, changed: 0, maxAbsError: 0, maxRelError: 0 };
       for (let i = p.rowStart; i < p.rowEnd; i++) {
         const at = (i - p.blockStartRow) * cols;
         heap16.set(p.baseBits.subarray(at, at + cols), baseAt / 2);
         row(0, rightAt, leftAt + (i - p.rowStart) * rank * 4, rank, cols * 4, cols * 4);
-        if (epilogue(0, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit, countsAt) === 0) {
+        if (epilogue(0, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit, countsAt, minNormal, outAt) === 0) {
           flagged.push(i);
         } else {
           changed += (counts[0] as number) + (counts[1] as number) + (counts[2] as number) + (counts[3] as number);
           tooSmall += (counts[4] as number) + (counts[5] as number) + (counts[6] as number) + (counts[7] as number);
+          cast.elements += cols;
+          cast.changed += (counts[8] as number) + (counts[9] as number) + (counts[10] as number) + (counts[11] as number);
+          cast.maxAbsError = Math.max(cast.maxAbsError, ...absErrors);
+          cast.maxRelError = Math.max(cast.maxRelError, ...relErrors);
         }
         p.values.set(vals, at);
         p.touched.set(touchedRow, at);
+        p.out?.set(outRow, at * 2);
       }
-      return { flagged, changed, tooSmall };
+      return { flagged, changed, tooSmall, cast };
     },
     applyDeltaRows(p: DeltaRowsParams): void {
       const { rank, cols, scale, values, touched } = p;

@@ -47,7 +47,7 @@ test("the fused bfloat16 pass (decode, update, flags) gives the bits of decoding
       const wantTouched = new Uint8Array(rows * cols);
       applyDeltaRows({ left, right, rank, cols, scale, blockStartRow: 0, rowStart: 0, rowEnd: rows, values: want, touched: wantTouched, scratch: new Float32Array(cols) });
       const got = new Float32Array((rows - 1) * cols), touched = new Uint8Array((rows - 1) * cols);
-      const { flagged, changed, tooSmall } = simd.mergeBf16Rows({ left, right, rank, cols, scale, blockStartRow: 1, rowStart: 1, rowEnd: rows, values: got, touched, baseBits: bits.subarray(cols), limit: 65520 });
+      const { flagged, changed, tooSmall } = simd.mergeBf16Rows({ left, right, rank, cols, scale, blockStartRow: 1, rowStart: 1, rowEnd: rows, values: got, touched, baseBits: bits.subarray(cols), limit: 65520, out: null });
       const wantBits = new Uint32Array(want.buffer.slice(cols * 4));
       const gotBits = new Uint32Array(got.buffer);
       for (let i = 0; i < gotBits.length; i++) {
@@ -69,4 +69,33 @@ test("the fused bfloat16 pass (decode, update, flags) gives the bits of decoding
       assert.deepEqual({ changed, tooSmall }, { changed: wantChanged, tooSmall: wantTooSmall }, `cols ${cols} rank ${rank}`);
     }
   }
+});
+
+test("the fused pass with bfloat16 output writes the encoder's bits and its cast report, and flags rows with zeros or subnormals", () => {
+  const simd = createSimdKernel();
+  assert.ok(simd);
+  let seed = 11;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);
+  const rows = 8, cols = 32, rank = 16, scale = Math.fround(2);
+  const left = Float32Array.from({ length: rows * rank }, rnd);
+  const right = Float32Array.from({ length: rank * cols }, () => rnd() * 1e-2);
+  const bits = Uint16Array.from({ length: rows * cols }, () => 0x3c00 + (Math.floor((rnd() + 0.5) * 0x0800) & 0x07ff) | (rnd() > 0 ? 0x8000 : 0));
+  const zeroRow = new Float32Array(rank);
+  left.set(zeroRow, 2 * rank); // row 2: no delta, and a zero in the base → a zero result
+  bits[2 * cols + 7] = 0;
+  left.set(zeroRow, 4 * rank); // row 4: no delta, a subnormal base value (2^-130) stays subnormal
+  bits[4 * cols + 9] = 0x0008;
+  bits[6 * cols] = 0xffc0; // row 6: a NaN in the base
+  const values = new Float32Array(rows * cols), touched = new Uint8Array(rows * cols), out = new Uint8Array(rows * cols * 2);
+  const r = simd.mergeBf16Rows({ left, right, rank, cols, scale, blockStartRow: 0, rowStart: 0, rowEnd: rows, values, touched, baseBits: bits, limit: 2 ** 128 - 2 ** 119, out });
+  assert.deepEqual(r.flagged, [2, 4, 6]);
+  const clean = [0, 1, 3, 5, 7];
+  const encoder = createEncoder("BF16");
+  for (const row of clean) {
+    const want = encoder.encode(values.subarray(row * cols, (row + 1) * cols));
+    assert.deepEqual(out.subarray(row * cols * 2, (row + 1) * cols * 2), want, `row ${row}`);
+  }
+  const report = encoder.report();
+  assert.deepEqual(r.cast, { elements: report.elements, changed: report.changed, maxAbsError: report.maxAbsError, maxRelError: report.maxRelError });
+  assert.ok(report.changed > 0 && report.maxRelError > 0);
 });
