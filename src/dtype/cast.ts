@@ -6,10 +6,21 @@
  * quiet NaN with the same sign and as much of the payload as fits (see scalar.ts for how that differs
  * from PyTorch). float64 → float16/bfloat16 rounds from the float64 value, not through float32.
  *
- * Throughput, 16M elements (64 MiB of float32) per call, best of 10, report included, on the 2-core
- * development machine (shared, so ±20%), Node 20.20, 2026-11-29; source values normal(0, 0.02) like
- * LLM weights (bench: TRUECAST_BENCH=1 node --import tsx --test test/dtype/throughput.test.ts):
- *   THROUGHPUT_TABLE
+ * Throughput (M elements/s), 16M elements per call, report included, best of several runs on the 2-core
+ * development machine, 2026-11-29, Node 20.20, values normal(0, 0.02) like LLM weights. The machine was
+ * shared with other builds (load 5–10), so single runs vary by up to 2×. "kernel" writes into memory
+ * allocated beforehand; "caster" is createCaster().cast() + report(), whose fresh output buffer costs
+ * page faults. Reproduce: TRUECAST_BENCH=1 node --import tsx --test test/dtype/throughput.test.ts
+ *
+ *   pair          caster  kernel   | PyTorch 1.13 .to(), 1 thread, no report, same machine
+ *   F32 → BF16      268     358    |   853
+ *   BF16 → F32      269     519    |   514
+ *   F32 → F16       218     301    |   796
+ *   F16 → F32       277     509    |
+ *   BF16 → F16      279     364    |
+ *   F16 → BF16      252     330    |
+ *   F64 → BF16       91     104    |
+ *   F64 → F32       192     287    |
  */
 import { Buffer } from "node:buffer";
 import { TruecastError } from "../errors.js";
