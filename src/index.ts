@@ -9,3 +9,8 @@ export { inspectSource, type InspectReport } from "./export/inspect.js";
 export { planExport, type DtypePolicy, type ExportPlan } from "./export/plan.js";
 export { parseSize } from "./export/units.js";
 export { runCli } from "./cli/run.js";
+export { openForExport, type OpenForExportParams, type OpenedForExport } from "./export/open-for-export.js";
+export { mergeLora, type LoraReport } from "./transforms/lora/index.js";
+export { openPeftAdapter, type PeftAdapter } from "./sources/peft.js";
+export { publishFolder, createUploadSession, resolveToken, resolveEndpoint, type PublishReport, type PublishEvent } from "./hub/index.js";
+export { createExportPublisher } from "./hub/export-push.js";

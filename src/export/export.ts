@@ -48,6 +48,8 @@ export interface ExportParams extends OpenSourceOptions {
   /** README.md: generated (default), the user's file, or none (false). */
   readonly modelCard?: ModelCardOptions | false;
   readonly publisher?: ShardPublisher;
+  /** Free bytes where a folder lives (for tests); default statfs. */
+  readonly freeBytes?: (dir: string) => Promise<number>;
   readonly onEvent?: (e: ExportEvent) => void;
   readonly signal?: AbortSignal;
 }
@@ -84,7 +86,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     staged = await StagedOutput.create({ out: params.out, force: params.force ?? false, protect: [model.path] });
     const biggest = Math.max(0, ...plan.shards.map((s) => s.fileSize));
     const sidecarBytes = sidecars.reduce((n, s) => n + s.fileSize, 0);
-    await staged.checkFreeSpace((publisher && !publisher.keepLocal ? Math.min(plan.totalFileSize, 2 * biggest) : plan.totalFileSize) + sidecarBytes);
+    await staged.checkFreeSpace((publisher && !publisher.keepLocal ? Math.min(plan.totalFileSize, 2 * biggest) : plan.totalFileSize) + sidecarBytes, params.freeBytes);
 
     const written: WrittenTensor[] = [];
     const verifications: Promise<{ tensors: number; bytes: number }>[] = [];

@@ -18,6 +18,11 @@ async function exists(path: string): Promise<"missing" | "empty-dir" | "non-empt
   }
 }
 
+async function statfsFree(dir: string): Promise<number> {
+  const fs = await statfs(dir);
+  return Number(fs.bavail) * Number(fs.bsize);
+}
+
 function inside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
   return rel === "" || (!rel.startsWith("..") && !rel.startsWith(sep) && rel !== "..");
@@ -62,14 +67,16 @@ export class StagedOutput {
     return new StagedOutput(out, staging, state !== "missing");
   }
 
-  /** Refuse to start when the file system cannot hold `bytes` more. */
-  async checkFreeSpace(bytes: number): Promise<{ free: number }> {
-    const fs = await statfs(this.staging);
-    const free = Number(fs.bavail) * Number(fs.bsize);
+  /**
+   * Refuse to start when the file system cannot hold `bytes` more. `freeBytes` measures the free space of a
+   * folder (default: statfs, blocks available to this user × block size).
+   */
+  async checkFreeSpace(bytes: number, freeBytes: (dir: string) => Promise<number> = statfsFree): Promise<{ free: number }> {
+    const free = await freeBytes(this.staging);
     if (free < bytes + FREE_SPACE_MARGIN) {
       throw new TruecastError(
         "NO_SPACE",
-        `the export needs ${formatBytes(bytes)} but only ${formatBytes(free)} is free where ${this.out} goes; free some space or choose another output folder`,
+        `the export needs ${formatBytes(bytes + FREE_SPACE_MARGIN)} (${formatBytes(bytes)} of files and ${formatBytes(FREE_SPACE_MARGIN)} of head-room) but only ${formatBytes(free)} is free where ${this.out} goes; free some space or choose another output folder`,
       );
     }
     return { free };

@@ -201,3 +201,23 @@ test("a model without config.json exports without one; a single file source too"
     await cleanup();
   }
 });
+
+test("an export that does not fit the free space is refused before writing, naming the sizes", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const src = join(dir, "src");
+    await writeModelFolder(src, { tensors: modelTensors(), config: CONFIG });
+    const out = join(dir, "out");
+    await assert.rejects(exportModel({ source: src, out, freeBytes: async () => 1_000_000 }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "NO_SPACE");
+      assert.match(e.message, /^the export needs 16\.8 MB \([\d.]+ KB of files and 16\.8 MB of head-room\) but only 1\.0 MB is free where .*out goes; free some space or choose another output folder$/);
+      return true;
+    });
+    assert.deepEqual(await readdir(dir), ["src"]);
+    // Enough room (the planned bytes plus the safety margin): it goes ahead.
+    const report = await exportModel({ source: src, out, freeBytes: async () => 64 * 1024 * 1024 });
+    assert.equal(report.bitExact, 7);
+  } finally {
+    await cleanup();
+  }
+});
