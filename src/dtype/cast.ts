@@ -40,6 +40,11 @@ export interface Caster {
    * little-endian target bytes. The input is not modified.
    */
   cast(chunk: Uint8Array): Uint8Array;
+  /**
+   * The same, into `out` (exactly the target's byte length, aligned to its element size), so that a stream of
+   * chunks can reuse its buffers. Returns `out`.
+   */
+  castInto(chunk: Uint8Array, out: Uint8Array): Uint8Array;
   /** The report over every element cast so far. */
   report(): CastReport;
 }
@@ -81,10 +86,13 @@ function freshBytes(length: number): Uint8Array {
   return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
 }
 
-/** Run `kernel` over host-order, aligned `src`, returning little-endian target bytes. */
-function run(kernel: Kernel, tally: Tally, src: Uint8Array, elements: number): Uint8Array {
+/** Run `kernel` over host-order, aligned `src`, returning little-endian target bytes (in `into` when given). */
+function run(kernel: Kernel, tally: Tally, src: Uint8Array, elements: number, into?: Uint8Array): Uint8Array {
   const size = dtypeSize(tally.to);
-  const dst = freshBytes(elements * size);
+  if (into && (into.byteLength !== elements * size || into.byteOffset % size !== 0)) {
+    throw new TruecastError("INTERNAL", `cast into a buffer of ${into.byteLength} bytes at offset ${into.byteOffset}: ${elements} ${tally.to} elements need ${elements * size}, aligned`);
+  }
+  const dst = into ?? freshBytes(elements * size);
   kernel.convert(src, dst, tally);
   tally.elements += elements;
   return toLittleEndian(dst, size);
@@ -100,6 +108,10 @@ export function createCaster(from: FloatDType, to: FloatDType): Caster {
     cast(chunk: Uint8Array): Uint8Array {
       const elements = wholeElements(source, target, chunk.byteLength);
       return run(kernel, tally, hostOrderInput(chunk, dtypeSize(source)), elements);
+    },
+    castInto(chunk: Uint8Array, out: Uint8Array): Uint8Array {
+      const elements = wholeElements(source, target, chunk.byteLength);
+      return run(kernel, tally, hostOrderInput(chunk, dtypeSize(source)), elements, out);
     },
     report(): CastReport {
       kernel.flush(tally);

@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import type { Worker } from "node:worker_threads";
 import { summarize, createCaster, type CastReport } from "../dtype/cast.js";
-import type { FloatDType } from "../dtype/table.js";
+import { dtypeSize, type FloatDType } from "../dtype/table.js";
 import { TruecastError, type ErrorCode } from "../errors.js";
 import { startWorker } from "../util/worker.js";
 import type { CastReply, CastTask } from "./cast-protocol.js";
@@ -53,14 +53,18 @@ export class CastPool {
     return this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
   }
 
-  /** Convert one chunk on a worker. The chunk's buffer moves to the worker and comes back as `input`. */
-  cast(from: FloatDType, to: FloatDType, input: Uint8Array): Promise<{ input: Uint8Array; output: Uint8Array; report: CastReport }> {
+  /**
+   * Convert one chunk on a worker, into `output` when given. The buffers move to the worker and come back
+   * as `input` and `output`.
+   */
+  cast(from: FloatDType, to: FloatDType, input: Uint8Array, output: Uint8Array | null = null): Promise<{ input: Uint8Array; output: Uint8Array; report: CastReport }> {
     const slot = this.pick();
     const id = this.nextId++;
     slot.busy++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { slot, resolve, reject });
-      slot.worker.postMessage({ id, from, to, input } satisfies CastTask, owns(input) ? [input.buffer as ArrayBuffer] : []);
+      const transfer = [input, output].filter((b): b is Uint8Array => b !== null && owns(b)).map((b) => b.buffer as ArrayBuffer);
+      slot.worker.postMessage({ id, from, to, input, output } satisfies CastTask, transfer);
     });
   }
 
@@ -81,6 +85,8 @@ export function castStream(params: {
   from: FloatDType;
   to: FloatDType;
   pool: CastPool;
+  /** A buffer for a chunk's output (recycled by the caller once written). */
+  alloc: (byteLength: number) => Uint8Array;
   release: (input: Uint8Array) => void;
 }): { chunks: AsyncIterable<Uint8Array>; report: () => CastReport } {
   const { from, to, pool } = params;
@@ -97,7 +103,8 @@ export function castStream(params: {
         params.release(chunk);
         return Promise.resolve(out);
       }
-      const p = pool.cast(from, to, chunk).then((r) => {
+      const outBytes = (chunk.byteLength / dtypeSize(from)) * dtypeSize(to);
+      const p = pool.cast(from, to, chunk, params.alloc(outBytes)).then((r) => {
         reports.push(r.report);
         params.release(r.input);
         return r.output;

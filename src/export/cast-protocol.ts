@@ -7,6 +7,8 @@ export interface CastTask {
   readonly from: FloatDType;
   readonly to: FloatDType;
   readonly input: Uint8Array;
+  /** A buffer of the output's exact size to convert into (recycled by the sender), or none. */
+  readonly output: Uint8Array | null;
 }
 
 export type CastReply =

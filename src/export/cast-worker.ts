@@ -12,7 +12,7 @@ parentPort?.on("message", (task: CastTask) => {
   let reply: CastReply;
   try {
     const caster = createCaster(task.from, task.to);
-    const output = caster.cast(task.input);
+    const output = task.output ? caster.castInto(task.input, task.output) : caster.cast(task.input);
     reply = { id: task.id, input: task.input, output, report: caster.report() };
   } catch (e) {
     reply = { id: task.id, error: (e as Error).message, code: e instanceof TruecastError ? e.code : "INTERNAL" };

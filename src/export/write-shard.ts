@@ -155,7 +155,7 @@ export async function writeShard(params: {
       const read = prefetch(ref.chunks(CHUNK_SIZE, pool.alloc), READ_AHEAD);
       const caster =
         converting && isFloatDType(ref.dtype) && isFloatDType(outDtype)
-          ? castStream({ source: read, from: ref.dtype, to: outDtype, pool: params.castPool, release: pool.release })
+          ? castStream({ source: read, from: ref.dtype, to: outDtype, pool: params.castPool, alloc: pool.alloc, release: pool.release })
           : null;
       let tensorBytes = 0;
       for await (const out of caster ? caster.chunks : read) {

@@ -227,3 +227,15 @@ test("summarize adds counts, keeps the largest errors and lists the pairs", () =
     maxAbsError: 0, maxRelError: 0,
   });
 });
+
+test("castInto writes the same bytes and report as cast, into the buffer given", () => {
+  const input = new Uint8Array(new Float32Array([1, 1.00390625, 70000, -0, 3.4e38, Number.NaN, 1e-40, 0.1]).buffer);
+  const a = createCaster("F32", "BF16");
+  const b = createCaster("F32", "BF16");
+  const out = new Uint8Array(16).fill(0xaa);
+  const got = b.castInto(input, out);
+  assert.equal(got, out);
+  assert.deepEqual([...out], [...a.cast(input)]);
+  assert.deepEqual(b.report(), a.report());
+  assert.throws(() => createCaster("F32", "BF16").castInto(input, new Uint8Array(15)), { code: "INTERNAL" });
+});
