@@ -44,8 +44,23 @@ if (!jobPath) throw new Error("usage: publish-client.js publish|put <job.json>")
 const job = JSON.parse(await readFile(jobPath, "utf8")) as unknown;
 if (mode === "publish") {
   const j = job as PublishJob;
-  const report = await publishFolder({ folder: j.folder, repoId: j.repoId, token: j.token, endpoint: j.endpoint, concurrency: j.concurrency });
-  await writeFile(j.out, JSON.stringify({ bytesSent: report.bytesSent, files: report.files.length, summary: report.summary }));
+  const t0 = performance.now();
+  const trace: string[] = [];
+  const last = new Map<string, string>();
+  const at = () => ((performance.now() - t0) / 1000).toFixed(2);
+  const report = await publishFolder({
+    folder: j.folder, repoId: j.repoId, token: j.token, endpoint: j.endpoint, concurrency: j.concurrency,
+    onProgress: (e) => {
+      // Phase changes and each file's state changes, with the time since start: where a run spends its time.
+      if (e.type === "phase") trace.push(`${at()} ${e.phase}`);
+      else if (e.type === "file" && last.get(e.path) !== e.state) {
+        last.set(e.path, e.state);
+        trace.push(`${at()} ${e.path} ${e.state}`);
+      }
+    },
+  });
+  trace.push(`${at()} returned`);
+  await writeFile(j.out, JSON.stringify({ bytesSent: report.bytesSent, files: report.files.length, summary: report.summary, trace }));
 } else if (mode === "put") {
   const j = job as PutJob;
   for (const f of j.files) await put(j.storageUrl, f);

@@ -8,7 +8,7 @@
  *   npm run build && node dist/bench/publish.js [--dir /tmp/truecast-bench-publish] [--gb 1] [--shards 2] [--runs 3]
  *     [--double '{"multipartThreshold":8388608}'] [--concurrency 3] [--keep]
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { listFolderFiles } from "../src/hub/folder-files.js";
 import { sha256File } from "../src/hub/file-hash.js";
-import { machine, mb, median, timed, writeBenchModel, type Timed } from "./lib.js";
+import { machine, mb, median, writeBenchModel } from "./lib.js";
 import type { PublishJob, PutJob } from "./publish-client.js";
 
 const { values } = parseArgs({
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     double: { type: "string", default: "{}" },
     concurrency: { type: "string" },
     keep: { type: "boolean", default: false },
+    trace: { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
@@ -41,6 +42,28 @@ const TOKEN = "hf_write";
 /** 4096×4096 bfloat16 tensors: whole tensors per shard, at least `gb` GB per shard. */
 const WIDTH = 4096;
 const TENSOR_BYTES = WIDTH * WIDTH * 2;
+
+interface Run {
+  seconds: number;
+  peakRss: number;
+  /** CPU seconds (user + system) of the client process, and of the double while serving this run. */
+  cpu: number;
+  serverCpu: number;
+}
+
+/** Like lib.ts `timed()`, plus the command's CPU time: wall seconds, peak RSS and user + system seconds. */
+function timeCommand(label: string, args: readonly string[]): Promise<Omit<Run, "serverCpu">> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("/usr/bin/time", ["-f", "TIMED %e %M %U %S", process.execPath, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("close", (code) => {
+      const m = /TIMED ([\d.]+) (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(err);
+      if (code !== 0 || !m) return reject(new Error(`${label} failed (exit ${code}): ${err.slice(-2000)}`));
+      resolve({ seconds: Number(m[1]), peakRss: Number(m[2]) * 1024, cpu: Number(m[3]) + Number(m[4]) });
+    });
+  });
+}
 
 interface Server {
   url: string;
@@ -92,36 +115,41 @@ const putJob = join(dir, "put.json");
 await writeFile(putJob, JSON.stringify({ storageUrl: server.storageUrl, files } satisfies PutJob));
 const client = join(here, `publish-client${ext}`);
 
-async function publishRun(i: number): Promise<Timed> {
-  await server.ask({ type: "reset" }, "reset-done");
+/** The double's CPU time since the previous reset, and every stored object forgotten for the next run. */
+async function reset(): Promise<number> {
+  return Number((await server.ask({ type: "reset" }, "reset-done")).cpuSeconds);
+}
+
+async function publishRun(i: number): Promise<Run> {
   const job: PublishJob = { folder: model, repoId: `acme/bench-${i}`, token: TOKEN, endpoint: server.url, out: join(dir, `publish-${i}.out.json`) };
   if (values.concurrency !== undefined) job.concurrency = Number(values.concurrency);
   const jobPath = join(dir, `publish-${i}.json`);
   await writeFile(jobPath, JSON.stringify(job));
-  const t = await timed("truecast publish", process.execPath, [...nodeArgs, client, "publish", jobPath]);
-  const out = JSON.parse(await readFile(job.out, "utf8")) as { bytesSent: number; summary: string };
+  const t = { ...(await timeCommand("truecast publish", [...nodeArgs, client, "publish", jobPath])), serverCpu: await reset() };
+  const out = JSON.parse(await readFile(job.out, "utf8")) as { bytesSent: number; summary: string; trace: string[] };
   const lfsBytes = local.filter((f) => f.pathInRepo.endsWith(".safetensors")).reduce((s, f) => s + f.size, 0);
   if (out.bytesSent < lfsBytes) throw new Error(`publish run ${i} sent ${out.bytesSent} bytes, fewer than the ${lfsBytes} of the shards: something was skipped`);
-  console.log(`  publish ${i}: ${t.seconds.toFixed(2)} s, ${mb(t.peakRss)}; ${out.summary}`);
+  console.log(`  publish ${i}: ${describe(t)}; ${out.summary}`);
+  if (values.trace) console.log(`    ${out.trace.join("\n    ")}`);
   return t;
 }
 
-async function putRun(i: number): Promise<Timed> {
-  await server.ask({ type: "reset" }, "reset-done");
-  const t = await timed("node:http PUT", process.execPath, [...nodeArgs, client, "put", putJob]);
-  console.log(`  put ${i}: ${t.seconds.toFixed(2)} s, ${mb(t.peakRss)}`);
+async function putRun(i: number): Promise<Run> {
+  const t = { ...(await timeCommand("node:http PUT", [...nodeArgs, client, "put", putJob])), serverCpu: await reset() };
+  console.log(`  put ${i}: ${describe(t)}`);
   return t;
 }
 
-const as: Timed[] = [];
-const bs: Timed[] = [];
-try {
-  for (let i = 1; i <= runs; i++) {
-    as.push(await publishRun(i));
-    bs.push(await putRun(i));
-  }
-} finally {
-  await server.ask({ type: "reset" }, "reset-done").catch(() => undefined);
+function describe(r: Run): string {
+  return `${r.seconds.toFixed(2)} s, ${mb(r.peakRss)}, client CPU ${r.cpu.toFixed(2)} s, double CPU ${r.serverCpu.toFixed(2)} s`;
+}
+
+const as: Run[] = [];
+const bs: Run[] = [];
+await reset();
+for (let i = 1; i <= runs; i++) {
+  as.push(await publishRun(i));
+  bs.push(await putRun(i));
 }
 const stopped = await server.ask({ type: "stop" }, "stopped");
 const serverRss = Number(stopped.maxRssBytes);

@@ -17,12 +17,55 @@ import { TruecastError } from "../errors.js";
  * Bytes read per chunk. Per-chunk costs (a file read, the client's progress hop, a socket write) stop mattering
  * from about 512 KiB; at 1 MiB a stream holds a few MiB at most (one chunk read ahead, one being consumed).
  */
-export const FILE_BLOB_CHUNK_BYTES = 1048576;
+export const FILE_BLOB_CHUNK_BYTES = 1024 * 1024;
 
-/** The file's identity when the blob was opened: a read that finds another size or mtime fails. */
-interface Snapshot {
-  size: number;
-  mtimeMs: number;
+type Handle = Awaited<ReturnType<typeof open>>;
+
+/**
+ * The file behind a blob and all its slices: its identity when the blob was opened (a read that finds another
+ * size or mtime fails), and one handle shared by the streams reading it at once (a multipart upload reads five
+ * parts at a time; opening and checking the file for each 8 MiB part cost more than reading it).
+ */
+class SharedFile {
+  #handle: Promise<Handle> | null = null;
+  #users = 0;
+
+  constructor(readonly path: string, readonly size: number, readonly mtimeMs: number) {}
+
+  /** The open handle, checked against the snapshot when opened; each call needs one release(). */
+  async acquire(): Promise<Handle> {
+    this.#users++;
+    this.#handle ??= (async () => {
+      const h = await open(this.path, "r");
+      const st = await h.stat().catch(async (e: unknown) => {
+        await h.close().catch(() => undefined);
+        throw e;
+      });
+      if (st.size !== this.size || st.mtimeMs !== this.mtimeMs) {
+        await h.close().catch(() => undefined);
+        throw changed(this.path);
+      }
+      return h;
+    })();
+    const pending = this.#handle;
+    try {
+      return await pending;
+    } catch (e) {
+      // Nobody holds a failed open: the next reader tries again.
+      if (this.#handle === pending) this.#handle = null;
+      this.#users--;
+      throw e;
+    }
+  }
+
+  /** Closes the handle when no stream uses it any more. */
+  async release(): Promise<void> {
+    this.#users--;
+    if (this.#users > 0 || this.#handle === null) return;
+    const h = this.#handle;
+    this.#handle = null;
+    await h.then((fh) => fh.close()).catch(() => undefined);
+  }
 }
 
 function changed(path: string): TruecastError {
@@ -33,14 +76,14 @@ export class FileBlob extends Blob {
   readonly path: string;
   readonly #start: number;
   readonly #end: number;
-  readonly #snapshot: Snapshot;
+  readonly #file: SharedFile;
 
-  private constructor(path: string, start: number, end: number, snapshot: Snapshot, type: string) {
+  private constructor(file: SharedFile, start: number, end: number, type: string) {
     super([]);
-    this.path = path;
+    this.path = file.path;
     this.#start = start;
     this.#end = end;
-    this.#snapshot = snapshot;
+    this.#file = file;
     // Own properties shadow Blob's accessors, which would report the empty Blob given to super().
     Object.defineProperty(this, "size", { value: end - start, enumerable: true });
     Object.defineProperty(this, "type", { value: type, enumerable: true });
@@ -55,7 +98,7 @@ export class FileBlob extends Blob {
       throw new TruecastError("UNREADABLE", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     if (!st.isFile()) throw new TruecastError("UNREADABLE", `cannot read ${path}: not a regular file`);
-    return new FileBlob(path, 0, st.size, { size: st.size, mtimeMs: st.mtimeMs }, "");
+    return new FileBlob(new SharedFile(path, st.size, st.mtimeMs), 0, st.size, "");
   }
 
   override slice(start?: number, end?: number, type?: string): FileBlob {
@@ -67,31 +110,27 @@ export class FileBlob extends Blob {
     };
     const from = clamp(start, 0);
     const to = Math.max(from, clamp(end, size));
-    return new FileBlob(this.path, this.#start + from, this.#start + to, this.#snapshot, type ?? "");
+    return new FileBlob(this.#file, this.#start + from, this.#start + to, type ?? "");
   }
 
   override stream(): ReadableStream<Uint8Array> {
+    const file = this.#file;
     const path = this.path;
     const end = this.#end;
-    const snapshot = this.#snapshot;
     let pos = this.#start;
-    let handle: Awaited<ReturnType<typeof open>> | null = null;
-    const close = async () => {
-      const h = handle;
+    let handle: Handle | null = null;
+    const release = async () => {
+      if (handle === null) return;
       handle = null;
-      await h?.close().catch(() => undefined);
+      await file.release();
     };
     return new ReadableStream<Uint8Array>(
       {
         async pull(ctl) {
           try {
-            if (handle === null) {
-              handle = await open(path, "r");
-              const st = await handle.stat();
-              if (st.size !== snapshot.size || st.mtimeMs !== snapshot.mtimeMs) throw changed(path);
-            }
+            handle ??= await file.acquire();
             if (pos >= end) {
-              await close();
+              await release();
               return ctl.close();
             }
             const want = Math.min(FILE_BLOB_CHUNK_BYTES, end - pos);
@@ -105,11 +144,11 @@ export class FileBlob extends Blob {
             pos += got;
             ctl.enqueue(new Uint8Array(buf.buffer, buf.byteOffset, got));
           } catch (e) {
-            await close();
+            await release();
             ctl.error(e instanceof TruecastError ? e : new TruecastError("UNREADABLE", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
           }
         },
-        cancel: close,
+        cancel: release,
       },
       // One chunk read ahead, so reading the file overlaps hashing or sending the chunk before it.
       { highWaterMark: 1 },
