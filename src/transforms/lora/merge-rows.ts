@@ -3,6 +3,10 @@
  * delta (simd-kernel.ts / kernel.ts), apply DoRA, check for non-finite results, round once into the output
  * dtype, and count what changed. Workers run it on their share of a block; small blocks run it inline. Every
  * step is element- or row-local, so the bytes and counts do not depend on how a block is split.
+ *
+ * A bfloat16 base (with `cols % 16 = 0`) takes the fused SIMD pass (simd-kernel.ts `mergeBf16Rows`): decode, delta
+ * and overflow flags in one pass, and for bfloat16 output also the rounding, the counts and the cast report. Only
+ * the rows it flags (a NaN, ±inf, overflow, zero or subnormal somewhere in the row) go through the general code.
  */
 import { createEncoder, decodeToFloat32, type CastReport } from "../../dtype/cast.js";
 import { dtypeSize, type FloatDType } from "../../dtype/table.js";
