@@ -85,7 +85,7 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
     }
     if (p.adapter) {
       adapter = await openPeftAdapter(p.adapter);
-      mergedAdapter = adapter.config.baseModelNameOrPath ? `${p.adapter}` : p.adapter;
+      mergedAdapter = p.adapter;
     }
     if (!adapter) return { model: base, lora: null, mergedAdapter: null };
     const policy = p.policy;
