@@ -171,6 +171,9 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
         res = await send(url, init, count);
       } catch (e) {
         if (init.signal?.aborted || e instanceof TruecastError) throw e;
+        // The request body could not be read (a local file changed or vanished): not the network, no retry.
+        const cause = (e as { cause?: unknown } | null)?.cause;
+        if (cause instanceof TruecastError) throw cause;
         if (networkReason(e) === "unexpected redirect") {
           throw new TruecastError("HUB_SERVER", `the upload to ${url.host} was redirected; truecast does not follow redirects of uploads (they would hold the whole file in memory)`, { cause: e });
         }

@@ -1,0 +1,88 @@
+/**
+ * publishFolder hashes one file at a time (the next file's hash overlaps the uploads before it, instead of all
+ * hashes running side by side before any byte is sent), and a file that changes under an upload fails clearly.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { PublishEvent } from "../../src/hub/events.js";
+import { FileBlob } from "../../src/hub/file-blob.js";
+import { createHubFetch } from "../../src/hub/hub-fetch.js";
+import { publishFolder } from "../../src/hub/publish-folder.js";
+import { createUploadSession } from "../../src/hub/upload-session.js";
+import { TruecastError } from "../../src/errors.js";
+import { startHubDouble } from "../support/hub-double.js";
+import { tempDir } from "../helpers.js";
+import { writeModelFolder } from "./model-folder.js";
+
+const SHARD1 = "model-00001-of-00002.safetensors";
+const SHARD2 = "model-00002-of-00002.safetensors";
+
+test("the second shard's hash starts only after the first shard is hashed, and both are uploaded", async () => {
+  const d = await startHubDouble();
+  const t = await tempDir();
+  try {
+    // 12.8 MB shards: above the client's 10 MB limit for hashing in one piece, so each is hashed in a dozen chunks.
+    await writeModelFolder(t.dir, { rows: 400_000 });
+    const events: PublishEvent[] = [];
+    const report = await publishFolder({ folder: t.dir, repoId: "acme/ordered", token: "hf_write", endpoint: d.url, concurrency: 3, sleep: async () => undefined, onProgress: (e) => events.push(e) });
+    const files = events.filter((e): e is Extract<PublishEvent, { type: "file" }> => e.type === "file");
+    const firstHashed = files.findIndex((e) => e.path === SHARD1 && e.state === "hashing" && e.bytes === e.total);
+    const secondStarts = files.findIndex((e) => e.path === SHARD2 && e.state === "hashing");
+    assert.ok(firstHashed >= 0 && secondStarts >= 0, "both shards report hashing");
+    assert.ok(firstHashed < secondStarts, `shard 2 began hashing (event ${secondStarts}) before shard 1 was hashed (event ${firstHashed})`);
+    assert.deepEqual(report.files.filter((f) => f.lfs).map((f) => [f.path, f.sent]), [[SHARD1, true], [SHARD2, true]]);
+    assert.equal(report.shardsBitExact, 2);
+  } finally {
+    await d.stop();
+    await t.cleanup();
+  }
+});
+
+test("uploadFile calls onHashed once, for an LFS file and for a file that travels in the commit", async () => {
+  const d = await startHubDouble();
+  const t = await tempDir();
+  try {
+    await writeModelFolder(t.dir);
+    const session = await createUploadSession({ repoId: "acme/hashed", token: "hf_write", endpoint: d.url, sleep: async () => undefined });
+    for (const name of [SHARD1, "config.json"]) {
+      let calls = 0;
+      const u = await session.uploadFile(join(t.dir, name), name, { onHashed: () => calls++ });
+      assert.equal(calls, 1, name);
+      assert.equal(u.lfs, name === SHARD1);
+    }
+  } finally {
+    await d.stop();
+    await t.cleanup();
+  }
+});
+
+test("a request body whose file changed is reported as that, once, not retried as a network error", async () => {
+  const t = await tempDir();
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    req.resume();
+    req.on("end", () => res.end("{}"));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  try {
+    const addr = server.address();
+    const origin = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+    const path = join(t.dir, SHARD1);
+    await writeFile(path, Buffer.alloc(4096, 1));
+    const blob = await FileBlob.open(path);
+    const later = new Date(Date.now() + 60_000);
+    await utimes(path, later, later);
+    let retries = 0;
+    const f = createHubFetch({ endpoint: origin, token: "hf_x", sleep: async () => undefined, hooks: { onRetry: () => retries++ } });
+    await assert.rejects(f(`${origin}/lfs/put/x`, { method: "PUT", body: blob }), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && e.message.includes(path));
+    assert.equal(retries, 0);
+    assert.ok(requests <= 1);
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+    await t.cleanup();
+  }
+});
