@@ -40,19 +40,9 @@ function markComputed(t: TensorRef, by: string): TensorRef {
   };
 }
 
-/** H2O ships heads as files of their own; truecast writes each as `<head>.safetensors`. */
-function headSidecars(heads: readonly TensorRef[]): Map<string, TensorRef[]> {
-  const out = new Map<string, TensorRef[]>();
-  for (const h of heads) {
-    const file = `${h.name.replace(/\.weight$|\.bias$/, "")}.safetensors`;
-    out.set(file, [...(out.get(file) ?? []), h]);
-  }
-  return out;
-}
-
 /**
  * Open what `export` exports: the source, with a PEFT adapter merged when one is given, or with the LoRA weights
- * an H2O LLM Studio checkpoint holds merged into their base weights; H2O heads become sidecar files.
+ * an H2O LLM Studio checkpoint holds merged into their base weights (its heads travel as the source's sidecars).
  */
 export async function openForExport(p: OpenForExportParams): Promise<OpenedForExport> {
   let base = await openSource(p.source, p);
@@ -61,7 +51,6 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
   try {
     if (isH2o(base)) {
       const { h2o } = base;
-      if (h2o.heads.length > 0) base = { ...base, sidecars: headSidecars(h2o.heads) };
       if (!base.baseModel && h2o.cfg.llmBackbone) base = { ...base, baseModel: h2o.cfg.llmBackbone };
       if (h2o.lora) {
         if (p.adapter) throw new TruecastError("USAGE", `${p.source} already holds LoRA weights; --adapter cannot add another`);
