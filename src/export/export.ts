@@ -10,7 +10,7 @@ import { StagedOutput } from "./output-dir.js";
 import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
 import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
 import { checkConfigAfterWrite, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
-import { verifyFolder, verifyShard } from "./verify.js";
+import { verifyFolder, verifyShardHeader, verifyTensor } from "./verify.js";
 import { writeShard, type WrittenTensor } from "./write-shard.js";
 
 export type { ConversionSummary, ExportReport } from "./report.js";
@@ -101,6 +101,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       const base = before;
       const path = stage.path(shard.fileName);
       const isSidecar = i >= plan.shards.length;
+      const checks: Promise<number>[] = [];
       const mine = await writeShard({
         shard,
         path,
@@ -110,14 +111,20 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
           checkAbort(params.signal);
           if (!isSidecar) params.onEvent?.({ type: "write", bytes: base + p.bytes, total: plan.totalSize, file: shard.fileName });
         },
+        // Each tensor is re-read on the hashing thread as soon as the file holds it, while later ones are written.
+        onTensor: (tensor, range, onDisk) => {
+          const c = onDisk.then(() => verifyTensor({ path, shardName: shard.fileName, tensor, range, hasher }));
+          c.catch(() => undefined);
+          checks.push(c);
+        },
       });
       written.push(...mine);
       if (!isSidecar) before += shard.dataSize;
-      // Verify this shard on the hashing thread while the next one is written.
-      const v = verifyShard({ path, shard, written: mine, hasher }).then((r) => {
-        verifiedBytes += r.bytes;
+      const v = Promise.all([verifyShardHeader({ path, shard }), Promise.all(checks)]).then(([, sizes]) => {
+        const bytes = sizes.reduce((n, b) => n + b, 0);
+        verifiedBytes += bytes;
         params.onEvent?.({ type: "verify", bytes: verifiedBytes, total: plan.totalSize });
-        return r;
+        return { tensors: sizes.length, bytes };
       });
       verifications.push(v);
       const u =

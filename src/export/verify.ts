@@ -10,16 +10,11 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /**
- * Re-read one written shard with the strict reader and check it against its plan: the same header (tensors,
- * dtypes, shapes, offsets, metadata), the planned size, and every tensor's bytes digesting (on a worker
- * thread) to the hash taken while the tensor was written — for a kept tensor, the hash of its source bytes.
+ * Re-read one written shard's header with the strict reader and check it against its plan: the same tensors,
+ * dtypes, shapes, offsets and metadata, and the planned size. (Each tensor's bytes are checked on their own, as
+ * soon as they are written: see {@link verifyTensor}.)
  */
-export async function verifyShard(params: {
-  path: string;
-  shard: PlannedShard;
-  written: readonly WrittenTensor[];
-  hasher: RangeHasher;
-}): Promise<{ tensors: number; bytes: number }> {
+export async function verifyShardHeader(params: { path: string; shard: PlannedShard }): Promise<void> {
   const { shard } = params;
   const header = await readSafetensorsHeader(params.path);
   const fail = (what: string): never => {
@@ -35,17 +30,27 @@ export async function verifyShard(params: {
       fail(`tensor "${e.name}" reads back as ${e.dtype}[${e.shape.join(", ")}] at ${e.begin}..${e.end}, not as planned`);
     }
   }
-  const hashes = new Map(params.written.map((w) => [w.name, w.digest]));
-  const digests = await params.hasher.hash(
-    params.path,
-    header.entries.map((e) => ({ start: header.dataStart + e.begin, length: e.end - e.begin })),
-  );
-  let bytes = 0;
-  header.entries.forEach((e, i) => {
-    if (digests[i] !== hashes.get(e.name)) fail(`tensor "${e.name}" does not read back as the bytes written`);
-    bytes += e.end - e.begin;
-  });
-  return { tensors: header.entries.length, bytes };
+}
+
+/**
+ * Re-read one tensor's bytes from the written file (on the hashing thread) and require the digest taken while it
+ * was written — for a kept tensor, the digest of its source bytes.
+ */
+export async function verifyTensor(params: {
+  path: string;
+  shardName: string;
+  tensor: WrittenTensor;
+  range: { start: number; length: number };
+  hasher: RangeHasher;
+}): Promise<number> {
+  const [digest] = await params.hasher.hash(params.path, [params.range]);
+  if (digest !== params.tensor.digest) {
+    throw new TruecastError(
+      "VERIFY_FAILED",
+      `${params.shardName} was written but tensor "${params.tensor.name}" does not read back as the bytes written; the disk or file system changed it`,
+    );
+  }
+  return params.range.length;
 }
 
 /** Open the finished folder as any reader would (index and shards must agree) and check it holds the plan. */

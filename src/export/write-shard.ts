@@ -68,6 +68,9 @@ class BufferPool {
 /** Sequential writer with one write in flight and small writes coalesced. */
 class ShardSink {
   private position = 0;
+  /** Bytes from the start of the file that the file system has accepted. */
+  private written = 0;
+  private readonly waiters: { position: number; resolve: () => void }[] = [];
   private pending: Promise<unknown> | null = null;
   private buffer: Buffer = Buffer.allocUnsafeSlow(COALESCE_SIZE);
   private spare: Buffer | null = null;
@@ -104,7 +107,28 @@ class ShardSink {
     if (this.pending) await this.pending;
     const at = this.position;
     this.position += bytes.byteLength;
-    this.pending = writeAll(this.fh, bytes, at).then(() => done?.());
+    this.pending = writeAll(this.fh, bytes, at).then(() => {
+      this.written = at + bytes.byteLength;
+      for (let i = this.waiters.length - 1; i >= 0; i--) {
+        const w = this.waiters[i];
+        if (w && w.position <= this.written) {
+          this.waiters.splice(i, 1);
+          w.resolve();
+        }
+      }
+      done?.();
+    });
+  }
+
+  /** Resolves once the file holds every byte before `position` (small writes wait for their batch). */
+  whenWritten(position: number): Promise<void> {
+    if (position <= this.written) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ position, resolve }));
+  }
+
+  /** Where the next byte queued will land. */
+  get queued(): number {
+    return this.position + this.filled;
   }
 
   async close(): Promise<number> {
@@ -136,6 +160,11 @@ export async function writeShard(params: {
   /** Worker threads for conversions. */
   castPool: CastPool;
   onProgress?: (p: WriteProgress) => void;
+  /**
+   * Called when a tensor is complete, with its file range and a promise that resolves once the file holds it,
+   * so that verification can start while later tensors are still being written.
+   */
+  onTensor?: (t: WrittenTensor, range: { start: number; length: number }, onDisk: Promise<void>) => void;
 }): Promise<WrittenTensor[]> {
   const { shard } = params;
   const fh = await open(params.path, "wx");
@@ -179,7 +208,7 @@ export async function writeShard(params: {
           `converting tensor "${ref.name}" from ${ref.dtype} to ${outDtype} would turn ${cast.toInfinity} finite value${cast.toInfinity === 1 ? "" : "s"} into infinity; keep its dtype (--dtype keep) or pass --allow-overflow`,
         );
       }
-      written.push({
+      const done: WrittenTensor = {
         name: ref.name,
         shard: shard.fileName,
         sourceDtype: ref.dtype,
@@ -189,7 +218,10 @@ export async function writeShard(params: {
         digest: digest.digest(),
         ...(cast ? { cast } : {}),
         ...(ref.computed ? { computed: ref.computed } : {}),
-      });
+      };
+      written.push(done);
+      const start = shard.header.byteLength + entry.begin;
+      params.onTensor?.(done, { start, length: tensorBytes }, sink.whenWritten(start + tensorBytes));
     }
     const size = await sink.close();
     if (size !== shard.fileSize) {

@@ -1,0 +1,79 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { RangeHasher } from "../../src/export/hasher.js";
+import { planExport } from "../../src/export/plan.js";
+import { verifyShardHeader, verifyTensor } from "../../src/export/verify.js";
+import type { WrittenTensor } from "../../src/export/write-shard.js";
+import { writeShard } from "../../src/export/write-shard.js";
+import { CastPool } from "../../src/export/cast-pool.js";
+import type { TensorRef } from "../../src/sources/tensor-ref.js";
+import { tempDir } from "../helpers.js";
+import { bf16Weights } from "../support/build-model.js";
+
+function ref(name: string, data: Uint8Array): TensorRef {
+  return {
+    name,
+    dtype: "BF16",
+    shape: [data.byteLength / 2],
+    byteLength: data.byteLength,
+    origin: "memory",
+    async *chunks() {
+      yield data;
+    },
+  };
+}
+
+async function writeOne(dir: string) {
+  const plan = planExport({ tensors: [ref("a", bf16Weights(64, 1)), ref("b", bf16Weights(32, 2))], policy: "keep" });
+  const shard = plan.shards[0];
+  assert.ok(shard);
+  const path = join(dir, shard.fileName);
+  const ranges = new Map<string, { start: number; length: number }>();
+  const pool = new CastPool(1);
+  const written = await writeShard({ shard, path, allowOverflow: false, castPool: pool, onTensor: (t, r) => ranges.set(t.name, r) });
+  await pool.close();
+  return { shard, path, written, ranges };
+}
+
+test("a tensor whose bytes on disk differ from those written is caught, naming the tensor", async () => {
+  const { dir, cleanup } = await tempDir();
+  const hasher = new RangeHasher();
+  try {
+    const { path, written, ranges } = await writeOne(dir);
+    const b = written.find((w) => w.name === "b") as WrittenTensor;
+    const range = ranges.get("b");
+    assert.ok(range);
+    assert.equal(await verifyTensor({ path, shardName: "model.safetensors", tensor: b, range, hasher }), 64);
+    // Flip one bit of tensor b on disk.
+    const bytes = await readFile(path);
+    bytes[range.start + 5] = (bytes[range.start + 5] ?? 0) ^ 1;
+    await writeFile(path, bytes);
+    await assert.rejects(verifyTensor({ path, shardName: "model.safetensors", tensor: b, range, hasher }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "VERIFY_FAILED");
+      assert.equal(e.message, 'model.safetensors was written but tensor "b" does not read back as the bytes written; the disk or file system changed it');
+      return true;
+    });
+  } finally {
+    await hasher.close();
+    await cleanup();
+  }
+});
+
+test("a shard whose header or size changed after writing is caught", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const { shard, path } = await writeOne(dir);
+    await verifyShardHeader({ path, shard });
+    const bytes = await readFile(path);
+    // Renaming a tensor in the header (same length) is a different header.
+    const text = bytes.toString("latin1").replace('"a":', '"c":');
+    await writeFile(path, Buffer.from(text, "latin1"));
+    await assert.rejects(verifyShardHeader({ path, shard }), { code: "VERIFY_FAILED" });
+    await writeFile(path, bytes.subarray(0, bytes.length - 2));
+    await assert.rejects(verifyShardHeader({ path, shard }), (e: Error & { code?: string }) => /ST_TRUNCATED|VERIFY_FAILED/.test(e.code ?? ""));
+  } finally {
+    await cleanup();
+  }
+});
