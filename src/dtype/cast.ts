@@ -10,7 +10,7 @@
  * development machine, 2026-11-29, Node 20.20, values normal(0, 0.02) like LLM weights. The machine was
  * shared with other builds (load 5–10), so single runs vary by up to 2×. "kernel" writes into memory
  * allocated beforehand; "caster" is createCaster().cast() + report(), whose fresh output buffer costs
- * page faults. Reproduce: TRUECAST_BENCH=1 node --import tsx --test test/dtype/throughput.test.ts
+ * page faults. Reproduce: npm run build && node dist/bench/casts.js
  *
  *   pair          caster  kernel   | PyTorch 1.13 .to(), 1 thread, no report, same machine
  *   F32 → BF16      268     358    |   853
