@@ -8,7 +8,7 @@
  * the only extra is reading the bytes back from the page cache; nothing is copied into a second file.
  */
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { open, rm } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
@@ -36,7 +36,7 @@ interface MultipartUpload {
 
 const OID_RE = /^[0-9a-f]{64}$/;
 
-/** Bytes read at once when hashing parts back from disk. */
+/** Bytes read at once when hashing parts back from disk (one buffer per pass, reused). */
 const HASH_READ_BYTES = 1024 * 1024;
 
 /**
@@ -68,20 +68,31 @@ async function receive(ctx: DoubleContext, path: string): Promise<{ received: nu
 
 /** Hash the parts that follow the ones already hashed, in order, for as long as they are complete. */
 async function hashCompleteParts(upload: MultipartUpload): Promise<void> {
-  for (;;) {
-    const n = upload.hashedParts + 1;
-    if (!upload.parts.has(n)) return;
-    const generation = upload.generation;
-    const etag = upload.parts.get(n);
-    const start = (n - 1) * upload.chunkSize;
-    const end = Math.min(upload.size, start + upload.chunkSize);
-    const partHash = upload.hash.copy();
-    for await (const chunk of createReadStream(upload.path, { start, end: end - 1, highWaterMark: HASH_READ_BYTES })) partHash.update(chunk as Buffer);
-    // The part was received again meanwhile (another etag, or none while it arrives): what was read may be
-    // mixed, so it is read again once complete; a restart (generation) begins again from part 1.
-    if (generation !== upload.generation || upload.parts.get(n) !== etag) continue;
-    upload.hash = partHash;
-    upload.hashedParts = n;
+  let fh: Awaited<ReturnType<typeof open>> | null = null;
+  const buf = Buffer.allocUnsafe(HASH_READ_BYTES);
+  try {
+    for (;;) {
+      const n = upload.hashedParts + 1;
+      if (!upload.parts.has(n)) return;
+      fh ??= await open(upload.path, "r");
+      const generation = upload.generation;
+      const etag = upload.parts.get(n);
+      const end = Math.min(upload.size, n * upload.chunkSize);
+      const partHash = upload.hash.copy();
+      for (let pos = (n - 1) * upload.chunkSize; pos < end; ) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+        if (bytesRead === 0) throw new Error(`part ${n} is shorter on disk than received`);
+        partHash.update(buf.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+      // The part was received again meanwhile (another etag, or none while it arrives): what was read may be
+      // mixed, so it is read again once complete; a restart (generation) begins again from part 1.
+      if (generation !== upload.generation || upload.parts.get(n) !== etag) continue;
+      upload.hash = partHash;
+      upload.hashedParts = n;
+    }
+  } finally {
+    await fh?.close();
   }
 }
 
