@@ -1,5 +1,5 @@
 export { publishFolder, type PublishFolderParams } from "./publish-folder.js";
-export { createUploadSession, type UploadSession, type UploadSessionParams, type UploadedFile } from "./upload-session.js";
+export { createUploadSession, type UploadSession, type UploadSessionParams, type UploadedFile, type UploadFileOptions } from "./upload-session.js";
 export type { CommitResult } from "./commit-request.js";
 export type { PublishEvent, PublishReport, PublishedFile, FileState, PublishPhase } from "./events.js";
 export { resolveToken, resolveEndpoint, DEFAULT_ENDPOINT, type ResolvedToken, type ResolveTokenParams } from "./token.js";
