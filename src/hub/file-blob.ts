@@ -101,6 +101,11 @@ export class FileBlob extends Blob {
     return new FileBlob(new SharedFile(path, st.size, st.mtimeMs), 0, st.size, "");
   }
 
+  /** The file's modification time when the blob was opened (a read that finds another one fails). */
+  get mtimeMs(): number {
+    return this.#file.mtimeMs;
+  }
+
   override slice(start?: number, end?: number, type?: string): FileBlob {
     const size = this.#end - this.#start;
     const clamp = (v: number | undefined, dflt: number) => {

@@ -33,8 +33,6 @@ export interface HubFetchHooks {
   onRetry?: (e: RetryEvent) => void;
   /** Request body bytes handed to the socket; negative when a failed attempt's bytes are taken back. */
   onBodyBytes?: (delta: number) => void;
-  /** Sees every final response (before the caller), with the request body when it was a string. */
-  observe?: (req: { method: string; url: URL; body: string | null }, res: Response) => Promise<void> | void;
 }
 
 export interface HubFetchParams {
@@ -196,7 +194,6 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
         await sleep(delayMs);
         continue;
       }
-      if (hooks.observe) await hooks.observe({ method, url, body: typeof init.body === "string" ? init.body : null }, res);
       return res;
     }
   };

@@ -3,18 +3,20 @@
  * `publishFolder` is built from it; `export --push` uses it to upload each shard as soon as it is written,
  * delete it locally, and commit last.
  *
- * Each upload runs the official client's `commitIter` for that one file on the LFS path (`useXet: false`) and stops
- * it when it reaches the commit phase, so the client does the preupload, the sha256, the LFS batch call (which
- * skips bytes the Hub already stores) and the basic or multipart PUTs, but commits nothing. The commit itself is
- * the Hub's ndjson commit call (commit-request.ts), because by then a shard may be gone from the local disk.
+ * Each upload asks the Hub (preupload) whether the file goes to LFS. A small file is only hashed here: its bytes
+ * travel inside the commit. An LFS file is hashed on a worker thread (file-sha256.ts), then the LFS batch call
+ * (which skips objects the Hub already stores) and the basic or multipart PUTs follow (lfs-upload.ts). The commit
+ * itself is the Hub's ndjson commit call (commit-request.ts), because by then a shard may be gone from the local
+ * disk. The official client still does the token check and the repo and branch set-up (repo-setup.ts).
  */
-import { commitIter } from "@huggingface/hub";
-import { TruecastError } from "../errors.js";
+import type { TruecastError } from "../errors.js";
 import type { FileState, PublishEvent } from "./events.js";
 import { FileBlob } from "./file-blob.js";
 import { hashRegularFile } from "./file-hash.js";
-import { CLIENT_TOKEN_PLACEHOLDER, createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
+import { sha256OnWorker } from "./file-sha256.js";
+import { createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
 import { toHubError } from "./hub-errors.js";
+import { lfsBatch, preuploadMode, putLfsObject, type LfsCall } from "./lfs-upload.js";
 import { parseRepoId } from "./repo-id.js";
 import { checkToken, ensureBranch, ensureRepo, revisionCommit, type HubTarget } from "./repo-setup.js";
 import { postCommit, type CommitResult } from "./commit-request.js";
@@ -74,9 +76,9 @@ export interface UploadSession {
 export interface UploadFileOptions {
   signal?: AbortSignal;
   /**
-   * Called once, as soon as the client has read the whole file for its sha256 (the LFS protocol needs it before
-   * the first byte is sent), or when the upload settles for a file the client does not hash. `publishFolder`
-   * starts the next file then, so that file's hash overlaps this file's upload instead of competing with it.
+   * Called once, as soon as the file's sha256 is known (the LFS protocol needs it before the first byte is sent),
+   * or when the upload settles, whichever comes first. `publishFolder` starts the next file then, so that file's
+   * hash (on its worker thread) overlaps this file's upload instead of running beside this file's hash.
    */
   onHashed?: () => void;
 }
@@ -135,9 +137,6 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
   async function upload(localPath: string, pathInRepo: string, signal: AbortSignal | undefined, hashed: () => void): Promise<UploadedFile> {
     const blob = await FileBlob.open(localPath);
     const size = blob.size;
-    let oid: string | null = null;
-    let lfs = false;
-    let stored = false;
     let sent = 0;
     let last = { state: "" as FileState | "", at: 0 };
     const report = (state: FileState, bytes: number, force = false) => {
@@ -152,54 +151,31 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
         sentTotal += d;
         report("uploading", Math.max(0, sent));
       },
-      observe: async (req, res) => {
-        if (!req.url.pathname.endsWith("/info/lfs/objects/batch") || req.body === null || !res.ok) return;
-        const asked = JSON.parse(req.body) as { objects?: Array<{ oid?: unknown }> };
-        const answer = (await res.clone().json()) as { objects?: Array<{ actions?: unknown }> };
-        const o = asked.objects?.[0]?.oid;
-        if (typeof o === "string") oid = o;
-        lfs = true;
-        stored = !answer.objects?.[0]?.actions;
-      },
     });
-    const it = commitIter({
-      repo: { type: "model", name: repo.full },
-      operations: [{ operation: "addOrUpdate", path: pathInRepo, content: blob }],
-      title: "truecast upload (never committed)",
-      branch: revision,
-      isPullRequest: createPr,
-      hubUrl: endpoint,
-      fetch: fileFetch,
-      accessToken: CLIENT_TOKEN_PLACEHOLDER,
-      useXet: false,
-      ...(signal && { abortSignal: signal }),
-    });
+    const call: LfsCall = { target, fetch: fileFetch, revision, createPr, pathInRepo, ...(signal && { signal }) };
     try {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) throw new TruecastError("INTERNAL", `the client committed while uploading ${pathInRepo}; this is a truecast bug`);
-        const ev = r.value;
-        if (ev.event === "phase" && ev.phase === "committing") break;
-        if (ev.event === "fileProgress" && ev.state === "hashing") {
-          report("hashing", Math.round(ev.progress * size), ev.progress === 1);
-          if (ev.progress === 1) hashed();
-        }
-        if (ev.event === "fileProgress" && ev.state === "uploading") hashed();
+      if ((await preuploadMode({ ...call, blob })) === "regular") {
+        const { sha256, gitOid } = await hashRegularFile(localPath, size);
+        hashed();
+        report("in-commit", size, true);
+        return { localPath, pathInRepo, size, oid: sha256, lfs: false, sent: false, gitOid };
       }
+      report("hashing", 0, true);
+      const oid = await sha256OnWorker({ path: localPath, size, mtimeMs: blob.mtimeMs, onProgress: (b) => report("hashing", b), ...(signal && { signal }) });
+      report("hashing", size, true);
+      hashed();
+      const action = await lfsBatch({ ...call, oid, size });
+      if (action === null) {
+        report("already-stored", size, true);
+        return { localPath, pathInRepo, size, oid, lfs: true, sent: false };
+      }
+      report("uploading", 0, true);
+      await putLfsObject({ ...call, action, blob, oid });
+      report("uploaded", size, true);
+      return { localPath, pathInRepo, size, oid, lfs: true, sent: true };
     } catch (e) {
       throw fail(e, `uploading ${pathInRepo}`);
-    } finally {
-      await it.return(undefined);
     }
-    let gitOid: string | undefined;
-    if (!lfs) {
-      ({ sha256: oid, gitOid } = await hashRegularFile(localPath, size));
-      report("in-commit", size, true);
-    } else {
-      report(stored ? "already-stored" : "uploaded", size, true);
-    }
-    if (oid === null) throw new TruecastError("INTERNAL", `no sha256 for ${pathInRepo}; this is a truecast bug`);
-    return { localPath, pathInRepo, size, oid, lfs, sent: lfs && !stored, ...(gitOid && { gitOid }) };
   }
 
   async function commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<CommitResult> {

@@ -1,0 +1,84 @@
+/**
+ * The sha256 of a file to upload, computed on a worker thread. The LFS protocol needs a file's sha256 before its
+ * first byte is sent; on the main thread that pass (~0.7 s per GB) would compete with sending the file before it.
+ * On a thread of its own, the next file's hash runs while the main thread uploads the current one.
+ *
+ * One idle worker is kept (unref'd, so it never keeps the process alive) for the next file; a job that is
+ * cancelled ends its worker, since a synchronous read loop cannot be interrupted any other way.
+ */
+import type { Worker } from "node:worker_threads";
+import { TruecastError } from "../errors.js";
+import { startWorker } from "../util/worker.js";
+import type { Sha256Job, Sha256Reply } from "./sha256-protocol.js";
+
+/** Progress is reported after every this many bytes (the caller throttles events further). */
+const PROGRESS_BYTES = 32 * 1024 * 1024;
+
+/** Idle workers kept for the next file: files are hashed one at a time, so one is enough. */
+const MAX_IDLE_WORKERS = 1;
+
+const idle: Worker[] = [];
+
+export interface FileSha256Params {
+  path: string;
+  /** The file's size and mtime when its upload began (a FileBlob's snapshot); another file is refused. */
+  size: number;
+  mtimeMs: number;
+  /** Bytes hashed so far. */
+  onProgress?: (bytes: number) => void;
+  signal?: AbortSignal;
+}
+
+function changed(path: string): TruecastError {
+  return new TruecastError("UNREADABLE", `${path} changed while it was being uploaded; let whatever writes it finish, then publish again`);
+}
+
+function newWorker(): Worker {
+  const worker = startWorker(import.meta.url, "sha256-worker");
+  // An idle worker that dies is dropped from the pool; a job in flight sees the same events through its own listeners.
+  const drop = () => {
+    const i = idle.indexOf(worker);
+    if (i >= 0) idle.splice(i, 1);
+  };
+  worker.on("error", drop);
+  worker.on("exit", drop);
+  return worker;
+}
+
+export function sha256OnWorker(params: FileSha256Params): Promise<string> {
+  const { path, signal } = params;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const worker = idle.pop() ?? newWorker();
+  worker.ref();
+  return new Promise<string>((resolve, reject) => {
+    const cleanup = () => {
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      worker.off("exit", onExit);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const fail = (e: unknown) => {
+      cleanup();
+      void worker.terminate();
+      reject(e);
+    };
+    const onMessage = (r: Sha256Reply) => {
+      if (r.type === "progress") return params.onProgress?.(r.bytes);
+      cleanup();
+      worker.unref();
+      if (idle.length < MAX_IDLE_WORKERS) idle.push(worker);
+      else void worker.terminate();
+      if (r.type === "done") resolve(r.sha256);
+      else reject(r.changed ? changed(path) : new TruecastError("UNREADABLE", `cannot read ${path}: ${r.message}`));
+    };
+    const onError = (e: Error) => fail(new TruecastError("INTERNAL", `the thread hashing ${path} failed: ${e.message}; this is a truecast bug`));
+    const onExit = (code: number) => fail(new TruecastError("INTERNAL", `the thread hashing ${path} exited (code ${code}); this is a truecast bug`));
+    const onAbort = () => fail(signal?.reason);
+    worker.on("message", onMessage);
+    worker.on("error", onError);
+    worker.on("exit", onExit);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const job: Sha256Job = { path, size: params.size, mtimeMs: params.mtimeMs, progressBytes: PROGRESS_BYTES };
+    worker.postMessage(job);
+  });
+}

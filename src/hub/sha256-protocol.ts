@@ -1,0 +1,16 @@
+/** Messages between file-sha256.ts (the main thread) and sha256-worker.ts (one file hashed per job). */
+
+export interface Sha256Job {
+  path: string;
+  /** The file as it was when its upload began: a file of another size or mtime is refused, not hashed. */
+  size: number;
+  mtimeMs: number;
+  /** A progress message is sent after every this many bytes. */
+  progressBytes: number;
+}
+
+export type Sha256Reply =
+  | { type: "progress"; bytes: number }
+  | { type: "done"; sha256: string }
+  /** `changed`: the file is not the one the upload began with; else `message` says why it could not be read. */
+  | { type: "error"; changed: boolean; message: string };
