@@ -32,8 +32,8 @@ async function startUpload(d: HubDouble, bytes: Buffer): Promise<Upload> {
   const oid = createHash("sha256").update(bytes).digest("hex");
   const res = await fetch(`${d.url}/acme/mp.git/info/lfs/objects/batch`, {
     method: "POST",
-    headers: { ...AUTH, "Content-Type": "application/vnd.git-lfs+json" },
-    body: JSON.stringify({ operation: "upload", transfers: ["basic", "multipart"], objects: [{ oid, size: bytes.length }] }),
+    headers: { ...AUTH, Accept: "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json" },
+    body: JSON.stringify({ operation: "upload", transfers: ["basic", "multipart"], hash_algo: "sha_256", objects: [{ oid, size: bytes.length }] }),
   });
   const json = (await res.json()) as { objects: Array<{ actions: { upload: { href: string; header: Record<string, string> } } }> };
   const upload = json.objects[0]?.actions.upload;

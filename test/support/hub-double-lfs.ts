@@ -101,12 +101,19 @@ export class DoubleLfs {
   /** Makes every part's ETag unique, so a completion naming an earlier reception of a part is refused. */
   private partSeq = 0;
 
-  constructor(private readonly opts: { multipartThreshold: number; partSize: number }) {}
+  constructor(private readonly opts: { multipartThreshold: number; partSize: number; verifyAction: boolean }) {}
 
   /** POST /{repo}.git/info/lfs/objects/batch */
   async batch(ctx: DoubleContext, repoId: string): Promise<void> {
-    const body = (await ctx.json()) as { operation?: string; transfers?: string[]; objects?: Array<{ oid: string; size: number }> };
-    if (body.operation !== "upload" || !Array.isArray(body.objects)) return ctx.send(422, { message: "bad batch request" });
+    // The media types, operation and hash algorithm git-lfs and the official client use; anything else is refused.
+    const type = ctx.req.headers["content-type"] ?? "";
+    if (!type.startsWith("application/vnd.git-lfs+json") || !(ctx.req.headers.accept ?? "").includes("application/vnd.git-lfs+json")) {
+      return ctx.send(406, { message: "batch requests are application/vnd.git-lfs+json" });
+    }
+    const body = (await ctx.json()) as { operation?: string; transfers?: string[]; hash_algo?: string; objects?: Array<{ oid: string; size: number }> } | null;
+    if (body?.operation !== "upload" || !Array.isArray(body.objects) || !body.transfers?.includes("basic") || (body.hash_algo ?? "sha256") !== "sha_256") {
+      return ctx.send(422, { message: "bad batch request" });
+    }
     const objects = [];
     for (const { oid, size } of body.objects) {
       if (!OID_RE.test(oid) || !Number.isSafeInteger(size) || size < 0) {
@@ -118,6 +125,7 @@ export class DoubleLfs {
         continue;
       }
       const base = ctx.storageOrigin;
+      const verify = this.opts.verifyAction ? { verify: { href: `${ctx.hubOrigin}/${repoId}.git/info/lfs/objects/verify` } } : {};
       if (size > this.opts.multipartThreshold && body.transfers?.includes("multipart")) {
         const parts = Math.ceil(size / this.opts.partSize);
         const header: Record<string, string> = { chunk_size: String(this.opts.partSize) };
@@ -128,10 +136,10 @@ export class DoubleLfs {
           size, chunkSize: this.opts.partSize, path: ctx.store.tempPath(), created: null, parts: new Map(),
           hash: createHash("sha256"), hashedParts: 0, generation: 0, hashing: Promise.resolve(), hashError: null,
         });
-        objects.push({ oid, size, actions: { upload: { href: `${base}/lfs/complete/${oid}`, header } } });
+        objects.push({ oid, size, actions: { upload: { href: `${base}/lfs/complete/${oid}`, header }, ...verify } });
         continue;
       }
-      objects.push({ oid, size, actions: { upload: { href: `${base}/lfs/put/${oid}?size=${size}&repo=${encodeURIComponent(repoId)}` } } });
+      objects.push({ oid, size, actions: { upload: { href: `${base}/lfs/put/${oid}?size=${size}&repo=${encodeURIComponent(repoId)}` }, ...verify } });
     }
     ctx.send(200, { transfer: "basic", objects }, "application/vnd.git-lfs+json");
   }
@@ -180,6 +188,14 @@ export class DoubleLfs {
       }),
     );
     return upload.hashing;
+  }
+
+  /** POST /{repo}.git/info/lfs/objects/verify on the Hub: 200 when the object is stored with that size. */
+  async verify(ctx: DoubleContext): Promise<void> {
+    const body = (await ctx.json()) as { oid?: unknown; size?: unknown } | null;
+    const stored = typeof body?.oid === "string" ? ctx.store.objects.get(body.oid) : undefined;
+    if (stored === undefined || stored !== body?.size) return ctx.send(404, { message: "object not stored" });
+    ctx.send(200, {}, "application/vnd.git-lfs+json");
   }
 
   /** POST /lfs/complete/{oid} */

@@ -61,6 +61,11 @@ export interface HubDoubleOptions {
   lfsThreshold?: number;
   /** Tree listing page size (the Hub pages with a Link header). Default 1000. */
   treePageSize?: number;
+  /**
+   * Give each upload a `verify` action too (git-lfs's; the Hub may send one, and the Python client honours it):
+   * `POST {hub}/{repo}.git/info/lfs/objects/verify` `{oid, size}`, 200 once the object is stored. Default false.
+   */
+  verifyAction?: boolean;
 }
 
 export interface DoubleContext {
@@ -116,7 +121,7 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
   const store = new DoubleStore(dir);
   for (const [t, u] of Object.entries(opts.tokens ?? DEFAULT_TOKENS)) store.tokens.set(t, u);
   const partSize = opts.partSize ?? 8 * 1024 * 1024;
-  const lfs = new DoubleLfs({ multipartThreshold: opts.multipartThreshold ?? 8 * 1024 * 1024, partSize });
+  const lfs = new DoubleLfs({ multipartThreshold: opts.multipartThreshold ?? 8 * 1024 * 1024, partSize, verifyAction: opts.verifyAction ?? false });
   const api = new DoubleApi({ lfsThreshold: opts.lfsThreshold ?? 10 * 1024 * 1024, treePageSize: opts.treePageSize ?? 1000 });
   const requests: RecordedRequest[] = [];
   const faults: Array<Fault & { left: number }> = [];
@@ -207,6 +212,10 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
     if (m === "POST" && (g = p.match(/^\/([^/]+\/[^/]+)\.git\/info\/lfs\/objects\/batch$/))) {
       const repo = api.writableRepo(ctx, decodeURIComponent(g[1] ?? ""));
       return repo ? lfs.batch(ctx, repo.id) : undefined;
+    }
+    if (m === "POST" && (g = p.match(/^\/([^/]+\/[^/]+)\.git\/info\/lfs\/objects\/verify$/))) {
+      const repo = api.writableRepo(ctx, decodeURIComponent(g[1] ?? ""));
+      return repo ? lfs.verify(ctx) : undefined;
     }
     return api.route(ctx, m, p);
   }
