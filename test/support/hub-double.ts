@@ -173,6 +173,8 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
           return route(server, ctx);
         }
         if (fault.kind === "drop") {
+          // Taken now: leaving the body's for-await below detaches the socket from the request.
+          const socket = req.socket;
           const after = fault.dropAfterBytes ?? 0;
           if (after > 0) {
             for await (const c of req) {
@@ -180,7 +182,7 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
               if (entry.bytesReceived >= after) break;
             }
           }
-          req.socket.destroy();
+          socket.destroy();
           return;
         }
         if (fault.kind === "status") {

@@ -1,0 +1,66 @@
+/** The sha256 of an upload, computed on a worker thread, is node:crypto's, and refuses a file that changed. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { stat, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { sha256OnWorker } from "../../src/hub/file-sha256.js";
+import { TruecastError } from "../../src/errors.js";
+import { tempDir } from "../helpers.js";
+
+async function hashOf(path: string, extra: { signal?: AbortSignal } = {}): Promise<string> {
+  const st = await stat(path);
+  return sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs, ...extra });
+}
+
+test("the worker's sha256 equals node:crypto's, for sizes around its read size and for an empty file", async () => {
+  const t = await tempDir();
+  try {
+    // 2 MiB is the worker's read size: one byte under, exactly, one over, several reads with a short last one.
+    for (const size of [0, 1, 2 * 1024 * 1024 - 1, 2 * 1024 * 1024, 2 * 1024 * 1024 + 1, 5_000_001]) {
+      const bytes = randomBytes(size);
+      const path = join(t.dir, `f-${size}.bin`);
+      await writeFile(path, bytes);
+      assert.equal(await hashOf(path), createHash("sha256").update(bytes).digest("hex"), `${size} bytes`);
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test("a file whose mtime or size is not the upload's snapshot is refused (UNREADABLE, naming it)", async () => {
+  const t = await tempDir();
+  try {
+    const path = join(t.dir, "model.safetensors");
+    await writeFile(path, Buffer.alloc(1000, 7));
+    const st = await stat(path);
+    const later = new Date(Date.now() + 60_000);
+    await utimes(path, later, later);
+    const changed = (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && e.message.includes(path) && /changed while it was being uploaded/.test(e.message);
+    await assert.rejects(sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs }), changed);
+    const now = await stat(path);
+    await assert.rejects(sha256OnWorker({ path, size: st.size + 1, mtimeMs: now.mtimeMs }), changed);
+    await assert.rejects(sha256OnWorker({ path: join(t.dir, "missing.safetensors"), size: 1, mtimeMs: 0 }), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && /missing\.safetensors: ENOENT/.test(e.message));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test("a cancelled hash rejects with the abort reason, and the next hash still works", async () => {
+  const t = await tempDir();
+  try {
+    const path = join(t.dir, "a.bin");
+    const bytes = randomBytes(3_000_000);
+    await writeFile(path, bytes);
+    const ctl = new AbortController();
+    const pending = hashOf(path, { signal: ctl.signal });
+    ctl.abort(new Error("stop"));
+    await assert.rejects(pending, /stop/);
+    const already = new AbortController();
+    already.abort(new Error("before"));
+    await assert.rejects(hashOf(path, { signal: already.signal }), /before/);
+    assert.equal(await hashOf(path), createHash("sha256").update(bytes).digest("hex"));
+  } finally {
+    await t.cleanup();
+  }
+});
