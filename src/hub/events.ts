@@ -3,7 +3,7 @@
 export type PublishPhase = "checking" | "connecting" | "uploading" | "committing" | "verifying" | "done";
 
 export type FileState =
-  /** The client is computing the file's sha256 (bytes hashed so far). */
+  /** The file's sha256 is being computed (bytes hashed so far); the LFS protocol needs it before the upload. */
   | "hashing"
   /** Bytes sent to LFS storage so far. */
   | "uploading"

@@ -45,6 +45,17 @@ function newWorker(): Worker {
   return worker;
 }
 
+/**
+ * Start a worker ahead of the first file, so its start-up (and, under tsx, the loader's) overlaps the Hub calls
+ * that come before any hash. It waits unref'd, so it never keeps the process alive.
+ */
+export function warmSha256Worker(): void {
+  if (idle.length > 0) return;
+  const worker = newWorker();
+  worker.unref();
+  idle.push(worker);
+}
+
 export function sha256OnWorker(params: FileSha256Params): Promise<string> {
   const { path, signal } = params;
   if (signal?.aborted) return Promise.reject(signal.reason);

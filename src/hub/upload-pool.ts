@@ -1,9 +1,10 @@
 /**
  * The order in which publishFolder uploads files: at most `limit` at once, and each file started only when the
- * file started before it has been hashed. The client hashes a file on the main thread before it can send any of
- * it; started all at once, several multi-GB shards would be hashed side by side and no byte would leave before
- * all of them were hashed. Started one hash at a time, the first upload begins after one file's hash, and each
- * next file is hashed while the ones before it upload.
+ * file started before it has been hashed. A file's sha256 must be known before any of it is sent, and hashing
+ * reads the whole file (on a worker thread, file-sha256.ts); started all at once, several multi-GB shards would be
+ * hashed side by side, fighting for the disk and the cores, and no byte would leave before all of them were
+ * hashed. Started one hash at a time, the first upload begins after one file's hash, and each next file is hashed
+ * while the ones before it upload.
  */
 
 export interface PoolParams<T, R> {

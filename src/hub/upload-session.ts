@@ -13,7 +13,7 @@ import type { TruecastError } from "../errors.js";
 import type { FileState, PublishEvent } from "./events.js";
 import { FileBlob } from "./file-blob.js";
 import { hashRegularFile } from "./file-hash.js";
-import { sha256OnWorker } from "./file-sha256.js";
+import { sha256OnWorker, warmSha256Worker } from "./file-sha256.js";
 import { createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
 import { toHubError } from "./hub-errors.js";
 import { lfsBatch, preuploadMode, putLfsObject, type LfsCall } from "./lfs-upload.js";
@@ -105,6 +105,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
       },
     });
   const target: HubTarget = { endpoint, repo, fetch: makeFetch() };
+  warmSha256Worker();
   let created = false;
   let isPrivate = !params.public;
   try {
