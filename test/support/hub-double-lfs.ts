@@ -161,6 +161,8 @@ export class DoubleLfs {
     if (!upload) return ctx.send(404, { message: "no such multipart upload" });
     const expected = Math.min(upload.chunkSize, upload.size - (n - 1) * upload.chunkSize);
     if (!(Number.isSafeInteger(n) && n >= 1 && expected > 0)) return ctx.send(400, { message: "bad part number" });
+    // Presigned S3 part URLs need the length up front: a chunked body is refused, as there.
+    if (Number(ctx.req.headers["content-length"] ?? NaN) !== expected) return ctx.send(411, { message: `part ${n} needs Content-Length ${expected}` });
     // Received again (a retry): no longer complete while it arrives; if already hashed, the hash starts over.
     upload.parts.delete(n);
     if (n <= upload.hashedParts) {
