@@ -105,13 +105,14 @@ export class DoubleLfs {
 
   /** POST /{repo}.git/info/lfs/objects/batch */
   async batch(ctx: DoubleContext, repoId: string): Promise<void> {
-    // The media types, operation and hash algorithm git-lfs and the official client use; anything else is refused.
+    // The media types, operation and hash algorithm git-lfs and the official clients use ("sha256" is git-lfs's
+    // default and the Python client's spelling, "sha_256" the JS client's); anything else is refused.
     const type = ctx.req.headers["content-type"] ?? "";
     if (!type.startsWith("application/vnd.git-lfs+json") || !(ctx.req.headers.accept ?? "").includes("application/vnd.git-lfs+json")) {
       return ctx.send(406, { message: "batch requests are application/vnd.git-lfs+json" });
     }
     const body = (await ctx.json()) as { operation?: string; transfers?: string[]; hash_algo?: string; objects?: Array<{ oid: string; size: number }> } | null;
-    if (body?.operation !== "upload" || !Array.isArray(body.objects) || !body.transfers?.includes("basic") || (body.hash_algo ?? "sha256") !== "sha_256") {
+    if (body?.operation !== "upload" || !Array.isArray(body.objects) || !body.transfers?.includes("basic") || !["sha256", "sha_256"].includes(body.hash_algo ?? "sha256")) {
       return ctx.send(422, { message: "bad batch request" });
     }
     const objects = [];
