@@ -105,7 +105,6 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
       },
     });
   const target: HubTarget = { endpoint, repo, fetch: makeFetch() };
-  warmSha256Worker();
   let created = false;
   let isPrivate = !params.public;
   try {
@@ -113,6 +112,8 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
   } catch (e) {
     throw fail(e, "checking the token");
   }
+  // Started while the repo is set up, so its start-up is not in the first file's path.
+  warmSha256Worker();
   try {
     ({ created, private: isPrivate } = await ensureRepo(target, params.public ?? false));
     if (!createPr) await ensureBranch(target, revision);
