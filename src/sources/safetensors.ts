@@ -9,6 +9,7 @@ import { TruecastError } from "../errors.js";
 import { SAFETENSORS_INDEX_NAME, readIndexFile, type SafetensorsIndex } from "../formats/safetensors/index-file.js";
 import { readRangeChunks, readSafetensorsHeader, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
 import { SIDECAR_WEIGHT_FILES, scanModelFiles } from "./model-files.js";
+import { checkShardContents, checkShardFiles } from "./shard-index.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 
 export const SAFETENSORS_SINGLE_NAME = "model.safetensors";
@@ -91,62 +92,12 @@ async function openShards(params: {
 }): Promise<TensorRef[]> {
   const { dir, index, present, notes } = params;
   const indexPath = join(dir, SAFETENSORS_INDEX_NAME);
-  for (const shard of index.shards) {
-    const info = await stat(join(dir, shard)).catch(() => null);
-    if (info?.isFile() !== true) {
-      const names = [...index.weightMap].filter(([, s]) => s === shard).map(([n]) => n);
-      throw new TruecastError(
-        "INDEX_MISSING_SHARD",
-        `${indexPath}: names shard ${shard} (for ${names.length} tensors, e.g. "${names[0] ?? ""}"), which is not in ` +
-          "the folder; download or copy it too",
-      );
-    }
-  }
-  const unlisted = present.filter((n) => n !== SAFETENSORS_INDEX_NAME && !index.shards.includes(n));
-  if (unlisted.length > 0) {
-    throw new TruecastError(
-      "INDEX_MISMATCH",
-      `${indexPath}: does not name ${list(unlisted)}, which ${unlisted.length === 1 ? "is" : "are"} in the folder; ` +
-        "a stale or foreign weight file would be ignored silently: move it out of the folder",
-    );
-  }
-
-  const owner = new Map<string, string>();
-  const tensors: TensorRef[] = [];
-  let total = 0;
-  for (const shard of index.shards) {
-    const header = await readSafetensorsHeader(join(dir, shard));
-    for (const e of header.entries) {
-      const first = owner.get(e.name);
-      if (first !== undefined) {
-        throw new TruecastError(
-          "DUPLICATE_TENSOR",
-          `${dir}: tensor "${e.name}" is in both ${first} and ${shard}; keep one copy and fix the index`,
-        );
-      }
-      owner.set(e.name, shard);
-      const listed = index.weightMap.get(e.name);
-      if (listed !== shard) {
-        throw new TruecastError(
-          "INDEX_MISMATCH",
-          listed === undefined
-            ? `${indexPath}: does not list tensor "${e.name}", which is in ${shard}`
-            : `${indexPath}: says tensor "${e.name}" is in ${listed}, but it is in ${shard}`,
-        );
-      }
-      total += e.end - e.begin;
-    }
-    tensors.push(...tensorRefs(header));
-  }
-  for (const [name, shard] of index.weightMap) {
-    if (!owner.has(name)) {
-      throw new TruecastError(
-        "INDEX_MISSING_TENSOR",
-        `${indexPath}: lists tensor "${name}" in ${shard}, but ${shard} has no such tensor; the shard or the index is ` +
-          "from another version of the model",
-      );
-    }
-  }
+  await checkShardFiles({ dir, indexPath, indexName: SAFETENSORS_INDEX_NAME, index, present });
+  const headers: SafetensorsFileHeader[] = [];
+  for (const shard of index.shards) headers.push(await readSafetensorsHeader(join(dir, shard)));
+  checkShardContents({ dir, indexPath, index, shards: headers.map((h, i) => ({ shard: index.shards[i] ?? "", names: h.entries.map((e) => e.name) })) });
+  const tensors = headers.flatMap(tensorRefs);
+  const total = headers.reduce((n, h) => n + h.entries.reduce((m, e) => m + e.end - e.begin, 0), 0);
   notes.push(`read ${index.shards.length} shards through ${SAFETENSORS_INDEX_NAME}`);
   if (index.totalSize !== null && index.totalSize !== total) {
     notes.push(`${SAFETENSORS_INDEX_NAME} gives total_size ${index.totalSize}, but the shards hold ${total} bytes of tensors`);

@@ -16,6 +16,7 @@ import { viewChunks } from "../formats/torch/read-view.js";
 import { extractStateDict, type StateDictEntry } from "../formats/torch/state-dict.js";
 import { fileAccess } from "../formats/zip.js";
 import { scanModelFiles } from "./model-files.js";
+import { checkShardContents, checkShardFiles } from "./shard-index.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 
 export const TORCH_SINGLE_NAME = "pytorch_model.bin";
@@ -205,55 +206,10 @@ async function readShards(params: { dir: string; present: readonly string[]; not
   const { dir, present, notes } = params;
   const indexPath = join(dir, TORCH_INDEX_NAME);
   const index = await readIndexFile(indexPath);
-  for (const shard of index.shards) {
-    const info = await stat(join(dir, shard)).catch(() => null);
-    if (info?.isFile() !== true) {
-      const names = [...index.weightMap].filter(([, s]) => s === shard).map(([n]) => n);
-      throw new TruecastError(
-        "INDEX_MISSING_SHARD",
-        `${indexPath}: names shard ${shard} (for ${names.length} tensors, e.g. "${names[0] ?? ""}"), which is not in the folder; download or copy it too`,
-      );
-    }
-  }
-  const unlisted = present.filter((n) => n !== TORCH_INDEX_NAME && !index.shards.includes(n));
-  if (unlisted.length > 0) {
-    throw new TruecastError(
-      "INDEX_MISMATCH",
-      `${indexPath}: does not name ${unlisted.join(", ")}, which is in the folder; a stale weight file would be ignored silently: move it out`,
-    );
-  }
-  const owner = new Map<string, string>();
+  await checkShardFiles({ dir, indexPath, indexName: TORCH_INDEX_NAME, index, present });
   const out: FileTensors[] = [];
-  for (const shard of index.shards) {
-    const file = await readFileTensors(join(dir, shard), notes, false);
-    for (const e of file.entries) {
-      const first = owner.get(e.name);
-      if (first !== undefined) {
-        throw new TruecastError("DUPLICATE_TENSOR", `${dir}: tensor "${e.name}" is in both ${first} and ${shard}; keep one copy and fix the index`);
-      }
-      owner.set(e.name, shard);
-    }
-    out.push(file);
-  }
-  for (const [name, shard] of owner) {
-    const listed = index.weightMap.get(name);
-    if (listed !== shard) {
-      throw new TruecastError(
-        "INDEX_MISMATCH",
-        listed === undefined
-          ? `${indexPath}: does not list tensor "${name}", which is in ${shard}`
-          : `${indexPath}: says tensor "${name}" is in ${listed}, but it is in ${shard}`,
-      );
-    }
-  }
-  for (const [name, shard] of index.weightMap) {
-    if (!owner.has(name)) {
-      throw new TruecastError(
-        "INDEX_MISSING_TENSOR",
-        `${indexPath}: lists tensor "${name}" in ${shard}, but ${shard} has no such tensor; the shard or the index is from another version of the model`,
-      );
-    }
-  }
+  for (const shard of index.shards) out.push(await readFileTensors(join(dir, shard), notes, false));
+  checkShardContents({ dir, indexPath, index, shards: out.map((f, i) => ({ shard: index.shards[i] ?? "", names: f.entries.map((e) => e.name) })) });
   notes.push(`read ${index.shards.length} shards through ${TORCH_INDEX_NAME}`);
   return out;
 }

@@ -3,8 +3,9 @@
  * shared memory. Every step is row- or element-local, so the bytes and counts are those of one thread.
  */
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { TruecastError } from "../../errors.js";
+import { startWorker } from "../../util/worker.js";
 import { combineCastReports, mergeRows, type MergeRowsResult, type MergeRowsTask } from "./merge-rows.js";
 import type { WorkerReply, WorkerTask } from "./pool-protocol.js";
 
@@ -38,22 +39,6 @@ interface PoolWorker {
   readonly pending: Map<number, { resolve: (r: MergeRowsResult) => void; reject: (e: Error) => void }>;
 }
 
-/**
- * Start one worker. Compiled, the worker is `merge-worker.js` beside this file. Under tsx (this file is .ts),
- * Node 20 does not apply tsx's hooks to a worker's entry file even with `--import tsx` in its execArgv
- * ("Unknown file extension .ts"), so a small bootstrap registers tsx in the worker and then imports the .ts source.
- */
-function startWorker(): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith(".ts")) return new Worker(new URL("./merge-worker.js", here));
-  const source = new URL("./merge-worker.ts", here).href;
-  const tsxApi = import.meta.resolve("tsx/esm/api");
-  const bootstrap =
-    `import(${JSON.stringify(tsxApi)})` +
-    `.then((tsx) => tsx.register()).then(() => import(${JSON.stringify(source)}));`;
-  return new Worker(bootstrap, { eval: true });
-}
-
 function sharedBuffer(view: Float32Array | Uint8Array, what: string): SharedArrayBuffer;
 function sharedBuffer(view: Float32Array | Uint8Array | null, what: string): SharedArrayBuffer | null;
 function sharedBuffer(view: Float32Array | Uint8Array | null, what: string): SharedArrayBuffer | null {
@@ -74,7 +59,7 @@ export function createMergePool(params: CreateMergePoolParams = {}): MergePool {
   let broken: Error | null = null;
 
   for (let w = 0; w < size; w++) {
-    const worker = startWorker();
+    const worker = startWorker(import.meta.url, "merge-worker");
     const pw: PoolWorker = { worker, pending: new Map() };
     worker.unref();
     worker.on("message", (reply: WorkerReply) => {
