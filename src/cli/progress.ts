@@ -11,7 +11,7 @@ export class Progress {
   private readonly enabled: boolean;
   private label = "";
   private start = 0;
-  private last = 0;
+  private last = Number.NEGATIVE_INFINITY;
   private shown = false;
 
   constructor(private readonly io: CliIo, quiet: boolean) {
@@ -21,7 +21,7 @@ export class Progress {
   begin(label: string): void {
     this.label = label;
     this.start = performance.now();
-    this.last = 0;
+    this.last = Number.NEGATIVE_INFINITY;
   }
 
   update(done: number, total: number, detail = ""): void {
