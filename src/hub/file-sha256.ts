@@ -14,8 +14,8 @@ import type { Sha256Job, Sha256Reply } from "./sha256-protocol.js";
 /** Progress is reported after every this many bytes (the caller throttles events further). */
 const PROGRESS_BYTES = 32 * 1024 * 1024;
 
-/** Idle workers kept for the next file: files are hashed one at a time, so one is enough. */
-const MAX_IDLE_WORKERS = 1;
+/** Idle workers kept for the next files: publishFolder hashes at most two files at once. */
+const MAX_IDLE_WORKERS = 2;
 
 const idle: Worker[] = [];
 

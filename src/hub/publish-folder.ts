@@ -39,6 +39,13 @@ export interface PublishFolderParams {
 /** Uploads in flight at once: enough to hide per-request latency, few enough to keep memory and sockets small. */
 const DEFAULT_CONCURRENCY = 3;
 
+/**
+ * Files hashed at once. The first upload waits for its file's hash either way; a second hash beside it uses a
+ * core that would otherwise idle until that upload starts (measured: 0.7 s of a 4.5 s publish of 2 × 1 GB), and
+ * from then on each hash runs while earlier files upload. More would only delay the first upload.
+ */
+const HASHES_AT_ONCE = 2;
+
 function summaryLine(p: { repoId: string; commit: string; files: number; shards: number; dtype: string | null; pr: string | null; forced: boolean; problems: number }): string {
   let s = `published ${p.repoId}@${p.commit}: ${p.files} file${p.files === 1 ? "" : "s"}, ${p.shards} shard${p.shards === 1 ? "" : "s"} bit-exact`;
   if (p.dtype) s += `, dtype ${p.dtype}`;
@@ -102,6 +109,7 @@ async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => v
   const uploaded: UploadedFile[] = await runUploadPool({
     items: local,
     limit: params.concurrency ?? DEFAULT_CONCURRENCY,
+    hashesAtOnce: HASHES_AT_ONCE,
     work: (f, hashed) => session.uploadFile(f.localPath, f.pathInRepo, { signal: cancel.signal, onHashed: hashed }),
     onFirstError: () => cancel.abort(),
   });

@@ -1,16 +1,18 @@
 /**
- * The order in which publishFolder uploads files: at most `limit` at once, and each file started only when the
- * file started before it has been hashed. A file's sha256 must be known before any of it is sent, and hashing
- * reads the whole file (on a worker thread, file-sha256.ts); started all at once, several multi-GB shards would be
- * hashed side by side, fighting for the disk and the cores, and no byte would leave before all of them were
- * hashed. Started one hash at a time, the first upload begins after one file's hash, and each next file is hashed
- * while the ones before it upload.
+ * The order in which publishFolder uploads files: at most `limit` at once, and at most `hashesAtOnce` of them
+ * started and not yet hashed. A file's sha256 must be known before any of it is sent, and hashing reads the whole
+ * file (on a worker thread, file-sha256.ts); started all at once, several multi-GB shards would be hashed side by
+ * side, fighting for the disk and the cores, and no byte would leave before all of them were hashed. With few
+ * hashes at once, the first upload begins after about one file's hash, and the next files are hashed while the
+ * ones before them upload.
  */
 
 export interface PoolParams<T, R> {
   items: readonly T[];
   /** Items in progress at once (at least 1). */
   limit: number;
+  /** Items started but not yet hashed, at most (at least 1). Default 1. */
+  hashesAtOnce?: number;
   /** Does one item; calls `hashed` when the next item may start (it is also taken as called when work settles). */
   work: (item: T, hashed: () => void) => Promise<R>;
   /** Called once, at the first failure; it should cancel the work in flight. */
@@ -25,7 +27,10 @@ export async function runUploadPool<T, R>(params: PoolParams<T, R>): Promise<R[]
   const { items, work, onFirstError } = params;
   const limit = Math.max(1, params.limit);
   const out: R[] = new Array<R>(items.length);
+  const hashesAtOnce = Math.max(1, params.hashesAtOnce ?? 1);
   const running = new Set<Promise<void>>();
+  /** `hashed` of the items started, oldest first, until they are awaited. */
+  const unhashed: Array<Promise<void>> = [];
   let firstError: { e: unknown } | null = null;
   for (let i = 0; i < items.length && firstError === null; i++) {
     while (running.size >= limit) await Promise.race(running);
@@ -52,7 +57,10 @@ export async function runUploadPool<T, R>(params: PoolParams<T, R>): Promise<R[]
         running.delete(task);
       });
     running.add(task);
-    await hashed;
+    unhashed.push(hashed);
+    // Waiting for the oldest is conservative: a later, smaller file may be hashed first, but never more than
+    // `hashesAtOnce` are unhashed at once.
+    while (unhashed.length >= hashesAtOnce) await unhashed.shift();
   }
   await Promise.all(running);
   if (firstError !== null) throw (firstError as { e: unknown }).e;

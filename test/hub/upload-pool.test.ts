@@ -132,3 +132,30 @@ test("a work function that throws before its first await is a failure like any o
     /at once/,
   );
 });
+
+test("with hashesAtOnce 2, two items hash side by side and the third starts once the first is hashed", async () => {
+  const log: string[] = [];
+  const hashedGate = new Map<string, ReturnType<typeof deferred>>();
+  for (const k of ["a", "b", "c"]) hashedGate.set(k, deferred());
+  const run = runUploadPool({
+    items: ["a", "b", "c"],
+    limit: 3,
+    hashesAtOnce: 2,
+    work: async (k, hashed) => {
+      log.push(`start ${k}`);
+      await hashedGate.get(k)?.promise;
+      log.push(`hashed ${k}`);
+      hashed();
+      return k;
+    },
+    onFirstError: () => assert.fail("no error expected"),
+  });
+  await tick();
+  assert.deepEqual(log, ["start a", "start b"], "c waits while two are unhashed");
+  hashedGate.get("a")?.resolve();
+  await tick();
+  assert.deepEqual(log.slice(2), ["hashed a", "start c"]);
+  hashedGate.get("b")?.resolve();
+  hashedGate.get("c")?.resolve();
+  assert.deepEqual(await run, ["a", "b", "c"]);
+});
