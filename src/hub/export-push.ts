@@ -8,7 +8,7 @@ import type { ExportReport, ShardPublisher } from "../export/export.js";
 import { readSafetensorsHeader, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
 import type { PublishReport } from "./events.js";
 import { listFolderFiles } from "./folder-files.js";
-import { publishSummaryLine as summaryLine } from "./summary.js";
+import { buildPublishReport } from "./summary.js";
 import { verifyRemote } from "./remote-verify.js";
 import type { UploadedFile, UploadSession } from "./upload-session.js";
 
@@ -50,24 +50,7 @@ export function createExportPublisher(params: { session: UploadSession; keepLoca
       } catch (e) {
         throw session.fail(e, `verifying ${session.repoId}@${commit.oid}`);
       }
-      const dtype = exported.dtype ? configName(exported.dtype) : null;
-      report = {
-        repoId: session.repoId,
-        endpoint: session.endpoint,
-        revision: session.revision,
-        commit: { oid: commit.oid, url: commit.url },
-        pullRequestUrl: commit.pullRequestUrl,
-        created: session.created,
-        private: session.private,
-        files: files.map((f) => ({ path: f.pathInRepo, size: f.size, sha256: f.oid, lfs: f.lfs, sent: f.sent })),
-        bytesSent: session.bytesSent(),
-        shardsBitExact: verified.shardsBitExact,
-        dtype,
-        forced: false,
-        problems: [],
-        extraRemoteFiles: verified.extraRemoteFiles,
-        summary: summaryLine({ repoId: session.repoId, commit: commit.oid, files: files.length, shards: verified.shardsBitExact, dtype, pr: commit.pullRequestUrl, forced: false, problems: 0 }),
-      };
+      report = buildPublishReport({ session, commit, files, verified, dtype: exported.dtype ? configName(exported.dtype) : null, problems: [] });
     },
     result: () => report,
   };

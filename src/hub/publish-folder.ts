@@ -9,6 +9,7 @@ import { checkFolder } from "./folder-check.js";
 import { listFolderFiles, type LocalFile } from "./folder-files.js";
 import { redactToken } from "./hub-errors.js";
 import { verifyRemote } from "./remote-verify.js";
+import { buildPublishReport } from "./summary.js";
 import type { RetryPolicy } from "./retry.js";
 import { runUploadPool } from "./upload-pool.js";
 import { createUploadSession, type UploadedFile } from "./upload-session.js";
@@ -45,14 +46,6 @@ const DEFAULT_CONCURRENCY = 3;
  * from then on each hash runs while earlier files upload. More would only delay the first upload.
  */
 const HASHES_AT_ONCE = 2;
-
-function summaryLine(p: { repoId: string; commit: string; files: number; shards: number; dtype: string | null; pr: string | null; forced: boolean; problems: number }): string {
-  let s = `published ${p.repoId}@${p.commit}: ${p.files} file${p.files === 1 ? "" : "s"}, ${p.shards} shard${p.shards === 1 ? "" : "s"} bit-exact`;
-  if (p.dtype) s += `, dtype ${p.dtype}`;
-  if (p.pr) s += `, pull request ${p.pr}`;
-  if (p.forced) s += ` (forced past ${p.problems} problem${p.problems === 1 ? "" : "s"} in the folder check)`;
-  return s;
-}
 
 export async function publishFolder(params: PublishFolderParams): Promise<PublishReport> {
   const emit = params.onProgress ?? (() => undefined);
@@ -127,22 +120,12 @@ async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => v
   }
 
   emit({ type: "phase", phase: "done" });
-  const dtype = check.dtype ? configName(check.dtype) : null;
-  return {
-    repoId: session.repoId,
-    endpoint: session.endpoint,
-    revision: session.revision,
-    commit: { oid: commit.oid, url: commit.url },
-    pullRequestUrl: commit.pullRequestUrl,
-    created: session.created,
-    private: session.private,
-    files: uploaded.map((f) => ({ path: f.pathInRepo, size: f.size, sha256: f.oid, lfs: f.lfs, sent: f.sent })),
-    bytesSent: session.bytesSent(),
-    shardsBitExact: verified.shardsBitExact,
-    dtype,
-    forced,
+  return buildPublishReport({
+    session,
+    commit,
+    files: uploaded,
+    verified,
+    dtype: check.dtype ? configName(check.dtype) : null,
     problems: check.problems,
-    extraRemoteFiles: verified.extraRemoteFiles,
-    summary: summaryLine({ repoId: session.repoId, commit: commit.oid, files: uploaded.length, shards: verified.shardsBitExact, dtype, pr: commit.pullRequestUrl, forced, problems: check.problems.length }),
-  };
+  });
 }

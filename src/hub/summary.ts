@@ -1,3 +1,8 @@
+import type { CommitResult } from "./commit-request.js";
+import type { PublishReport } from "./events.js";
+import type { RemoteVerification } from "./remote-verify.js";
+import type { UploadedFile, UploadSession } from "./upload-session.js";
+
 /** The closing line of a publish: `published acme/model@<commit>: 7 files, 3 shards bit-exact, dtype bfloat16`. */
 export function publishSummaryLine(p: {
   repoId: string;
@@ -14,4 +19,45 @@ export function publishSummaryLine(p: {
   if (p.pr) s += `, pull request ${p.pr}`;
   if (p.forced) s += ` (forced past ${p.problems} problem${p.problems === 1 ? "" : "s"} in the folder check)`;
   return s;
+}
+
+/** The report of a finished publish (`publish` and `export --push` alike). */
+export function buildPublishReport(p: {
+  session: UploadSession;
+  commit: CommitResult;
+  files: readonly UploadedFile[];
+  verified: RemoteVerification;
+  /** config.json spelling of the dominant floating dtype, or null. */
+  dtype: string | null;
+  /** Problems of the folder check published anyway with --force. */
+  problems: readonly string[];
+}): PublishReport {
+  const { session, commit, verified } = p;
+  const forced = p.problems.length > 0;
+  return {
+    repoId: session.repoId,
+    endpoint: session.endpoint,
+    revision: session.revision,
+    commit: { oid: commit.oid, url: commit.url },
+    pullRequestUrl: commit.pullRequestUrl,
+    created: session.created,
+    private: session.private,
+    files: p.files.map((f) => ({ path: f.pathInRepo, size: f.size, sha256: f.oid, lfs: f.lfs, sent: f.sent })),
+    bytesSent: session.bytesSent(),
+    shardsBitExact: verified.shardsBitExact,
+    dtype: p.dtype,
+    forced,
+    problems: [...p.problems],
+    extraRemoteFiles: verified.extraRemoteFiles,
+    summary: publishSummaryLine({
+      repoId: session.repoId,
+      commit: commit.oid,
+      files: p.files.length,
+      shards: verified.shardsBitExact,
+      dtype: p.dtype,
+      pr: commit.pullRequestUrl,
+      forced,
+      problems: p.problems.length,
+    }),
+  };
 }
