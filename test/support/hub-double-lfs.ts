@@ -72,13 +72,15 @@ async function hashCompleteParts(upload: MultipartUpload): Promise<void> {
   const buf = Buffer.allocUnsafe(HASH_READ_BYTES);
   try {
     for (;;) {
+      // One consistent snapshot (no await in between): a part received again while the file opens must not
+      // pair this part with a hash that has started over.
       const n = upload.hashedParts + 1;
       if (!upload.parts.has(n)) return;
-      fh ??= await open(upload.path, "r");
       const generation = upload.generation;
       const etag = upload.parts.get(n);
       const end = Math.min(upload.size, n * upload.chunkSize);
       const partHash = upload.hash.copy();
+      fh ??= await open(upload.path, "r");
       for (let pos = (n - 1) * upload.chunkSize; pos < end; ) {
         const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
         if (bytesRead === 0) throw new Error(`part ${n} is shorter on disk than received`);
