@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -131,6 +131,9 @@ test("inspect shows dtypes, shards and whether config.json tells the truth", asy
 test("the built bin runs as a real process: exit codes and one-line errors", { skip: !existsSync(join(repoRoot(), "dist", "src", "cli", "main.js")) && "not built" }, async () => {
   const run = promisify(execFile);
   const bin = join(repoRoot(), "dist", "src", "cli", "main.js");
+  assert.notEqual(statSync(bin).mode & 0o111, 0, "the bin is executable, so npx truecast runs it");
+  const direct = await run(bin, ["--version"]);
+  assert.match(direct.stdout, /^\d+\.\d+\.\d+\n$/);
   const ok = await run(process.execPath, [bin, "--help"]);
   assert.match(ok.stdout, /truecast export/);
   await assert.rejects(run(process.execPath, [bin, "inspect", "/definitely/not/here"]), (e: { code?: number; stderr?: string }) => {
