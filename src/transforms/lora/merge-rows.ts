@@ -12,21 +12,14 @@ import { createEncoder, decodeToFloat32, type CastReport } from "../../dtype/cas
 import { dtypeSize, type FloatDType } from "../../dtype/table.js";
 import { threadKernel, threadSimdKernel, type Bf16RowsResult } from "./simd-kernel.js";
 import type { DecodableDType } from "./tensor-io.js";
+import type { DeltaRowsParams } from "./kernel.js";
 
 /** Smallest float32 magnitude that rounds to infinity in each output dtype (round-to-nearest-even). */
 const OVERFLOW_AT: Record<FloatDType, number> = { F16: 65520, BF16: 2 ** 128 - 2 ** 119, F32: Infinity, F64: Infinity };
 
-export interface MergeRowsTask {
-  /** `rows × rank` and `rank × cols` float32 factors of the whole weight (see kernel.ts). */
-  readonly left: Float32Array;
-  readonly right: Float32Array;
-  readonly rank: number;
-  readonly cols: number;
-  readonly scale: number;
-  /** Absolute index of the block's first row, and the absolute rows of this task. */
-  readonly blockStartRow: number;
-  readonly rowStart: number;
-  readonly rowEnd: number;
+/** The factors and row range as kernel.ts's {@link DeltaRowsParams} has them, plus the block's bytes. */
+export interface MergeRowsTask
+  extends Pick<DeltaRowsParams, "left" | "right" | "rank" | "cols" | "scale" | "blockStartRow" | "rowStart" | "rowEnd"> {
   /** The block's base bytes (little-endian) and their dtype. */
   readonly baseBytes: Uint8Array;
   readonly baseDtype: DecodableDType;
