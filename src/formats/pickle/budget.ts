@@ -8,18 +8,20 @@
 import { TruecastError } from "../../errors.js";
 import type { PickleValue } from "./values.js";
 
-/** Estimated heap bytes of one new container (a Map, Set, array, tuple or descriptor object) before its slots. */
-export const OBJECT_COST = 160;
-/** Estimated heap bytes of one slot of a container (an element, or a key and its value). */
-export const SLOT_COST = 16;
+/** Estimated heap bytes of one new array, tuple, global or descriptor object, before its slots. */
+export const OBJECT_COST = 64;
+/** Estimated heap bytes of one new (empty) dict or set: V8 allocates its hash table up front. */
+export const TABLE_COST = 160;
+/** Estimated heap bytes of one slot of a container (an element; a dict entry counts two). */
+export const SLOT_COST = 12;
 /** Estimated heap bytes of a string or bytes value beyond its characters. */
-export const STRING_COST = 32;
+export const STRING_COST = 24;
 
 /**
- * Heap estimate allowed per byte of pickle. A real state dict needs about 12 (measured on torch-written pickles of
+ * Heap estimate allowed per byte of pickle. A real state dict needs about 9 (measured on torch-written pickles of
  * 100k tensors, test/formats/pickle/budget.test.ts); a pickle that builds more is not a state dict.
  */
-export const HEAP_PER_PICKLE_BYTE = 48;
+export const HEAP_PER_PICKLE_BYTE = 32;
 /** Heap estimate every pickle may use, however small. */
 export const HEAP_FLOOR = 64 * 1024 * 1024;
 /** Memo entries allowed per byte of pickle, and the floor. A memo write takes at least 2 bytes (BINPUT n). */
@@ -81,9 +83,14 @@ export class PickleBudget {
     if (this.heap > this.limits.heapBytes) throw this.refuse(`builds more than ${mb(this.limits.heapBytes)} of values`);
   }
 
-  /** A new container holding `slots` elements (or key-value pairs counted as two). */
+  /** A new array, tuple or object holding `slots` elements. */
   object(slots = 0): void {
     this.charge(OBJECT_COST + slots * SLOT_COST);
+  }
+
+  /** A new dict or set holding `slots` elements (a dict entry counts two). */
+  table(slots = 0): void {
+    this.charge(TABLE_COST + slots * SLOT_COST);
   }
 
   /** `n` more slots in an existing container, or copied by a call. */

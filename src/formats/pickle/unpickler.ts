@@ -88,7 +88,8 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
   };
   /** A new container of `slots` elements. */
   const made = <T extends PickleValue>(v: T, slots = 0): T => {
-    budget.object(slots);
+    if (v instanceof Map || v instanceof Set) budget.table(slots);
+    else budget.object(slots);
     return v;
   };
   const text = (s: string | null, what: string, n: number): string => {
