@@ -8,7 +8,7 @@ import { chargeCall, PickleBudget, type BudgetLimits } from "./budget.js";
 import { Cursor } from "./cursor.js";
 import { decodeLong, parseDecimal, parseFloatArg } from "./numbers.js";
 import { HIGHEST_PROTOCOL, OP } from "./opcodes.js";
-import { decodePy2String, decodeRawUnicodeEscape, decodeUtf8SurrogatePass, unquotePy2Repr } from "./text.js";
+import { readStringOp } from "./string-ops.js";
 import { isGlobal, normalizeModule, type PickleGlobal, type PickleValue } from "./values.js";
 
 export interface UnpickleHooks {
@@ -91,15 +91,6 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
     if (v instanceof Map || v instanceof Set) budget.table(slots);
     else budget.object(slots);
     return v;
-  };
-  const text = (s: string | null, what: string, n: number): string => {
-    if (s === null) throw bad(`${what} is not valid UTF-8 (Python refuses to load it)`);
-    budget.bytes(n);
-    return s;
-  };
-  const raw = (b: Uint8Array): Uint8Array => {
-    budget.bytes(b.length);
-    return new Uint8Array(b);
   };
   const index = (t: string, what: string): number => {
     const v = parseDecimal(t);
@@ -201,34 +192,17 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
       case OP.BINFLOAT: push(cur.f64be()); break;
       case OP.BINUNICODE:
       case OP.SHORT_BINUNICODE:
-      case OP.BINUNICODE8: {
-        const n = op === OP.BINUNICODE ? cur.u32le() : op === OP.SHORT_BINUNICODE ? cur.u8() : cur.u64leLength();
-        const b = cur.take(n, op === OP.BINUNICODE ? "a BINUNICODE" : op === OP.SHORT_BINUNICODE ? "a SHORT_BINUNICODE" : "a BINUNICODE8");
-        push(text(decodeUtf8SurrogatePass(b), "a string", n));
-        break;
-      }
-      case OP.UNICODE: {
-        const t = cur.line("a UNICODE");
-        push(text(decodeRawUnicodeEscape(t), "a UNICODE string (raw-unicode-escape)", t.length));
-        break;
-      }
-      case OP.STRING: {
-        const q = unquotePy2Repr(cur.line("a STRING"));
-        if (q === null) throw bad("a STRING argument is not quoted");
-        push(text(decodePy2String(q), "a Python 2 string", q.length));
-        break;
-      }
+      case OP.BINUNICODE8:
+      case OP.UNICODE:
+      case OP.STRING:
       case OP.BINSTRING:
-      case OP.SHORT_BINSTRING: {
-        const n = op === OP.BINSTRING ? cur.i32le() : cur.u8();
-        if (n < 0) throw bad("a BINSTRING with a negative length");
-        push(text(decodePy2String(cur.take(n, "a BINSTRING")), "a Python 2 string", n));
+      case OP.SHORT_BINSTRING:
+      case OP.BINBYTES:
+      case OP.SHORT_BINBYTES:
+      case OP.BINBYTES8:
+      case OP.BYTEARRAY8:
+        push(readStringOp(op, cur, budget, bad));
         break;
-      }
-      case OP.BINBYTES: push(raw(cur.take(cur.u32le(), "a BINBYTES"))); break;
-      case OP.SHORT_BINBYTES: push(raw(cur.take(cur.u8(), "a SHORT_BINBYTES"))); break;
-      case OP.BINBYTES8: push(raw(cur.take(cur.u64leLength(), "a BINBYTES8"))); break;
-      case OP.BYTEARRAY8: push(raw(cur.take(cur.u64leLength(), "a BYTEARRAY8"))); break;
       case OP.NEXT_BUFFER: throw bad("the pickle uses out-of-band buffers (protocol 5 NEXT_BUFFER), which torch checkpoints never do");
       case OP.READONLY_BUFFER: if (!(top() instanceof Uint8Array)) throw bad("READONLY_BUFFER on something that is not bytes"); break;
       case OP.EMPTY_DICT: push(made(new Map())); break;

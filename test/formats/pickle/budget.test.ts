@@ -8,6 +8,8 @@ import { budgetLimits } from "../../../src/formats/pickle/budget.js";
 import { OP } from "../../../src/formats/pickle/opcodes.js";
 import { unpickle } from "../../../src/formats/pickle/unpickler.js";
 import { torchHooks } from "../../../src/formats/torch/rebuild.js";
+import { readZipDirectory } from "../../../src/formats/zip.js";
+import { memoryAccess } from "../torch/zip-builder.js";
 import { repoRoot, tempDir } from "../../helpers.js";
 import { bytes, pickle } from "./builder.js";
 import { encodeBomb, manyRecordsZip, opcodeFlood, orderedDictBomb, setBomb, sizeBomb } from "./hostile.js";
@@ -79,6 +81,15 @@ describe("zip central directories are bounded by the file and by a fixed count",
   it("refuses 200k records that all share one local header", async () => {
     await assertRefused("shared.pt", manyRecordsZip({ extra: 200_000, sharedHeader: true }),
       /^truecast: shared\.pt: it claims 200003 records, more than the \d+ bytes before its central directory can hold/);
+  });
+  it("refuses records that share a local header even when the file could hold them", async () => {
+    const zip = manyRecordsZip({ extra: 2, sharedHeader: true });
+    await assert.rejects(readZipDirectory({ file: memoryAccess(zip), fileName: "two.pt" }), (e: unknown) => {
+      assert.ok(e instanceof TruecastError);
+      assert.equal(e.code, "ZIP_INVALID");
+      assert.match(e.message, /^two\.pt: records "archive\/version" and "archive\/x\/0" overlap \(both use the bytes at offset \d+\)/);
+      return true;
+    });
   });
   it("refuses more than 500,000 records", async () => {
     await assertRefused("many.pt", manyRecordsZip({ extra: 500_000, sharedHeader: false }),

@@ -142,3 +142,16 @@ describe("the CLI refuses a damaged pickle with one line", () => {
     }
   });
 });
+
+describe("names Python accepts but safetensors cannot store", () => {
+  it("refuses a tensor named with a lone surrogate instead of writing U+FFFD", async () => {
+    const { extractStateDict } = await import("../../../src/formats/torch/state-dict.js");
+    const value = load(pickle(dict([binunicode([0x77, 0xed, 0xa0, 0x80]), v2(OP.NEWFALSE, odict())])));
+    assert.throws(() => extractStateDict({ value, fileName: "x.pt", stripPrefixes: false }), (e: unknown) => {
+      assert.ok(e instanceof TruecastError);
+      assert.equal(e.code, "TORCH_INVALID");
+      assert.match(e.message, /^x\.pt: tensor name "w\\ud800" holds a lone UTF-16 surrogate/);
+      return true;
+    });
+  });
+});
