@@ -73,6 +73,11 @@ describe("opcodes are as strict as CPython's", () => {
     refused(pickle(OP.NONE, OP.MARK, OP.DUP), "PICKLE_INVALID", /reads an empty stack/);
     refused(pickle(OP.NONE, OP.MARK, OP.BINPUT, 0), "PICKLE_INVALID", /reads an empty stack/);
   });
+  it("refuses a FRAME longer than the pickle, SETITEMS with a key left over, and an unknown protocol", () => {
+    refused(bytes(OP.PROTO, 4, OP.FRAME, 0xe8, 0x03, 0, 0, 0, 0, 0, 0, OP.NONE, OP.STOP), "PICKLE_INVALID", /an 8-byte length 1000 at byte 3 runs past the end of the pickle/);
+    refused(pickle(OP.EMPTY_DICT, OP.MARK, str("a"), int(1), str("b"), OP.SETITEMS), "PICKLE_INVALID", /a dict has a key without a value/);
+    refused(bytes(OP.PROTO, 6, OP.NONE, OP.STOP), "PICKLE_INVALID", /pickle protocol 6 is newer than 5/);
+  });
   it("refuses unhashable dict keys and set elements, BUILD state on a plain dict, READONLY_BUFFER on text", () => {
     refused(pickle(OP.EMPTY_DICT, OP.EMPTY_LIST, OP.NONE, OP.SETITEM), "PICKLE_INVALID", /a dict key is a list, dict or set/);
     refused(pickle(OP.EMPTY_SET, OP.MARK, OP.EMPTY_DICT, OP.ADDITEMS), "PICKLE_INVALID", /a set element is a list, dict or set/);
