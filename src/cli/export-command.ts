@@ -101,6 +101,11 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
       ...(v.push !== undefined ? { repoId: v.push } : {}),
       ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
     },
+    protect: [
+      ...(v.base !== undefined ? [{ path: resolve(io.cwd, v.base), what: "base model folder" }] : []),
+      ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
+      ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
+    ],
     ...(publisher ? { publisher } : {}),
     ...(io.signal ? { signal: io.signal } : {}),
     onEvent: (e) => {

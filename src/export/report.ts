@@ -36,6 +36,8 @@ export interface ExportReport {
   readonly tensors: readonly WrittenTensor[];
   readonly verified: { readonly tensors: number; readonly bytes: number };
   readonly seconds: number;
+  /** What the export did besides writing the model (stale staging folders of dead runs removed), one line each. */
+  readonly notes: readonly string[];
 }
 
 /** Conversions grouped per (from → to) pair. */
@@ -71,6 +73,7 @@ export function buildReport(p: {
   files: readonly string[];
   verified: { tensors: number; bytes: number };
   seconds: number;
+  notes?: readonly string[];
 }): ExportReport {
   return {
     source: { path: p.model.path, kind: p.model.kind, notes: p.model.notes },
@@ -92,5 +95,6 @@ export function buildReport(p: {
     tensors: p.written,
     verified: p.verified,
     seconds: p.seconds,
+    notes: p.notes ?? [],
   };
 }
