@@ -58,8 +58,8 @@ export interface ExportParams extends OpenSourceOptions {
   readonly modelCard?: ModelCardOptions | false;
   readonly publisher?: ShardPublisher;
   /**
-   * Other inputs of the run (base model folder, adapter, model card) that the output must not overlap; the source
-   * and every carried file are always protected.
+   * Other inputs of the run that the output must not overlap; the source, `baseDir`, `adapter`, the model card and
+   * every carried file are always protected.
    */
   readonly protect?: readonly ProtectedPath[];
   /** Free bytes where a folder lives (for tests); default statfs. */
@@ -118,6 +118,9 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       force: params.force ?? false,
       protect: [
         { path: model.path, what: "source" },
+        ...(params.baseDir !== undefined ? [{ path: params.baseDir, what: "base model folder" }] : []),
+        ...(params.adapter !== undefined ? [{ path: params.adapter, what: "adapter" }] : []),
+        ...(cardFile !== undefined ? [{ path: cardFile, what: "model card" }] : []),
         ...(params.protect ?? []),
         ...[...model.files.values()].map((path) => ({ path, what: "carried file" })),
       ],
