@@ -69,6 +69,7 @@ test("a run removes staging folders of dead runs in its parent folder, keeps liv
       config: { torch_dtype: "bfloat16" },
     });
     const dead = await deadPid();
+    await mkdir(join(dir, "other"));
     const stale = [`.out.truecast-${dead}-0badc0de`, `.other.truecast-${dead}-12345678.old`];
     for (const name of stale) {
       await mkdir(join(dir, name, "sub"), { recursive: true });
@@ -84,11 +85,16 @@ test("a run removes staging folders of dead runs in its parent folder, keeps liv
     await mkdir(join(dir, liveName));
     await writeFile(join(dir, liveName, "shard"), "being written");
     await mkdir(join(dir, `.out.truecast-x${dead}-deadbeef`));
+    // A run killed between moving the previous output aside and moving the new one in: the previous one comes back.
+    await mkdir(join(dir, `.prev.truecast-${dead}-87654321.old`));
+    await writeFile(join(dir, `.prev.truecast-${dead}-87654321.old`, "config.json"), "previous");
 
     const r = await cli(["export", "m", "out"], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     for (const name of stale) assert.match(r.stdout, new RegExp(`note: removed .*${name.replace(/\./g, "\\.")}, left behind by process ${dead}, which is gone`));
-    assert.deepEqual((await readdir(dir)).sort(), [`.fake.truecast-${dead}-aaaaaaaa`, `.out.truecast-x${dead}-deadbeef`, liveName, "keep", "m", "out"].sort());
+    assert.match(r.stdout, new RegExp(`note: restored .*prev from .*\\.prev\\.truecast-${dead}-87654321\\.old, left by process ${dead}, which was stopped while replacing it`));
+    assert.equal(await readFile(join(dir, "prev", "config.json"), "utf8"), "previous");
+    assert.deepEqual((await readdir(dir)).sort(), [`.fake.truecast-${dead}-aaaaaaaa`, `.out.truecast-x${dead}-deadbeef`, liveName, "keep", "m", "other", "out", "prev"].sort());
     assert.equal(await readFile(join(dir, "keep", "precious.txt"), "utf8"), "precious");
     assert.equal(await readFile(join(dir, liveName, "shard"), "utf8"), "being written");
   } finally {
