@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { tempDir } from "../helpers.js";
+import { fixture, tempDir } from "../helpers.js";
 import { cli } from "../support/cli.js";
 import { bf16Weights, writeModelFolder } from "../support/build-model.js";
 import { startHubDouble } from "../support/hub-double.js";
@@ -167,6 +167,27 @@ test("publish and export --push refuse a folder with a link to a secret and uplo
     assert.ok(!sent.some((q) => /\/commit\//.test(q.path) || /upload|lfs/i.test(q.path)), JSON.stringify(sent.map((q) => q.path)));
   } finally {
     await d.stop();
+    await cleanup();
+  }
+});
+
+test("an H2O experiment whose config.json links outside it is refused, even where truecast rewrites its vocab_size", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const expected = JSON.parse(await readFile(fixture("h2o", "expected.json"), "utf8")) as { commit: string };
+    const env = { HF_HUB_CACHE: fixture("h2o", "hf-cache"), HF_HUB_OFFLINE: "1" };
+    const exp = join(dir, "exp");
+    await mkdir(exp);
+    for (const name of await readdir(fixture("h2o", "resized"))) await writeFile(join(exp, name), await readFile(fixture("h2o", "resized", name)));
+    // Without the link the experiment exports (config.json from the cache, vocab_size corrected).
+    assert.equal((await cli(["export", "exp", "ok", "--quiet"], { cwd: dir, env })).code, 0);
+    await writeFile(join(dir, "elsewhere.json"), await readFile(fixture("h2o", "hf-cache", "models--truecast-test--tiny-llama", "snapshots", expected.commit, "config.json")));
+    await symlink("../elsewhere.json", join(exp, "config.json"));
+    const r = await cli(["export", "exp", "out"], { cwd: dir, env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^truecast: .*exp\/config\.json is a link to .*elsewhere\.json, outside .*exp; /);
+    assert.equal(existsSync(join(dir, "out")), false);
+  } finally {
     await cleanup();
   }
 });
