@@ -80,8 +80,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const v = args.values;
   const policy = parseDtypePolicy(v.dtype);
   const maxShardSize = v["max-shard-size"] !== undefined ? parseSize(v["max-shard-size"], "--max-shard-size") : undefined;
-  const quiet = v.quiet === true || v.json === true;
-  const progress = new Progress(io, quiet);
+  const progress = new Progress(io, v.quiet === true);
 
   // Connect first, so that a bad token or repo id fails before any work.
   const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;

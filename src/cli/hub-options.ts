@@ -65,16 +65,25 @@ export async function hubSettings(v: HubFlags, io: CliIo) {
   };
 }
 
-/** Render publish events on the progress line. */
+/**
+ * Render publish events on the progress line: `hashing` while a file's sha256 is computed and nothing is being sent
+ * yet (the LFS protocol needs the hash first), then `uploading` with the bytes sent.
+ */
 export function showPublishProgress(progress: Progress): (e: PublishEvent) => void {
-  let started = false;
+  const hashing = new Map<string, { bytes: number; total: number }>();
   return (e) => {
-    if (e.type === "overall") {
-      if (!started) {
-        progress.begin("uploading");
-        started = true;
+    if (e.type === "file") {
+      if (e.state === "hashing") hashing.set(e.path, { bytes: e.bytes, total: e.total });
+      else hashing.delete(e.path);
+    } else if (e.type === "overall") {
+      const [path, h] = [...hashing.entries()][0] ?? [];
+      if (e.bytes === 0 && path !== undefined && h !== undefined) {
+        if (progress.phase !== "hashing") progress.begin("hashing");
+        progress.update(h.bytes, h.total, path);
+        return;
       }
-      progress.update(e.bytes, e.total, `${e.files}/${e.filesTotal} files`);
+      if (progress.phase !== "uploading") progress.begin("uploading");
+      progress.update(e.bytes, e.total, `${e.files}/${e.filesTotal} files${hashing.size > 0 ? " · hashing the next" : ""}`);
     } else if (e.type === "phase" && (e.phase === "committing" || e.phase === "done")) {
       progress.end();
     }

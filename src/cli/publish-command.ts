@@ -53,7 +53,7 @@ export async function publishCommand(argv: string[], io: CliIo): Promise<number>
   const [folder, repoId] = args.positionals as [string, string];
   const v = args.values;
   await checkArgumentOrder(folder, repoId, io.cwd);
-  const progress = new Progress(io, v.quiet === true || v.json === true);
+  const progress = new Progress(io, v.quiet === true);
   const report = await publishFolder({
     folder: resolve(io.cwd, folder),
     repoId,
