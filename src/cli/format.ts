@@ -66,7 +66,7 @@ export function formatExport(r: ExportReport): string {
     lines.push("  config.json: none in the source (none written)");
   }
   for (const c of r.conversions) lines.push(`  converted ${formatConversion(c)}`);
-  for (const n of r.source.notes) lines.push(`  note: ${n}`);
+  for (const n of [...r.source.notes, ...r.notes]) lines.push(`  note: ${n}`);
   if (r.files.length > 0) lines.push(`  files: ${r.files.join(", ")}`);
   lines.push(`  verified: ${r.verified.tensors} tensors, ${formatBytes(r.verified.bytes)} re-read and hashed in ${r.seconds.toFixed(1)}s`);
   lines.push(summaryLine(r));

@@ -39,6 +39,8 @@ export interface ExportReport {
   readonly seconds: number;
   /** Version, date, options (no local paths), source and corrections: what the card's Provenance section says. */
   readonly provenance: Provenance;
+  /** What the export did besides writing the model (stale staging folders of dead runs removed), one line each. */
+  readonly notes: readonly string[];
 }
 
 /** Conversions grouped per (from → to) pair. */
@@ -76,6 +78,7 @@ export function buildReport(p: {
   verified: { tensors: number; bytes: number };
   seconds: number;
   provenance: Provenance;
+  notes?: readonly string[];
 }): ExportReport {
   return {
     source: { path: p.model.path, kind: p.model.kind, notes: p.model.notes },
@@ -98,5 +101,6 @@ export function buildReport(p: {
     verified: p.verified,
     seconds: p.seconds,
     provenance: p.provenance,
+    notes: p.notes ?? [],
   };
 }

@@ -38,7 +38,11 @@ export function isWeightFileName(name: string): boolean {
   return WEIGHT_EXTENSIONS.some((ext) => base.endsWith(ext));
 }
 
-/** The carried files of `dir` (top level only, symlinks followed, as in the Hub cache's snapshots). */
+/**
+ * The carried files of `dir` (top level only, symlinks followed, as in the Hub cache's snapshots). Where a link
+ * points is checked by the export before it copies anything (export/carried-files.ts): only inside `dir`, or the
+ * cache repository folder of a snapshot.
+ */
 export async function scanModelFiles(dir: string): Promise<ModelFilesScan> {
   let names: string[];
   try {

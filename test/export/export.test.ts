@@ -157,8 +157,8 @@ test("an output inside the source folder is refused, even with --force", async (
   const { dir, cleanup } = await tempDir();
   try {
     await writeModelFolder(dir, { tensors: modelTensors(), config: CONFIG });
-    await assert.rejects(exportModel({ source: dir, out: join(dir, "sub"), force: true }), { code: "OUTPUT_EXISTS" });
-    await assert.rejects(exportModel({ source: join(dir, "model.safetensors"), out: dir, force: true }), { code: "OUTPUT_EXISTS" });
+    await assert.rejects(exportModel({ source: dir, out: join(dir, "sub"), force: true }), { code: "OUTPUT_OVERLAP" });
+    await assert.rejects(exportModel({ source: join(dir, "model.safetensors"), out: dir, force: true }), { code: "OUTPUT_OVERLAP" });
   } finally {
     await cleanup();
   }
