@@ -10,6 +10,8 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "UNREADABLE"
   | "OUTPUT_EXISTS"
+  | "OUTPUT_OVERLAP"
+  | "LINK_OUTSIDE"
   | "NO_SPACE"
   | "UNKNOWN_SOURCE"
   // safetensors rules (checked in this order)

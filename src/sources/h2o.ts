@@ -7,6 +7,7 @@ import { readH2oConfig, type H2oConfig } from "./h2o-config.js";
 import { planH2oKeys, type KeyPlan } from "./h2o-keys.js";
 import { openQuantizedBase, type QuantizedBase } from "./h2o-quantized.js";
 import { fixVocabSize } from "./h2o-vocab.js";
+import { checkCarriedPath } from "../util/real-path.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 import { openTorchFile } from "./torch.js";
 
@@ -226,6 +227,8 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       }
     }
     const configPath = files.get("config.json");
+    // config.json may be replaced by a corrected copy below: check where it really is before reading it.
+    if (configPath !== undefined) await checkCarriedPath(configPath);
     const vocab = configPath === undefined ? null : await fixVocabSize({ configPath, tensors });
     if (vocab !== null) {
       files.set("config.json", vocab.configPath);
