@@ -12,7 +12,7 @@ import { readZipDirectory } from "../../../src/formats/zip.js";
 import { memoryAccess } from "../torch/zip-builder.js";
 import { repoRoot, tempDir } from "../../helpers.js";
 import { bytes, pickle } from "./builder.js";
-import { encodeBomb, manyRecordsZip, opcodeFlood, orderedDictBomb, setBomb, sizeBomb } from "./hostile.js";
+import { encodeBomb, manyRecordsZip, opcodeFlood, orderedDictBomb, setBomb, sizeBomb, tensorShapeBomb } from "./hostile.js";
 
 /** `truecast inspect` in a child process whose heap is capped at 256 MB (the old reader needed 1.3 to 4.2 GB). */
 function inspectBounded(path: string): { status: number | null; stderr: string; stdout: string } {
@@ -53,6 +53,9 @@ describe("hostile pickles are refused within a bounded heap (PICKLE_BUDGET)", ()
   });
   it("refuses torch.Size called 3,000 times on a 150k-int tuple", async () => {
     await assertRefused("size.pt", sizeBomb(), BUDGET);
+  });
+  it("refuses _rebuild_tensor_v2 called 3,000 times with one memoized 150k-dim size and stride", async () => {
+    await assertRefused("shape.pt", tensorShapeBomb(), BUDGET);
   });
   it("refuses 10 MB of EMPTY_DICT opcodes", async () => {
     await assertRefused("dicts.pt", opcodeFlood(OP.EMPTY_DICT, 10 * 1024 * 1024), BUDGET);
