@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { resolveEndpoint, resolveToken } from "../hub/token.js";
+import { httpTimeouts } from "../util/http-guard.js";
 import type { PublishEvent } from "../hub/events.js";
 import type { CliIo } from "./io.js";
 import type { Progress } from "./progress.js";
@@ -30,7 +31,11 @@ export interface HubFlags {
   endpoint?: string;
 }
 
-/** Token, endpoint and repo settings from the flags and the environment, as the Python client finds them. */
+/**
+ * Token, endpoint and repo settings from the flags and the environment, as the Python client finds them, and the
+ * network limits from TRUECAST_HTTP_TIMEOUT_MS (one request, answer included) and TRUECAST_HTTP_RETRY_BUDGET_MS
+ * (one request over all its retries).
+ */
 export async function hubSettings(v: HubFlags, io: CliIo) {
   const { token } = await resolveToken({ env: io.env, ...(v["token-file"] !== undefined ? { tokenFile: resolve(io.cwd, v["token-file"]) } : {}) });
   return {
@@ -39,6 +44,7 @@ export async function hubSettings(v: HubFlags, io: CliIo) {
     ...(v.revision !== undefined ? { revision: v.revision } : {}),
     createPr: v["create-pr"] === true,
     public: v.public === true,
+    timeouts: httpTimeouts(io.env),
     ...(io.fetch ? { fetch: io.fetch } : {}),
   };
 }
