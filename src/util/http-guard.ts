@@ -169,3 +169,46 @@ export function guardResponse(res: Response, p: GuardBodyParams): Response {
   Object.defineProperty(out, "redirected", { value: res.redirected });
   return out;
 }
+
+function shortUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.origin + u.pathname;
+  } catch {
+    return "?";
+  }
+}
+
+/**
+ * `base` with the same bounds as hub-fetch, for callers that have no retries of their own (the base-model
+ * download): each call gets a deadline covering its answer's body and a 16 MiB cap on that body, or, while
+ * `transferBytes()` names the size of a file being downloaded, an idle limit and a ceiling of one timeout +
+ * size / MIN_TRANSFER_BYTES_PER_S and no cap. Failures are TruecastErrors naming the URL without its query.
+ */
+export function guardFetch(base: typeof fetch, timeouts: HttpTimeouts, transferBytes: () => number | null = () => null): typeof fetch {
+  return (async (input: string | URL | Request, init: RequestInit = {}) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const what = `${(init.method ?? "GET").toUpperCase()} ${shortUrl(url)}`;
+    const size = transferBytes();
+    const T = timeouts.requestTimeoutMs;
+    const deadline = size === null ? new Deadline(T) : new Deadline(T + Math.ceil((size / MIN_TRANSFER_BYTES_PER_S) * 1000), T);
+    const signal = init.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
+    let res: Response;
+    try {
+      res = await base(input, { ...init, signal });
+    } catch (e) {
+      deadline.dispose();
+      if (deadline.expired && !init.signal?.aborted) {
+        throw new TruecastError("HUB_NETWORK", `no answer to ${what}: ${deadline.describe()} (TRUECAST_HTTP_TIMEOUT_MS sets the limit); check the connection and run again`, { cause: e });
+      }
+      throw e;
+    }
+    return guardResponse(res, {
+      deadline,
+      maxBytes: size === null ? MAX_JSON_RESPONSE_BYTES : Infinity,
+      onTooLarge: (limit) => new TruecastError("HUB_SERVER", `the answer to ${what} is larger than ${limit / (1024 * 1024)} MiB, more than any Hub answer`),
+      onTimeout: () => new TruecastError("HUB_NETWORK", `the answer to ${what} was cut off: ${deadline.describe()} (TRUECAST_HTTP_TIMEOUT_MS sets the limit); check the connection and run again`),
+      onBroken: (c) => new TruecastError("HUB_NETWORK", `the connection dropped while reading the answer to ${what}; run again`, { cause: c }),
+    });
+  }) as typeof fetch;
+}
