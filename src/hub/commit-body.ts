@@ -10,15 +10,10 @@
  */
 import { open } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
+import type { CommitFileLine } from "./commit-request.js";
 
-export interface CommitBodyFile {
-  localPath: string;
-  pathInRepo: string;
-  size: number;
-  /** sha256 of the bytes. */
-  oid: string;
-  lfs: boolean;
-}
+/** One file of the commit (declared with the commit call, so that no public type names this class). */
+export type CommitBodyFile = CommitFileLine;
 
 /** Bytes read per chunk of a small file: a multiple of 3, so each chunk's base64 ends without padding. */
 export const BASE64_READ_BYTES = 3 * 256 * 1024;

@@ -6,10 +6,20 @@
  * commit); the branch head is then taken as the result and remote verification decides whether it is ours.
  */
 import { TruecastError } from "../errors.js";
-import { CommitBody, type CommitBodyFile } from "./commit-body.js";
+import { CommitBody } from "./commit-body.js";
 import type { HubFetchHooks } from "./hub-fetch.js";
 import { answerUrl, readJsonObject } from "./hub-json.js";
 import { apiError, revisionCommit, type HubTarget } from "./repo-setup.js";
+
+export interface CommitFileLine {
+  localPath: string;
+  pathInRepo: string;
+  size: number;
+  /** sha256 of the bytes. */
+  oid: string;
+  /** Uploaded to LFS (a `lfsFile` line); else the bytes go base64-encoded inside the commit. */
+  lfs: boolean;
+}
 
 export interface CommitResult {
   oid: string;
@@ -25,7 +35,7 @@ export async function postCommit(params: {
   revision: string;
   createPr: boolean;
   parent: string | null;
-  files: readonly CommitBodyFile[];
+  files: readonly CommitFileLine[];
   summary: string;
   description?: string;
 }): Promise<CommitResult> {

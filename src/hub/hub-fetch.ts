@@ -179,6 +179,8 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
     const maxBytes = new Headers(init.headers).has("range") ? Infinity : MAX_JSON_RESPONSE_BYTES;
     const started = Date.now();
     const left = () => requestBudgetMs - (Date.now() - started);
+    // A retry is made only when its wait and a whole attempt fit in what is left of the budget.
+    const fits = (delayMs: number) => delayMs + timeoutMs + scaledMs <= left();
     for (let attempt = 1; ; attempt++) {
       const deadline = uploadSize === null
         ? new Deadline(Math.max(1, Math.min(timeoutMs, left())))
@@ -208,7 +210,7 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
         takeBack();
         const reason = deadline.expired ? `a timeout (${deadline.describe()}; TRUECAST_HTTP_TIMEOUT_MS sets the limit)` : networkReason(e);
         const delayMs = retryDelayMs(policy, attempt, null);
-        if (attempt >= attempts || delayMs >= left()) {
+        if (attempt >= attempts || !fits(delayMs)) {
           const within = attempt < attempts ? ` within ${formatMs(requestBudgetMs)} (TRUECAST_HTTP_RETRY_BUDGET_MS)` : "";
           throw new HubNetworkError(`${method} to ${where} failed with ${reason} ${attempt} time${attempt === 1 ? "" : "s"}${within}`, e);
         }
@@ -218,8 +220,8 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
       }
       if (isRetryableStatus(res.status) && attempt < attempts) {
         const delayMs = retryDelayMs(policy, attempt, parseRetryAfter(res.headers.get("retry-after")));
-        // A wait that would end past the budget is not taken: the answer goes to the caller as it is.
-        if (delayMs < left()) {
+        // A wait that would leave no room for a whole attempt is not taken: the answer goes to the caller as it is.
+        if (fits(delayMs)) {
           deadline.dispose();
           takeBack();
           await res.body?.cancel().catch(() => undefined);
