@@ -12,6 +12,7 @@ import { formatExport, formatLora } from "./format.js";
 import { HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
 import type { CliIo } from "./io.js";
 import { Progress } from "./progress.js";
+import { terminalLines } from "./terminal-text.js";
 
 export const EXPORT_USAGE = `truecast export <source> <out> [options]
 
@@ -122,7 +123,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   } else if (v.quiet !== true) {
     if (opened.lora) io.stdout.write(formatLora(opened.lora));
     io.stdout.write(formatExport(report));
-    if (published) io.stdout.write(published.summary + "\n");
+    if (published) io.stdout.write(terminalLines([published.summary]));
   }
   return 0;
 }

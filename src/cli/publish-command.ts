@@ -4,6 +4,7 @@ import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
 import type { CliIo } from "./io.js";
 import { Progress } from "./progress.js";
+import { terminalLines } from "./terminal-text.js";
 
 export const PUBLISH_USAGE = `truecast publish <folder> <repo_id> [options]
 
@@ -44,8 +45,7 @@ export async function publishCommand(argv: string[], io: CliIo): Promise<number>
   progress.end();
   if (v.json === true) io.stdout.write(JSON.stringify(report, null, 2) + "\n");
   else if (v.quiet !== true) {
-    if (report.problems.length > 0) for (const p of report.problems) io.stdout.write(`  problem (published with --force): ${p}\n`);
-    io.stdout.write(report.summary + "\n");
+    io.stdout.write(terminalLines([...report.problems.map((p) => `  problem (published with --force): ${p}`), report.summary]));
   }
   return 0;
 }

@@ -4,6 +4,7 @@ import { exportCommand } from "./export-command.js";
 import { inspectCommand } from "./inspect-command.js";
 import { publishCommand } from "./publish-command.js";
 import { EXIT, type CliIo } from "./io.js";
+import { escapeTerminal, terminalLines } from "./terminal-text.js";
 
 export const MAIN_USAGE = `truecast: turn fine-tuned LLM checkpoints into Hugging Face model repositories, bit for bit
 
@@ -23,6 +24,14 @@ const COMMANDS: Record<string, Command> = {
   publish: publishCommand,
 };
 
+/** A stack trace for --debug: its first line may quote file contents (and hold newlines), so it is escaped whole. */
+function stackText(e: Error): string {
+  if (!e.stack) return "";
+  const head = `${e.name}: ${e.message}`;
+  const frames = e.stack.startsWith(head) ? e.stack.slice(head.length).split("\n").slice(1) : e.stack.split("\n");
+  return terminalLines(e.stack.startsWith(head) ? [head, ...frames] : frames);
+}
+
 /** Run the CLI; returns the exit code. Only this function decides exit codes. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const debug = argv.includes("--debug");
@@ -37,20 +46,20 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    io.stderr.write(`truecast: unknown command "${name}"; run \`truecast --help\` for the commands\n`);
+    io.stderr.write(`truecast: unknown command "${escapeTerminal(name)}"; run \`truecast --help\` for the commands\n`);
     return EXIT.usage;
   }
   try {
     return await command(rest, io);
   } catch (e) {
     if (isTruecastError(e)) {
-      io.stderr.write(`truecast: ${e.message}\n`);
-      if (debug && e.stack) io.stderr.write(e.stack + "\n");
+      io.stderr.write(`truecast: ${escapeTerminal(e.message)}\n`);
+      if (debug) io.stderr.write(stackText(e));
       return e.code === "USAGE" ? EXIT.usage : EXIT.failure;
     }
     const err = e as Error;
-    io.stderr.write(`truecast: unexpected error: ${err.message ?? String(e)}${debug ? "" : " (run with --debug for details)"}\n`);
-    if (debug && err.stack) io.stderr.write(err.stack + "\n");
+    io.stderr.write(`truecast: unexpected error: ${escapeTerminal(err.message ?? String(e))}${debug ? "" : " (run with --debug for details)"}\n`);
+    if (debug) io.stderr.write(stackText(err));
     return EXIT.failure;
   }
 }
