@@ -1,7 +1,9 @@
+import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
+import { TruecastError } from "../errors.js";
 import { publishFolder } from "../hub/publish-folder.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
-import { HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
+import { formatPublished, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
 import type { CliIo } from "./io.js";
 import { Progress } from "./progress.js";
 import { terminalLines } from "./terminal-text.js";
@@ -19,6 +21,24 @@ ${HUB_USAGE}
   --quiet, -q              print nothing but errors
   --debug                  show stack traces on errors`;
 
+async function isFolder(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** `truecast publish acme/model ./export` is the order `hf upload` uses: say so instead of "does not exist". */
+async function checkArgumentOrder(folder: string, repoId: string, cwd: string): Promise<void> {
+  if ((await isFolder(resolve(cwd, folder))) || !(await isFolder(resolve(cwd, repoId)))) return;
+  throw new TruecastError(
+    "USAGE",
+    `${folder} is not a folder but ${repoId} is: the folder comes first (\`truecast publish <folder> <repo_id>\`; \`hf upload\` takes them the other way round); did you mean \`truecast publish ${repoId} ${folder}\`?`,
+  );
+}
+
+/** `truecast publish <folder> <repo_id>`: publish in one verified commit; returns the exit code. */
 export async function publishCommand(argv: string[], io: CliIo): Promise<number> {
   const args = parseCommand({
     command: "publish",
@@ -33,7 +53,8 @@ export async function publishCommand(argv: string[], io: CliIo): Promise<number>
   }
   const [folder, repoId] = args.positionals as [string, string];
   const v = args.values;
-  const progress = new Progress(io, v.quiet === true || v.json === true);
+  await checkArgumentOrder(folder, repoId, io.cwd);
+  const progress = new Progress(io, v.quiet === true);
   const report = await publishFolder({
     folder: resolve(io.cwd, folder),
     repoId,
@@ -45,7 +66,8 @@ export async function publishCommand(argv: string[], io: CliIo): Promise<number>
   progress.end();
   if (v.json === true) io.stdout.write(JSON.stringify(report, null, 2) + "\n");
   else if (v.quiet !== true) {
-    io.stdout.write(terminalLines([...report.problems.map((p) => `  problem (published with --force): ${p}`), report.summary]));
+    if (report.problems.length > 0) io.stdout.write(terminalLines(report.problems.map((p) => `  problem (published with --force): ${p}`)));
+    io.stdout.write(formatPublished(report));
   }
   return 0;
 }
