@@ -15,8 +15,12 @@ import { jsonNestingDepth, yamlNestingDepth } from "./nesting-depth.js";
  */
 export const MAX_CONFIG_FILE_SIZE = 4 * 1024 * 1024;
 
-/** Largest cfg.yaml: H2O LLM Studio writes a few kilobytes. */
-export const MAX_YAML_CONFIG_SIZE = 4 * 1024 * 1024;
+/**
+ * Largest cfg.yaml: H2O LLM Studio writes 2 to 5 KB. The yaml package needs ~1.5 KB of heap per byte of flow
+ * collections and checks each mapping's keys for duplicates in quadratic time (a 64 KiB mapping of 11,000
+ * keys takes seconds), so the cap is tight: 64 KiB is still ten times any real one.
+ */
+export const MAX_YAML_CONFIG_SIZE = 64 * 1024;
 
 /**
  * Largest weight index (`*.index.json`). An index lists each tensor once: a 400B-parameter model has ~10^5
