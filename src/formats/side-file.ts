@@ -58,17 +58,19 @@ export async function readSideFile(path: string, kind: SideFileKind): Promise<st
   const handle = await open(path, "r");
   let bytes: Buffer;
   try {
-    const size = (await handle.stat()).size;
-    const tooLarge = (n: number | string) =>
-      refuse(kind, path, `${n} bytes, more than the ${kind.maxBytes} bytes ${kind.what} can need (truecast's limit)`);
-    if (size > kind.maxBytes) throw tooLarge(size);
+    const info = await handle.stat();
+    if (!info.isFile()) throw refuse(kind, path, "not a regular file");
+    const size = info.size;
+    if (size > kind.maxBytes) {
+      throw refuse(kind, path, `${size} bytes, more than the ${kind.maxBytes} bytes ${kind.what} can need (truecast's limit)`);
+    }
     bytes = Buffer.alloc(size + 1);
     let filled = 0;
     for (;;) {
       const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
-      if (filled > size) throw tooLarge(`more than ${size}`);
+      if (filled > size) throw refuse(kind, path, `grew past its ${size} bytes while it was read`);
     }
     bytes = bytes.subarray(0, filled);
   } finally {

@@ -47,6 +47,7 @@ test("a side file over its cap is refused before it is read, naming the file and
       code: "CONFIG_INVALID",
       message: `${cfg}: ${MAX_YAML_CONFIG_SIZE + 16} bytes, more than the ${MAX_YAML_CONFIG_SIZE} bytes an H2O LLM Studio cfg.yaml can need (truecast's limit); fix the experiment's cfg.yaml`,
     });
+    await assert.rejects(readSideFile(dir, CONFIG_FILE), { code: "CONFIG_INVALID", message: `${dir}: not a regular file; fix or restore it` });
     await writeFile(path, Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x7d]));
     await assert.rejects(readSideFile(path, INDEX_FILE), {
       code: "INDEX_INVALID",
