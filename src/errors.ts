@@ -10,6 +10,8 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "UNREADABLE"
   | "OUTPUT_EXISTS"
+  | "OUTPUT_OVERLAP"
+  | "LINK_OUTSIDE"
   | "NO_SPACE"
   | "UNKNOWN_SOURCE"
   // safetensors rules (checked in this order)
@@ -47,6 +49,8 @@ export type ErrorCode =
   | "ADAPTER_INVALID"
   | "ADAPTER_UNSUPPORTED"
   | "MERGE_NONFINITE"
+  /** A square weight whose layout (nn.Linear or Conv1D) neither the base architecture nor the adapter config tells. */
+  | "LORA_LAYOUT_UNKNOWN"
   // export/verify
   | "VERIFY_FAILED"
   // hub
