@@ -64,7 +64,8 @@ class Reference:
     """What transformers makes of a source folder: its state dict, logits on the fixed input, and the names that
     are tied to an earlier name (same storage)."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, logs: list[str]) -> None:
+        self.logs = logs
         self.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.logits = logits(model)
         first: dict[int, str] = {}
@@ -77,16 +78,18 @@ class Reference:
 
 @pytest.fixture(scope="session")
 def reference():
-    """Factory: `reference(src_folder, dtype=None)` -> Reference of `from_pretrained(src_folder,
-    torch_dtype=dtype or "auto")`, loaded once per session; the load itself must be clean."""
+    """Factory: `reference(src_folder, dtype=None, allow_logs=False)` -> Reference of `from_pretrained(src_folder,
+    torch_dtype=dtype or "auto")`, loaded once per session; the load itself must be clean (no warning logged
+    either, unless allow_logs: then the warnings are in `.logs`)."""
     cache: dict[tuple, Reference] = {}
 
-    def get(src: Path, dtype: str | None = None) -> Reference:
+    def get(src: Path, dtype: str | None = None, allow_logs: bool = False) -> Reference:
         key = (str(src), dtype)
         if key not in cache:
             model, info, logs = load(src, torch_dtype=DTYPES[dtype] if dtype else "auto")
-            assert_clean_load(info, logs)
-            cache[key] = Reference(model)
+            assert_clean_load(info, [])
+            cache[key] = Reference(model, logs)
+        assert allow_logs or not cache[key].logs, "warnings loading the source:\n" + "\n".join(cache[key].logs)
         return cache[key]
 
     return get

@@ -50,15 +50,20 @@ ARCHS: dict[str, tuple[str, dict]] = {
 
 # rope_scaling of each kind transformers 4.44 knows, on the architectures that take it. Whole-number floats
 # (2.0, 1.0, 4.0, 8.0) are the point: written back as integers, transformers refuses or warns.
+# Llama takes the `rope_type` spelling; its legacy `type` spelling makes transformers 4.44.2 itself warn on every
+# load ("Unrecognized keys in `rope_scaling` for 'rope_type'='linear': {'type'}", fixed in 4.45), so that case only
+# asserts that the export warns no more than the source does (LEGACY_ROPE_WARNS).
 ROPE_SCALINGS: dict[str, tuple[str, dict]] = {
-    "llama-linear": ("llama", {"type": "linear", "factor": 2.0}),
-    "llama-dynamic": ("llama", {"type": "dynamic", "factor": 2.0}),
+    "llama-linear": ("llama", {"rope_type": "linear", "factor": 2.0}),
+    "llama-dynamic": ("llama", {"rope_type": "dynamic", "factor": 2.0}),
     "llama-llama3": ("llama", {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                "high_freq_factor": 4.0, "original_max_position_embeddings": 16}),
+    "llama-legacy-linear": ("llama", {"type": "linear", "factor": 2.0}),
     "gpt_neox-linear": ("gpt_neox", {"type": "linear", "factor": 2.0}),
     "phi-linear": ("phi", {"type": "linear", "factor": 2.0}),
     "phi-dynamic": ("phi", {"type": "dynamic", "factor": 2.0}),
 }
+LEGACY_ROPE_WARNS = {"llama-legacy-linear"}
 
 
 def tiny_config(arch: str, **overrides) -> PretrainedConfig:
