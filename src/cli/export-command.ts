@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { dtypePolicy, exportModel, type ExportReport } from "../export/export.js";
+import { reportJson } from "../export/report-json.js";
 import { openForExport } from "../export/open-for-export.js";
 import type { DtypePolicy } from "../export/plan.js";
 import { parseSize } from "../export/units.js";
@@ -97,6 +98,9 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const report: ExportReport = await exportModel({
     source: resolve(io.cwd, source),
     model: opened.model,
+    ...(opened.lora ? { lora: opened.lora } : {}),
+    ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
+    ...(v.base !== undefined ? { baseDir: resolve(io.cwd, v.base) } : {}),
     out: resolve(io.cwd, out),
     dtype: policy,
     ...(maxShardSize !== undefined ? { maxShardSize } : {}),
@@ -125,7 +129,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   progress.end();
   const published = publisher?.result() ?? null;
   if (v.json === true) {
-    io.stdout.write(JSON.stringify({ ...report, ...(opened.lora ? { lora: opened.lora } : {}), ...(published ? { published } : {}) }, null, 2) + "\n");
+    io.stdout.write(reportJson({ ...report, ...(opened.lora ? { lora: opened.lora } : {}), ...(published ? { published } : {}) }));
   } else if (v.quiet !== true) {
     if (opened.lora) io.stdout.write(formatLora(opened.lora));
     io.stdout.write(formatExport(report));

@@ -1,7 +1,7 @@
 import { rm, writeFile } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
 import { serializeIndex } from "../formats/safetensors/index-file.js";
-import { parseFloatDType } from "../dtype/table.js";
+import { dtypeLabel, parseFloatDType } from "../dtype/table.js";
 import { openSource, type OpenSourceOptions } from "../sources/open.js";
 import { openForExport } from "./open-for-export.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
@@ -11,7 +11,10 @@ import { RangeHasher } from "./hasher.js";
 import { StagedOutput } from "./output-dir.js";
 import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
 import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
-import { checkConfigAfterWrite, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
+import { checkConfigAfterWrite, REPORT_FILE, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
+import { publicName, scrubPaths } from "./provenance.js";
+import { reportJson } from "./report-json.js";
+import type { LoraReport } from "../transforms/lora/index.js";
 import { verifyFolder, verifyShardHeader, verifyTensor } from "./verify.js";
 import { writeShard, type WrittenTensor } from "./write-shard.js";
 
@@ -46,8 +49,13 @@ export interface ExportParams extends OpenSourceOptions {
    * (`bfloat16`, `float16`, `float32`; `bf16`, `fp16`, `torch.bfloat16` and the internal `BF16` work too).
    */
   readonly dtype?: DtypePolicy | string;
-  /** A PEFT LoRA adapter folder to merge into the source (in float32, rounded once); ignored when `model` is given. */
+  /**
+   * A PEFT LoRA adapter folder to merge into the source (in float32, rounded once). When `model` is given (already
+   * merged), it only names the adapter in the card and the report.
+   */
   readonly adapter?: string;
+  /** The report of the LoRA merge that made `model`, for truecast-report.json (set by the export itself with `adapter`). */
+  readonly lora?: LoraReport;
   /** Default 5 GB. */
   readonly maxShardSize?: number;
   readonly allowOverflow?: boolean;
@@ -89,7 +97,14 @@ function sidecarShard(fileName: string, plan: ExportPlan): PlannedShard {
 export async function exportModel(params: ExportParams): Promise<ExportReport> {
   const started = performance.now();
   const policy = dtypePolicy(params.dtype);
-  const model = params.model ?? (params.adapter !== undefined ? (await openForExport({ ...params, policy, adapter: params.adapter })).model : await openSource(params.source, params));
+  let lora = params.lora;
+  let model = params.model;
+  if (!model && params.adapter !== undefined) {
+    const opened = await openForExport({ ...params, policy, adapter: params.adapter });
+    model = opened.model;
+    lora = opened.lora ?? undefined;
+  }
+  model ??= await openSource(params.source, params);
   const publisher = params.publisher;
   let staged: StagedOutput | null = null;
   const hasher = new RangeHasher();
@@ -168,8 +183,29 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       sourceBytesByDtype: Object.fromEntries(sourceCensus.bytesByDtype),
       conversions: conversionSummaries(written),
     };
-    const small = await writeSmallFiles({ model, dominant: census.dominant, facts, card: params.modelCard ?? {}, target: (n) => stage.path(n) });
-    const files = [...sidecars.map((s) => s.fileName), ...small.files];
+    const card = params.modelCard ?? {};
+    const small = await writeSmallFiles({
+      model,
+      dominant: census.dominant,
+      facts,
+      card,
+      target: (n) => stage.path(n),
+      provenance: {
+        command: "truecast export",
+        source: { kind: model.kind, path: params.source },
+        options: {
+          dtype: policy === "keep" ? undefined : dtypeLabel(policy),
+          "max-shard-size": params.maxShardSize,
+          "allow-overflow": params.allowOverflow || undefined,
+          adapter: params.adapter !== undefined ? publicName(params.adapter) : (card !== false && card.mergedAdapter) || undefined,
+          base: params.baseDir !== undefined ? publicName(params.baseDir) : undefined,
+          "model-card": card !== false && card.file !== undefined ? publicName(card.file) : undefined,
+          license: (card !== false && card.license) || undefined,
+          push: (card !== false && card.repoId) || undefined,
+        },
+      },
+    });
+    const files = [...sidecars.map((s) => s.fileName), ...small.files, REPORT_FILE];
 
     checkAbort(params.signal);
     if (!publisher || publisher.keepLocal) await verifyFolder({ dir: stage.staging, plan });
@@ -189,7 +225,11 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       files,
       verified: { tensors: results.reduce((n, r) => n + r.tensors, 0), bytes: results.reduce((n, r) => n + r.bytes, 0) },
       seconds: 0,
+      provenance: small.provenance,
     });
+    // The report travels with the model: no local path in it (the source by its name, no output folder).
+    const roots = [params.source, params.adapter, params.baseDir, card !== false ? card.file : undefined].filter((r): r is string => r !== undefined);
+    await writeFile(stage.path(REPORT_FILE), reportJson(scrubPaths({ ...report, out: undefined, ...(lora ? { lora } : {}) }, roots)));
     if (publisher) await publisher.finish(stage.staging, report);
     if (keep) await stage.commit();
     else await stage.discard();

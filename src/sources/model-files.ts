@@ -50,7 +50,8 @@ export async function scanModelFiles(dir: string): Promise<ModelFilesScan> {
   const files = new Map<string, string>();
   const skipped: ModelFilesScan["skipped"] = [];
   for (const name of names) {
-    if (name.startsWith(".") || isWeightFileName(name)) continue;
+    // truecast-report.json describes the export that wrote this folder, not the one reading it: never carried.
+    if (name.startsWith(".") || isWeightFileName(name) || name === "truecast-report.json") continue;
     const path = resolve(join(dir, name));
     let info;
     try {

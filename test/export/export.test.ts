@@ -195,7 +195,7 @@ test("a model without config.json exports without one; a single file source too"
     const out = join(dir, "out");
     const report = await exportModel({ source: join(src, "model.safetensors"), out });
     assert.equal(report.config, null);
-    assert.deepEqual((await readdir(out)).sort(), ["README.md", "model.safetensors"]);
+    assert.deepEqual((await readdir(out)).sort(), ["README.md", "model.safetensors", "truecast-report.json"]);
     assert.equal(report.source.kind, "safetensors file");
   } finally {
     await cleanup();
