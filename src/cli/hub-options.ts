@@ -4,6 +4,7 @@ import { resolveEndpoint, resolveToken } from "../hub/token.js";
 import type { PublishEvent, PublishReport } from "../hub/events.js";
 import type { CliIo } from "./io.js";
 import type { Progress } from "./progress.js";
+import { terminalLines } from "./terminal-text.js";
 
 /** Flags shared by `publish` and `export --push`. */
 export const HUB_OPTIONS = {
@@ -94,5 +95,5 @@ export function showPublishProgress(progress: Progress): (e: PublishEvent) => vo
 export function formatPublished(report: PublishReport): string {
   const lines = [report.summary, `  repo:   ${report.endpoint}/${report.repoId}`, `  commit: ${report.commit.url}`];
   if (report.pullRequestUrl) lines.push(`  pull request: ${report.pullRequestUrl}`);
-  return lines.join("\n") + "\n";
+  return terminalLines(lines);
 }
