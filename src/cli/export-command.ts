@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { dtypePolicy, exportModel, type ExportReport } from "../export/export.js";
-import { reportJson } from "../export/report-json.js";
+import { writeReportJson } from "../export/report-json.js";
 import { openForExport } from "../export/open-for-export.js";
 import type { DtypePolicy } from "../export/plan.js";
 import { parseSize } from "../export/units.js";
@@ -137,7 +137,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   progress.end();
   const published = publisher?.result() ?? null;
   if (v.json === true) {
-    io.stdout.write(reportJson({ ...report, ...(opened.lora ? { lora: opened.lora } : {}), ...(published ? { published } : {}) }));
+    await writeReportJson({ ...report, ...(opened.lora ? { lora: opened.lora } : {}), ...(published ? { published } : {}) }, (t) => io.stdout.write(t));
   } else if (v.quiet !== true) {
     if (opened.lora) io.stdout.write(formatLora(opened.lora));
     io.stdout.write(formatExport(report));
