@@ -6,7 +6,8 @@ import { openForExport } from "../export/open-for-export.js";
 import type { DtypePolicy } from "../export/plan.js";
 import { parseSize } from "../export/units.js";
 import { createExportPublisher } from "../hub/export-push.js";
-import { createUploadSession } from "../hub/upload-session.js";
+import { preflightExport } from "../export/preflight.js";
+import { abandonAfter, createUploadSession } from "../hub/upload-session.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatExport, formatLora } from "./format.js";
 import { formatPublished, HUB_OPTION_RULES, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
@@ -83,57 +84,70 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const maxShardSize = v["max-shard-size"] !== undefined ? parseSize(v["max-shard-size"], "--max-shard-size") : undefined;
   const progress = new Progress(io, v.quiet === true);
 
-  // Connect first, so that a bad token or repo id fails before any work.
+  // Every local path and option first, then the token and the repo (nothing is created yet): all before any work.
+  const { base } = await preflightExport(
+    { source, out, force: v.force === true, ...(v.adapter !== undefined ? { adapter: v.adapter } : {}), ...(v.base !== undefined ? { base: v.base } : {}), ...(v["model-card"] !== undefined ? { modelCard: v["model-card"] } : {}) },
+    io.cwd,
+  );
+  const baseDir = base && "dir" in base ? base.dir : undefined;
   const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;
   const publisher = session
     ? createExportPublisher({ session, keepLocal: v["keep-local"] === true, ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}) })
     : undefined;
 
-  const opened = await openForExport({
-    source: resolve(io.cwd, source),
-    policy,
-    ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
-    ...(v.base !== undefined ? { baseDir: resolve(io.cwd, v.base) } : {}),
-    env: io.env,
-    ...(io.fetch ? { fetch: io.fetch } : {}),
-  });
+  let opened: Awaited<ReturnType<typeof openForExport>>;
+  let report: ExportReport;
   let phase = "";
-  const report: ExportReport = await exportModel({
-    source: resolve(io.cwd, source),
-    model: opened.model,
-    ...(opened.lora ? { lora: opened.lora } : {}),
-    ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
-    ...(v.base !== undefined ? { baseDir: resolve(io.cwd, v.base) } : {}),
-    out: resolve(io.cwd, out),
-    dtype: policy,
-    ...(maxShardSize !== undefined ? { maxShardSize } : {}),
-    allowOverflow: v["allow-overflow"] === true,
-    force: v.force === true,
-    modelCard: {
-      ...(v["model-card"] !== undefined ? { file: resolve(io.cwd, v["model-card"]) } : {}),
-      ...(v.license !== undefined ? { license: v.license } : {}),
-      ...(v.push !== undefined ? { repoId: v.push } : {}),
-      ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
-    },
-    protect: [
-      ...(v.base !== undefined ? [{ path: resolve(io.cwd, v.base), what: "base model folder" }] : []),
-      ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
-      ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
-    ],
-    ...(publisher ? { publisher } : {}),
-    ...(io.signal ? { signal: io.signal } : {}),
-    onEvent: (e) => {
-      if (e.type === "write") {
-        if (phase !== "write") {
-          progress.begin("writing");
-          phase = "write";
+  try {
+    opened = await openForExport({
+      source: resolve(io.cwd, source),
+      policy,
+      ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
+      ...(base ? { base } : {}),
+      env: io.env,
+      ...(io.fetch ? { fetch: io.fetch } : {}),
+    });
+    report = await exportModel({
+      source: resolve(io.cwd, source),
+      model: opened.model,
+      ...(opened.lora ? { lora: opened.lora } : {}),
+      ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
+      ...(baseDir !== undefined ? { baseDir } : {}),
+      out: resolve(io.cwd, out),
+      dtype: policy,
+      ...(maxShardSize !== undefined ? { maxShardSize } : {}),
+      allowOverflow: v["allow-overflow"] === true,
+      force: v.force === true,
+      modelCard: {
+        ...(v["model-card"] !== undefined ? { file: resolve(io.cwd, v["model-card"]) } : {}),
+        ...(v.license !== undefined ? { license: v.license } : {}),
+        ...(v.push !== undefined ? { repoId: v.push } : {}),
+        ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
+      },
+      protect: [
+        ...(baseDir !== undefined ? [{ path: baseDir, what: "base model folder" }] : []),
+        ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
+        ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
+      ],
+      ...(publisher ? { publisher } : {}),
+      ...(io.signal ? { signal: io.signal } : {}),
+      onEvent: (e) => {
+        if (e.type === "write") {
+          if (phase !== "write") {
+            progress.begin("writing");
+            phase = "write";
+          }
+          progress.update(e.bytes, e.total, e.file);
+        } else if (e.type === "done") {
+          progress.end();
         }
-        progress.update(e.bytes, e.total, e.file);
-      } else if (e.type === "done") {
-        progress.end();
-      }
-    },
-  });
+      },
+    });
+  } catch (e) {
+    progress.end();
+    // A repo this run created is deleted again: a failed run leaves no empty repo.
+    throw await abandonAfter(session, e);
+  }
   progress.end();
   const published = publisher?.result() ?? null;
   if (v.json === true) {

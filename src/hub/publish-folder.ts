@@ -12,7 +12,7 @@ import { verifyRemote } from "./remote-verify.js";
 import { buildPublishReport } from "./summary.js";
 import type { RetryPolicy } from "./retry.js";
 import { runUploadPool } from "./upload-pool.js";
-import { createUploadSession, type UploadedFile } from "./upload-session.js";
+import { abandonAfter, createUploadSession, type UploadedFile, type UploadSession } from "./upload-session.js";
 
 export interface PublishFolderParams {
   folder: string;
@@ -102,6 +102,20 @@ async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => v
     },
   });
 
+  try {
+    return await uploadAndCommit(params, emit, session, local, check);
+  } catch (e) {
+    throw await abandonAfter(session, e);
+  }
+}
+
+async function uploadAndCommit(
+  params: PublishFolderParams,
+  emit: (e: PublishEvent) => void,
+  session: UploadSession,
+  local: LocalFile[],
+  check: Awaited<ReturnType<typeof checkFolder>>,
+): Promise<PublishReport> {
   emit({ type: "phase", phase: "uploading" });
   const cancel = new AbortController();
   const uploaded: UploadedFile[] = await runUploadPool({
