@@ -146,9 +146,12 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     throw fail(e, `looking up ${repo.full}`);
   }
   let ready: Promise<void> | null = null;
+  /** Set by abandon(): from then on nothing is created (an upload still in flight must not create the repo after). */
+  let abandoned = false;
   /** Create the repo and branch when missing, once, right before the first call that needs them. */
   const prepare = (): Promise<void> =>
     (ready ??= (async () => {
+      if (abandoned) throw new TruecastError("INTERNAL", `the upload to ${repo.full} was abandoned`);
       try {
         if (!exists) {
           ({ created, private: isPrivate } = await createMissingRepo(target, params.public ?? false));
@@ -236,6 +239,8 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
   }
 
   async function abandon(): Promise<string | null> {
+    abandoned = true;
+    await ready?.catch(() => undefined);
     if (!created || committed) return null;
     try {
       await deleteCreatedRepo(target);
