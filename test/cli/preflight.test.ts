@@ -97,6 +97,15 @@ test("export --push: the token and the repo are checked first, but the repo is c
     const firstUpload = paths.findIndex((p) => p.includes("/preupload/"));
     assert.ok(create > 1 && create < firstUpload, paths.join("\n"));
     assert.equal(d.state.repos.has("acme/late"), true);
+    // A source that cannot be read fails after the token and repo checks, and no repo was created for it.
+    await mkdir(join(dir, "broken"));
+    await writeFile(join(dir, "broken", "model.safetensors"), Buffer.from([16, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x22]));
+    const before = d.requests.length;
+    const broken = await cli(["export", "broken", "out2", "--push", "acme/broken", "--endpoint", d.url], { cwd: dir, env });
+    assert.equal(broken.code, 1, broken.stderr);
+    assert.match(broken.stderr, /^truecast: [^\n]*model\.safetensors[^\n]*\n$/);
+    assert.deepEqual(d.requests.slice(before).map((q) => `${q.method} ${q.path}`), ["GET /api/whoami-v2", "GET /api/models/acme/broken"]);
+    assert.equal(d.state.repos.has("acme/broken"), false);
   });
 });
 
