@@ -3,19 +3,16 @@
  * nothing, and none is made (re-publishing an unchanged folder leaves no empty commit). LFS files are compared by
  * sha256 and size, files that travel inside the commit by their git blob id, as the Hub's tree lists them.
  */
-import { listFiles } from "@huggingface/hub";
 import { gitBlobOidFile } from "./file-hash.js";
-import { CLIENT_TOKEN_PLACEHOLDER } from "./hub-fetch.js";
+import { listTree, type TreeFile } from "./list-tree.js";
 import type { HubTarget } from "./repo-setup.js";
 import type { UploadedFile } from "./upload-session.js";
 
 /** True when commit `commit` of the target repo holds each of `files` with the same bytes (extra remote files allowed: a commit never deletes them). */
 export async function remoteAlreadyHolds(t: HubTarget, commit: string, files: readonly UploadedFile[]): Promise<boolean> {
   if (files.length === 0) return false;
-  const remote = new Map<string, { size: number; oid?: string; lfs?: { oid: string; size: number } }>();
-  for await (const e of listFiles({ repo: { type: "model", name: t.repo.full }, recursive: true, revision: commit, hubUrl: t.endpoint, fetch: t.fetch, accessToken: CLIENT_TOKEN_PLACEHOLDER })) {
-    if (e.type === "file") remote.set(e.path, e);
-  }
+  const remote = new Map<string, TreeFile>();
+  for (const e of await listTree(t, commit)) remote.set(e.path, e);
   for (const f of files) {
     const r = remote.get(f.pathInRepo);
     if (!r || r.size !== f.size) return false;
