@@ -18,7 +18,10 @@ export const EXPORT_USAGE = `truecast export <source> <out> [options]
 
 Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a conversion is asked for.
 <source> is a .safetensors file, a PyTorch .bin/.pt/.pth state dict, a Hugging Face model folder
-(safetensors or PyTorch weights, single or sharded) or an H2O LLM Studio experiment folder.
+(safetensors or PyTorch weights, single or sharded), a folder holding one such checkpoint file, or an H2O
+LLM Studio experiment folder. config.json, tokenizer and generation_config.json files beside a checkpoint
+file travel with it. Every path and option, and the Hub token and repo with --push, are checked before any
+work; a Hub repo is created only right before the first upload, and deleted again if the run then fails.
 The export is written to a hidden folder beside <out> (.<out>.truecast-<pid>-<hex>) and moved into place
 at the end; Ctrl-C, SIGTERM and SIGHUP remove it, and the next export into the same parent folder removes
 those left by runs that were killed. Files linked from outside the source folder are never carried.
@@ -29,7 +32,10 @@ Options:
   --max-shard-size SIZE    tensor bytes per shard, decimal units: 64KB, 500MB, 5GB (default 5GB)
   --force                  replace a non-empty <out>
   --adapter DIR            merge this PEFT LoRA adapter into the source (in float32, rounded once)
-  --base DIR               the base model's folder (files an H2O experiment lacks; int4/int8 base weights)
+  --base DIR|ORG/NAME      the base model (a folder, or a Hub id found in the Hugging Face cache or downloaded):
+                           supplies config.json, tokenizer and generation files the source lacks (the source's
+                           own files win; the report lists what came from it); for an H2O experiment also its
+                           files and int4/int8 base weights. A --base that adds nothing is a usage error
   --model-card FILE        use FILE as README.md instead of the generated model card
   --license ID             license for the model card's front matter (apache-2.0, llama3.1, ...)
   --push REPO_ID           also publish to the Hub in one commit, uploading each shard as soon as it is

@@ -60,7 +60,8 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
   let mergedAdapter: string | null = null;
   let configFile: string | undefined;
   try {
-    if (p.base) base = await fillFromBase({ model: base, base: p.base, usedBySource: isH2o(base) && "dir" in p.base, ...(p.env ? { env: p.env } : {}), ...(p.fetch ? { fetch: p.fetch } : {}) });
+    const baseRef: BaseRef | undefined = p.base ?? (baseDir === undefined ? undefined : { dir: baseDir });
+    if (baseRef) base = await fillFromBase({ model: base, base: baseRef, usedBySource: isH2o(base) && "dir" in baseRef, ...(p.env ? { env: p.env } : {}), ...(p.fetch ? { fetch: p.fetch } : {}) });
     if (isH2o(base)) {
       const { h2o } = base;
       if (!base.baseModel && h2o.cfg.llmBackbone) base = { ...base, baseModel: h2o.cfg.llmBackbone };

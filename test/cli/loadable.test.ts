@@ -170,3 +170,14 @@ test("files carried from beside a checkpoint or from --base obey the link rules:
     assert.equal(existsSync(join(dir, "out")), false);
   });
 });
+
+test("library: exportModel({ source, baseDir }) supplies the base's files as --base does", async () => {
+  const { exportModel } = await import("../../src/index.js");
+  await withDir(async (dir) => {
+    await copyFile(CKPT, join(dir, "ckpt.pt"));
+    await baseFolder(join(dir, "base"));
+    const report = await exportModel({ source: join(dir, "ckpt.pt"), baseDir: join(dir, "base"), out: join(dir, "out") });
+    assert.ok(report.files.includes("config.json") && report.files.includes("tokenizer.json"), report.files.join(", "));
+    assert.equal(await read(join(dir, "out"), "tokenizer.json"), BASE_TOKENIZER);
+  });
+});
