@@ -4,9 +4,10 @@
  * output can be written. A typo given at the start fails at once instead of after gigabytes of work.
  */
 import { constants } from "node:fs";
-import { access, open, readdir, readFile, stat } from "node:fs/promises";
+import { access, open, readdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
+import { ADAPTER_CONFIG_FILE, readSideFile } from "../formats/side-file.js";
 import { ADAPTER_BIN_NAME, ADAPTER_CONFIG_NAME, ADAPTER_SAFETENSORS_NAME, parsePeftConfig } from "../sources/peft.js";
 import { checkNoOverlap, type ProtectedPath } from "../util/real-path.js";
 import { looksLikeHubId } from "./provenance.js";
@@ -57,8 +58,10 @@ async function checkAdapter(dir: string): Promise<void> {
   const configPath = join(dir, ADAPTER_CONFIG_NAME);
   let text: string;
   try {
-    text = await readFile(configPath, "utf8");
-  } catch {
+    // Through the same capped reader as the adapter itself: an oversized config is refused before it is read whole.
+    text = await readSideFile(configPath, ADAPTER_CONFIG_FILE);
+  } catch (e) {
+    if (e instanceof TruecastError) throw e;
     throw new TruecastError("NOT_FOUND", `${configPath}: not found; a PEFT adapter folder holds ${ADAPTER_CONFIG_NAME} and ${ADAPTER_SAFETENSORS_NAME}`);
   }
   parsePeftConfig(text, configPath);
