@@ -113,6 +113,10 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     model = opened.model;
     lora = opened.lora ?? undefined;
   }
+  if (!model && params.baseDir !== undefined) {
+    // `baseDir` supplies the files the source lacks (config, tokenizer, generation config), as `--base` does.
+    model = (await openForExport({ ...params, policy })).model;
+  }
   model ??= await openSource(params.source, params);
   const publisher = params.publisher;
   let staged: StagedOutput | null = null;
