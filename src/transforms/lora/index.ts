@@ -3,5 +3,5 @@ export { createMergePool, DEFAULT_MIN_PARALLEL_WORK, type CreateMergePoolParams,
 export { mergeRows, type MergeRowsResult, type MergeRowsTask } from "./merge-rows.js";
 export { applyDeltaRows, transposeF32, type DeltaRowsParams } from "./kernel.js";
 export { createSimdKernel, threadKernel, type SimdKernel } from "./simd-kernel.js";
-export { moduleScaling, patternValue, type ModuleScaling } from "./scaling.js";
+export { moduleScaling, patternValue, rankAndAlpha, ruleForVersion, type ModuleScaling, type PatternRule } from "./scaling.js";
 export type { LoraModuleReport, LoraReport, LoraTensorRoute, MergeCounts } from "./report.js";

@@ -128,7 +128,7 @@ export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResul
     }
     const layout = layoutOf(m, w, config.fanInFanOut, file, notes);
     const rank = m.a.shape[0] as number;
-    const s = moduleScaling(config, m.module, file);
+    const s = moduleScaling(config, m.module, file, rank);
     if (s.r !== rank) {
       invalid(file, `module "${m.module}" has rank ${rank} in its tensors but the config (r, rank_pattern) gives ${s.r}`);
     }
