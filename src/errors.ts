@@ -47,6 +47,8 @@ export type ErrorCode =
   | "ADAPTER_INVALID"
   | "ADAPTER_UNSUPPORTED"
   | "MERGE_NONFINITE"
+  /** A square weight whose layout (nn.Linear or Conv1D) neither the base architecture nor the adapter config tells. */
+  | "LORA_LAYOUT_UNKNOWN"
   // export/verify
   | "VERIFY_FAILED"
   // hub

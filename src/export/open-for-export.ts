@@ -1,6 +1,7 @@
 import { basename, join } from "node:path";
 import { TruecastError } from "../errors.js";
-import { makeLoraConfig, openPeftAdapter, peftAdapterFromTensors, type PeftAdapter } from "../sources/peft.js";
+import { H2O_ADAPTER_CONFIG } from "../sources/h2o-adapter-config.js";
+import { ADAPTER_CONFIG_NAME, openPeftAdapter, peftAdapterFromTensors, type PeftAdapter } from "../sources/peft.js";
 import { openSource, type OpenSourceOptions } from "../sources/open.js";
 import type { H2oExperiment } from "../sources/h2o.js";
 import type { SourceModel, TensorRef } from "../sources/tensor-ref.js";
@@ -48,6 +49,7 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
   let base = await openSource(p.source, p);
   let adapter: PeftAdapter | null = null;
   let mergedAdapter: string | null = null;
+  let configFile: string | undefined;
   try {
     if (isH2o(base)) {
       const { h2o } = base;
@@ -58,27 +60,22 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
         adapter = peftAdapterFromTensors({
           path: p.source,
           weightsPath: join(p.source, "checkpoint.pth"),
-          config: makeLoraConfig({
-            r: lora.r,
-            loraAlpha: lora.alpha,
-            useDora: lora.useDora,
-            useRslora: lora.useRslora,
-            targetModules: [...lora.targetModules],
-            baseModelNameOrPath: h2o.cfg.llmBackbone ?? null,
-          }),
+          config: lora.config,
           tensors: lora.tensors,
           close: async () => {},
         });
+        configFile = join(p.source, H2O_ADAPTER_CONFIG);
         mergedAdapter = `LoRA weights of the H2O LLM Studio experiment ${basename(p.source)} (r=${lora.r}, alpha=${lora.alpha})`;
       }
     }
     if (p.adapter) {
       adapter = await openPeftAdapter(p.adapter);
       mergedAdapter = p.adapter;
+      configFile = join(p.adapter, ADAPTER_CONFIG_NAME);
     }
     if (!adapter) return { model: base, lora: null, mergedAdapter: null };
     const policy = p.policy;
-    const merged = await mergeLora({ base, adapter, outputDtype: (d) => outputDtype(d, policy) });
+    const merged = await mergeLora({ base, adapter, outputDtype: (d) => outputDtype(d, policy), ...(configFile === undefined ? {} : { configFile }) });
     const touched = new Set(merged.report.routes.map((r) => r.target));
     const model: SourceModel = {
       ...merged.model,

@@ -24,6 +24,11 @@ export interface H2oConfig {
     readonly targetModules: readonly string[] | null;
     readonly useDora: boolean;
     readonly useRslora: boolean;
+    /**
+     * `training.lora_unfreeze_layers`: H2O trains in full every parameter whose PEFT name (`base_model.model.<...>`)
+     * contains one of these (prepare_lora: `any(u in name for u in lora_unfreeze_layers)`); empty when unset.
+     */
+    readonly unfreezeLayers: readonly string[];
   };
   /** `dataset.num_classes` for classification runs. */
   readonly numClasses?: number;
@@ -93,6 +98,12 @@ export function parseH2oConfig(text: string, file: string): H2oConfig {
     throw bad(file, "training.lora_target_modules is not a comma-separated string");
   }
   const list = (targets ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "");
+  const unfreeze = lookup(doc, "training", "lora_unfreeze_layers") ?? [];
+  if (!(typeof unfreeze === "string" || (Array.isArray(unfreeze) && unfreeze.every((u) => typeof u === "string")))) {
+    throw bad(file, "training.lora_unfreeze_layers is not a list of strings");
+  }
+  const unfreezeLayers = (typeof unfreeze === "string" ? unfreeze.split(",") : (unfreeze as string[]))
+    .map((u) => u.trim()).filter((u) => u !== "");
   const numClasses = lookup(doc, "dataset", "num_classes");
   const name = doc["experiment_name"];
   return {
@@ -108,6 +119,7 @@ export function parseH2oConfig(text: string, file: string): H2oConfig {
       targetModules: list.length === 0 ? null : list,
       useDora: bool(file, lookup(doc, "training", "use_dora"), "training.use_dora", false),
       useRslora: bool(file, lookup(doc, "training", "use_rslora"), "training.use_rslora", false),
+      unfreezeLayers,
     },
     ...(numClasses === undefined || numClasses === null ? {} : { numClasses: int(file, numClasses, "dataset.num_classes", 1) }),
   };

@@ -12,8 +12,11 @@ import { TruecastError } from "../errors.js";
  */
 
 export type KeyRole =
-  /** A model weight, under its transformers name. */
-  | { readonly role: "weight"; readonly name: string }
+  /**
+   * A model weight, under its transformers name; `param` is its name in the PEFT-wrapped backbone
+   * (`base_model.model.<...>.base_layer.weight`), which H2O matches `lora_unfreeze_layers` against.
+   */
+  | { readonly role: "weight"; readonly name: string; readonly param: string }
   /** An H2O head (`classification_head.weight`), kept out of the transformers weights. */
   | { readonly role: "head"; readonly name: string }
   /** A LoRA tensor, named as PEFT saves adapters (`base_model.model.<module>.lora_A.weight`). */
@@ -88,6 +91,7 @@ export function planH2oKeys(params: { names: readonly string[]; file: string }):
         n = n.slice(COMPILED.length);
         compiledUnwrapped++;
       }
+      const param = n;
       if (n.startsWith(PEFT_WRAP)) {
         n = n.slice(PEFT_WRAP.length);
         peftWrapped++;
@@ -112,7 +116,7 @@ export function planH2oKeys(params: { names: readonly string[]; file: string }):
           quantizedWeights.add(weight);
           role = { role: "quant", name: plain, weight };
         } else {
-          role = { role: "weight", name: plain };
+          role = { role: "weight", name: plain, param };
         }
       }
     }

@@ -3,10 +3,12 @@ import { isAbsolute, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { isFile } from "./base-model-cache.js";
 import { resolveBaseModelFiles, type ResolvedBase, type ResolvedBaseWeights } from "./base-model.js";
+import { readH2oLoraConfig } from "./h2o-adapter-config.js";
 import { readH2oConfig, type H2oConfig } from "./h2o-config.js";
 import { planH2oKeys, type KeyPlan } from "./h2o-keys.js";
 import { openQuantizedBase, type QuantizedBase } from "./h2o-quantized.js";
 import { fixVocabSize } from "./h2o-vocab.js";
+import type { PeftLoraConfig } from "./peft.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 import { openTorchFile } from "./torch.js";
 
@@ -39,6 +41,10 @@ export interface H2oLora {
   readonly useRslora: boolean;
   /** The raw LoRA tensors, named as PEFT saves adapters: `base_model.model.<module>.lora_A.weight`. */
   readonly tensors: readonly TensorRef[];
+  /** The settings to merge with: cfg.yaml's, checked against adapter_model/adapter_config.json when present. */
+  readonly config: PeftLoraConfig;
+  /** The experiment's adapter_model/adapter_config.json, or null when it has none. */
+  readonly adapterConfig: string | null;
 }
 
 export interface H2oQuantized {
@@ -62,6 +68,8 @@ export interface H2oExtras {
   readonly quantized: H2oQuantized | null;
   /** Where files missing from the experiment came from, when any were looked for. */
   readonly base: ResolvedBase | null;
+  /** Weights `lora_unfreeze_layers` made trainable in a LoRA run: taken from checkpoint.pth, as it holds them. */
+  readonly unfrozen: readonly string[];
 }
 
 export type H2oExperiment = SourceModel & { readonly h2o: H2oExtras };
@@ -143,7 +151,7 @@ async function gatherFiles(p: OpenH2oParams, dir: string, cfg: H2oConfig, notes:
   return { files, base };
 }
 
-function loraOf(cfg: H2oConfig, plan: KeyPlan, byKey: Map<string, TensorRef>): H2oLora | null {
+async function loraOf(dir: string, cfg: H2oConfig, plan: KeyPlan, byKey: Map<string, TensorRef>, notes: string[]): Promise<H2oLora | null> {
   const tensors: TensorRef[] = [];
   const modules = new Set<string>();
   for (const [key, role] of plan.roles) {
@@ -153,14 +161,45 @@ function loraOf(cfg: H2oConfig, plan: KeyPlan, byKey: Map<string, TensorRef>): H
     modules.add(role.module.split(".").pop() ?? role.module);
   }
   if (tensors.length === 0) return null;
+  const targetModules = cfg.lora.targetModules ?? [...modules].sort();
+  const settings = await readH2oLoraConfig({ dir, cfg, targetModules });
+  notes.push(...settings.notes);
   return {
     r: cfg.lora.r,
     alpha: cfg.lora.alpha,
-    targetModules: cfg.lora.targetModules ?? [...modules].sort(),
+    targetModules,
     useDora: cfg.lora.useDora,
     useRslora: cfg.lora.useRslora,
     tensors,
+    config: settings.config,
+    adapterConfig: settings.adapterConfig,
   };
+}
+
+/** What lora_unfreeze_layers did: which weights trained in full came from the checkpoint, and in which dtype. */
+function unfreezeNotes(p: {
+  unfreeze: readonly string[];
+  matched: ReadonlySet<string>;
+  unfrozen: readonly TensorRef[];
+  unfrozenQuantized: readonly string[];
+  base: ReadonlyMap<string, TensorRef> | null;
+}): string[] {
+  if (p.unfreeze.length === 0) return [];
+  const notes: string[] = [];
+  const list = p.unfrozen.map((t) => `${t.name} (${t.dtype})`).join(", ");
+  notes.push(`lora_unfreeze_layers [${p.unfreeze.join(", ")}]: ${p.unfrozen.length} weights trained in full, taken from checkpoint.pth as it holds them${list === "" ? "" : `: ${list}`}`);
+  const unmatched = p.unfreeze.filter((u) => !p.matched.has(u));
+  if (unmatched.length > 0) notes.push(`lora_unfreeze_layers entries ${unmatched.join(", ")} match no weight of checkpoint.pth`);
+  if (p.unfrozenQuantized.length > 0) {
+    notes.push(`${p.unfrozenQuantized.length} quantized weights match lora_unfreeze_layers (${p.unfrozenQuantized.join(", ")}); bitsandbytes weights do not train, so the base model's are used`);
+  }
+  for (const t of p.unfrozen) {
+    const b = p.base?.get(t.name);
+    if (b !== undefined && b.dtype !== t.dtype) {
+      notes.push(`${t.name} is ${t.dtype} in checkpoint.pth (H2O trains non-quantized weights of int4/int8 LoRA runs in float32) while the base model's is ${b.dtype}: written as ${t.dtype} unless --dtype asks otherwise, so the model mixes dtypes`);
+    }
+  }
+  return notes;
 }
 
 export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment> {
@@ -203,12 +242,19 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       const opened = qbase.source;
       closers.push(() => opened.close());
     }
-    const lora = loraOf(cfg, plan, byKey);
+    const loraNotes: string[] = [];
+    const lora = await loraOf(dir, cfg, plan, byKey, loraNotes);
     const tensors: TensorRef[] = [];
     const heads: TensorRef[] = [];
     const companions: TensorRef[] = [];
-    // In a quantized LoRA run only the LoRA weights trained: every frozen weight comes from the base model in its
-    // own dtype (the checkpoint holds them as the run loaded them, float16), unless its shape changed (resized vocab).
+    // In a quantized LoRA run the run's copies of frozen weights are the base's as the run loaded them (float16, then
+    // float32): every frozen weight comes from the base model in its own dtype, unless its shape changed (resized
+    // vocab). What the run trained comes from the checkpoint as it holds it: the LoRA factors, and every weight
+    // lora_unfreeze_layers made trainable (H2O's prepare_lora: its PEFT name contains an entry).
+    const unfreeze = lora !== null ? cfg.lora.unfreezeLayers : [];
+    const unfrozen: TensorRef[] = [];
+    const unfrozenQuantized: string[] = [];
+    const matched = new Set<string>();
     let frozenFromBase = 0;
     for (const [key, role] of plan.roles) {
       const ref = byKey.get(key);
@@ -216,13 +262,21 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       if (role.role === "head") heads.push(renamed(ref, role.name));
       else if (role.role === "quant") companions.push(renamed(ref, role.name));
       else if (role.role === "weight") {
+        const hits = unfreeze.filter((u) => role.param.includes(u));
+        for (const u of hits) matched.add(u);
         const quant = qbase?.refs.get(role.name);
-        const frozen = qbase && lora !== null ? qbase.all.get(role.name) : undefined;
-        if (quant) tensors.push(quant);
-        else if (frozen && frozen.shape.join(",") === ref.shape.join(",")) {
+        const frozen = qbase && lora !== null && hits.length === 0 ? qbase.all.get(role.name) : undefined;
+        if (quant) {
+          tensors.push(quant);
+          if (hits.length > 0) unfrozenQuantized.push(role.name);
+        } else if (frozen && frozen.shape.join(",") === ref.shape.join(",")) {
           tensors.push(frozen);
           frozenFromBase++;
-        } else tensors.push(renamed(ref, role.name));
+        } else {
+          const own = renamed(ref, role.name);
+          tensors.push(own);
+          if (hits.length > 0) unfrozen.push(own);
+        }
       }
     }
     const configPath = files.get("config.json");
@@ -252,7 +306,9 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
     if (plan.baseLayerRenamed > 0) notes.push(`renamed ${plan.baseLayerRenamed} LoRA base layers (<module>.base_layer.weight → <module>.weight)`);
     if (lora !== null) {
       notes.push(`LoRA run (r=${lora.r}, alpha=${lora.alpha}, targets ${lora.targetModules.join(", ")}): ${lora.tensors.length} LoRA tensors set apart for the merge`);
+      notes.push(...loraNotes);
     } else if (cfg.lora.enabled) notes.push("cfg.yaml says lora: true but checkpoint.pth holds no LoRA tensors");
+    notes.push(...unfreezeNotes({ unfreeze, matched, unfrozen, unfrozenQuantized, base: qbase?.all ?? null }));
     for (const h of heads) notes.push(`head ${h.name} [${h.shape.join(", ")}] ${h.dtype} kept out of the model weights`);
 
     let quant: H2oQuantized | null = null;
@@ -276,7 +332,7 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       ...(isAbsolute(cfg.llmBackbone) ? {} : { baseModel: cfg.llmBackbone }),
       ...(sidecars.size > 0 ? { sidecars } : {}),
       close,
-      h2o: { cfg, heads, lora, quantized: quant, base },
+      h2o: { cfg, heads, lora, quantized: quant, base, unfrozen: unfrozen.map((t) => t.name) },
     };
   } catch (e) {
     await close();

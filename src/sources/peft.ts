@@ -29,6 +29,11 @@ export interface PeftLoraConfig {
   readonly useRslora: boolean;
   readonly useDora: boolean;
   readonly fanInFanOut: boolean;
+  /**
+   * Whether the config states `fan_in_fan_out` (an adapter_config.json PEFT saved always does: PEFT writes there the
+   * type of the last module it wrapped); a config built in code from other settings does not.
+   */
+  readonly fanInFanOutStated: boolean;
   readonly targetModules: readonly string[] | string | null;
   readonly modulesToSave: readonly string[];
   /** Module-name regex → rank, matched as PEFT does (`(.*\.)?(key)$`, first key in file order wins). */
@@ -150,6 +155,7 @@ export function parsePeftConfig(text: string, file: string): PeftLoraConfig {
     useRslora: readBool(c, "use_rslora", file),
     useDora: readBool(c, "use_dora", file),
     fanInFanOut: readBool(c, "fan_in_fan_out", file),
+    fanInFanOutStated: c.fan_in_fan_out !== undefined && c.fan_in_fan_out !== null,
     targetModules: tm as readonly string[] | string | null,
     modulesToSave: mts as string[],
     rankPattern: readPattern(c, "rank_pattern", file, true),
@@ -251,7 +257,7 @@ async function exists(path: string): Promise<boolean> {
 /** Settings for a LoRA config built in code (H2O LLM Studio keeps `lora_r` / `lora_alpha` in cfg.yaml). */
 export function makeLoraConfig(fields: Partial<PeftLoraConfig> & { r: number; loraAlpha: number }): PeftLoraConfig {
   return {
-    useRslora: false, useDora: false, fanInFanOut: false, targetModules: null, modulesToSave: [],
+    useRslora: false, useDora: false, fanInFanOut: false, fanInFanOutStated: false, targetModules: null, modulesToSave: [],
     rankPattern: new Map(), alphaPattern: new Map(), loraBias: false, bias: "none", baseModelNameOrPath: null,
     peftVersion: null, ...fields,
   };

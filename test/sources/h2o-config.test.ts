@@ -20,7 +20,7 @@ test("reads the nested sections H2O writes", async () => {
     problemType: "text_causal_language_modeling",
     experimentName: "tiny-run",
     useDeepspeed: false,
-    lora: { enabled: true, r: 4, alpha: 16, targetModules: ["q_proj", "v_proj"], useDora: false, useRslora: false },
+    lora: { enabled: true, r: 4, alpha: 16, targetModules: ["q_proj", "v_proj"], useDora: false, useRslora: false, unfreezeLayers: [] },
   });
   const ds = await readH2oConfig(fixture("h2o", "deepspeed", "cfg.yaml"));
   assert.equal(ds.useDeepspeed, true);
@@ -32,7 +32,7 @@ test("H2O's defaults for keys left out (backbone_dtype int4, lora on, r 4, alpha
   const cfg = parseH2oConfig("llm_backbone: org/model\n", "cfg.yaml");
   assert.equal(cfg.backboneDtype, "int4");
   assert.equal(cfg.problemType, "text_causal_language_modeling");
-  assert.deepEqual(cfg.lora, { enabled: true, r: 4, alpha: 16, targetModules: null, useDora: false, useRslora: false });
+  assert.deepEqual(cfg.lora, { enabled: true, r: 4, alpha: 16, targetModules: null, useDora: false, useRslora: false, unfreezeLayers: [] });
 });
 
 test("the fixture's classification cfg has dataset.num_classes", async () => {
@@ -46,3 +46,11 @@ test("not a mapping", () => rejects("- a\n- b\n", /^cfg\.yaml: not a YAML mappin
 test("lora_r not a positive integer", () => rejects("llm_backbone: a/b\ntraining:\n    lora_r: 2.5\n", /training\.lora_r is not a positive integer/));
 test("lora flag not a boolean", () => rejects("llm_backbone: a/b\ntraining:\n    lora: maybe\n", /training\.lora is not true or false/));
 test("target modules not a string", () => rejects("llm_backbone: a/b\ntraining:\n    lora_target_modules: [q_proj]\n", /lora_target_modules is not a comma-separated string/));
+
+test("lora_unfreeze_layers: the list H2O writes, or a comma-separated string", () => {
+  const list = parseH2oConfig("llm_backbone: a/b\ntraining:\n    lora_unfreeze_layers:\n    - lm_head\n    - embed_tokens\n", "cfg.yaml");
+  assert.deepEqual(list.lora.unfreezeLayers, ["lm_head", "embed_tokens"]);
+  assert.deepEqual(parseH2oConfig("llm_backbone: a/b\ntraining:\n    lora_unfreeze_layers: lm_head, norm\n", "cfg.yaml").lora.unfreezeLayers, ["lm_head", "norm"]);
+  assert.deepEqual(parseH2oConfig("llm_backbone: a/b\ntraining:\n    lora_unfreeze_layers: []\n", "cfg.yaml").lora.unfreezeLayers, []);
+});
+test("lora_unfreeze_layers not strings", () => rejects("llm_backbone: a/b\ntraining:\n    lora_unfreeze_layers: [1, 2]\n", /training\.lora_unfreeze_layers is not a list of strings/));

@@ -180,6 +180,7 @@ test("LoRA run: base layers under plain names, LoRA tensors exposed unmerged wit
         `stripped PEFT's "base_model.model." from 16 keys`,
         "renamed 2 LoRA base layers (<module>.base_layer.weight → <module>.weight)",
         "LoRA run (r=4, alpha=16, targets q_proj, v_proj): 4 LoRA tensors set apart for the merge",
+        "no adapter_model/adapter_config.json: LoRA settings from cfg.yaml, layer layouts from the base architecture",
       ],
     );
   } finally {

@@ -8,12 +8,13 @@ import { TruecastError } from "../../errors.js";
 import { isFloatDType, type DType, type FloatDType } from "../../dtype/table.js";
 import type { LoraModuleTensors, PeftAdapter } from "../../sources/peft.js";
 import type { SourceModel, TensorRef } from "../../sources/tensor-ref.js";
+import { planLayouts, readBaseArchitecture, type BaseArchitecture, type LayoutSource } from "./layout.js";
 import { mergedWeightRef } from "./merged-weight.js";
 import { createMergePool, type MergePool } from "./pool.js";
 import type { LoraModuleReport, LoraReport, LoraTensorRoute, MergeCounts } from "./report.js";
 import { moduleScaling } from "./scaling.js";
 import { mergedBiasRef, replacementRef } from "./small-tensors.js";
-import { isDecodable } from "./tensor-io.js";
+import { isDecodable, type DecodableDType } from "./tensor-io.js";
 
 export interface MergeLoraParams {
   readonly base: SourceModel;
@@ -24,6 +25,10 @@ export interface MergeLoraParams {
   readonly pool?: MergePool;
   /** Elements per block of rows a merged weight is computed in; default 2¹⁹ (see merged-weight.ts). */
   readonly blockElements?: number;
+  /** The base's architecture, which tells Conv1D from nn.Linear layers; default: read from the base's config.json. */
+  readonly architecture?: BaseArchitecture | null;
+  /** The adapter's config file, named in the advice when a layout is unknown. */
+  readonly configFile?: string;
 }
 
 export interface MergeLoraResult {
@@ -43,30 +48,6 @@ function newCounts(elements: number): MergeCounts {
 
 function invalid(file: string, message: string): never {
   throw new TruecastError("ADAPTER_INVALID", `${file}: ${message}`);
-}
-
-/** Which way the weight is stored: `out×in` (nn.Linear) or `in×out` (Conv1D, embeddings). */
-function layoutOf(m: LoraModuleTensors, w: TensorRef, fanInFanOut: boolean, file: string, notes: string[]): "out×in" | "in×out" {
-  if (m.a.shape.length !== 2 || m.b.shape.length !== 2 || w.shape.length !== 2) {
-    throw new TruecastError("ADAPTER_UNSUPPORTED", `${file}: module "${m.module}" (lora_A ${JSON.stringify(m.a.shape)}, lora_B ${JSON.stringify(m.b.shape)}, base "${w.name}" ${JSON.stringify(w.shape)}) is not 2-D; truecast merges LoRA into Linear, Conv1D and Embedding weights only`);
-  }
-  const [r, inA] = m.a.shape;
-  const [outB, rB] = m.b.shape;
-  if (r !== rB) invalid(file, `module "${m.module}": lora_A ${JSON.stringify(m.a.shape)} and lora_B ${JSON.stringify(m.b.shape)} have different ranks`);
-  const [d0, d1] = w.shape;
-  const normal = d0 === outB && d1 === inA;
-  const transposed = d0 === inA && d1 === outB;
-  const shapes = `lora_A ${JSON.stringify(m.a.shape)}, lora_B ${JSON.stringify(m.b.shape)}, base ${JSON.stringify(w.shape)}`;
-  if (m.kind === "embedding") {
-    if (!transposed) invalid(file, `embedding module "${m.module}": shapes do not fit (${shapes}); is this adapter for this base model?`);
-    return "in×out";
-  }
-  if (!normal && !transposed) invalid(file, `module "${m.module}": shapes do not fit (${shapes}); is this adapter for this base model?`);
-  if (normal && transposed) return fanInFanOut ? "in×out" : "out×in";
-  if (transposed !== fanInFanOut) {
-    notes.push(`${m.module}: weight is stored ${transposed ? "[in, out] (Conv1D)" : "[out, in] (Linear)"}, merged with fan_in_fan_out=${transposed} although the config says ${fanInFanOut}, as PEFT does`);
-  }
-  return transposed ? "in×out" : "out×in";
 }
 
 /** Merge a PEFT LoRA adapter into a base model (see the file comment). Checks everything before returning. */
@@ -114,8 +95,8 @@ export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResul
   }
   const weightOf = (name: string): TensorRef | undefined => current.get(name) ?? baseByName.get(name);
 
-  // 2. LoRA modules
-  const modules: LoraModuleReport[] = [];
+  // 2. LoRA modules: each one's weight, and which way it is stored (never guessed from a square shape)
+  const weights = new Map<string, TensorRef & { readonly dtype: DecodableDType }>();
   for (const m of adapter.modules) {
     const weightName = `${m.module}.weight`;
     const w = weightOf(weightName);
@@ -126,7 +107,19 @@ export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResul
     if (!isDecodable(w.dtype)) {
       throw new TruecastError("UNSUPPORTED_DTYPE", `${w.origin}: "${w.name}" is ${w.dtype}; a LoRA merge needs an F16, BF16 or F32 base weight (a quantized base must be replaced by its unquantized original)`);
     }
-    const layout = layoutOf(m, w, config.fanInFanOut, file, notes);
+    weights.set(m.module, w as TensorRef & { readonly dtype: DecodableDType });
+  }
+  const architecture = params.architecture !== undefined ? params.architecture : await readBaseArchitecture(base.files.get("config.json"));
+  const planned = planLayouts({
+    modules: adapter.modules, weights, config, architecture, file,
+    ...(params.configFile === undefined ? {} : { configFile: params.configFile }),
+  });
+  notes.push(...planned.notes);
+  const modules: LoraModuleReport[] = [];
+  for (const m of adapter.modules) {
+    const weightName = `${m.module}.weight`;
+    const w = weights.get(m.module) as TensorRef & { readonly dtype: DecodableDType };
+    const { layout, from: layoutFrom } = planned.layouts.get(m.module) as { layout: "out×in" | "in×out"; from: LayoutSource };
     const rank = m.a.shape[0] as number;
     const s = moduleScaling(config, m.module, file, rank);
     if (s.r !== rank) {
@@ -162,7 +155,7 @@ export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResul
       bias = Object.assign(biasCounts, { tensor: biasName });
     }
     modules.push({
-      module: m.module, kind: m.kind, variant: m.magnitude === null ? "lora" : "dora", baseTensor: w.name, layout,
+      module: m.module, kind: m.kind, variant: m.magnitude === null ? "lora" : "dora", baseTensor: w.name, layout, layoutFrom,
       rank, alpha: s.alpha, scaling: s.scaling, inputDtype: w.dtype, outputDtype: outDtype, weight: weightCounts, bias,
     });
   }

@@ -34,6 +34,8 @@ export interface LoraModuleReport {
   readonly baseTensor: string;
   /** `out×in` for nn.Linear, `in×out` for Conv1D (fan_in_fan_out) and for embeddings (`num×dim`, delta = (B@A)ᵀ). */
   readonly layout: "out×in" | "in×out";
+  /** What decided the layout: the base architecture, a non-square shape, the adapter config, or an embedding. */
+  readonly layoutFrom: "embedding" | "architecture" | "shape" | "adapter config";
   readonly rank: number;
   readonly alpha: number;
   readonly scaling: number;
