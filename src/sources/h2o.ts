@@ -101,6 +101,10 @@ function renamed(ref: TensorRef, name: string): TensorRef {
   };
 }
 
+/**
+ * config.json's `tie_word_embeddings`; transformers' default (true) when config.json leaves it out (transformers
+ * writes only values that differ from the default, so a GPT-2 config omits it). Undefined without a config.json.
+ */
 async function tieWordEmbeddings(configPath: string | undefined): Promise<boolean | undefined> {
   if (configPath === undefined) return undefined;
   let parsed: unknown;
@@ -110,6 +114,7 @@ async function tieWordEmbeddings(configPath: string | undefined): Promise<boolea
     throw new TruecastError("CONFIG_INVALID", `${configPath}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
   const v = (parsed as { tie_word_embeddings?: unknown } | null)?.tie_word_embeddings;
+  if (v === undefined) return true;
   return typeof v === "boolean" ? v : undefined;
 }
 
