@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "dist" / "src" / "cli" / "main.js"
@@ -109,17 +108,9 @@ def model_with_state(base_dir, merged, out_dtype):
 
 
 def read_folder(folder):
-    """Every tensor of every safetensors file in an exported folder, read with the Rust reader."""
-    out = {}
-    files = sorted(Path(folder).glob("*.safetensors"))
-    assert files, f"no safetensors in {folder}"
-    for f in files:
-        with safe_open(str(f), framework="pt") as s:
-            assert s.metadata() == {"format": "pt"}, f"{f.name}: metadata {s.metadata()}"
-            for k in s.keys():
-                assert k not in out, f"{k} twice"
-                out[k] = s.get_tensor(k)
-    return out
+    """Every tensor of every safetensors file in a folder, read with the Rust reader (index checked too)."""
+    from checks import rust_tensors
+    return rust_tensors(Path(folder))
 
 
 def ordered_bits(t):
@@ -151,10 +142,12 @@ def compare_state(out, ref_model):
 
 
 def load_exported(folder):
-    """The exported folder loaded by transformers (dtype from config.json), with its loading info."""
-    from transformers import AutoModelForCausalLM
-    model, info = AutoModelForCausalLM.from_pretrained(folder, torch_dtype="auto", output_loading_info=True)
-    return model.eval(), info
+    """The exported folder loaded by transformers (dtype from config.json): no missing, unexpected or mismatched
+    key, and no warning logged."""
+    from checks import assert_clean_load, load
+    model, info, logs = load(Path(folder), torch_dtype="auto")
+    assert_clean_load(info, logs)
+    return model, info
 
 
 def logits(model):

@@ -122,6 +122,17 @@ def test_upload_folder_with_the_python_client(hub, published, hf, tmp_path):
     got = Path(snapshot_download(repo, endpoint=hub["url"], token=hub["token"], cache_dir=tmp_path / "c"))
     remote = files_of(got)
     assert all(remote[p] == d for p, d in local.items())
-    # a second upload of the same folder changes nothing the client has to send again
+    # a second upload of the same folder: every LFS object is already stored, the commit still lands
     again = api.upload_folder(folder_path=out, repo_id=repo, commit_message="again")
-    assert again.oid
+    assert len(again.oid) == 40 and api.repo_info(repo).sha == again.oid
+    # a pull request: the commit lands on refs/pr/1, main stays where it was
+    extra = tmp_path / "pr"
+    extra.mkdir()
+    (extra / "notes.txt").write_text("from a pull request\n")
+    pr = api.upload_folder(folder_path=extra, repo_id=repo, create_pr=True, commit_message="a PR")
+    assert pr.pr_revision == "refs/pr/1"
+    assert api.repo_info(repo).sha == again.oid
+    got = Path(snapshot_download(repo, revision="refs/pr/1", endpoint=hub["url"], token=hub["token"],
+                                 cache_dir=tmp_path / "c2"))
+    assert (got / "notes.txt").read_text() == "from a pull request\n"
+    assert (got / "config.json").read_bytes() == local["config.json"]
