@@ -61,6 +61,7 @@ export type ErrorCode =
   | "PUBLISH_REFUSED"
   | "INTERNAL";
 
+/** A user-facing error: a stable `code` (see ErrorCode) and a one-line message saying what is wrong and what to do. */
 export class TruecastError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -70,6 +71,7 @@ export class TruecastError extends Error {
   }
 }
 
+/** True for errors truecast raised on purpose (as opposed to bugs and system errors). */
 export function isTruecastError(e: unknown): e is TruecastError {
   return e instanceof TruecastError;
 }

@@ -4,8 +4,8 @@ export { DTYPES, isFloatDType, parseFloatDType, configName, type DType, type Flo
 export { createCaster, createEncoder, decodeToFloat32, type CastReport } from "./dtype/cast.js";
 export { openSource, type OpenSourceOptions } from "./sources/open.js";
 export type { SourceModel, TensorRef } from "./sources/tensor-ref.js";
-export { exportModel, type ExportParams, type ExportReport, type ExportEvent } from "./export/export.js";
-export { inspectSource, type InspectReport } from "./export/inspect.js";
+export { exportModel, dtypePolicy, type ExportParams, type ExportReport, type ExportEvent } from "./export/export.js";
+export { inspect, inspectSource, type InspectReport } from "./export/inspect.js";
 export { planExport, type DtypePolicy, type ExportPlan } from "./export/plan.js";
 export { parseSize } from "./export/units.js";
 export { runCli } from "./cli/run.js";

@@ -1,7 +1,6 @@
 import { resolve } from "node:path";
 import { TruecastError } from "../errors.js";
-import { parseFloatDType } from "../dtype/table.js";
-import { exportModel, type ExportReport } from "../export/export.js";
+import { dtypePolicy, exportModel, type ExportReport } from "../export/export.js";
 import { openForExport } from "../export/open-for-export.js";
 import type { DtypePolicy } from "../export/plan.js";
 import { parseSize } from "../export/units.js";
@@ -9,7 +8,7 @@ import { createExportPublisher } from "../hub/export-push.js";
 import { createUploadSession } from "../hub/upload-session.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatExport, formatLora } from "./format.js";
-import { HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
+import { formatPublished, HUB_OPTION_RULES, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
 import type { CliIo } from "./io.js";
 import { Progress } from "./progress.js";
 
@@ -51,15 +50,25 @@ export const EXPORT_OPTIONS = {
   "keep-local": { type: "boolean" },
 } as const;
 
+/** Options that only mean something together, or that contradict each other. */
+const EXPORT_RULES = [
+  ...HUB_OPTION_RULES,
+  { option: "keep-local", with: "push", because: "without --push the folder is always kept" },
+  { option: "license", not: "model-card", because: "the license goes into the generated card; put it in your own card's front matter" },
+];
+
+/** `--dtype`: keep, or a floating dtype; anything else is a usage error naming the flag. */
 export function parseDtypePolicy(text: string | undefined): DtypePolicy {
-  if (text === undefined || text === "keep") return "keep";
-  const d = parseFloatDType(text);
-  if (d === null) throw new TruecastError("USAGE", `--dtype ${text} is not one of keep, bfloat16, float16, float32`);
-  return d;
+  try {
+    return dtypePolicy(text);
+  } catch {
+    throw new TruecastError("USAGE", `--dtype ${text} is not one of keep, bfloat16, float16, float32`);
+  }
 }
 
+/** `truecast export <source> <out>`: parse, open (merging an adapter if asked), export, report; returns the exit code. */
 export async function exportCommand(argv: string[], io: CliIo): Promise<number> {
-  const args = parseCommand({ command: "export", argv, options: EXPORT_OPTIONS, positionals: ["source", "out"], usage: EXPORT_USAGE });
+  const args = parseCommand({ command: "export", argv, options: EXPORT_OPTIONS, positionals: ["source", "out"], usage: EXPORT_USAGE, rules: EXPORT_RULES });
   if (args.help) {
     io.stdout.write(EXPORT_USAGE + "\n");
     return 0;
@@ -68,9 +77,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const v = args.values;
   const policy = parseDtypePolicy(v.dtype);
   const maxShardSize = v["max-shard-size"] !== undefined ? parseSize(v["max-shard-size"], "--max-shard-size") : undefined;
-  if (v["keep-local"] === true && v.push === undefined) throw new TruecastError("USAGE", "--keep-local goes with --push");
-  const quiet = v.quiet === true || v.json === true;
-  const progress = new Progress(io, quiet);
+  const progress = new Progress(io, v.quiet === true);
 
   // Connect first, so that a bad token or repo id fails before any work.
   const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;
@@ -122,7 +129,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   } else if (v.quiet !== true) {
     if (opened.lora) io.stdout.write(formatLora(opened.lora));
     io.stdout.write(formatExport(report));
-    if (published) io.stdout.write(published.summary + "\n");
+    if (published) io.stdout.write(formatPublished(published));
   }
   return 0;
 }

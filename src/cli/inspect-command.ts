@@ -14,8 +14,10 @@ Options:
   --all         list every tensor (default: the first 20)
   --base DIR    the base model's folder (for an H2O experiment without config.json)
   --json        print the report as JSON on stdout
+  --quiet, -q   print nothing; the exit code says whether the checkpoint reads cleanly
   --debug       show stack traces on errors`;
 
+/** `truecast inspect <path>`: describe a checkpoint; returns the exit code. */
 export async function inspectCommand(argv: string[], io: CliIo): Promise<number> {
   const args = parseCommand({
     command: "inspect",
@@ -37,7 +39,7 @@ export async function inspectCommand(argv: string[], io: CliIo): Promise<number>
   try {
     const report = await inspectSource(model);
     if (args.values.json === true) io.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    else io.stdout.write(formatInspect(report, args.values.all === true));
+    else if (args.values.quiet !== true) io.stdout.write(formatInspect(report, args.values.all === true));
   } finally {
     await model.close();
   }

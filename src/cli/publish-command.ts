@@ -1,7 +1,9 @@
+import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
+import { TruecastError } from "../errors.js";
 import { publishFolder } from "../hub/publish-folder.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
-import { HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
+import { formatPublished, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
 import type { CliIo } from "./io.js";
 import { Progress } from "./progress.js";
 
@@ -18,6 +20,24 @@ ${HUB_USAGE}
   --quiet, -q              print nothing but errors
   --debug                  show stack traces on errors`;
 
+async function isFolder(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** `truecast publish acme/model ./export` is the order `hf upload` uses: say so instead of "does not exist". */
+async function checkArgumentOrder(folder: string, repoId: string, cwd: string): Promise<void> {
+  if ((await isFolder(resolve(cwd, folder))) || !(await isFolder(resolve(cwd, repoId)))) return;
+  throw new TruecastError(
+    "USAGE",
+    `${folder} is not a folder but ${repoId} is: the folder comes first (\`truecast publish <folder> <repo_id>\`; \`hf upload\` takes them the other way round); did you mean \`truecast publish ${repoId} ${folder}\`?`,
+  );
+}
+
+/** `truecast publish <folder> <repo_id>`: publish in one verified commit; returns the exit code. */
 export async function publishCommand(argv: string[], io: CliIo): Promise<number> {
   const args = parseCommand({
     command: "publish",
@@ -32,7 +52,8 @@ export async function publishCommand(argv: string[], io: CliIo): Promise<number>
   }
   const [folder, repoId] = args.positionals as [string, string];
   const v = args.values;
-  const progress = new Progress(io, v.quiet === true || v.json === true);
+  await checkArgumentOrder(folder, repoId, io.cwd);
+  const progress = new Progress(io, v.quiet === true);
   const report = await publishFolder({
     folder: resolve(io.cwd, folder),
     repoId,
@@ -45,7 +66,7 @@ export async function publishCommand(argv: string[], io: CliIo): Promise<number>
   if (v.json === true) io.stdout.write(JSON.stringify(report, null, 2) + "\n");
   else if (v.quiet !== true) {
     if (report.problems.length > 0) for (const p of report.problems) io.stdout.write(`  problem (published with --force): ${p}\n`);
-    io.stdout.write(report.summary + "\n");
+    io.stdout.write(formatPublished(report));
   }
   return 0;
 }

@@ -4,6 +4,7 @@ import { exportCommand } from "./export-command.js";
 import { inspectCommand } from "./inspect-command.js";
 import { publishCommand } from "./publish-command.js";
 import { EXIT, type CliIo } from "./io.js";
+import { closest } from "./suggest.js";
 
 export const MAIN_USAGE = `truecast: turn fine-tuned LLM checkpoints into Hugging Face model repositories, bit for bit
 
@@ -11,7 +12,8 @@ Usage:
   truecast export <source> <out> [options]     export a checkpoint as a safetensors folder
   truecast inspect <path> [options]            show tensors, dtypes, shards and config.json's claims
   truecast publish <folder> <repo_id>          publish a folder to the Hugging Face Hub in one verified commit
-  truecast --version
+  truecast help <command>                      a command's options (same as \`truecast <command> --help\`)
+  truecast --version, -V
 
 Run \`truecast <command> --help\` for a command's options.`;
 
@@ -23,23 +25,40 @@ const COMMANDS: Record<string, Command> = {
   publish: publishCommand,
 };
 
+function unknownCommand(name: string, io: CliIo): number {
+  const near = closest(name, Object.keys(COMMANDS));
+  io.stderr.write(`truecast: unknown command "${name}";${near ? ` did you mean \`truecast ${near}\`?` : ""} run \`truecast --help\` for the commands\n`);
+  return EXIT.usage;
+}
+
 /** Run the CLI; returns the exit code. Only this function decides exit codes. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const debug = argv.includes("--debug");
   const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    io.stdout.write(MAIN_USAGE + "\n");
-    return name === undefined ? EXIT.usage : EXIT.ok;
+  if (name === undefined) {
+    io.stderr.write(MAIN_USAGE + "\n");
+    return EXIT.usage;
   }
-  if (name === "--version" || name === "-v") {
+  if (name === "--help" || name === "-h") {
+    io.stdout.write(MAIN_USAGE + "\n");
+    return EXIT.ok;
+  }
+  if (name === "help") {
+    // `truecast help export` is `truecast export --help`.
+    const topic = rest[0];
+    if (topic === undefined) {
+      io.stdout.write(MAIN_USAGE + "\n");
+      return EXIT.ok;
+    }
+    if (!COMMANDS[topic]) return unknownCommand(topic, io);
+    return runCli([topic, "--help"], io);
+  }
+  if (name === "--version" || name === "-V" || name === "-v") {
     io.stdout.write(truecastVersion() + "\n");
     return EXIT.ok;
   }
   const command = COMMANDS[name];
-  if (!command) {
-    io.stderr.write(`truecast: unknown command "${name}"; run \`truecast --help\` for the commands\n`);
-    return EXIT.usage;
-  }
+  if (!command) return unknownCommand(name, io);
   try {
     return await command(rest, io);
   } catch (e) {

@@ -45,10 +45,12 @@ const INFO: Record<DType, DTypeInfo> = {
   U64: { bits: 64, torch: "uint64" },
 };
 
+/** Is `name` one of the safetensors dtype names truecast knows (`BF16`, `F32`, `I64`, ...)? */
 export function isDType(name: string): name is DType {
   return Object.prototype.hasOwnProperty.call(INFO, name);
 }
 
+/** Is `d` a floating dtype that truecast can convert (F16, BF16, F32, F64)? */
 export function isFloatDType(d: DType): d is FloatDType {
   return d === "F16" || d === "BF16" || d === "F32" || d === "F64";
 }

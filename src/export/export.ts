@@ -1,7 +1,9 @@
 import { rm, writeFile } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
 import { serializeIndex } from "../formats/safetensors/index-file.js";
+import { parseFloatDType } from "../dtype/table.js";
 import { openSource, type OpenSourceOptions } from "../sources/open.js";
+import { openForExport } from "./open-for-export.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes } from "./config.js";
 import { CastPool } from "./cast-pool.js";
@@ -39,8 +41,13 @@ export interface ExportParams extends OpenSourceOptions {
   /** An already opened (or transformed) source, e.g. a LoRA merge. Closed by the export. */
   readonly model?: SourceModel;
   readonly out: string;
-  /** Default `keep`. */
-  readonly dtype?: DtypePolicy;
+  /**
+   * dtype of floating tensors in the output: `keep` (default: copy the bytes), or a dtype by the name the CLI takes
+   * (`bfloat16`, `float16`, `float32`; `bf16`, `fp16`, `torch.bfloat16` and the internal `BF16` work too).
+   */
+  readonly dtype?: DtypePolicy | string;
+  /** A PEFT LoRA adapter folder to merge into the source (in float32, rounded once); ignored when `model` is given. */
+  readonly adapter?: string;
   /** Default 5 GB. */
   readonly maxShardSize?: number;
   readonly allowOverflow?: boolean;
@@ -52,6 +59,14 @@ export interface ExportParams extends OpenSourceOptions {
   readonly freeBytes?: (dir: string) => Promise<number>;
   readonly onEvent?: (e: ExportEvent) => void;
   readonly signal?: AbortSignal;
+}
+
+/** The dtype policy from a user's spelling; a name that is no floating dtype is a usage error. */
+export function dtypePolicy(name: string | undefined): DtypePolicy {
+  if (name === undefined || name === "keep") return "keep";
+  const d = parseFloatDType(name);
+  if (d === null) throw new TruecastError("USAGE", `dtype ${JSON.stringify(name)} is not one of keep, bfloat16, float16, float32`);
+  return d;
 }
 
 function checkAbort(signal?: AbortSignal): void {
@@ -73,8 +88,8 @@ function sidecarShard(fileName: string, plan: ExportPlan): PlannedShard {
  */
 export async function exportModel(params: ExportParams): Promise<ExportReport> {
   const started = performance.now();
-  const policy = params.dtype ?? "keep";
-  const model = params.model ?? (await openSource(params.source, params));
+  const policy = dtypePolicy(params.dtype);
+  const model = params.model ?? (params.adapter !== undefined ? (await openForExport({ ...params, policy, adapter: params.adapter })).model : await openSource(params.source, params));
   const publisher = params.publisher;
   let staged: StagedOutput | null = null;
   const hasher = new RangeHasher();

@@ -2,6 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { configName, dtypeBits, type DType, type FloatDType } from "../dtype/table.js";
 import { readSafetensorsHeader } from "../formats/safetensors/read.js";
+import { openSource, type OpenSourceOptions } from "../sources/open.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes, configClaims } from "./config.js";
 
@@ -24,8 +25,22 @@ export interface InspectReport {
   readonly tensors: readonly { readonly name: string; readonly dtype: DType; readonly shape: readonly number[]; readonly bytes: number; readonly file: string }[];
 }
 
+/** Elements in `byteLength` bytes of `dtype` (sub-byte dtypes count whole bits). */
 export function elementCount(dtype: DType, byteLength: number): number {
   return (byteLength * 8) / dtypeBits(dtype);
+}
+
+/**
+ * Open the checkpoint at `path` (anything `export` accepts), describe it, and close it:
+ * `const report = await inspect("./my-finetune")`.
+ */
+export async function inspect(path: string, options: OpenSourceOptions = {}): Promise<InspectReport> {
+  const model = await openSource(path, options);
+  try {
+    return await inspectSource(model);
+  } finally {
+    await model.close();
+  }
 }
 
 /** Describe an opened source: what it holds, and whether its config.json tells the truth about it. */

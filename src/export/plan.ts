@@ -44,6 +44,7 @@ export interface ExportPlan {
   readonly sharded: boolean;
 }
 
+/** The dtype a tensor of `source` dtype is written in under `policy` (non-floating tensors always keep theirs). */
 export function outputDtype(source: DType, policy: DtypePolicy): DType {
   return policy !== "keep" && isFloatDType(source) ? policy : source;
 }

@@ -59,6 +59,7 @@ function record(m: ReadonlyMap<DType, number>): Record<string, number> {
   return Object.fromEntries(m);
 }
 
+/** Assemble the export report from the plan, what was written and verified, and config.json's before/after. */
 export function buildReport(p: {
   model: { path: string; kind: string; notes: readonly string[] };
   out: string | null;

@@ -17,6 +17,7 @@ export interface ExportPublisher extends ShardPublisher {
   result(): PublishReport | null;
 }
 
+/** The ShardPublisher of `export --push`: each verified shard is uploaded at once, the commit is made at the end. */
 export function createExportPublisher(params: { session: UploadSession; keepLocal: boolean; commitMessage?: string }): ExportPublisher {
   const { session } = params;
   const uploaded = new Map<string, UploadedFile>();

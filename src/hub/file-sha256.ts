@@ -46,7 +46,7 @@ function newWorker(): Worker {
 }
 
 /**
- * Start a worker ahead of the first file, so its start-up (and, under tsx, the loader's) overlaps the Hub calls
+ * Start a worker ahead of the first file, so its start-up overlaps the Hub calls
  * that come before any hash. It waits unref'd, so it never keeps the process alive.
  */
 export function warmSha256Worker(): void {

@@ -47,6 +47,11 @@ const DEFAULT_CONCURRENCY = 3;
  */
 const HASHES_AT_ONCE = 2;
 
+/**
+ * Publish a local folder to the Hub in one commit: check the folder (strict safetensors rules, index, config.json
+ * dtype), upload what the Hub does not already store (LFS files hashed on a worker, bodies streamed from disk),
+ * commit once, then compare the remote tree, sizes, sha256 and safetensors headers with the local files.
+ */
 export async function publishFolder(params: PublishFolderParams): Promise<PublishReport> {
   const emit = params.onProgress ?? (() => undefined);
   try {

@@ -1,6 +1,6 @@
 /**
  * Where the token and the endpoint come from, in the order the Python client uses:
- * token: `--token-file`, else `HF_TOKEN`, else `$HF_HOME/token` (default `~/.cache/huggingface/token`);
+ * token: `--token`, else `--token-file`, else `HF_TOKEN`, else `$HF_HOME/token` (default `~/.cache/huggingface/token`);
  * endpoint: the flag, else `HF_ENDPOINT`, else https://huggingface.co.
  * The token itself never appears in a message.
  */
@@ -11,7 +11,7 @@ import { TruecastError } from "../errors.js";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
-export type TokenSource = "token-file" | "HF_TOKEN" | "HF_HOME";
+export type TokenSource = "token" | "token-file" | "HF_TOKEN" | "HF_HOME";
 
 export interface ResolvedToken {
   token: string;
@@ -21,6 +21,8 @@ export interface ResolvedToken {
 }
 
 export interface ResolveTokenParams {
+  /** The token itself (`--token`, as `hf` accepts it; it shows in the process list, so a file or HF_TOKEN is safer). */
+  token?: string;
   tokenFile?: string;
   /** Defaults to process.env. */
   env?: NodeJS.ProcessEnv;
@@ -49,6 +51,11 @@ function checkShape(token: string, where: string): string {
 /** Find the token; throws HUB_AUTH naming where it looked when there is none. */
 export async function resolveToken(params: ResolveTokenParams = {}): Promise<ResolvedToken> {
   const env = params.env ?? process.env;
+  if (params.token !== undefined) {
+    const token = params.token.trim();
+    if (!token) throw new TruecastError("HUB_AUTH", "--token is empty");
+    return { token: checkShape(token, "--token"), source: "token" };
+  }
   if (params.tokenFile) {
     const token = await readTokenFile(params.tokenFile, true);
     return { token: checkShape(token ?? "", params.tokenFile), source: "token-file", path: params.tokenFile };

@@ -86,6 +86,10 @@ export interface UploadFileOptions {
 /** Minimum time between two progress events of one file in one state, so GB files do not flood the caller. */
 const PROGRESS_INTERVAL_MS = 100;
 
+/**
+ * Check the token and the repo id, create the repository if it is missing (private unless asked), and return a
+ * session that uploads files and makes the one commit. Fails before any upload on a bad token or repo id.
+ */
 export async function createUploadSession(params: UploadSessionParams): Promise<UploadSession> {
   const repo = parseRepoId(params.repoId);
   const endpoint = resolveEndpoint(params.endpoint);

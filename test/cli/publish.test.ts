@@ -49,7 +49,7 @@ test("export then publish: one commit, every file downloads back identical, the 
     const env = { HF_TOKEN: TOKEN };
     const r = await cli(["publish", "out", "acme/tiny", "--endpoint", d.url], { cwd: dir, env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^published acme\/tiny@[0-9a-f]{40}: 4 files, 1 shard bit-exact, dtype bfloat16\n$/);
+    assert.match(r.stdout, /^published acme\/tiny@([0-9a-f]{40}): 4 files, 1 shard bit-exact, dtype bfloat16\n  repo:   http:\/\/127\.0\.0\.1:\d+\/acme\/tiny\n  commit: http:\/\/127\.0\.0\.1:\d+\/acme\/tiny\/commit\/\1\n$/);
     assert.equal(commits(d).length, 1);
     for (const name of await readdir(join(dir, "out"))) {
       assert.ok((await download(d, "acme/tiny", name)).equals(await readFile(join(dir, "out", name))), name);
@@ -86,7 +86,7 @@ test("publish failures: a bad token, a bad repo id, a folder that fails its chec
     const forced = await cli(["publish", "out", "acme/y", "--endpoint", d.url, "--force"], { cwd: dir, env: { HF_TOKEN: TOKEN } });
     assert.equal(forced.code, 0, forced.stderr);
     assert.match(forced.stdout, /"torch_dtype" says float16 but the tensors are mostly bfloat16/);
-    assert.match(forced.stdout, /forced past 2 problems in the folder check\)\n$/);
+    assert.match(forced.stdout, /forced past 2 problems in the folder check\)\n  repo: .*\n  commit: .*\n$/);
   });
 });
 
@@ -96,7 +96,7 @@ test("export --push uploads shards as they are written, commits once, and keeps 
     const env = { HF_TOKEN: TOKEN };
     const keep = await cli(["export", "m", "kept", "--max-shard-size", "8KB", "--push", "acme/kept", "--keep-local", "--endpoint", d.url], { cwd: dir, env });
     assert.equal(keep.code, 0, keep.stderr);
-    assert.match(keep.stdout, /published acme\/kept@[0-9a-f]{40}: \d+ files, 3 shards bit-exact, dtype bfloat16\n$/);
+    assert.match(keep.stdout, /published acme\/kept@[0-9a-f]{40}: \d+ files, 3 shards bit-exact, dtype bfloat16\n  repo:   \S+\/acme\/kept\n  commit: \S+\/acme\/kept\/commit\/[0-9a-f]{40}\n$/);
     const names = (await readdir(join(dir, "kept"))).sort();
     assert.ok(names.includes("model-00003-of-00003.safetensors") && names.includes("README.md"));
     for (const name of names) assert.ok((await download(d, "acme/kept", name)).equals(await readFile(join(dir, "kept", name))), name);
