@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { INDEX_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import { isAbsolute, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { checkModelId, checkRepoPath, findCachedSnapshot, isDir, isFile, repoFolder } from "./base-model-cache.js";
@@ -226,12 +226,14 @@ export interface ResolvedBaseWeights extends ResolvedBase {
 }
 
 async function shardsOf(indexPath: string): Promise<string[]> {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(await readFile(indexPath, "utf8"));
+    text = await readSideFile(indexPath, INDEX_FILE);
   } catch (e) {
-    throw new TruecastError("INDEX_INVALID", `${indexPath}: not readable JSON (${e instanceof Error ? e.message : String(e)})`);
+    if (e instanceof TruecastError) throw e;
+    throw new TruecastError("INDEX_INVALID", `${indexPath}: not readable (${e instanceof Error ? e.message : String(e)})`);
   }
+  const parsed = parseSideJson(text, indexPath, INDEX_FILE);
   const map = (parsed as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== "object" || map === null) throw new TruecastError("INDEX_INVALID", `${indexPath}: no weight_map object`);
   const shards = new Set<string>();

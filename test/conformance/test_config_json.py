@@ -79,3 +79,30 @@ def test_config_that_lies_is_corrected(claimed, tmp_path):
     ref, _, _ = load(src, torch_dtype=torch.bfloat16)
     assert_state_dicts_identical(model.state_dict(), ref.state_dict())
     assert DTYPES["bfloat16"] == model.dtype
+
+
+def test_other_files_are_carried_byte_for_byte(tmp_path):
+    """generation_config.json and a real tokenizer's files reach the output unchanged; transformers loads the
+    tokenizer from the output and it encodes as the source's does."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    src = save_hf(tiny_model("llama"), tmp_path / "src")
+    vocab = {f"t{i}": i for i in range(120)} | {"<s>": 120, "</s>": 121, "<unk>": 122, "é": 123}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                  clean_up_tokenization_spaces=False)
+    tok.save_pretrained(src)
+    carried = sorted(p.name for p in src.iterdir() if p.suffix != ".safetensors" and p.name != "config.json")
+    assert {"generation_config.json", "tokenizer.json", "tokenizer_config.json"} <= set(carried)
+
+    out = tmp_path / "out"
+    export(src, out, "--dtype", "bfloat16", "--quiet")
+    for name in carried:
+        assert (out / name).read_bytes() == (src / name).read_bytes(), name
+    with capture_warnings() as logs:
+        loaded = AutoTokenizer.from_pretrained(out)
+    assert not logs, "\n".join(logs)
+    text = "t1 t7 é t119 unknown"
+    assert loaded(text)["input_ids"] == tok(text)["input_ids"] == [1, 7, 123, 119, 122]
