@@ -8,6 +8,7 @@ loaded onto it with ``PeftModel.from_pretrained`` (so the reference sees exactly
 import json
 import os
 import subprocess
+import warnings
 from pathlib import Path
 
 import torch
@@ -70,7 +71,9 @@ def make_adapter(base_dir, folder, lora_kwargs, seed, dtype, safe=True):
     from transformers import AutoModelForCausalLM
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir, torch_dtype=dtype)
-    peft_model = get_peft_model(model, LoraConfig(**lora_kwargs))
+    with warnings.catch_warnings():  # PEFT's notice that it sets fan_in_fan_out itself for Conv1D (a case here)
+        warnings.filterwarnings("ignore", message="fan_in_fan_out is set to False")
+        peft_model = get_peft_model(model, LoraConfig(**lora_kwargs))
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
