@@ -10,6 +10,8 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "UNREADABLE"
   | "OUTPUT_EXISTS"
+  | "OUTPUT_OVERLAP"
+  | "LINK_OUTSIDE"
   | "NO_SPACE"
   | "UNKNOWN_SOURCE"
   // safetensors rules (checked in this order)
@@ -37,6 +39,7 @@ export type ErrorCode =
   // pickles / torch
   | "PICKLE_FORBIDDEN"
   | "PICKLE_INVALID"
+  | "PICKLE_BUDGET"
   | "ZIP_INVALID"
   | "TORCH_LEGACY"
   | "TORCH_INVALID"

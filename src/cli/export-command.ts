@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { dtypePolicy, exportModel, type ExportReport } from "../export/export.js";
+import { reportJson } from "../export/report-json.js";
 import { openForExport } from "../export/open-for-export.js";
 import type { DtypePolicy } from "../export/plan.js";
 import { parseSize } from "../export/units.js";
@@ -17,6 +18,9 @@ export const EXPORT_USAGE = `truecast export <source> <out> [options]
 Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a conversion is asked for.
 <source> is a .safetensors file, a PyTorch .bin/.pt/.pth state dict, a Hugging Face model folder
 (safetensors or PyTorch weights, single or sharded) or an H2O LLM Studio experiment folder.
+The export is written to a hidden folder beside <out> (.<out>.truecast-<pid>-<hex>) and moved into place
+at the end; Ctrl-C, SIGTERM and SIGHUP remove it, and the next export into the same parent folder removes
+those left by runs that were killed. Files linked from outside the source folder are never carried.
 
 Options:
   --dtype keep|bfloat16|float16|float32   dtype of floating tensors in the output (default keep: copy bytes)
@@ -97,6 +101,9 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const report: ExportReport = await exportModel({
     source: resolve(io.cwd, source),
     model: opened.model,
+    ...(opened.lora ? { lora: opened.lora } : {}),
+    ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
+    ...(v.base !== undefined ? { baseDir: resolve(io.cwd, v.base) } : {}),
     out: resolve(io.cwd, out),
     dtype: policy,
     ...(maxShardSize !== undefined ? { maxShardSize } : {}),
@@ -108,6 +115,11 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
       ...(v.push !== undefined ? { repoId: v.push } : {}),
       ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
     },
+    protect: [
+      ...(v.base !== undefined ? [{ path: resolve(io.cwd, v.base), what: "base model folder" }] : []),
+      ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
+      ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
+    ],
     ...(publisher ? { publisher } : {}),
     ...(io.signal ? { signal: io.signal } : {}),
     onEvent: (e) => {
@@ -125,7 +137,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   progress.end();
   const published = publisher?.result() ?? null;
   if (v.json === true) {
-    io.stdout.write(JSON.stringify({ ...report, ...(opened.lora ? { lora: opened.lora } : {}), ...(published ? { published } : {}) }, null, 2) + "\n");
+    io.stdout.write(reportJson({ ...report, ...(opened.lora ? { lora: opened.lora } : {}), ...(published ? { published } : {}) }));
   } else if (v.quiet !== true) {
     if (opened.lora) io.stdout.write(formatLora(opened.lora));
     io.stdout.write(formatExport(report));

@@ -30,12 +30,21 @@ export function formatConversion(c: ConversionSummary): string {
   );
 }
 
-/** The closing line: `bit-exact: 291/291 tensors · dtype bfloat16 · 3 shards · 16.1 GB`. */
+/**
+ * The closing line, saying once what is bit-exact and what is not:
+ * `bit-exact: 291/291 tensors · dtype bfloat16 · 3 shards · 16.1 GB`,
+ * `bit-exact: 7/13 tensors (6 merged) · ...`, or for a conversion of every tensor
+ * `converted: 111/111 tensors to float16 · ...`.
+ */
 export function summaryLine(r: ExportReport): string {
   const converted = r.tensorCount - r.bitExact - r.computed;
   const others = [...(r.computed > 0 ? [`${r.computed} merged`] : []), ...(converted > 0 ? [`${converted} converted`] : [])];
+  const head =
+    r.bitExact === 0 && converted > 0 && r.computed === 0
+      ? `converted: ${converted}/${r.tensorCount} tensors to ${dtypeName(r.dtype)}`
+      : `bit-exact: ${r.bitExact}/${r.tensorCount} tensors${others.length > 0 ? ` (${others.join(", ")})` : ""}`;
   const parts = [
-    `bit-exact: ${r.bitExact}/${r.tensorCount} tensors${others.length > 0 ? ` (${others.join(", ")})` : ""}`,
+    head,
     `dtype ${dtypeName(r.dtype)}${r.mixedDtypes ? ` (mixed: ${byDtype(r.bytesByDtype)})` : ""}`,
     `${r.shards.length} shard${r.shards.length === 1 ? "" : "s"}`,
     formatBytes(r.totalSize),
@@ -57,7 +66,7 @@ export function formatExport(r: ExportReport): string {
     lines.push("  config.json: none in the source (none written)");
   }
   for (const c of r.conversions) lines.push(`  converted ${formatConversion(c)}`);
-  for (const n of r.source.notes) lines.push(`  note: ${n}`);
+  for (const n of [...r.source.notes, ...r.notes]) lines.push(`  note: ${n}`);
   if (r.files.length > 0) lines.push(`  files: ${r.files.join(", ")}`);
   lines.push(`  verified: ${r.verified.tensors} tensors, ${formatBytes(r.verified.bytes)} re-read and hashed in ${r.seconds.toFixed(1)}s`);
   lines.push(summaryLine(r));

@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 import { runCli } from "./run.js";
 
+/** Signals that stop a run cleanly (temporary output removed), with the exit code a shell reports for each (128 + number). */
+const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+
 const controller = new AbortController();
-let interrupted = false;
-process.on("SIGINT", () => {
-  // First Ctrl-C: stop cleanly (temporary output is removed). Second: leave at once.
-  if (interrupted) process.exit(130);
-  interrupted = true;
-  controller.abort();
-});
+let stoppedBy: keyof typeof STOP_SIGNALS | null = null;
+for (const name of Object.keys(STOP_SIGNALS) as (keyof typeof STOP_SIGNALS)[]) {
+  process.on(name, () => {
+    // First signal: stop cleanly (temporary output is removed). Second: leave at once.
+    if (stoppedBy !== null) process.exit(STOP_SIGNALS[name]);
+    stoppedBy = name;
+    controller.abort(name);
+  });
+}
 
 const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
@@ -17,4 +22,4 @@ const code = await runCli(process.argv.slice(2), {
   cwd: process.cwd(),
   signal: controller.signal,
 });
-process.exitCode = interrupted && code !== 0 ? 130 : code;
+process.exitCode = stoppedBy !== null && code !== 0 ? STOP_SIGNALS[stoppedBy] : code;

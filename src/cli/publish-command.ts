@@ -4,6 +4,7 @@ import { TruecastError } from "../errors.js";
 import { publishFolder } from "../hub/publish-folder.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatPublished, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
+import { reportJson } from "../export/report-json.js";
 import type { CliIo } from "./io.js";
 import { Progress } from "./progress.js";
 
@@ -63,7 +64,7 @@ export async function publishCommand(argv: string[], io: CliIo): Promise<number>
     onProgress: showPublishProgress(progress),
   });
   progress.end();
-  if (v.json === true) io.stdout.write(JSON.stringify(report, null, 2) + "\n");
+  if (v.json === true) io.stdout.write(reportJson(report));
   else if (v.quiet !== true) {
     if (report.problems.length > 0) for (const p of report.problems) io.stdout.write(`  problem (published with --force): ${p}\n`);
     io.stdout.write(formatPublished(report));

@@ -30,13 +30,13 @@ export interface CastReport {
   /** NaN elements (a NaN always stays NaN). */
   nan: number;
   /**
-   * Largest |result − source| over elements finite in both source and result; 0 when none changed.
-   * Exact: the difference of a value and its rounding is representable as a float64.
+   * Largest |result − source| over elements finite in the source; Infinity when a finite value became ±inf; 0 when
+   * none changed. Exact: the difference of a value and its rounding is representable as a float64.
    */
   maxAbsError: number;
   /**
-   * Largest |result − source| / |source| over elements finite in both with a non-zero source; 0 when none
-   * changed. The float64 nearest to the true ratio (an element rounded to zero counts as 1).
+   * Largest |result − source| / |source| over elements finite in the source with a non-zero source; Infinity when
+   * a finite value became ±inf; 0 when none changed. The float64 nearest to the true ratio (an element rounded to zero counts as 1).
    */
   maxRelError: number;
 }

@@ -84,6 +84,14 @@ export function torchName(d: DType): string | null {
   return t === null ? null : `torch.${t}`;
 }
 
+/**
+ * The one spelling reports use for every dtype: torch's (`bfloat16`, `int64`, `float8_e4m3fn`), or the safetensors
+ * name in lower case where torch has none (`f6_e2m3`).
+ */
+export function dtypeLabel(d: DType): string {
+  return INFO[d].torch ?? d.toLowerCase();
+}
+
 /** The config.json spelling (`bfloat16`), for floating dtypes and others torch knows. */
 export function configName(d: DType): string | null {
   return INFO[d].torch;

@@ -70,8 +70,9 @@ export class Tally {
       toZero: this.toZero,
       toSubnormal: this.toSubnormal,
       nan: this.nan,
-      maxAbsError: this.maxAbsError,
-      maxRelError: this.maxRelError,
+      // A finite value that became ±inf is an infinite error: the maxima say so, not only the count.
+      maxAbsError: this.toInfinity > 0 ? Infinity : this.maxAbsError,
+      maxRelError: this.toInfinity > 0 ? Infinity : this.maxRelError,
     };
   }
 }

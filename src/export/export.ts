@@ -1,17 +1,22 @@
 import { rm, writeFile } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
 import { serializeIndex } from "../formats/safetensors/index-file.js";
-import { parseFloatDType } from "../dtype/table.js";
+import { dtypeLabel, parseFloatDType } from "../dtype/table.js";
 import { openSource, type OpenSourceOptions } from "../sources/open.js";
 import { openForExport } from "./open-for-export.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes } from "./config.js";
 import { CastPool } from "./cast-pool.js";
 import { RangeHasher } from "./hasher.js";
+import type { ProtectedPath } from "../util/real-path.js";
+import { checkCarriedFiles } from "./carried-files.js";
 import { StagedOutput } from "./output-dir.js";
 import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
 import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
-import { checkConfigAfterWrite, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
+import { checkConfigAfterWrite, REPORT_FILE, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
+import { publicName, scrubPaths } from "./provenance.js";
+import { reportJson } from "./report-json.js";
+import type { LoraReport } from "../transforms/lora/index.js";
 import { verifyFolder, verifyShardHeader, verifyTensor } from "./verify.js";
 import { writeShard, type WrittenTensor } from "./write-shard.js";
 
@@ -46,8 +51,13 @@ export interface ExportParams extends OpenSourceOptions {
    * (`bfloat16`, `float16`, `float32`; `bf16`, `fp16`, `torch.bfloat16` and the internal `BF16` work too).
    */
   readonly dtype?: DtypePolicy | string;
-  /** A PEFT LoRA adapter folder to merge into the source (in float32, rounded once); ignored when `model` is given. */
+  /**
+   * A PEFT LoRA adapter folder to merge into the source (in float32, rounded once). When `model` is given (already
+   * merged), it only names the adapter in the card and the report.
+   */
   readonly adapter?: string;
+  /** The report of the LoRA merge that made `model`, for truecast-report.json (set by the export itself with `adapter`). */
+  readonly lora?: LoraReport;
   /** Default 5 GB. */
   readonly maxShardSize?: number;
   readonly allowOverflow?: boolean;
@@ -55,6 +65,11 @@ export interface ExportParams extends OpenSourceOptions {
   /** README.md: generated (default), the user's file, or none (false). */
   readonly modelCard?: ModelCardOptions | false;
   readonly publisher?: ShardPublisher;
+  /**
+   * Other inputs of the run that the output must not overlap; the source, `baseDir`, `adapter`, the model card and
+   * every carried file are always protected.
+   */
+  readonly protect?: readonly ProtectedPath[];
   /** Free bytes where a folder lives (for tests); default statfs. */
   readonly freeBytes?: (dir: string) => Promise<number>;
   readonly onEvent?: (e: ExportEvent) => void;
@@ -70,7 +85,9 @@ export function dtypePolicy(name: string | undefined): DtypePolicy {
 }
 
 function checkAbort(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new TruecastError("INTERNAL", "interrupted; nothing was written");
+  if (!signal?.aborted) return;
+  const by = typeof signal.reason === "string" && signal.reason.startsWith("SIG") ? ` by ${signal.reason}` : "";
+  throw new TruecastError("INTERNAL", `interrupted${by}; nothing was written`);
 }
 
 /** A sidecar (e.g. an H2O classification head) is planned as one shard under its own file name. */
@@ -89,19 +106,44 @@ function sidecarShard(fileName: string, plan: ExportPlan): PlannedShard {
 export async function exportModel(params: ExportParams): Promise<ExportReport> {
   const started = performance.now();
   const policy = dtypePolicy(params.dtype);
-  const model = params.model ?? (params.adapter !== undefined ? (await openForExport({ ...params, policy, adapter: params.adapter })).model : await openSource(params.source, params));
+  let lora = params.lora;
+  let model = params.model;
+  if (!model && params.adapter !== undefined) {
+    const opened = await openForExport({ ...params, policy, adapter: params.adapter });
+    model = opened.model;
+    lora = opened.lora ?? undefined;
+  }
+  model ??= await openSource(params.source, params);
   const publisher = params.publisher;
   let staged: StagedOutput | null = null;
+  /** The file being written, for a disk-full message. */
+  let current = "";
+  let needed = 0;
   const hasher = new RangeHasher();
   const castPool = new CastPool();
   try {
     const plan = planExport({ tensors: model.tensors, policy, ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}) });
     const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy })));
     params.onEvent?.({ type: "plan", plan, model });
-    staged = await StagedOutput.create({ out: params.out, force: params.force ?? false, protect: [model.path] });
+    // Every carried file is checked (inside its folder, readable) before the first byte is written.
+    const cardFile = params.modelCard ? params.modelCard.file : undefined;
+    const carried = await checkCarriedFiles(model.files, cardFile);
+    staged = await StagedOutput.create({
+      out: params.out,
+      force: params.force ?? false,
+      protect: [
+        { path: model.path, what: "source" },
+        ...(params.baseDir !== undefined ? [{ path: params.baseDir, what: "base model folder" }] : []),
+        ...(params.adapter !== undefined ? [{ path: params.adapter, what: "adapter" }] : []),
+        ...(cardFile !== undefined ? [{ path: cardFile, what: "model card" }] : []),
+        ...(params.protect ?? []),
+        ...[...model.files.values()].map((path) => ({ path, what: "carried file" })),
+      ],
+    });
     const biggest = Math.max(0, ...plan.shards.map((s) => s.fileSize));
     const sidecarBytes = sidecars.reduce((n, s) => n + s.fileSize, 0);
-    await staged.checkFreeSpace((publisher && !publisher.keepLocal ? Math.min(plan.totalFileSize, 2 * biggest) : plan.totalFileSize) + sidecarBytes, params.freeBytes);
+    needed = (publisher && !publisher.keepLocal ? Math.min(plan.totalFileSize, 2 * biggest) : plan.totalFileSize) + sidecarBytes + carried.bytes;
+    await staged.checkFreeSpace(needed, params.freeBytes);
 
     const written: WrittenTensor[] = [];
     const verifications: Promise<{ tensors: number; bytes: number }>[] = [];
@@ -115,6 +157,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       if (i >= 2) await uploads[i - 2];
       const base = before;
       const path = stage.path(shard.fileName);
+      current = shard.fileName;
       const isSidecar = i >= plan.shards.length;
       const checks: Promise<number>[] = [];
       const mine = await writeShard({
@@ -157,6 +200,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     const results = await Promise.all(verifications);
     await Promise.all(uploads);
     if (plan.sharded) {
+      current = "model.safetensors.index.json";
       await writeFile(stage.path("model.safetensors.index.json"), serializeIndex({ totalSize: plan.totalSize, weightMap: plan.weightMap }));
     }
 
@@ -168,8 +212,29 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       sourceBytesByDtype: Object.fromEntries(sourceCensus.bytesByDtype),
       conversions: conversionSummaries(written),
     };
-    const small = await writeSmallFiles({ model, dominant: census.dominant, facts, card: params.modelCard ?? {}, target: (n) => stage.path(n) });
-    const files = [...sidecars.map((s) => s.fileName), ...small.files];
+    const card = params.modelCard ?? {};
+    const small = await writeSmallFiles({
+      model,
+      dominant: census.dominant,
+      facts,
+      card,
+      target: (n) => stage.path((current = n)),
+      provenance: {
+        command: "truecast export",
+        source: { kind: model.kind, path: params.source },
+        options: {
+          dtype: policy === "keep" ? undefined : dtypeLabel(policy),
+          "max-shard-size": params.maxShardSize,
+          "allow-overflow": params.allowOverflow || undefined,
+          adapter: params.adapter !== undefined ? publicName(params.adapter) : (card !== false && card.mergedAdapter) || undefined,
+          base: params.baseDir !== undefined ? publicName(params.baseDir) : undefined,
+          "model-card": card !== false && card.file !== undefined ? publicName(card.file) : undefined,
+          license: (card !== false && card.license) || undefined,
+          push: (card !== false && card.repoId) || undefined,
+        },
+      },
+    });
+    const files = [...sidecars.map((s) => s.fileName), ...small.files, REPORT_FILE];
 
     checkAbort(params.signal);
     if (!publisher || publisher.keepLocal) await verifyFolder({ dir: stage.staging, plan });
@@ -189,15 +254,23 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       files,
       verified: { tensors: results.reduce((n, r) => n + r.tensors, 0), bytes: results.reduce((n, r) => n + r.bytes, 0) },
       seconds: 0,
+      provenance: small.provenance,
+      notes: stage.removedStale,
     });
+    // The report travels with the model: no local path in it (the source by its name, no output folder).
+    const roots = [params.source, params.adapter, params.baseDir, card !== false ? card.file : undefined].filter((r): r is string => r !== undefined);
+    current = REPORT_FILE;
+    await writeFile(stage.path(REPORT_FILE), reportJson(scrubPaths({ ...report, out: undefined, ...(lora ? { lora } : {}) }, roots)));
     if (publisher) await publisher.finish(stage.staging, report);
     if (keep) await stage.commit();
     else await stage.discard();
     params.onEvent?.({ type: "done" });
     return { ...report, seconds: (performance.now() - started) / 1000 };
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException | null)?.code;
+    const error = staged && (code === "ENOSPC" || code === "EDQUOT") ? await staged.spaceError(e, current || "the output", needed, params.freeBytes) : e;
     await staged?.discard();
-    throw e;
+    throw error;
   } finally {
     await hasher.close();
     await castPool.close();

@@ -1,10 +1,11 @@
 import { stringify } from "yaml";
 import { configName, parseFloatDType } from "../dtype/table.js";
+import type { Provenance } from "./provenance.js";
 
 /**
  * The README.md every export carries unless the user gives their own: Hub metadata as YAML front matter, how to
  * load the model, and a Precision section that says what the weights are stored as and whether any bit changed.
- * Output is a pure function of the parameters (no dates, no paths), so a re-export writes the same card.
+ * Output is a pure function of the parameters (the date comes in with the provenance; no local path ever does).
  */
 
 /** What one requested dtype conversion did, as the cast engine counts it. */
@@ -49,6 +50,8 @@ export interface ModelCardParams {
   truecastVersion: string;
   /** What was exported, for the card: "H2O LLM Studio experiment", "PyTorch checkpoint", ... */
   sourceKind: string;
+  /** Version, date, options, source and corrections of the run that wrote the card. */
+  provenance?: Provenance;
 }
 
 /** The exact phrase the Precision section uses when nothing was converted. */
@@ -120,9 +123,34 @@ function conversionLines(p: ModelCardParams): string[] {
   out.push("| ---: | --- | --- | ---: | ---: | ---: | ---: |");
   for (const c of conversions) {
     out.push(
-      `| ${c.tensors} | ${dtypeWord(c.from)} | ${dtypeWord(c.to)} | ${c.changed} | ${c.toInfinity} | ${c.toZero} | ${String(c.maxAbsError)} |`,
+      `| ${c.tensors} | ${dtypeWord(c.from)} | ${dtypeWord(c.to)} | ${c.changed} | ${c.toInfinity} | ${c.toZero} | ${c.maxAbsError === Infinity ? "∞ (overflow)" : String(c.maxAbsError)} |`,
     );
   }
+  return out;
+}
+
+/** Markdown-safe inline code: backticks and line breaks cannot escape it. */
+function code(text: string): string {
+  return "`" + text.replace(/[`\r\n]/g, " ") + "`";
+}
+
+function provenanceLines(p: Provenance): string[] {
+  const options = Object.entries(p.options).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${String(v)}`));
+  const out = [
+    "## Provenance",
+    "",
+    `- Tool: truecast ${p.version}, ${code(p.command)}, ${p.date}`,
+    `- Source: ${p.source.kind} ${code(p.source.name)}`,
+    `- Options: ${options.length === 0 ? "none (defaults: bit-exact copy, 5GB shards)" : options.map(code).join(" ")}`,
+  ];
+  if (p.corrections.length === 0) out.push("- Corrections: none");
+  else {
+    for (const c of p.corrections) {
+      const from = c.from === undefined ? "missing" : JSON.stringify(c.from);
+      out.push(`- Corrected: ${c.file} ${code(c.key)} ${from} → ${JSON.stringify(c.to)} (measured from the written tensors)`);
+    }
+  }
+  out.push("- Every tensor's digest and every conversion: `truecast-report.json` in this repository.");
   return out;
 }
 
@@ -149,6 +177,7 @@ export function renderModelCard(p: ModelCardParams): string {
     ...conversionLines(p),
     `- Exported by: truecast ${p.truecastVersion}`,
     "",
+    ...(p.provenance ? [...provenanceLines(p.provenance), ""] : []),
   ];
   return lines.join("\n");
 }

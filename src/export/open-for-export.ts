@@ -8,6 +8,7 @@ import type { SourceModel, TensorRef } from "../sources/tensor-ref.js";
 import { mergeLora } from "../transforms/lora/index.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { outputDtype, type DtypePolicy } from "./plan.js";
+import { publicName } from "./provenance.js";
 
 export interface OpenForExportParams extends OpenSourceOptions {
   readonly source: string;
@@ -70,7 +71,7 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
     }
     if (p.adapter) {
       adapter = await openPeftAdapter(p.adapter);
-      mergedAdapter = p.adapter;
+      mergedAdapter = publicName(p.adapter);
       configFile = join(p.adapter, ADAPTER_CONFIG_NAME);
     }
     if (!adapter) return { model: base, lora: null, mergedAdapter: null };

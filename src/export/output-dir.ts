@@ -1,7 +1,8 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, readdir, rename, rm, stat, statfs } from "node:fs/promises";
-import { basename, dirname, join, relative, resolve, sep } from "node:path";
+import { lstat, mkdir, readdir, rename, rm, stat, statfs } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
+import { checkNoOverlap, type ProtectedPath } from "../util/real-path.js";
+import { removeStaleStaging, stagingName } from "./stale-staging.js";
 import { formatBytes } from "./units.js";
 
 /** Head-room kept free beyond the planned bytes, for the small files and the file system's own blocks. */
@@ -23,11 +24,6 @@ async function statfsFree(dir: string): Promise<number> {
   return Number(fs.bavail) * Number(fs.bsize);
 }
 
-function inside(child: string, parent: string): boolean {
-  const rel = relative(parent, child);
-  return rel === "" || (!rel.startsWith("..") && !rel.startsWith(sep) && rel !== "..");
-}
-
 /**
  * An output folder written under a temporary sibling name and renamed into place only on success,
  * so that a failed run leaves nothing at the output path and an existing output is replaced only with `force`.
@@ -39,14 +35,16 @@ export class StagedOutput {
     private readonly replace: boolean,
   ) {}
 
-  static async create(params: { out: string; force: boolean; protect?: readonly string[] }): Promise<StagedOutput> {
+  /** Stale staging folders of dead runs that `create` removed from the parent folder, one line each. */
+  removedStale: readonly string[] = [];
+
+  /**
+   * Stage an output folder. `protect` lists the run's inputs: an output that overlaps any of them, once symbolic
+   * links are followed, is refused before anything is written or deleted.
+   */
+  static async create(params: { out: string; force: boolean; protect?: readonly (string | ProtectedPath)[] }): Promise<StagedOutput> {
     const out = resolve(params.out);
-    for (const p of params.protect ?? []) {
-      const src = resolve(p);
-      if (inside(out, src) || inside(src, out)) {
-        throw new TruecastError("OUTPUT_EXISTS", `the output ${params.out} overlaps the source ${p}; choose an output folder outside it`);
-      }
-    }
+    await checkNoOverlap(params.out, (params.protect ?? []).map((p) => (typeof p === "string" ? { path: p, what: "source" } : p)));
     const state = await exists(out);
     if (state === "file") throw new TruecastError("OUTPUT_EXISTS", `${params.out} is a file; choose a folder path for the output`);
     if (state === "non-empty-dir" && !params.force) {
@@ -58,13 +56,16 @@ export class StagedOutput {
     } catch (e) {
       throw new TruecastError("UNREADABLE", `cannot create ${parent} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    const staging = join(parent, `.${basename(out)}.truecast-${process.pid}-${randomBytes(4).toString("hex")}`);
+    const removedStale = await removeStaleStaging(parent);
+    const staging = join(parent, stagingName(out));
     try {
       await mkdir(staging);
     } catch (e) {
       throw new TruecastError("UNREADABLE", `cannot write in ${parent} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    return new StagedOutput(out, staging, state !== "missing");
+    const staged = new StagedOutput(out, staging, state !== "missing");
+    staged.removedStale = removedStale;
+    return staged;
   }
 
   /**
@@ -86,21 +87,59 @@ export class StagedOutput {
     return join(this.staging, name);
   }
 
-  /** Move the finished folder into place (replacing an existing one only when created with force). */
+  /**
+   * Move the finished folder into place (replacing an existing one only when created with force). When another
+   * run created or replaced the output meanwhile, its folder is left as it is and this one is refused.
+   */
   async commit(): Promise<void> {
+    const raced = (e: unknown): TruecastError =>
+      new TruecastError(
+        "OUTPUT_EXISTS",
+        `${this.out} was written by another run while this one was working; it was left as that run wrote it and this export was discarded; run again (with --force to replace it)`,
+        { cause: e },
+      );
+    const racing = (e: unknown): boolean => ["ENOTEMPTY", "EEXIST", "ENOENT", "ENOTDIR", "EISDIR"].includes((e as NodeJS.ErrnoException).code ?? "");
     if (!this.replace) {
-      await rename(this.staging, this.out);
+      try {
+        await rename(this.staging, this.out);
+      } catch (e) {
+        throw racing(e) ? raced(e) : e;
+      }
       return;
     }
     const old = `${this.staging}.old`;
-    await rename(this.out, old);
+    try {
+      await rename(this.out, old);
+    } catch (e) {
+      throw racing(e) ? raced(e) : e;
+    }
     try {
       await rename(this.staging, this.out);
     } catch (e) {
-      await rename(old, this.out);
-      throw e;
+      await rename(old, this.out).catch(() => undefined);
+      throw racing(e) ? raced(e) : e;
     }
     await rm(old, { recursive: true, force: true });
+  }
+
+  /**
+   * The clear error for a write that found the disk full: which file, how much of the planned `needed` bytes had
+   * been written, and about how much more space was missing.
+   */
+  async spaceError(e: unknown, file: string, needed: number, freeBytes: (dir: string) => Promise<number> = statfsFree): Promise<TruecastError> {
+    let written = 0;
+    try {
+      for (const name of await readdir(this.staging)) written += (await lstat(join(this.staging, name))).size;
+    } catch {
+      // counted what could be
+    }
+    const free = await freeBytes(this.staging).catch(() => 0);
+    const missing = Math.max(needed + FREE_SPACE_MARGIN - written - free, 1);
+    return new TruecastError(
+      "NO_SPACE",
+      `no space left on the disk holding ${this.out} while writing ${file}: ${formatBytes(written)} of ${formatBytes(needed)} was written and about ${formatBytes(missing)} more is needed (the disk filled up after the free-space check); nothing was left at ${this.out}; free some space or choose another output folder`,
+      { cause: e },
+    );
   }
 
   /** Remove the staging folder (after a failure). */

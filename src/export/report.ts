@@ -3,6 +3,7 @@ import type { DType, FloatDType } from "../dtype/table.js";
 import type { DtypeCensus } from "./config.js";
 import type { DtypePolicy, ExportPlan } from "./plan.js";
 import type { WrittenTensor } from "./write-shard.js";
+import type { Provenance } from "./provenance.js";
 
 /** Every conversion of one (from → to) pair, combined: counts added, maxima taken. */
 export interface ConversionSummary extends CastReport {
@@ -36,6 +37,10 @@ export interface ExportReport {
   readonly tensors: readonly WrittenTensor[];
   readonly verified: { readonly tensors: number; readonly bytes: number };
   readonly seconds: number;
+  /** Version, date, options (no local paths), source and corrections: what the card's Provenance section says. */
+  readonly provenance: Provenance;
+  /** What the export did besides writing the model (stale staging folders of dead runs removed), one line each. */
+  readonly notes: readonly string[];
 }
 
 /** Conversions grouped per (from → to) pair. */
@@ -72,6 +77,8 @@ export function buildReport(p: {
   files: readonly string[];
   verified: { tensors: number; bytes: number };
   seconds: number;
+  provenance: Provenance;
+  notes?: readonly string[];
 }): ExportReport {
   return {
     source: { path: p.model.path, kind: p.model.kind, notes: p.model.notes },
@@ -93,5 +100,7 @@ export function buildReport(p: {
     tensors: p.written,
     verified: p.verified,
     seconds: p.seconds,
+    provenance: p.provenance,
+    notes: p.notes ?? [],
   };
 }

@@ -5,7 +5,11 @@ import type { SourceModel } from "../sources/tensor-ref.js";
 import { truecastVersion } from "../version.js";
 import { configClaims, rewriteConfigDtype } from "./config.js";
 import { cardParamsFromExport, renderModelCard, type CardExportFacts } from "./model-card.js";
+import { configCorrections, looksLikeHubId, makeProvenance, type Provenance } from "./provenance.js";
 import type { ExportReport } from "./report.js";
+
+/** The file every export writes beside the weights: the whole report as JSON (see report-json.ts). */
+export const REPORT_FILE = "truecast-report.json";
 
 /** What the user says about the model card. */
 export interface ModelCardOptions {
@@ -22,10 +26,6 @@ export interface ModelCardOptions {
   readonly mergedAdapter?: string;
 }
 
-/** A Hub id (`org/name` or `name`), not a local path: only those make a valid `base_model`. */
-function looksLikeHubId(s: string): boolean {
-  return /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(s) && !s.startsWith(".") && !s.includes("..");
-}
 
 async function readJson(path: string | undefined): Promise<Record<string, unknown> | null> {
   if (!path) return null;
@@ -48,7 +48,9 @@ export async function writeSmallFiles(params: {
   facts: CardExportFacts;
   card: ModelCardOptions | false;
   target: (name: string) => string;
-}): Promise<{ files: string[]; config: ExportReport["config"] }> {
+  /** Everything the provenance record holds but config.json's corrections, which are measured here. */
+  provenance: Omit<Parameters<typeof makeProvenance>[0], "corrections">;
+}): Promise<{ files: string[]; config: ExportReport["config"]; provenance: Provenance }> {
   const { model } = params;
   const files: string[] = [];
   let config: ExportReport["config"] = null;
@@ -66,6 +68,7 @@ export async function writeSmallFiles(params: {
     }
     files.push(name);
   }
+  const provenance = makeProvenance({ ...params.provenance, corrections: configCorrections(config) });
   if (params.card !== false) {
     const card = params.card;
     if (card.file) {
@@ -84,13 +87,14 @@ export async function writeSmallFiles(params: {
           ...(card.tags ? { tags: card.tags } : {}),
           ...(card.mergedAdapter ? { mergedAdapter: card.mergedAdapter } : {}),
           ...(architectures ? { architectures } : {}),
+          provenance,
         }),
       );
       await writeFile(params.target("README.md"), text);
     }
     files.push("README.md");
   }
-  return { files, config };
+  return { files, config, provenance };
 }
 
 /** config.json in the output must state the dtype measured from the written tensors. */

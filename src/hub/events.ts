@@ -53,6 +53,6 @@ export interface PublishReport {
   problems: string[];
   /** Files in the remote revision that the folder does not have (left from earlier commits). */
   extraRemoteFiles: string[];
-  /** One line, e.g. `published acme/model@<commit>: 7 files, 3 shards bit-exact, dtype bfloat16`. */
+  /** One line, e.g. `published acme/model@<commit>: 7 files, 3 shards verified on the Hub, dtype bfloat16`. */
   summary: string;
 }

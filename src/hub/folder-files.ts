@@ -1,10 +1,13 @@
 /**
  * The files of a folder to publish: every regular file, recursively, skipping hidden names (a leading '.')
- * at any depth, with paths in the repo written with '/'. Symbolic links are followed to files.
+ * at any depth, with paths in the repo written with '/'. Symbolic links are followed, but only to files inside the
+ * folder (or, for a Hugging Face cache snapshot, inside its repository folder, where they point into `blobs/`):
+ * a link to anywhere else is refused by name, so that nothing outside the folder is ever uploaded.
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { TruecastError } from "../errors.js";
+import { allowedRoot, checkInsideRoot } from "../util/real-path.js";
 
 export interface LocalFile {
   /** Absolute or caller-relative path on disk. */
@@ -24,6 +27,7 @@ export async function listFolderFiles(folder: string): Promise<LocalFile[]> {
     if (e instanceof TruecastError) throw e;
     throw new TruecastError("NOT_FOUND", `${folder} does not exist; check the path`);
   }
+  const root = allowedRoot(folder);
   const out: LocalFile[] = [];
   async function walk(dir: string, prefix: string, depth: number): Promise<void> {
     if (depth > MAX_DEPTH) throw new TruecastError("USAGE", `${dir} is nested more than ${MAX_DEPTH} folders deep; publish a model folder`);
@@ -33,6 +37,7 @@ export async function listFolderFiles(folder: string): Promise<LocalFile[]> {
       if (e.name.startsWith(".")) continue;
       const localPath = join(dir, e.name);
       const pathInRepo = prefix ? `${prefix}/${e.name}` : e.name;
+      if (e.isSymbolicLink()) await checkInsideRoot(localPath, root);
       const info = await stat(localPath);
       if (info.isDirectory()) await walk(localPath, pathInRepo, depth + 1);
       else if (info.isFile()) out.push({ localPath, pathInRepo, size: info.size });

@@ -3,7 +3,11 @@ import type { PublishReport } from "./events.js";
 import type { RemoteVerification } from "./remote-verify.js";
 import type { UploadedFile, UploadSession } from "./upload-session.js";
 
-/** The closing line of a publish: `published acme/model@<commit>: 7 files, 3 shards bit-exact, dtype bfloat16`. */
+/**
+ * The closing line of a publish: `published acme/model@<commit>: 7 files, 3 shards verified on the Hub, dtype bfloat16`
+ * (verified: the Hub's copy has the local file's sha256 and safetensors header; whether the local shards are
+ * bit-exact copies of a source is the export's line, not this one).
+ */
 export function publishSummaryLine(p: {
   repoId: string;
   commit: string;
@@ -14,7 +18,7 @@ export function publishSummaryLine(p: {
   forced: boolean;
   problems: number;
 }): string {
-  let s = `published ${p.repoId}@${p.commit}: ${p.files} file${p.files === 1 ? "" : "s"}, ${p.shards} shard${p.shards === 1 ? "" : "s"} bit-exact`;
+  let s = `published ${p.repoId}@${p.commit}: ${p.files} file${p.files === 1 ? "" : "s"}, ${p.shards} shard${p.shards === 1 ? "" : "s"} verified on the Hub`;
   if (p.dtype) s += `, dtype ${p.dtype}`;
   if (p.pr) s += `, pull request ${p.pr}`;
   if (p.forced) s += ` (forced past ${p.problems} problem${p.problems === 1 ? "" : "s"} in the folder check)`;

@@ -2,6 +2,7 @@ import { INDEX_FILE, parseSideJson, readSideFile } from "../formats/side-file.js
 import { isAbsolute, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { checkModelId, checkRepoPath, findCachedSnapshot, isDir, isFile, repoFolder } from "./base-model-cache.js";
+import { httpTimeouts, type HttpTimeouts } from "../util/http-guard.js";
 import { hfEnvironment, hfToken } from "./base-model-env.js";
 import { describeHubFailure, downloadToCache } from "./base-model-hub.js";
 
@@ -79,6 +80,7 @@ interface HubAccess {
   endpoint: string;
   token?: string;
   fetch?: typeof fetch;
+  timeouts?: HttpTimeouts;
 }
 
 /** The cache snapshot; online, files it never downloaded are fetched at the snapshot's commit (best effort). */
@@ -168,7 +170,10 @@ async function choosePlace(
   const token = hfEnv.offline ? undefined : await hfToken(env);
   const hub: HubAccess | null = hfEnv.offline
     ? null
-    : { modelId: params.modelId, cacheDir, endpoint: hfEnv.endpoint, ...(token === undefined ? {} : { token }), ...(params.fetch === undefined ? {} : { fetch: params.fetch }) };
+    : {
+        modelId: params.modelId, cacheDir, endpoint: hfEnv.endpoint, timeouts: httpTimeouts(env),
+        ...(token === undefined ? {} : { token }), ...(params.fetch === undefined ? {} : { fetch: params.fetch }),
+      };
   const looked: string[] = [];
 
   const snap = await findCachedSnapshot({ cacheDir, modelId: params.modelId, revision, want: required });

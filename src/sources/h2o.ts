@@ -5,9 +5,11 @@ import { isFile } from "./base-model-cache.js";
 import { resolveBaseModelFiles, type ResolvedBase, type ResolvedBaseWeights } from "./base-model.js";
 import { readH2oLoraConfig } from "./h2o-adapter-config.js";
 import { readH2oConfig, type H2oConfig } from "./h2o-config.js";
+import { unfreezeHits, unfreezeNotes } from "./h2o-unfreeze.js";
 import { planH2oKeys, type KeyPlan } from "./h2o-keys.js";
 import { openQuantizedBase, type QuantizedBase } from "./h2o-quantized.js";
 import { fixVocabSize } from "./h2o-vocab.js";
+import { checkCarriedPath } from "../util/real-path.js";
 import type { PeftLoraConfig } from "./peft.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 import { openTorchFile } from "./torch.js";
@@ -176,32 +178,6 @@ async function loraOf(dir: string, cfg: H2oConfig, plan: KeyPlan, byKey: Map<str
   };
 }
 
-/** What lora_unfreeze_layers did: which weights trained in full came from the checkpoint, and in which dtype. */
-function unfreezeNotes(p: {
-  unfreeze: readonly string[];
-  matched: ReadonlySet<string>;
-  unfrozen: readonly TensorRef[];
-  unfrozenQuantized: readonly string[];
-  base: ReadonlyMap<string, TensorRef> | null;
-}): string[] {
-  if (p.unfreeze.length === 0) return [];
-  const notes: string[] = [];
-  const list = p.unfrozen.map((t) => `${t.name} (${t.dtype})`).join(", ");
-  notes.push(`lora_unfreeze_layers [${p.unfreeze.join(", ")}]: ${p.unfrozen.length} weights trained in full, taken from checkpoint.pth as it holds them${list === "" ? "" : `: ${list}`}`);
-  const unmatched = p.unfreeze.filter((u) => !p.matched.has(u));
-  if (unmatched.length > 0) notes.push(`lora_unfreeze_layers entries ${unmatched.join(", ")} match no weight of checkpoint.pth`);
-  if (p.unfrozenQuantized.length > 0) {
-    notes.push(`${p.unfrozenQuantized.length} quantized weights match lora_unfreeze_layers (${p.unfrozenQuantized.join(", ")}); bitsandbytes weights do not train, so the base model's are used`);
-  }
-  for (const t of p.unfrozen) {
-    const b = p.base?.get(t.name);
-    if (b !== undefined && b.dtype !== t.dtype) {
-      notes.push(`${t.name} is ${t.dtype} in checkpoint.pth (H2O trains non-quantized weights of int4/int8 LoRA runs in float32) while the base model's is ${b.dtype}: written as ${t.dtype} unless --dtype asks otherwise, so the model mixes dtypes`);
-    }
-  }
-  return notes;
-}
-
 export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment> {
   const dir = resolve(p.dir);
   const cfg = await readH2oConfig(join(dir, "cfg.yaml"));
@@ -262,7 +238,7 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       if (role.role === "head") heads.push(renamed(ref, role.name));
       else if (role.role === "quant") companions.push(renamed(ref, role.name));
       else if (role.role === "weight") {
-        const hits = unfreeze.filter((u) => role.param.includes(u));
+        const hits = unfreezeHits(unfreeze, role.param);
         for (const u of hits) matched.add(u);
         const quant = qbase?.refs.get(role.name);
         const frozen = qbase && lora !== null && hits.length === 0 ? qbase.all.get(role.name) : undefined;
@@ -280,6 +256,8 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       }
     }
     const configPath = files.get("config.json");
+    // config.json may be replaced by a corrected copy below: check where it really is before reading it.
+    if (configPath !== undefined) await checkCarriedPath(configPath);
     const vocab = configPath === undefined ? null : await fixVocabSize({ configPath, tensors });
     if (vocab !== null) {
       files.set("config.json", vocab.configPath);

@@ -38,7 +38,11 @@ export function isWeightFileName(name: string): boolean {
   return WEIGHT_EXTENSIONS.some((ext) => base.endsWith(ext));
 }
 
-/** The carried files of `dir` (top level only, symlinks followed, as in the Hub cache's snapshots). */
+/**
+ * The carried files of `dir` (top level only, symlinks followed, as in the Hub cache's snapshots). Where a link
+ * points is checked by the export before it copies anything (export/carried-files.ts): only inside `dir`, or the
+ * cache repository folder of a snapshot.
+ */
 export async function scanModelFiles(dir: string): Promise<ModelFilesScan> {
   let names: string[];
   try {
@@ -50,7 +54,8 @@ export async function scanModelFiles(dir: string): Promise<ModelFilesScan> {
   const files = new Map<string, string>();
   const skipped: ModelFilesScan["skipped"] = [];
   for (const name of names) {
-    if (name.startsWith(".") || isWeightFileName(name)) continue;
+    // truecast-report.json describes the export that wrote this folder, not the one reading it: never carried.
+    if (name.startsWith(".") || isWeightFileName(name) || name === "truecast-report.json") continue;
     const path = resolve(join(dir, name));
     let info;
     try {

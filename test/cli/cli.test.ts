@@ -56,10 +56,12 @@ test("export prints a report ending in the bit-exact line; --json prints the who
     const j = await cli(["export", "m", "out2", "--json", "--dtype", "float32"], { cwd: dir });
     assert.equal(j.code, 0, j.stderr);
     const report = JSON.parse(j.stdout) as { dtype: string; bitExact: number; tensorCount: number; conversions: { changed: number }[] };
-    assert.equal(report.dtype, "F32");
+    assert.equal(report.dtype, "float32");
     assert.equal(report.bitExact, 0);
     assert.equal(report.tensorCount, 2);
     assert.equal(report.conversions[0]?.changed, 0);
+    const converted = await cli(["export", "m", "out4", "--dtype", "float32"], { cwd: dir });
+    assert.equal(converted.stdout.trimEnd().split("\n").at(-1), "converted: 2/2 tensors to float32 · dtype float32 · 1 shard · 520 B");
     const q = await cli(["export", "m", "out3", "--quiet"], { cwd: dir });
     assert.equal(q.stdout + q.stderr, "");
   } finally {

@@ -49,7 +49,7 @@ test("export then publish: one commit, every file downloads back identical, the 
     const env = { HF_TOKEN: TOKEN };
     const r = await cli(["publish", "out", "acme/tiny", "--endpoint", d.url], { cwd: dir, env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^published acme\/tiny@([0-9a-f]{40}): 4 files, 1 shard bit-exact, dtype bfloat16\n  repo:   http:\/\/127\.0\.0\.1:\d+\/acme\/tiny\n  commit: http:\/\/127\.0\.0\.1:\d+\/acme\/tiny\/commit\/\1\n$/);
+    assert.match(r.stdout, /^published acme\/tiny@([0-9a-f]{40}): 5 files, 1 shard verified on the Hub, dtype bfloat16\n  repo:   http:\/\/127\.0\.0\.1:\d+\/acme\/tiny\n  commit: http:\/\/127\.0\.0\.1:\d+\/acme\/tiny\/commit\/\1\n$/);
     assert.equal(commits(d).length, 1);
     for (const name of await readdir(join(dir, "out"))) {
       assert.ok((await download(d, "acme/tiny", name)).equals(await readFile(join(dir, "out", name))), name);
@@ -96,7 +96,7 @@ test("export --push uploads shards as they are written, commits once, and keeps 
     const env = { HF_TOKEN: TOKEN };
     const keep = await cli(["export", "m", "kept", "--max-shard-size", "8KB", "--push", "acme/kept", "--keep-local", "--endpoint", d.url], { cwd: dir, env });
     assert.equal(keep.code, 0, keep.stderr);
-    assert.match(keep.stdout, /published acme\/kept@[0-9a-f]{40}: \d+ files, 3 shards bit-exact, dtype bfloat16\n  repo:   \S+\/acme\/kept\n  commit: \S+\/acme\/kept\/commit\/[0-9a-f]{40}\n$/);
+    assert.match(keep.stdout, /published acme\/kept@[0-9a-f]{40}: \d+ files, 3 shards verified on the Hub, dtype bfloat16\n  repo:   \S+\/acme\/kept\n  commit: \S+\/acme\/kept\/commit\/[0-9a-f]{40}\n$/);
     const names = (await readdir(join(dir, "kept"))).sort();
     assert.ok(names.includes("model-00003-of-00003.safetensors") && names.includes("README.md"));
     for (const name of names) assert.ok((await download(d, "acme/kept", name)).equals(await readFile(join(dir, "kept", name))), name);
@@ -108,8 +108,8 @@ test("export --push uploads shards as they are written, commits once, and keeps 
     const report = JSON.parse(push.stdout) as { out: string | null; published: { shardsBitExact: number; files: { path: string }[] } };
     assert.equal(report.out, null);
     assert.equal(report.published.shardsBitExact, 3);
-    // The same export, so the same bytes as the kept copy (the card names the repo, so it differs).
-    for (const name of names.filter((n) => n !== "README.md")) {
+    // The same export, so the same bytes as the kept copy (the card and the report name the repo and the date, so they differ).
+    for (const name of names.filter((n) => n !== "README.md" && n !== "truecast-report.json")) {
       assert.ok((await download(d, "acme/pushed", name)).equals(await readFile(join(dir, "kept", name))), name);
     }
     assert.equal(commits(d).length, 2, "one commit per export");

@@ -124,6 +124,8 @@ function expectedReport(from: FloatDType, to: FloatDType, input: Uint8Array, exp
       if (x !== 0) r.maxRelError = Math.max(r.maxRelError, err / Math.abs(x));
     }
   }
+  // A finite value that became ±inf is an infinite error.
+  if (r.toInfinity > 0) return { ...r, maxAbsError: Infinity, maxRelError: Infinity };
   return r;
 }
 

@@ -157,8 +157,8 @@ test("an output inside the source folder is refused, even with --force", async (
   const { dir, cleanup } = await tempDir();
   try {
     await writeModelFolder(dir, { tensors: modelTensors(), config: CONFIG });
-    await assert.rejects(exportModel({ source: dir, out: join(dir, "sub"), force: true }), { code: "OUTPUT_EXISTS" });
-    await assert.rejects(exportModel({ source: join(dir, "model.safetensors"), out: dir, force: true }), { code: "OUTPUT_EXISTS" });
+    await assert.rejects(exportModel({ source: dir, out: join(dir, "sub"), force: true }), { code: "OUTPUT_OVERLAP" });
+    await assert.rejects(exportModel({ source: join(dir, "model.safetensors"), out: dir, force: true }), { code: "OUTPUT_OVERLAP" });
   } finally {
     await cleanup();
   }
@@ -195,7 +195,7 @@ test("a model without config.json exports without one; a single file source too"
     const out = join(dir, "out");
     const report = await exportModel({ source: join(src, "model.safetensors"), out });
     assert.equal(report.config, null);
-    assert.deepEqual((await readdir(out)).sort(), ["README.md", "model.safetensors"]);
+    assert.deepEqual((await readdir(out)).sort(), ["README.md", "model.safetensors", "truecast-report.json"]);
     assert.equal(report.source.kind, "safetensors file");
   } finally {
     await cleanup();

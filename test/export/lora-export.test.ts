@@ -91,7 +91,7 @@ test("export --adapter: merged weights equal PyTorch's, other tensors byte-ident
     for (const [name, want] of base) if (!reference.has(name)) sameBytes(name, got.get(name), want);
     assert.equal((await configOf(out)).torch_dtype, "bfloat16");
     assert.equal((await configOf(out)).dtype, "bfloat16");
-    assert.equal(report.dtype, "BF16");
+    assert.equal(report.dtype, "bfloat16");
     assert.equal(report.computed, reference.size);
     assert.equal(report.bitExact, base.size - reference.size);
 
@@ -173,9 +173,9 @@ test("H2O LoRA experiment: checkpoint.pth's lora_A/lora_B are merged into its ba
     const report = JSON.parse(stdout) as { lora: LoraReport };
     assert.equal(report.lora.routes.length, 6);
     assert.deepEqual(report.lora.modules.map((m) => [m.module, m.rank, m.scaling, m.outputDtype]), [
-      ["model.layers.0.self_attn.q_proj", 8, 2, "BF16"],
-      ["model.layers.0.self_attn.v_proj", 8, 2, "BF16"],
-      ["model.layers.0.mlp.down_proj", 8, 2, "BF16"],
+      ["model.layers.0.self_attn.q_proj", 8, 2, "bfloat16"],
+      ["model.layers.0.self_attn.v_proj", 8, 2, "bfloat16"],
+      ["model.layers.0.mlp.down_proj", 8, 2, "bfloat16"],
     ]);
   } finally {
     await cleanup();
@@ -192,7 +192,7 @@ test("int4 H2O LoRA experiment: merged into the base model's own bfloat16 weight
       sameBytes(name, got.get(name), base.get(name) as Tensor);
     }
     const report = JSON.parse(stdout) as { lora: LoraReport };
-    assert.ok(report.lora.modules.every((m) => m.inputDtype === "BF16" && m.outputDtype === "BF16"));
+    assert.ok(report.lora.modules.every((m) => (m.inputDtype as string) === "bfloat16" && (m.outputDtype as string) === "bfloat16"));
   } finally {
     await cleanup();
   }

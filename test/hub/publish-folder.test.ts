@@ -42,7 +42,7 @@ test("publish → download back every file through resolve: bytes identical, one
     assert.equal(report.shardsBitExact, 2);
     assert.equal(report.dtype, "bfloat16");
     assert.equal(report.forced, false);
-    assert.match(report.summary, new RegExp(`^published acme/model@${report.commit.oid}: 6 files, 2 shards bit-exact, dtype bfloat16$`));
+    assert.match(report.summary, new RegExp(`^published acme/model@${report.commit.oid}: 6 files, 2 shards verified on the Hub, dtype bfloat16$`));
     for (const name of names) {
       assert.deepEqual(await download(d, "acme/model", report.commit.oid, name), await readFile(join(dir, name)), name);
     }

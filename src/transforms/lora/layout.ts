@@ -132,11 +132,12 @@ export function planLayouts(p: PlanLayoutsParams): { layouts: Map<string, Module
     const f = fit.get(m.module);
     if (m.kind === "linear" && f !== undefined && f.normal !== f.transposed) shown.set(m.module, f.transposed ? "in×out" : "out×in");
   }
-  const known = arch !== null && arch.modelType !== null && CONV1D_MODULES.has(arch.modelType) ? arch.modelType : null;
+  // transformers' own code only: a remote-code model (auto_map) may name itself gpt2 and build anything.
+  const own = arch !== null && arch.modelType !== null && !arch.remoteCode ? arch.modelType : null;
+  const known = own !== null && CONV1D_MODULES.has(own) ? own : null;
   // transformers' own implementation of any other model_type has only nn.Linear layers, unless the adapter shows
   // a weight stored [in, out]: then this is not transformers' model (custom code) and nothing is assumed.
-  const linearOnly = known === null && arch !== null && arch.modelType !== null && !arch.remoteCode &&
-    [...shown.values()].every((l) => l === "out×in");
+  const linearOnly = known === null && own !== null && [...shown.values()].every((l) => l === "out×in");
   const stated: WeightLayout = config.fanInFanOut ? "in×out" : "out×in";
   const statedAgrees = [...shown.values()].every((l) => l === stated);
 

@@ -1,0 +1,38 @@
+/**
+ * Reports as JSON: `--json` on stdout and `truecast-report.json` in the output. One dtype spelling throughout
+ * (torch's: `bfloat16`, `int64`), a schema version, and infinite errors written as the string "Infinity" (which
+ * JSON cannot hold as a number and which both JavaScript's Number() and Python's float() read back).
+ */
+import { dtypeLabel, isDType } from "../dtype/table.js";
+
+/** Bumped when a field changes meaning or disappears; new fields do not bump it. */
+export const REPORT_SCHEMA_VERSION = 1;
+
+/** Keys whose string values name a dtype. */
+const DTYPE_KEYS = new Set(["dtype", "sourceDtype", "from", "to", "inputDtype", "outputDtype", "policy", "computeDtype"]);
+/** Keys whose object values are keyed by dtype. */
+const DTYPE_MAPS = new Set(["bytesByDtype", "sourceBytesByDtype", "parametersByDtype"]);
+
+function relabel(value: unknown, key: string, depth: number): unknown {
+  if (depth > 64) return value;
+  if (typeof value === "string") return DTYPE_KEYS.has(key) && isDType(value) ? dtypeLabel(value) : value;
+  if (typeof value === "number") {
+    if (value === Infinity) return "Infinity";
+    if (value === -Infinity) return "-Infinity";
+    if (Number.isNaN(value)) return "NaN";
+    return value;
+  }
+  if (Array.isArray(value)) return value.map((v) => relabel(v, key, depth + 1));
+  if (typeof value === "object" && value !== null) {
+    const out: Record<string, unknown> = {};
+    const byDtype = DTYPE_MAPS.has(key);
+    for (const [k, v] of Object.entries(value)) out[byDtype && isDType(k) ? dtypeLabel(k) : k] = relabel(v, k, depth + 1);
+    return out;
+  }
+  return value;
+}
+
+/** The report as JSON text (indent 2, final newline), with `schemaVersion` first. */
+export function reportJson(report: object): string {
+  return JSON.stringify({ schemaVersion: REPORT_SCHEMA_VERSION, ...(relabel(report, "", 0) as object) }, null, 2) + "\n";
+}

@@ -1,0 +1,67 @@
+/**
+ * Staging folders left behind by runs that could not clean up (SIGKILL, a power cut): `.<name>.truecast-<pid>-<hex>`
+ * and the `.old` sibling a `--force` replace moves the previous output to. The next run writing into the same
+ * parent folder removes those whose process is gone, and only those.
+ */
+import { lstat, readdir, rename, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { randomBytes } from "node:crypto";
+
+/** `.<name>.truecast-<pid>-<8 hex>` with an optional `.old`. */
+const STAGING_NAME = /^\.(.+)\.truecast-(\d{1,10})-[0-9a-f]{8}(\.old)?$/;
+
+/** The staging folder name for `out`, in the same parent folder, marked with this process's id. */
+export function stagingName(out: string): string {
+  return `.${basename(out)}.truecast-${process.pid}-${randomBytes(4).toString("hex")}`;
+}
+
+/** Is process `pid` alive? Signal 0 checks without sending: ESRCH means gone; EPERM means alive (another user's). */
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/**
+ * Remove the staging folders in `parent` whose process is gone (a `.old` folder whose output is missing is moved
+ * back into place instead: it is the previous output of a run stopped mid-replace). Only real folders are removed (a symbolic link of
+ * that name is left alone, and removal never follows links inside); a folder whose pid is alive is kept, even if it
+ * is a different process that reused the id. Returns what was removed, for the report. Best effort: a folder that
+ * cannot be removed is left as it is.
+ */
+export async function removeStaleStaging(parent: string, alive: (pid: number) => boolean = processAlive): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names.sort()) {
+    const m = STAGING_NAME.exec(name);
+    if (!m) continue;
+    const pid = Number(m[2]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || alive(pid)) continue;
+    const path = join(parent, name);
+    try {
+      if (!(await lstat(path)).isDirectory()) continue;
+      // A run killed between its two renames left the previous output as `.old` and nothing at `<name>`: put it back.
+      const out = join(parent, m[1] as string);
+      if (m[3] !== undefined && !(await lstat(out).then(() => true, () => false))) {
+        await rename(path, out);
+        removed.push(`restored ${out} from ${path}, left by process ${pid}, which was stopped while replacing it`);
+        continue;
+      }
+      // rm never follows symbolic links: a link inside is removed, not what it points to.
+      await rm(path, { recursive: true, force: true });
+      removed.push(`removed ${path}, left behind by process ${pid}, which is gone`);
+    } catch {
+      // left for a later run
+    }
+  }
+  return removed;
+}
