@@ -5,6 +5,7 @@ import { httpTimeouts } from "../util/http-guard.js";
 import type { PublishEvent, PublishReport } from "../hub/events.js";
 import type { CliIo } from "./io.js";
 import type { Progress } from "./progress.js";
+import { terminalLines } from "./terminal-text.js";
 
 /** Flags shared by `publish` and `export --push`. */
 export const HUB_OPTIONS = {
@@ -100,5 +101,5 @@ export function showPublishProgress(progress: Progress): (e: PublishEvent) => vo
 export function formatPublished(report: PublishReport): string {
   const lines = [report.summary, `  repo:   ${report.endpoint}/${report.repoId}`, `  commit: ${report.commit.url}`];
   if (report.pullRequestUrl) lines.push(`  pull request: ${report.pullRequestUrl}`);
-  return lines.join("\n") + "\n";
+  return terminalLines(lines);
 }

@@ -96,7 +96,7 @@ def logits(model: PreTrainedModel) -> torch.Tensor:
     if model.dtype == torch.float16:
         model = model.float()
     with torch.no_grad():
-        return model(input_ids()).logits
+        return model(input_ids(), use_cache=False).logits
 
 
 def rust_tensors(folder: Path) -> dict[str, torch.Tensor]:

@@ -1,8 +1,8 @@
-"""Shared fixtures of the conformance suite (run by test/conformance/run.sh; see README there).
+"""Shared fixtures of the conformance suite (run by test/conformance/run.sh, which `npm test` calls).
 
 - `cli_path` (session): the built CLI, dist/src/cli/main.js.
-- `truecast_cli.export(src, out, *args, check=True)` (`from truecast_cli import export`): runs `node <cli> export src out *args`, returns the CompletedProcess;
-  with check=True a non-zero exit fails the test with the CLI's output.
+- `export(src, out, *args, check=True)` (`from truecast_cli import export`): runs `node <cli> export src out
+  *args` and returns the CompletedProcess; with check=True a non-zero exit fails the test with the CLI's output.
 - `workdir` (session): a scratch folder shared by the session, for models built once and reused.
 - `hf_model(arch, ...)` (session factory): a tiny model saved with save_pretrained, built once per arguments.
 - `reference(src, dtype=None)` (session factory): state dict, logits and tied names of the source as transformers

@@ -1,4 +1,5 @@
-"""accelerate's big-model loading reads a resharded export: init_empty_weights + load_checkpoint_and_dispatch."""
+"""A resharded export (--max-shard-size) loads with accelerate's init_empty_weights + load_checkpoint_and_dispatch
+and with transformers' from_pretrained."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from accelerate import init_empty_weights, load_checkpoint_and_dispatch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from checks import DTYPES, assert_bits_equal, assert_state_dicts_identical, capture_warnings, logits, rust_tensors
+from checks import DTYPES, assert_bits_equal, assert_clean_load, assert_state_dicts_identical, capture_warnings, load, \
+    logits, rust_tensors
 from truecast_cli import export
 
 CASES = [("llama", "float32", "keep"), ("llama_tied", "bfloat16", "keep"), ("gpt2", "float32", "bfloat16"),
@@ -38,3 +40,9 @@ def test_load_checkpoint_and_dispatch(arch, src_dtype, dtype, hf_model, referenc
     ref = reference(src, None if dtype == "keep" else dtype)
     assert_state_dicts_identical(model.state_dict(), ref.state_dict)
     assert_bits_equal(logits(model), ref.logits, "logits")
+
+    # transformers reads the same shards and index.
+    model, info, logs = load(out, torch_dtype="auto")
+    assert_clean_load(info, logs)
+    assert model.dtype == want
+    assert_state_dicts_identical(model.state_dict(), ref.state_dict)

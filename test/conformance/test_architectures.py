@@ -12,9 +12,10 @@ from checks import DTYPES, assert_bits_equal, assert_clean_load, assert_state_di
 from tiny_models import ARCHS, save_hf, tiny_model
 from truecast_cli import export
 
-# (source dtype, --dtype): a float32 source in every output dtype; a bfloat16 source kept, narrowed and widened.
+# (source dtype, --dtype): a float32 source in every output dtype; a bfloat16 source kept, narrowed and widened;
+# a float16 source kept (test_casts.py converts float16 sources).
 DTYPE_CASES = [("float32", "keep"), ("float32", "bfloat16"), ("float32", "float16"), ("float32", "float32"),
-               ("bfloat16", "keep"), ("bfloat16", "float16"), ("bfloat16", "float32")]
+               ("bfloat16", "keep"), ("bfloat16", "float16"), ("bfloat16", "float32"), ("float16", "keep")]
 
 
 def written_dtype(src_dtype: str, dtype: str) -> str:

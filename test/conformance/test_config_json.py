@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoConfig
 
-from checks import DTYPES, assert_bits_equal, assert_clean_load, assert_state_dicts_identical, capture_warnings, \
+from checks import assert_bits_equal, assert_clean_load, assert_state_dicts_identical, capture_warnings, \
     json_typed, load, logits
 from tiny_models import ARCHS, LEGACY_ROPE_WARNS, ROPE_SCALINGS, save_hf, tiny_model
 from truecast_cli import export
@@ -61,13 +61,15 @@ def test_config_values_keep_their_types(arch, hf_model, tmp_path):
     assert after.get("dtype", "bfloat16") == "bfloat16"
 
 
-@pytest.mark.parametrize("claimed", ["float16", "float32"])
+@pytest.mark.parametrize("claimed", ["float16", "float32", None])
 def test_config_that_lies_is_corrected(claimed, tmp_path):
-    """A bfloat16 model whose config.json claims another dtype (trainers do this): after export, transformers'
-    torch_dtype="auto" loads bfloat16, the dtype of the weights."""
+    """A bfloat16 model whose config.json claims another dtype (trainers do this) or none: after export,
+    transformers' torch_dtype="auto" loads bfloat16, the dtype of the weights."""
     src = save_hf(tiny_model("llama", dtype=torch.bfloat16), tmp_path / "src")
     config = json.loads((src / "config.json").read_text())
     config["torch_dtype"] = claimed
+    if claimed is None:
+        del config["torch_dtype"]
     (src / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
     out = tmp_path / "out"
@@ -78,7 +80,7 @@ def test_config_that_lies_is_corrected(claimed, tmp_path):
     assert model.dtype == torch.bfloat16
     ref, _, _ = load(src, torch_dtype=torch.bfloat16)
     assert_state_dicts_identical(model.state_dict(), ref.state_dict())
-    assert DTYPES["bfloat16"] == model.dtype
+    assert_bits_equal(logits(model), logits(ref), "logits")
 
 
 def test_other_files_are_carried_byte_for_byte(tmp_path):

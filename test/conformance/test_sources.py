@@ -10,7 +10,7 @@ import torch
 
 from checks import DTYPES, assert_bits_equal, assert_clean_load, assert_state_dicts_identical, load, logits, \
     rust_tensors
-from tiny_models import BARE_KINDS, save_bare, tiny_model
+from tiny_models import BARE_KINDS, save_bare, save_hf, tiny_model
 from truecast_cli import export
 
 HF_LAYOUTS = {  # name: save_pretrained arguments
@@ -67,11 +67,48 @@ def test_bare_state_dicts(arch, kind, src_dtype, dtype, hf_model, reference, tmp
     ckpt = save_bare(model, tmp_path / "checkpoint.pt", kind)
     out = tmp_path / "out"
     export(ckpt, out, "--dtype", dtype, "--quiet")
-    # A bare checkpoint carries no config, and truecast writes no config.json for it yet (issue 10 item 3): put
-    # the model's config in, stating the dtype written (what truecast does for folders, checked elsewhere).
-    assert not (out / "config.json").exists()
-    config = json.loads((src_folder / "config.json").read_text())
-    config["torch_dtype"] = src_dtype if dtype == "keep" else dtype
-    (out / "config.json").write_text(json.dumps(config, indent=2))
+    add_config(out, src_folder, src_dtype if dtype == "keep" else dtype)
     check_output(out, src_dtype, dtype, ref)
+
+
+def add_config(out, src_folder, written: str) -> None:
+    """A bare checkpoint carries no config, and truecast writes no config.json for it yet (issue 10 item 3): put
+    the model's config in, stating the dtype written (what truecast does for folders, checked elsewhere)."""
+    if not (out / "config.json").exists():
+        config = json.loads((src_folder / "config.json").read_text())
+        config["torch_dtype"] = written
+        (out / "config.json").write_text(json.dumps(config, indent=2))
+
+
+@pytest.mark.parametrize("dtype", ["keep", "bfloat16"])
+def test_single_safetensors_file(dtype, hf_model, reference, tmp_path):
+    """`export model.safetensors out`: the file alone, as save_pretrained wrote it."""
+    src_folder = hf_model("gpt2")
+    out = tmp_path / "out"
+    export(src_folder / "model.safetensors", out, "--dtype", dtype, "--quiet")
+    add_config(out, src_folder, "float32" if dtype == "keep" else dtype)
+    check_output(out, "float32", dtype, reference(src_folder, None if dtype == "keep" else dtype))
+
+
+def test_trainer_checkpoint_folder(reference, tmp_path):
+    """A Trainer `checkpoint-N` folder: the model is exported; optimizer, scheduler, RNG state and training
+    arguments (pickles) are not carried into the output."""
+    model = tiny_model("llama")
+    src = save_hf(model, tmp_path / "checkpoint-2")
+    params = list(model.parameters())
+    optimizer = torch.optim.AdamW(params)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    torch.save(optimizer.state_dict(), src / "optimizer.pt")
+    torch.save({"last_epoch": 1}, src / "scheduler.pt")
+    torch.save({"cpu": torch.get_rng_state()}, src / "rng_state.pth")
+    torch.save({"output_dir": "x"}, src / "training_args.bin")
+    (src / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
+    ref = reference(save_hf(tiny_model("llama"), tmp_path / "reference"))
+
+    out = tmp_path / "out"
+    export(src, out, "--quiet")
+    check_output(out, "float32", "keep", ref)
+    assert not [p.name for p in out.iterdir() if p.suffix in (".pt", ".pth", ".bin")]
 
