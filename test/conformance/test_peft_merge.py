@@ -9,7 +9,7 @@ ulp of the output, and every bound is what was measured on these cases (Debian's
   rounded to float32, as this torch's generic BLAS does. (A torch built on MKL with FMA, e.g. PyPI's torch 2.x,
   rounds differently: float32 merges then differ by up to ~2^14 ulp where W + delta nearly cancels, and about one
   element in a thousand of a bf16 output by 1 ulp.)
-- DoRA, float32 output: up to 3 ulp (Linear) and 4 ulp (GPT-2 Conv1D): PEFT takes the weight norm with
+- DoRA, float32 output: up to 3 ulp (Linear) and 5 ulp (GPT-2 Conv1D): PEFT takes the weight norm with
   torch.linalg.norm in float32, in its own vectorized order; truecast sums the squares in float64. 16-bit DoRA
   outputs are bit-identical here.
 """
@@ -71,7 +71,7 @@ CASES = [
     ("gpt2-dora", "gpt2-bf16", dict(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True,
                                     use_dora=True), "safetensors", "keep", 0),
     ("gpt2-dora-fp32", "gpt2-bf16", dict(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True,
-                                         use_dora=True), "safetensors", "float32", 4),
+                                         use_dora=True), "safetensors", "float32", 5),
     ("gpt2-conv1d-fp32", "gpt2-bf16", dict(r=8, lora_alpha=16, target_modules=["c_attn", "c_proj"],
                                            fan_in_fan_out=True), "safetensors", "float32", 0),
 ]
