@@ -43,6 +43,7 @@ export function yamlNestingDepth(text: string, limit: number): number {
   let deepest = 0;
   let quote = 0; // 0, or the code of the open quote (' or ")
   let lineStart = true;
+  let lineCol = 0;
   let prev = 0x0a;
   for (let i = 0; i < text.length; i++) {
     if (lineStart && quote === 0) {
@@ -55,6 +56,7 @@ export function yamlNestingDepth(text: string, limit: number): number {
         if (c !== 0x20 && !indicator) break;
         col++;
       }
+      lineCol = col;
       if (col + flow > deepest) {
         deepest = col + flow;
         if (deepest > limit) return deepest;
@@ -72,8 +74,8 @@ export function yamlNestingDepth(text: string, limit: number): number {
       quote = c;
     } else if (c === 0x5b || c === 0x7b) {
       flow++;
-      if (flow > deepest) {
-        deepest = flow;
+      if (lineCol + flow > deepest) {
+        deepest = lineCol + flow;
         if (deepest > limit) return deepest;
       }
     } else if ((c === 0x5d || c === 0x7d) && flow > 0) {

@@ -15,8 +15,12 @@ import { jsonNestingDepth, yamlNestingDepth } from "./nesting-depth.js";
  */
 export const MAX_CONFIG_FILE_SIZE = 4 * 1024 * 1024;
 
-/** Largest cfg.yaml: H2O LLM Studio writes a few kilobytes. */
-export const MAX_YAML_CONFIG_SIZE = 4 * 1024 * 1024;
+/**
+ * Largest cfg.yaml: H2O LLM Studio writes 2 to 5 KB. The yaml package needs ~1.5 KB of heap per byte of flow
+ * collections and checks each mapping's keys for duplicates in quadratic time (a 64 KiB mapping of 11,000
+ * keys takes seconds), so the cap is tight: 64 KiB is still ten times any real one.
+ */
+export const MAX_YAML_CONFIG_SIZE = 64 * 1024;
 
 /**
  * Largest weight index (`*.index.json`). An index lists each tensor once: a 400B-parameter model has ~10^5
@@ -54,17 +58,19 @@ export async function readSideFile(path: string, kind: SideFileKind): Promise<st
   const handle = await open(path, "r");
   let bytes: Buffer;
   try {
-    const size = (await handle.stat()).size;
-    const tooLarge = (n: number | string) =>
-      refuse(kind, path, `${n} bytes, more than the ${kind.maxBytes} bytes ${kind.what} can need (truecast's limit)`);
-    if (size > kind.maxBytes) throw tooLarge(size);
+    const info = await handle.stat();
+    if (!info.isFile()) throw refuse(kind, path, "not a regular file");
+    const size = info.size;
+    if (size > kind.maxBytes) {
+      throw refuse(kind, path, `${size} bytes, more than the ${kind.maxBytes} bytes ${kind.what} can need (truecast's limit)`);
+    }
     bytes = Buffer.alloc(size + 1);
     let filled = 0;
     for (;;) {
       const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
-      if (filled > size) throw tooLarge(`more than ${size}`);
+      if (filled > size) throw refuse(kind, path, `grew past its ${size} bytes while it was read`);
     }
     bytes = bytes.subarray(0, filled);
   } finally {

@@ -9,10 +9,11 @@ import {
   INDEX_FILE,
   MAX_CONFIG_FILE_SIZE,
   MAX_SIDE_FILE_DEPTH,
+  MAX_YAML_CONFIG_SIZE,
   parseSideJson,
   readSideFile,
 } from "../../src/formats/side-file.js";
-import { parseH2oConfig } from "../../src/sources/h2o-config.js";
+import { parseH2oConfig, readH2oConfig } from "../../src/sources/h2o-config.js";
 import { tempDir } from "../helpers.js";
 
 test("JSON depth is counted outside strings only", () => {
@@ -40,6 +41,13 @@ test("a side file over its cap is refused before it is read, naming the file and
     await assert.rejects(readSideFile(path, ADAPTER_CONFIG_FILE), { code: "ADAPTER_INVALID" });
     await writeFile(path, " ".repeat(MAX_CONFIG_FILE_SIZE - 2) + "{}");
     assert.equal((await readSideFile(path, CONFIG_FILE)).length, MAX_CONFIG_FILE_SIZE, "exactly at the cap is fine");
+    const cfg = join(dir, "cfg.yaml");
+    await writeFile(cfg, "llm_backbone: x\n" + "#".repeat(MAX_YAML_CONFIG_SIZE));
+    await assert.rejects(readH2oConfig(cfg), {
+      code: "CONFIG_INVALID",
+      message: `${cfg}: ${MAX_YAML_CONFIG_SIZE + 16} bytes, more than the ${MAX_YAML_CONFIG_SIZE} bytes an H2O LLM Studio cfg.yaml can need (truecast's limit); fix the experiment's cfg.yaml`,
+    });
+    await assert.rejects(readSideFile(dir, CONFIG_FILE), { code: "CONFIG_INVALID", message: `${dir}: not a regular file; fix or restore it` });
     await writeFile(path, Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x7d]));
     await assert.rejects(readSideFile(path, INDEX_FILE), {
       code: "INDEX_INVALID",

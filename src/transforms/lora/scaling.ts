@@ -10,9 +10,12 @@
  * - 0.15 on: each on its own, matched by `(.*\.)?({key})$` (#2419).
  * PEFT writes `peft_version` into adapter_config.json from 0.18 on. Without it, a module the rules disagree on
  * (once the rank its tensors have is taken into account) is refused by name rather than merged with a guess.
+ * Keys are Python regular expressions, run by a linear-time matcher (`pattern-match.ts`): no key can make the match
+ * run for ever, and a key outside the subset it supports (backreferences, lookaround) is an ADAPTER_INVALID error.
  */
 import { TruecastError } from "../../errors.js";
 import type { PeftLoraConfig } from "../../sources/peft.js";
+import { compilePattern, PatternSyntaxError, type CompiledPattern } from "./pattern-match.js";
 
 export interface ModuleScaling {
   readonly r: number;
@@ -27,20 +30,35 @@ export interface ModuleScaling {
 export type PatternRule = "peft<0.14" | "peft0.14" | "peft>=0.15";
 const RULE_NAMES: Record<PatternRule, string> = { "peft<0.14": "PEFT < 0.14", "peft0.14": "PEFT 0.14", "peft>=0.15": "PEFT ≥ 0.15" };
 
-function compile(source: string, key: string, file: string): RegExp {
+/** Compiled patterns by source, so each key compiles once per rule. */
+const compiled = new Map<string, CompiledPattern>();
+/** Entries kept at most (a hostile config cannot grow the cache without bound). */
+const MAX_COMPILED = 10_000;
+
+/** The key for a message: quoted, and shortened when long. */
+function quoteKey(key: string): string {
+  return JSON.stringify(key.length > 200 ? `${key.slice(0, 200)}...` : key);
+}
+
+function keyMatches(key: string, module: string, file: string, rule: PatternRule): boolean {
+  const source = rule === "peft>=0.15" ? `(.*\\.)?(${key})$` : `.*\\.${key}$`;
   try {
-    return new RegExp(source);
+    let pattern = compiled.get(source);
+    if (pattern === undefined) {
+      pattern = compilePattern(source);
+      if (compiled.size >= MAX_COMPILED) compiled.clear();
+      compiled.set(source, pattern);
+    }
+    return pattern.matches(module);
   } catch (e) {
-    throw new TruecastError("ADAPTER_INVALID", `${file}: pattern "${key}" is not a valid regular expression (${(e as Error).message})`);
+    if (!(e instanceof PatternSyntaxError)) throw e;
+    throw new TruecastError("ADAPTER_INVALID", `${file}: pattern ${quoteKey(key)} is not a valid regular expression truecast can match safely (${e.message})`);
   }
 }
 
 /** The first key (in file order) that matches the module under `rule`, or undefined. */
 function matchKey(keys: Iterable<string>, module: string, file: string, rule: PatternRule): string | undefined {
-  for (const key of keys) {
-    const re = rule === "peft>=0.15" ? compile(`^(.*\\.)?(${key})$`, key, file) : compile(`^.*\\.${key}$`, key, file);
-    if (re.test(module)) return key;
-  }
+  for (const key of keys) if (keyMatches(key, module, file, rule)) return key;
   return undefined;
 }
 
