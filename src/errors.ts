@@ -39,6 +39,7 @@ export type ErrorCode =
   // pickles / torch
   | "PICKLE_FORBIDDEN"
   | "PICKLE_INVALID"
+  | "PICKLE_BUDGET"
   | "ZIP_INVALID"
   | "TORCH_LEGACY"
   | "TORCH_INVALID"

@@ -62,8 +62,15 @@ const LOCAL_HEADER_SIZE = 30;
 const MAX_EOCD_SEARCH = EOCD_SIZE + 0xffff;
 /** The central directory is read in one piece; a checkpoint's is a few hundred KB even with thousands of records. */
 const MAX_CENTRAL_DIRECTORY_BYTES = 256 * 1024 * 1024;
-/** Local headers are read this many at a time (one positional read each). */
+/** Local headers are read this many reads at a time. */
 const LOCAL_HEADER_BATCH = 64;
+/** Local headers that lie this close together are read in one positional read. */
+const LOCAL_HEADER_WINDOW = 256 * 1024;
+/**
+ * Most records an archive may hold: a torch checkpoint has one per storage (tens of thousands for the largest
+ * models); each record costs a few hundred bytes of memory here, so this bounds the directory at ~150 MB.
+ */
+export const MAX_ZIP_ENTRIES = 500_000;
 const U16_MAX = 0xffff;
 const U32_MAX = 0xffffffff;
 
@@ -201,9 +208,8 @@ function parseCentralDirectory(fileName: string, cd: Uint8Array, count: number):
   return out;
 }
 
-async function locateData(file: RandomAccess, fileName: string, rec: CentralRecord, cdOffset: number): Promise<ZipEntry> {
-  const at = toOffset(fileName, rec.localHeaderOffset, cdOffset, `the local header of "${rec.name}" at`);
-  const head = await file.read(at, LOCAL_HEADER_SIZE);
+/** Locate one record's data from its local header (the 30 fixed bytes, anywhere in `head`). */
+function locateData(fileName: string, rec: CentralRecord, at: number, head: Uint8Array, cdOffset: number): ZipEntry {
   const dv = view(head);
   if (head.length < LOCAL_HEADER_SIZE || dv.getUint32(0, true) !== SIG_LOCAL) {
     throw invalid(fileName, `no local file header for "${rec.name}" at offset ${at}`);
@@ -223,6 +229,45 @@ async function locateData(file: RandomAccess, fileName: string, rec: CentralReco
   };
 }
 
+/**
+ * Read every record's local header, in file order, one positional read per group of headers that lie within
+ * {@link LOCAL_HEADER_WINDOW} of each other; refuse records whose header and data overlap another's (one local
+ * header cannot serve two records). Linear in the number of records, after one sort.
+ */
+async function locateAll(file: RandomAccess, fileName: string, records: readonly CentralRecord[], cdOffset: number): Promise<ZipEntry[]> {
+  const at = records.map((r) => toOffset(fileName, r.localHeaderOffset, cdOffset, `the local header of "${r.name}" at`));
+  const order = Array.from(records.keys()).sort((a, b) => (at[a] ?? 0) - (at[b] ?? 0));
+  const groups: Array<{ from: number; to: number }> = [];
+  for (let i = 0; i < order.length; ) {
+    const first = at[order[i] ?? 0] ?? 0;
+    let j = i + 1;
+    while (j < order.length && (at[order[j] ?? 0] ?? 0) + LOCAL_HEADER_SIZE - first <= LOCAL_HEADER_WINDOW) j++;
+    groups.push({ from: i, to: j });
+    i = j;
+  }
+  const out: ZipEntry[] = new Array<ZipEntry>(records.length);
+  for (let g = 0; g < groups.length; g += LOCAL_HEADER_BATCH) {
+    await Promise.all(groups.slice(g, g + LOCAL_HEADER_BATCH).map(async ({ from, to }) => {
+      const start = at[order[from] ?? 0] ?? 0;
+      const span = await file.read(start, (at[order[to - 1] ?? 0] ?? 0) + LOCAL_HEADER_SIZE - start);
+      for (let k = from; k < to; k++) {
+        const i = order[k] ?? 0;
+        const pos = at[i] ?? 0;
+        out[i] = locateData(fileName, records[i] as CentralRecord, pos, span.subarray(pos - start, pos - start + LOCAL_HEADER_SIZE), cdOffset);
+      }
+    }));
+  }
+  let end = 0;
+  let prev = "";
+  for (const i of order) {
+    const e = out[i] as ZipEntry;
+    if ((at[i] ?? 0) < end) throw invalid(fileName, `records "${prev}" and "${e.name}" overlap (both use the bytes at offset ${at[i]})`);
+    end = e.dataOffset + Number(e.compressedSize);
+    prev = e.name;
+  }
+  return out;
+}
+
 /** Read a zip's central directory and locate every record's data. */
 export async function readZipDirectory(params: { file: RandomAccess; fileName: string }): Promise<ZipDirectory> {
   const { file, fileName } = params;
@@ -235,18 +280,19 @@ export async function readZipDirectory(params: { file: RandomAccess; fileName: s
   if (end.entryCount > BigInt(Math.floor(cdSize / CENTRAL_HEADER_SIZE))) {
     throw invalid(fileName, `it claims ${end.entryCount} records, more than its central directory of ${cdSize} bytes can hold`);
   }
+  if (end.entryCount > BigInt(Math.floor(cdOffset / LOCAL_HEADER_SIZE))) {
+    throw invalid(fileName, `it claims ${end.entryCount} records, more than the ${cdOffset} bytes before its central directory can hold`);
+  }
+  if (end.entryCount > BigInt(MAX_ZIP_ENTRIES)) {
+    throw invalid(fileName, `it claims ${end.entryCount} records, more than the ${MAX_ZIP_ENTRIES} this reader accepts (a checkpoint has one per storage)`);
+  }
   const cd = await file.read(cdOffset, cdSize);
   const records = parseCentralDirectory(fileName, cd, Number(end.entryCount));
   const entries = new Map<string, ZipEntry>();
-  for (let i = 0; i < records.length; i += LOCAL_HEADER_BATCH) {
-    const batch = records.slice(i, i + LOCAL_HEADER_BATCH);
-    const located = await Promise.all(batch.map((r) => locateData(file, fileName, r, cdOffset)));
-    for (const [k, e] of located.entries()) {
-      const rec = batch[k];
-      if (rec !== undefined && (rec.flags & 1) !== 0) throw invalid(fileName, `"${e.name}" is encrypted`);
-      if (entries.has(e.name)) throw invalid(fileName, `it holds two records named "${e.name}"`);
-      entries.set(e.name, e);
-    }
+  for (const [i, e] of (await locateAll(file, fileName, records, cdOffset)).entries()) {
+    if (((records[i] as CentralRecord).flags & 1) !== 0) throw invalid(fileName, `"${e.name}" is encrypted`);
+    if (entries.has(e.name)) throw invalid(fileName, `it holds two records named "${e.name}"`);
+    entries.set(e.name, e);
   }
   return { entries };
 }

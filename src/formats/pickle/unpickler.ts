@@ -4,9 +4,11 @@
  * a call of an allowed global is handed to the caller's hooks, which build a plain value. Nothing is executed.
  */
 import { TruecastError } from "../../errors.js";
+import { chargeCall, PickleBudget, type BudgetLimits } from "./budget.js";
 import { Cursor } from "./cursor.js";
+import { decodeLong, parseDecimal, parseFloatArg } from "./numbers.js";
 import { HIGHEST_PROTOCOL, OP } from "./opcodes.js";
-import { decodePy2String, decodeRawUnicodeEscape, unquotePy2Repr } from "./text.js";
+import { readStringOp } from "./string-ops.js";
 import { isGlobal, normalizeModule, type PickleGlobal, type PickleValue } from "./values.js";
 
 export interface UnpickleHooks {
@@ -14,12 +16,21 @@ export interface UnpickleHooks {
   isAllowed(module: string, name: string): boolean;
   /** Advice appended to the refusal of `module.name`, when the caller has some (e.g. "save the state dict instead"). */
   refusalAdvice?(module: string, name: string): string | undefined;
-  /** REDUCE, NEWOBJ, OBJ or INST of an allowed global: build a plain value from the arguments, or throw. */
-  call(fn: PickleGlobal, args: readonly PickleValue[]): PickleValue;
+  /**
+   * REDUCE, OBJ or INST (`how` "call": `fn(*args)`) or NEWOBJ / NEWOBJ_EX (`how` "new": `fn.__new__(fn, *args)`)
+   * of an allowed global: build a plain value from the arguments, or throw. The unpickler has charged the budget
+   * for the result and its arguments' elements; a hook charges whatever else it copies or creates.
+   */
+  call(fn: PickleGlobal, args: readonly PickleValue[], ctx: CallContext): PickleValue;
   /** BUILD (`obj.__setstate__(state)`): the value that replaces `obj`. Without a hook, only dicts accept state (ignored). */
   build?(obj: PickleValue, state: PickleValue): PickleValue;
   /** The object a persistent id stands for; without a hook a persistent id is an error. */
   persistentLoad?(pid: PickleValue): PickleValue;
+}
+
+export interface CallContext {
+  readonly how: "call" | "new";
+  readonly budget: PickleBudget;
 }
 
 export interface UnpickleParams {
@@ -29,31 +40,20 @@ export interface UnpickleParams {
   readonly hooks: UnpickleHooks;
   /** Where the pickle starts in `bytes` (several pickles may follow each other). Default 0. */
   readonly offset?: number;
+  /** Limits of what the pickle may build; default {@link budgetLimits} of the bytes from `offset` on. */
+  readonly limits?: BudgetLimits;
 }
 
 /** Integers wider than this are refused: torch pickles nothing wider than 64 bits (its magic number is 10 bytes). */
 const MAX_LONG_BYTES = 64;
 
-const UTF8 = new TextDecoder("utf-8");
-
 function forbidden(fileName: string, dotted: string, advice?: string): TruecastError {
   return new TruecastError("PICKLE_FORBIDDEN", `${fileName} wants to call ${dotted}; refusing to load it${advice === undefined ? "" : ` (${advice})`}`);
 }
 
-/** Little-endian two's complement, as LONG1/LONG4 store it; a safe integer becomes a number. */
-function decodeLong(bytes: Uint8Array): number | bigint {
-  if (bytes.length === 0) return 0;
-  let v = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i] ?? 0);
-  if (((bytes[bytes.length - 1] ?? 0) & 0x80) !== 0) v -= 1n << BigInt(bytes.length * 8);
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-}
-
-function parseDecimal(fileName: string, text: string): number | bigint {
-  const t = text.endsWith("L") ? text.slice(0, -1) : text;
-  if (!/^[+-]?\d+$/.test(t)) throw new TruecastError("PICKLE_INVALID", `${fileName}: "${text}" is not an integer`);
-  const v = BigInt(t);
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+/** A list, dict or set cannot be a dict key or set element: Python raises TypeError (unhashable type). */
+function unhashable(v: PickleValue): boolean {
+  return (Array.isArray(v) && !Object.isFrozen(v)) || v instanceof Map || (v instanceof Set && !Object.isFrozen(v));
 }
 
 /** Run the restricted unpickler over `bytes` and return the pickled value. */
@@ -68,16 +68,43 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
   const stack: PickleValue[] = [];
   const marks: number[] = [];
   const memo = new Map<number, PickleValue>();
+  const budget = new PickleBudget(fileName, bytes.length - (params.offset ?? 0), params.limits);
 
   const bad = (what: string): TruecastError =>
     new TruecastError("PICKLE_INVALID", `${fileName}: ${what} (at byte ${cur.pos}); the pickle is damaged or not one torch writes`);
+  // Like CPython, no opcode reaches below the innermost MARK except those that pop it.
+  const fence = (): number => marks[marks.length - 1] ?? 0;
   const pop = (): PickleValue => {
-    if (stack.length === 0 || (marks.length > 0 && stack.length <= (marks[marks.length - 1] ?? 0))) throw bad("an opcode pops an empty stack");
+    if (stack.length <= fence()) throw bad("an opcode pops an empty stack");
     return stack.pop() as PickleValue;
   };
   const top = (): PickleValue => {
-    if (stack.length === 0) throw bad("an opcode reads an empty stack");
+    if (stack.length <= fence()) throw bad("an opcode reads an empty stack");
     return stack[stack.length - 1] as PickleValue;
+  };
+  const push = (v: PickleValue): void => {
+    budget.stack(stack.length);
+    stack.push(v);
+  };
+  /** A new container of `slots` elements. */
+  const made = <T extends PickleValue>(v: T, slots = 0): T => {
+    if (v instanceof Map || v instanceof Set) budget.table(slots);
+    else budget.object(slots);
+    return v;
+  };
+  const index = (t: string, what: string): number => {
+    const v = parseDecimal(t);
+    if (typeof v !== "number" || v < 0) throw bad(`${what} argument "${t}" is not a non-negative integer`);
+    return v;
+  };
+  const integer = (t: string, what: string): number | bigint => {
+    const v = parseDecimal(t);
+    if (v === null) throw bad(`${what} argument "${t}" is not a decimal integer`);
+    return v;
+  };
+  const hashable = (v: PickleValue, what: string): PickleValue => {
+    if (unhashable(v)) throw bad(`${what} is a list, dict or set, which Python cannot hash`);
+    return v;
   };
   const popMark = (): PickleValue[] => {
     const m = marks.pop();
@@ -89,10 +116,11 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
     if (!hooks.isAllowed(mod, name)) throw forbidden(fileName, `${mod}.${name}`, hooks.refusalAdvice?.(mod, name));
     return { kind: "global", module: mod, name };
   };
-  const call = (fn: PickleValue, args: PickleValue): PickleValue => {
+  const call = (fn: PickleValue, args: PickleValue, how: CallContext["how"] = "call"): PickleValue => {
     if (!isGlobal(fn)) throw new TruecastError("PICKLE_FORBIDDEN", `${fileName} wants to call a value that is not an allowed global; refusing to load it`);
-    if (!Array.isArray(args)) throw bad(`the arguments of ${fn.module}.${fn.name} are not a tuple`);
-    return hooks.call(fn, args);
+    if (!Array.isArray(args) || !Object.isFrozen(args)) throw bad(`the arguments of ${fn.module}.${fn.name} are not a tuple`);
+    chargeCall(budget, args);
+    return hooks.call(fn, args, { how, budget });
   };
   const asMap = (v: PickleValue, op: string): Map<PickleValue, PickleValue> => {
     if (!(v instanceof Map)) throw bad(`${op} on something that is not a dict`);
@@ -104,13 +132,19 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
   };
   const setItems = (d: Map<PickleValue, PickleValue>, items: PickleValue[]): void => {
     if (items.length % 2 !== 0) throw bad("a dict has a key without a value");
-    for (let i = 0; i < items.length; i += 2) d.set(items[i] as PickleValue, items[i + 1] as PickleValue);
+    budget.slots(items.length);
+    for (let i = 0; i < items.length; i += 2) d.set(hashable(items[i] as PickleValue, "a dict key"), items[i + 1] as PickleValue);
+  };
+  const memoPut = (i: number): void => {
+    const v = top();
+    if (!memo.has(i)) budget.memo(memo.size);
+    memo.set(i, v);
   };
   const memoGet = (i: number): PickleValue => {
     if (!memo.has(i)) throw bad(`memo entry ${i} is read before it is written`);
     return memo.get(i) as PickleValue;
   };
-  const tuple = (items: PickleValue[]): PickleValue => Object.freeze(items);
+  const tuple = (items: PickleValue[]): PickleValue => made(Object.freeze(items), items.length);
 
   for (;;) {
     const op = cur.u8("an opcode");
@@ -125,144 +159,142 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
         if (stack.length !== 1 || marks.length !== 0) throw bad("STOP with a stack that does not hold exactly one value");
         return { value: stack[0] as PickleValue, end: cur.pos };
       }
-      case OP.MARK: marks.push(stack.length); break;
+      case OP.MARK: budget.mark(marks.length); marks.push(stack.length); break;
       case OP.POP: pop(); break;
       case OP.POP_MARK: popMark(); break;
-      case OP.DUP: stack.push(top()); break;
-      case OP.NONE: stack.push(null); break;
-      case OP.NEWTRUE: stack.push(true); break;
-      case OP.NEWFALSE: stack.push(false); break;
+      case OP.DUP: push(top()); break;
+      case OP.NONE: push(null); break;
+      case OP.NEWTRUE: push(true); break;
+      case OP.NEWFALSE: push(false); break;
       case OP.INT: {
         const t = cur.line("an INT");
-        stack.push(t === "01" ? true : t === "00" ? false : parseDecimal(fileName, t));
+        push(t === "01" ? true : t === "00" ? false : integer(t, "an INT"));
         break;
       }
-      case OP.LONG: stack.push(parseDecimal(fileName, cur.line("a LONG"))); break;
-      case OP.BININT: stack.push(cur.i32le()); break;
-      case OP.BININT1: stack.push(cur.u8()); break;
-      case OP.BININT2: stack.push(cur.u16le()); break;
-      case OP.LONG1: stack.push(decodeLong(cur.take(cur.u8(), "a LONG1"))); break;
+      case OP.LONG: push(integer(cur.line("a LONG"), "a LONG")); break;
+      case OP.BININT: push(cur.i32le()); break;
+      case OP.BININT1: push(cur.u8()); break;
+      case OP.BININT2: push(cur.u16le()); break;
+      case OP.LONG1: push(decodeLong(cur.take(cur.u8(), "a LONG1"))); break;
       case OP.LONG4: {
         const n = cur.i32le();
         if (n < 0 || n > MAX_LONG_BYTES) throw bad(`a LONG4 of ${n} bytes (at most ${MAX_LONG_BYTES} accepted)`);
-        stack.push(decodeLong(cur.take(n, "a LONG4")));
+        push(decodeLong(cur.take(n, "a LONG4")));
         break;
       }
       case OP.FLOAT: {
         const t = cur.line("a FLOAT");
-        const v = Number(t);
-        if (Number.isNaN(v) && !/^[+-]?nan$/i.test(t)) throw bad(`"${t}" is not a float`);
-        stack.push(v);
+        const v = parseFloatArg(t);
+        if (v === null) throw bad(`"${t}" is not a float Python reads`);
+        push(v);
         break;
       }
-      case OP.BINFLOAT: stack.push(cur.f64be()); break;
-      case OP.BINUNICODE: stack.push(UTF8.decode(cur.take(cur.u32le(), "a BINUNICODE"))); break;
-      case OP.SHORT_BINUNICODE: stack.push(UTF8.decode(cur.take(cur.u8(), "a SHORT_BINUNICODE"))); break;
-      case OP.BINUNICODE8: stack.push(UTF8.decode(cur.take(cur.u64leLength(), "a BINUNICODE8"))); break;
-      case OP.UNICODE: stack.push(decodeRawUnicodeEscape(cur.line("a UNICODE"))); break;
-      case OP.STRING: {
-        const raw = unquotePy2Repr(cur.line("a STRING"));
-        if (raw === null) throw bad("a STRING argument is not quoted");
-        stack.push(decodePy2String(raw));
+      case OP.BINFLOAT: push(cur.f64be()); break;
+      case OP.BINUNICODE:
+      case OP.SHORT_BINUNICODE:
+      case OP.BINUNICODE8:
+      case OP.UNICODE:
+      case OP.STRING:
+      case OP.BINSTRING:
+      case OP.SHORT_BINSTRING:
+      case OP.BINBYTES:
+      case OP.SHORT_BINBYTES:
+      case OP.BINBYTES8:
+      case OP.BYTEARRAY8:
+        push(readStringOp(op, cur, budget, bad));
         break;
-      }
-      case OP.BINSTRING: {
-        const n = cur.i32le();
-        if (n < 0) throw bad("a BINSTRING with a negative length");
-        stack.push(decodePy2String(cur.take(n, "a BINSTRING")));
-        break;
-      }
-      case OP.SHORT_BINSTRING: stack.push(decodePy2String(cur.take(cur.u8(), "a SHORT_BINSTRING"))); break;
-      case OP.BINBYTES: stack.push(new Uint8Array(cur.take(cur.u32le(), "a BINBYTES"))); break;
-      case OP.SHORT_BINBYTES: stack.push(new Uint8Array(cur.take(cur.u8(), "a SHORT_BINBYTES"))); break;
-      case OP.BINBYTES8: stack.push(new Uint8Array(cur.take(cur.u64leLength(), "a BINBYTES8"))); break;
-      case OP.BYTEARRAY8: stack.push(new Uint8Array(cur.take(cur.u64leLength(), "a BYTEARRAY8"))); break;
       case OP.NEXT_BUFFER: throw bad("the pickle uses out-of-band buffers (protocol 5 NEXT_BUFFER), which torch checkpoints never do");
-      case OP.READONLY_BUFFER: top(); break;
-      case OP.EMPTY_DICT: stack.push(new Map()); break;
-      case OP.EMPTY_LIST: stack.push([]); break;
-      case OP.EMPTY_TUPLE: stack.push(tuple([])); break;
-      case OP.EMPTY_SET: stack.push(new Set()); break;
+      case OP.READONLY_BUFFER: if (!(top() instanceof Uint8Array)) throw bad("READONLY_BUFFER on something that is not bytes"); break;
+      case OP.EMPTY_DICT: push(made(new Map())); break;
+      case OP.EMPTY_LIST: push(made([])); break;
+      case OP.EMPTY_TUPLE: push(tuple([])); break;
+      case OP.EMPTY_SET: push(made(new Set())); break;
       case OP.DICT: {
-        const d = new Map<PickleValue, PickleValue>();
+        const d = made(new Map<PickleValue, PickleValue>());
         setItems(d, popMark());
-        stack.push(d);
+        push(d);
         break;
       }
-      case OP.LIST: stack.push(popMark()); break;
-      case OP.TUPLE: stack.push(tuple(popMark())); break;
-      case OP.TUPLE1: { const a = pop(); stack.push(tuple([a])); break; }
-      case OP.TUPLE2: { const b = pop(); const a = pop(); stack.push(tuple([a, b])); break; }
-      case OP.TUPLE3: { const c = pop(); const b = pop(); const a = pop(); stack.push(tuple([a, b, c])); break; }
-      case OP.FROZENSET: stack.push(new Set(popMark())); break;
+      case OP.LIST: { const items = popMark(); push(made(items, items.length)); break; }
+      case OP.TUPLE: push(tuple(popMark())); break;
+      case OP.TUPLE1: { const a = pop(); push(tuple([a])); break; }
+      case OP.TUPLE2: { const b = pop(); const a = pop(); push(tuple([a, b])); break; }
+      case OP.TUPLE3: { const c = pop(); const b = pop(); const a = pop(); push(tuple([a, b, c])); break; }
+      case OP.FROZENSET: {
+        const items = popMark();
+        push(made(Object.freeze(new Set(items.map((v) => hashable(v, "a frozenset element")))), items.length));
+        break;
+      }
       case OP.SETITEM: {
         const v = pop();
         const k = pop();
-        asMap(top(), "SETITEM").set(k, v);
+        setItems(asMap(top(), "SETITEM"), [k, v]);
         break;
       }
       case OP.SETITEMS: { const items = popMark(); setItems(asMap(top(), "SETITEMS"), items); break; }
-      case OP.APPEND: { const v = pop(); asList(top(), "APPEND").push(v); break; }
+      case OP.APPEND: { const v = pop(); asList(top(), "APPEND").push(v); budget.slots(1); break; }
       case OP.APPENDS: {
         const items = popMark();
         const list = asList(top(), "APPENDS");
+        budget.slots(items.length);
         for (const it of items) list.push(it); // not push(...items): a long batch would overflow the call stack
         break;
       }
       case OP.ADDITEMS: {
         const items = popMark();
         const s = top();
-        if (!(s instanceof Set)) throw bad("ADDITEMS on something that is not a set");
-        for (const it of items) s.add(it);
+        if (!(s instanceof Set) || Object.isFrozen(s)) throw bad("ADDITEMS on something that is not a set");
+        budget.slots(items.length);
+        for (const it of items) s.add(hashable(it, "a set element"));
         break;
       }
-      case OP.PUT: memo.set(Number(parseDecimal(fileName, cur.line("a PUT"))), top()); break;
-      case OP.BINPUT: memo.set(cur.u8(), top()); break;
-      case OP.LONG_BINPUT: memo.set(cur.u32le(), top()); break;
-      case OP.MEMOIZE: memo.set(memo.size, top()); break;
-      case OP.GET: stack.push(memoGet(Number(parseDecimal(fileName, cur.line("a GET"))))); break;
-      case OP.BINGET: stack.push(memoGet(cur.u8())); break;
-      case OP.LONG_BINGET: stack.push(memoGet(cur.u32le())); break;
+      case OP.PUT: memoPut(index(cur.line("a PUT"), "a PUT")); break;
+      case OP.BINPUT: memoPut(cur.u8()); break;
+      case OP.LONG_BINPUT: memoPut(cur.u32le()); break;
+      case OP.MEMOIZE: memoPut(memo.size); break;
+      case OP.GET: push(memoGet(index(cur.line("a GET"), "a GET"))); break;
+      case OP.BINGET: push(memoGet(cur.u8())); break;
+      case OP.LONG_BINGET: push(memoGet(cur.u32le())); break;
       case OP.GLOBAL: {
         const module = cur.line("a GLOBAL module");
         const name = cur.line("a GLOBAL name");
-        stack.push(global(module, name));
+        push(made(global(module, name)));
         break;
       }
       case OP.STACK_GLOBAL: {
         const name = pop();
         const module = pop();
         if (typeof module !== "string" || typeof name !== "string") throw bad("STACK_GLOBAL with a module or name that is not a string");
-        stack.push(global(module, name));
+        push(made(global(module, name)));
         break;
       }
       case OP.INST: {
         const fn = global(cur.line("an INST module"), cur.line("an INST name"));
-        stack.push(call(fn, tuple(popMark())));
+        push(call(fn, tuple(popMark())));
         break;
       }
       case OP.OBJ: {
         const items = popMark();
         const fn = items.shift();
         if (fn === undefined) throw bad("OBJ without a class");
-        stack.push(call(fn, tuple(items)));
+        push(call(fn, tuple(items)));
         break;
       }
-      case OP.REDUCE: { const args = pop(); const fn = pop(); stack.push(call(fn, args)); break; }
-      case OP.NEWOBJ: { const args = pop(); const cls = pop(); stack.push(call(cls, args)); break; }
+      case OP.REDUCE: { const args = pop(); const fn = pop(); push(call(fn, args)); break; }
+      case OP.NEWOBJ: { const args = pop(); const cls = pop(); push(call(cls, args, "new")); break; }
       case OP.NEWOBJ_EX: {
         const kwargs = pop();
         const args = pop();
         const cls = pop();
         if (!(kwargs instanceof Map) || kwargs.size !== 0) throw bad("NEWOBJ_EX with keyword arguments");
-        stack.push(call(cls, args));
+        push(call(cls, args, "new"));
         break;
       }
       case OP.BUILD: {
         const state = pop();
         const obj = pop();
-        if (hooks.build !== undefined) stack.push(hooks.build(obj, state));
-        else if (obj instanceof Map) stack.push(obj);
+        if (hooks.build !== undefined) push(hooks.build(obj, state));
+        else if (obj instanceof Map && (state === null || (state instanceof Map && state.size === 0))) push(obj);
         else throw bad("BUILD (setting an object's state) on something other than a dict");
         break;
       }
@@ -270,7 +302,8 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
       case OP.BINPERSID: {
         const pid = op === OP.PERSID ? cur.line("a PERSID") : pop();
         if (hooks.persistentLoad === undefined) throw bad("a persistent id, which only a torch checkpoint may hold");
-        stack.push(hooks.persistentLoad(pid));
+        budget.object();
+        push(hooks.persistentLoad(pid));
         break;
       }
       case OP.EXT1:

@@ -3,10 +3,12 @@
  * descriptors of storages and tensors, plain dicts, tuples and bytes. Nothing is ever evaluated.
  */
 import { TruecastError } from "../../errors.js";
-import type { UnpickleHooks } from "../pickle/unpickler.js";
+import { chargeCall } from "../pickle/budget.js";
+import type { CallContext, UnpickleHooks } from "../pickle/unpickler.js";
 import { isGlobal, isPickleObject, type PickleGlobal, type PickleValue } from "../pickle/values.js";
 import { DTYPE_OBJECTS, STORAGE_CLASSES, type TorchElementType } from "./dtypes.js";
 import { checkView } from "./layout.js";
+import { callPythonBuiltin, type OrderedDicts } from "./python-builtins.js";
 
 /** One storage record of the archive (`<prefix>/data/<key>`), located in the file. */
 export interface TorchStorage {
@@ -107,7 +109,34 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     return v;
   };
 
-  const rebuildTensor = (args: readonly PickleValue[], element: TorchElementType | null): PickleValue => {
+  /** Element types that may require gradients (torch refuses requires_grad=True on integer and bool tensors). */
+  const differentiable = (dtype: string): boolean => dtype.startsWith("F") || dtype.startsWith("BF") || dtype.startsWith("C");
+  const flag = (v: PickleValue | undefined, fn: string): boolean => {
+    if (typeof v !== "boolean") throw invalid(`${fn} is given requires_grad ${String(v)}, not True or False`);
+    return v;
+  };
+  const arity = (fn: string, args: readonly PickleValue[], min: number, max: number): void => {
+    if (args.length < min || args.length > max) {
+      throw invalid(`${fn} is called with ${args.length} arguments (torch's takes ${min === max ? min : `${min} or ${max}`})`);
+    }
+  };
+  /** `metadata` of _rebuild_tensor_v2/v3 (torch ≥ 2.0): conj/neg bits would change the values; only none set is read. */
+  const noMetadata = (v: PickleValue | undefined, fn: string): void => {
+    if (v === undefined || v === null) return;
+    if (!(v instanceof Map)) throw invalid(`${fn} is given tensor metadata that is not a dict`);
+    for (const [k, on] of v) {
+      if (on !== false) throw invalid(`${fn} is given tensor metadata ${String(k)}=${String(on)} (a conjugate or negative bit), which truecast does not apply`);
+    }
+  };
+  /** The `state` of _rebuild_parameter_with_state / _rebuild_from_type_v2: None, a dict, or a (dict, slots) pair. */
+  const objState = (v: PickleValue | undefined, fn: string): void => {
+    const dictOrNone = (x: PickleValue | undefined): boolean => x === null || x instanceof Map;
+    if (dictOrNone(v)) return;
+    if (Array.isArray(v) && Object.isFrozen(v) && v.length === 2 && dictOrNone(v[0]) && dictOrNone(v[1])) return;
+    throw invalid(`${fn} is given a state that is not a dict or a (dict, slots) pair`);
+  };
+
+  const rebuildTensor = (fn: string, args: readonly PickleValue[], element: TorchElementType | null, requiresGrad: PickleValue | undefined): PickleValue => {
     const storage = storageArg(args[0]);
     const el = element ?? storage.element;
     const t: TorchTensor = {
@@ -119,70 +148,65 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
       stride: ints(args[3], "a tensor's stride"),
       storage,
     };
+    if (requiresGrad !== undefined && flag(requiresGrad, fn) && !differentiable(t.dtype)) {
+      throw invalid(`${fn} asks a ${t.dtype} tensor to require gradients, which torch refuses for integer and bool tensors`);
+    }
     checkView({ tensor: t, fileName });
     return t as unknown as PickleValue;
   };
 
-  const call = (fn: PickleGlobal, args: readonly PickleValue[]): PickleValue => {
+  const ordered: OrderedDicts = new WeakSet();
+
+  const call = (fn: PickleGlobal, args: readonly PickleValue[], ctx: CallContext): PickleValue => {
     const dotted = `${fn.module}.${fn.name}`;
+    if (fn.module === "torch._utils" && ctx.how === "new") throw invalid(`${fn.name} is used as a class (Python refuses NEWOBJ of a function)`);
     switch (dotted) {
       case "torch._utils._rebuild_tensor":
+        arity(fn.name, args, 4, 4);
+        return rebuildTensor(fn.name, args, null, undefined);
       case "torch._utils._rebuild_tensor_v2":
-        return rebuildTensor(args, null);
+        arity(fn.name, args, 6, 7);
+        noMetadata(args[6], fn.name);
+        return rebuildTensor(fn.name, args, null, args[4]);
       case "torch._utils._rebuild_tensor_v3": {
+        arity(fn.name, args, 7, 8);
         const d = args[6];
         const element = d !== undefined && isGlobal(d) && d.module === "torch" ? DTYPE_OBJECTS.get(d.name) : undefined;
         if (element === undefined) throw invalid("_rebuild_tensor_v3 is given something that is not a torch dtype");
-        return rebuildTensor(args, element);
+        noMetadata(args[7], fn.name);
+        return rebuildTensor(fn.name, args, element, args[4]);
       }
       case "torch._utils._rebuild_parameter":
-      case "torch._utils._rebuild_parameter_with_state":
-        return tensorArg(args[0], fn.name);
+      case "torch._utils._rebuild_parameter_with_state": {
+        arity(fn.name, args, fn.name === "_rebuild_parameter" ? 3 : 4, fn.name === "_rebuild_parameter" ? 3 : 4);
+        const t = tensorArg(args[0], fn.name) as unknown as TorchTensor;
+        if (flag(args[1], fn.name) && !differentiable(t.dtype)) {
+          throw invalid(`${fn.name} asks a ${t.dtype} tensor to require gradients, which torch refuses for integer and bool tensors`);
+        }
+        if (args.length === 4) objState(args[3], fn.name);
+        return t as unknown as PickleValue;
+      }
       case "torch._utils._rebuild_from_type_v2": {
-        const [inner, type, innerArgs] = args;
+        arity(fn.name, args, 4, 4);
+        const [inner, type, innerArgs, state] = args;
         if (inner === undefined || !isGlobal(inner) || inner.module !== "torch._utils" || !REBUILD_FUNCTIONS.has(inner.name)) {
           throw invalid("_rebuild_from_type_v2 is given something that is not a torch rebuild function");
         }
         if (type === undefined || !isGlobal(type) || !TENSOR_CLASSES.has(`${type.module}.${type.name}`)) {
           throw invalid("_rebuild_from_type_v2 is given something that is not a tensor class");
         }
-        if (!Array.isArray(innerArgs)) throw invalid("_rebuild_from_type_v2 is given arguments that are not a tuple");
-        return call(inner, innerArgs);
+        if (!Array.isArray(innerArgs) || !Object.isFrozen(innerArgs)) throw invalid("_rebuild_from_type_v2 is given arguments that are not a tuple");
+        objState(state, fn.name);
+        chargeCall(ctx.budget, innerArgs);
+        const t = call(inner, innerArgs, { how: "call", budget: ctx.budget });
+        if (!isTorchTensor(t)) throw invalid("_rebuild_from_type_v2 rebuilds something that is not a tensor");
+        return t;
       }
-      case "collections.OrderedDict": {
-        const d = new Map<PickleValue, PickleValue>();
-        const items = args[0];
-        if (Array.isArray(items)) {
-          for (const kv of items) {
-            if (!Array.isArray(kv) || kv.length !== 2) throw invalid("OrderedDict is given an item that is not a pair");
-            d.set(kv[0] as PickleValue, kv[1] as PickleValue);
-          }
-        }
-        return d;
+      default: {
+        const v = callPythonBuiltin(dotted, args, ctx, ordered, invalid);
+        if (v === undefined) throw invalid(`${dotted} is called, but it is not something a state dict calls`);
+        return v;
       }
-      case "torch.Size":
-        return Object.freeze(ints(args[0] ?? [], "a torch.Size"));
-      case "builtins.set":
-      case "builtins.frozenset":
-        return new Set(Array.isArray(args[0]) ? (args[0] as PickleValue[]) : []);
-      case "builtins.bytes":
-        if (args.length !== 0) throw invalid("bytes() is given arguments");
-        return new Uint8Array(0);
-      case "_codecs.encode": {
-        const [text, encoding] = args;
-        if (typeof text !== "string" || (encoding !== "latin1" && encoding !== "latin-1")) {
-          throw invalid("_codecs.encode is used for something other than protocol 2's latin-1 bytes");
-        }
-        const out = new Uint8Array(text.length);
-        for (let i = 0; i < text.length; i++) {
-          const c = text.charCodeAt(i);
-          if (c > 0xff) throw invalid("_codecs.encode is given text that is not latin-1");
-          out[i] = c;
-        }
-        return out;
-      }
-      default:
-        throw invalid(`${dotted} is called, but it is not something a state dict calls`);
     }
   };
 
@@ -220,10 +244,15 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     return s as unknown as PickleValue;
   };
 
-  const build = (obj: PickleValue, _state: PickleValue): PickleValue => {
+  const build = (obj: PickleValue, state: PickleValue): PickleValue => {
     // A state dict is an OrderedDict whose `_metadata` attribute arrives as BUILD state: it carries no weights.
-    if (obj instanceof Map) return obj;
-    throw invalid("BUILD sets the state of something other than a dict");
+    if (!(obj instanceof Map)) throw invalid("BUILD sets the state of something other than a dict");
+    objState(state, "BUILD");
+    // A plain dict has no attributes: Python refuses any state that would set some.
+    const sets = (x: PickleValue | undefined): boolean => x instanceof Map && x.size > 0;
+    const attrs = Array.isArray(state) ? sets(state[0]) || sets(state[1]) : sets(state);
+    if (attrs && !ordered.has(obj)) throw invalid("BUILD sets attributes of a plain dict, which has none");
+    return obj;
   };
 
   return { isAllowed: isAllowedGlobal, refusalAdvice: torchRefusalAdvice, call, persistentLoad, build, storages };

@@ -33,6 +33,9 @@ export interface StateDict {
   readonly skipped: readonly string[];
 }
 
+/** Python accepts a lone surrogate in a pickled string (surrogatepass); a safetensors name cannot hold one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function tensorCount(d: Map<PickleValue, PickleValue>): number {
   let n = 0;
   for (const v of d.values()) if (isTorchTensor(v)) n++;
@@ -73,6 +76,12 @@ export function extractStateDict(params: { value: PickleValue; fileName: string;
     if (typeof k !== "string" || !isTorchTensor(v)) {
       skipped.push(keyText(k));
       continue;
+    }
+    if (LONE_SURROGATE.test(k)) {
+      throw new TruecastError(
+        "TORCH_INVALID",
+        `${fileName}: tensor name ${JSON.stringify(k)} holds a lone UTF-16 surrogate, which is not text: safetensors cannot store it; rename the tensor in torch`,
+      );
     }
     let name = k;
     if (params.stripPrefixes) {

@@ -59,7 +59,7 @@ describe("torch checkpoint structure", () => {
   it("rebuilds parameters, _rebuild_tensor_v3 with a dtype over an untyped storage, and _rebuild_from_type_v2", async () => {
     const storage = (cls: string, module = "torch") => [tuple(str("storage"), global(module, cls), str("0"), str("cpu"), int(8)), OP.BINPERSID];
     const v3 = call(global("torch._utils", "_rebuild_tensor_v3"), storage("UntypedStorage", "torch.storage"), int(1), tuple(int(3)), tuple(int(1)), OP.NEWFALSE, call(global("collections", "OrderedDict")), global("torch", "bfloat16"));
-    const param = call(global("torch._utils", "_rebuild_parameter"), tensor({ cls: "ByteStorage", key: "0", numel: 8, offset: 0, size: [8], stride: [1] }), OP.NEWTRUE, call(global("collections", "OrderedDict")));
+    const param = call(global("torch._utils", "_rebuild_parameter"), tensor({ cls: "ByteStorage", key: "0", numel: 8, offset: 0, size: [8], stride: [1] }), OP.NEWFALSE, call(global("collections", "OrderedDict")));
     const typed = call(global("torch._utils", "_rebuild_from_type_v2"), global("torch._utils", "_rebuild_tensor_v2"), global("torch._tensor", "Tensor"),
       tuple(storage("ByteStorage"), int(0), tuple(int(2)), tuple(int(1)), OP.NEWFALSE, call(global("collections", "OrderedDict"))), dict());
     const ck = await read(buildTorchZip({ pickle: pickle(dict([str("v3"), v3], [str("param"), param], [str("typed"), typed])), storages: { "0": new Uint8Array(8) } }));

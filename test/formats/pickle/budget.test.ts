@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { TruecastError } from "../../../src/errors.js";
+import { budgetLimits } from "../../../src/formats/pickle/budget.js";
+import { OP } from "../../../src/formats/pickle/opcodes.js";
+import { unpickle } from "../../../src/formats/pickle/unpickler.js";
+import { torchHooks } from "../../../src/formats/torch/rebuild.js";
+import { readZipDirectory } from "../../../src/formats/zip.js";
+import { memoryAccess } from "../torch/zip-builder.js";
+import { repoRoot, tempDir } from "../../helpers.js";
+import { bytes, pickle } from "./builder.js";
+import { encodeBomb, manyRecordsZip, opcodeFlood, orderedDictBomb, setBomb, sizeBomb } from "./hostile.js";
+
+/** `truecast inspect` in a child process whose heap is capped at 256 MB (the old reader needed 1.3 to 4.2 GB). */
+function inspectBounded(path: string): { status: number | null; stderr: string; stdout: string } {
+  const r = spawnSync(process.execPath, ["--max-old-space-size=256", join(repoRoot(), "dist", "src", "cli", "main.js"), "inspect", path], {
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+
+async function assertRefused(name: string, file: Uint8Array, message: RegExp): Promise<void> {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const path = join(dir, name);
+    await writeFile(path, file);
+    const r = inspectBounded(path);
+    const lines = r.stderr.split("\n").filter((l) => l.length > 0);
+    assert.equal(lines.length, 1, `${name}: one line on stderr, got ${JSON.stringify(r.stderr.slice(0, 2000))}`);
+    assert.match(lines[0] ?? "", message, name);
+    assert.equal(r.status, 1, `${name}: exit status`);
+    assert.equal(r.stdout, "");
+  } finally {
+    await cleanup();
+  }
+}
+
+const BUDGET = /^truecast: [\w.]+: the pickle (builds more than \d+ MB of values|holds more than \d+ values on its stack at once) \(the limit for a pickle of \d+ bytes\); a state dict never needs that much/;
+
+describe("hostile pickles are refused within a bounded heap (PICKLE_BUDGET)", () => {
+  it("refuses builtins.set called 3,000 times on one memoized 170k-item list", async () => {
+    await assertRefused("set.pt", setBomb(), BUDGET);
+  });
+  it("refuses _codecs.encode called 2,000 times on a 1 MB string", async () => {
+    await assertRefused("encode.pt", encodeBomb(), BUDGET);
+  });
+  it("refuses OrderedDict called 3,000 times on 50k pairs", async () => {
+    await assertRefused("odict.pt", orderedDictBomb(), BUDGET);
+  });
+  it("refuses torch.Size called 3,000 times on a 150k-int tuple", async () => {
+    await assertRefused("size.pt", sizeBomb(), BUDGET);
+  });
+  it("refuses 10 MB of EMPTY_DICT opcodes", async () => {
+    await assertRefused("dicts.pt", opcodeFlood(OP.EMPTY_DICT, 10 * 1024 * 1024), BUDGET);
+  });
+
+  it("refuses with the PICKLE_BUDGET code, naming the file and the limit; open MARKs and the memo are bounded", () => {
+    const hooks = torchHooks({ fileName: "x.pkl", locate: () => null });
+    const refused = (b: Uint8Array, message: RegExp, limits = budgetLimits(b.length)): void => {
+      assert.throws(() => unpickle({ bytes: b, fileName: "x.pkl", hooks, limits }), (e: unknown) => {
+        assert.ok(e instanceof TruecastError, String(e));
+        assert.equal(e.code, "PICKLE_BUDGET");
+        assert.match(e.message, message);
+        return true;
+      });
+    };
+    refused(pickle(new Uint8Array(20_000).fill(OP.MARK)), /^x\.pkl: the pickle nests more than 10000 MARKs \(the limit for a pickle of 20003 bytes\)/);
+    const memo = bytes(OP.PROTO, 2, OP.NONE, ...Array.from({ length: 11 }, (_, i) => [OP.BINPUT, i]), OP.STOP);
+    refused(memo, /memoizes more than 10 values/, { ...budgetLimits(memo.length), memoEntries: 10 });
+    // Rewriting one memo slot again and again is free.
+    const same = bytes(OP.PROTO, 2, OP.NONE, ...Array.from({ length: 50 }, () => [OP.BINPUT, 1]), OP.STOP);
+    assert.equal(unpickle({ bytes: same, fileName: "x.pkl", hooks, limits: { ...budgetLimits(same.length), memoEntries: 10 } }), null);
+  });
+});
+
+describe("zip central directories are bounded by the file and by a fixed count", () => {
+  it("refuses 200k records that all share one local header", async () => {
+    await assertRefused("shared.pt", manyRecordsZip({ extra: 200_000, sharedHeader: true }),
+      /^truecast: shared\.pt: it claims 200003 records, more than the \d+ bytes before its central directory can hold/);
+  });
+  it("refuses records that share a local header even when the file could hold them", async () => {
+    const zip = manyRecordsZip({ extra: 2, sharedHeader: true });
+    await assert.rejects(readZipDirectory({ file: memoryAccess(zip), fileName: "two.pt" }), (e: unknown) => {
+      assert.ok(e instanceof TruecastError);
+      assert.equal(e.code, "ZIP_INVALID");
+      assert.match(e.message, /^two\.pt: records "archive\/version" and "archive\/x\/0" overlap \(both use the bytes at offset \d+\)/);
+      return true;
+    });
+  });
+  it("refuses more than 500,000 records", async () => {
+    await assertRefused("many.pt", manyRecordsZip({ extra: 500_000, sharedHeader: false }),
+      /^truecast: many\.pt: it claims 500003 records, more than the 500000 this reader accepts/);
+  });
+});
