@@ -176,7 +176,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
           checks.push(c);
         },
       });
-      written.push(...mine);
+      for (const w of mine) written.push(w); // not push(...mine): 130k+ tensors would overflow the call stack
       if (!isSidecar) before += shard.dataSize;
       const v = Promise.all([verifyShardHeader({ path, shard }), Promise.all(checks)]).then(([, sizes]) => {
         const bytes = sizes.reduce((n, b) => n + b, 0);

@@ -8,11 +8,14 @@ import { TruecastError } from "../../errors.js";
 import { byteLengthOf, dtypeBits, type DType } from "../../dtype/table.js";
 import type { SafetensorsEntry } from "./spec.js";
 
-/** An entry whose numbers are still exact (a dimension or offset may exceed 2^53 until checked). */
+/**
+ * An entry whose numbers are still exact: a dimension may exceed 2^53 until checked, so it is a bigint when
+ * it does (a number otherwise, which costs less to hold).
+ */
 export interface RawEntry {
   name: string;
   dtype: DType;
-  shape: bigint[];
+  shape: ReadonlyArray<number | bigint>;
   begin: bigint;
   end: bigint;
 }
@@ -39,7 +42,7 @@ export function checkLayout(params: { entries: readonly RawEntry[]; file: string
     previous = e;
     let numel = 1n;
     for (const d of e.shape) {
-      numel *= d;
+      numel *= BigInt(d);
       if (numel > USIZE_MAX) throw overflow(file, e);
     }
     const bits = numel * BigInt(dtypeBits(e.dtype));
@@ -71,7 +74,7 @@ export function checkLayout(params: { entries: readonly RawEntry[]; file: string
 export function toEntries(sorted: readonly RawEntry[], file: string): SafetensorsEntry[] {
   return sorted.map((e) => {
     const shape = e.shape.map((d) => {
-      if (d > BigInt(Number.MAX_SAFE_INTEGER)) {
+      if (typeof d === "bigint" && d > BigInt(Number.MAX_SAFE_INTEGER)) {
         throw new TruecastError(
           "ST_SHAPE_OVERFLOW",
           `${file}: tensor "${e.name}" has a dimension of ${d}, beyond the 2^53 - 1 truecast can represent`,

@@ -11,6 +11,21 @@ import type { DType } from "../../dtype/table.js";
  */
 export const MAX_HEADER_SIZE = 100_000_000;
 
+/**
+ * Most dimensions a tensor's shape may have. safetensors sets no limit, so a 98 MB header could describe one
+ * tensor of 49 million dimensions of 1. No framework computes with such a tensor: numpy (behind safetensors'
+ * numpy, flax and tensorflow loaders) stops at 64 dimensions (32 before numpy 2), PyTorch's CUDA kernels at 25,
+ * and model weights use at most 5. PyTorch on CPU sets no limit (1.13 makes a 5000-dimension tensor), so the
+ * limit is generous rather than tight: it only bounds what one entry can cost to hold.
+ */
+export const MAX_TENSOR_RANK = 1024;
+
+/**
+ * Most `__metadata__` entries held. Real files carry a handful (`format`, sometimes a few dozen from
+ * mergekit or converters); millions of tiny entries would cost far more memory than their bytes.
+ */
+export const MAX_METADATA_ENTRIES = 100_000;
+
 /** Size of the little-endian u64 that gives the header's length. */
 export const HEADER_LENGTH_PREFIX = 8;
 

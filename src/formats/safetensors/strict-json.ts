@@ -25,15 +25,97 @@ export const MAX_JSON_DEPTH = 128;
 class SyntaxFailure {
   constructor(readonly detail: string, readonly offset: number) {}
 }
-class DuplicateFailure {
+/** Thrown by {@link JsonReader} at a key seen twice in one object; `path` is the keys of the objects around it. */
+export class DuplicateFailure {
   constructor(readonly key: string, readonly path: readonly string[]) {}
 }
 
 const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
-class Reader {
+/**
+ * A reader positioned in a JSON text. `value` builds a {@link JsonValue}; `skip` checks a value (syntax,
+ * duplicate keys, nesting) without building anything, so that a caller reading one format (a safetensors
+ * header) can build only what it needs, with memory proportional to that. Failures are thrown as
+ * {@link SyntaxFailure} / {@link DuplicateFailure}; run a reader inside {@link readStrictJson}.
+ */
+export class JsonReader {
   pos = 0;
-  constructor(private readonly text: string) {}
+  constructor(readonly text: string) {}
+
+  /** The code unit at `pos` (NaN at the end). */
+  peek(): number {
+    return this.text.charCodeAt(this.pos);
+  }
+
+  /** Skips space, then requires the character `c` and steps over it. */
+  expect(c: string, what: string): void {
+    this.skipSpace();
+    if (this.text[this.pos] !== c) this.fail(`expected ${what}`);
+    this.pos++;
+  }
+
+  /** After a member of an object or array: true at the closing `close` (consumed), false after a comma. */
+  endOrComma(close: string): boolean {
+    this.skipSpace();
+    const c = this.text[this.pos];
+    if (c === close) {
+      this.pos++;
+      return true;
+    }
+    if (c !== ",") this.fail(`expected ',' or '${close}'`);
+    this.pos++;
+    return false;
+  }
+
+  /** Validates one value at `pos` and steps over it, building nothing but the key sets of its objects. */
+  skip(path: string[], depth: number): void {
+    if (depth > MAX_JSON_DEPTH) this.fail(`nesting deeper than ${MAX_JSON_DEPTH} levels`);
+    this.skipSpace();
+    const c = this.peek();
+    if (c === 0x7b) {
+      this.pos++;
+      this.skipSpace();
+      if (this.peek() === 0x7d) {
+        this.pos++;
+        return;
+      }
+      const seen = new Set<string>();
+      do {
+        const key = this.key(seen, path);
+        path.push(key);
+        this.skip(path, depth + 1);
+        path.pop();
+      } while (!this.endOrComma("}"));
+      return;
+    }
+    if (c === 0x5b) {
+      this.pos++;
+      this.skipSpace();
+      if (this.peek() === 0x5d) {
+        this.pos++;
+        return;
+      }
+      do this.skip(path, depth + 1);
+      while (!this.endOrComma("]"));
+      return;
+    }
+    if (c === 0x22) {
+      this.string();
+      return;
+    }
+    this.value(path, depth);
+  }
+
+  /** Reads an object key and its colon, refusing a key already in `seen` (then adds it). */
+  key(seen: Set<string>, path: readonly string[]): string {
+    this.skipSpace();
+    if (this.peek() !== 0x22) this.fail("expected a string key");
+    const key = this.string();
+    if (seen.has(key)) throw new DuplicateFailure(key, [...path]);
+    seen.add(key);
+    this.expect(":", "':'");
+    return key;
+  }
 
   fail(detail: string): never {
     throw new SyntaxFailure(detail, this.pos);
@@ -192,9 +274,20 @@ class Reader {
 
 /** Parses one JSON text (whitespace around it allowed, nothing else). Never throws. */
 export function parseStrictJson(text: string): JsonParseResult {
-  const r = new Reader(text);
+  return readStrictJson(text, (r) => r.value([], 0));
+}
+
+/**
+ * Runs `read` on a reader at the start of `text`, then requires only whitespace after what it read; a syntax
+ * error or duplicate key thrown by the reader becomes a failed result. Other exceptions pass through.
+ */
+export function readStrictJson<T>(
+  text: string,
+  read: (r: JsonReader) => T,
+): { readonly ok: true; readonly value: T } | Exclude<JsonParseResult, { ok: true }> {
+  const r = new JsonReader(text);
   try {
-    const value = r.value([], 0);
+    const value = read(r);
     r.skipSpace();
     if (r.pos !== text.length) r.fail("trailing characters after the JSON value");
     return { ok: true, value };
