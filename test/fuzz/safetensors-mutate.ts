@@ -73,8 +73,13 @@ function textEdit(rng: Rng, header: string, names: string[]): { header: string; 
 
 /** Edit the header as parsed JSON: an entry's offsets, dtype or shape, the metadata, the entry list. */
 function jsonEdit(rng: Rng, obj: Record<string, unknown>, names: string[]): string {
+  const entryOf = (n: string): Entry => {
+    const v = obj[n];
+    if (typeof v === "object" && v !== null && !Array.isArray(v)) return v as Entry;
+    return (obj[n] = {});
+  };
   const name = rng.pick(names);
-  const e = obj[name] as Entry;
+  const e = entryOf(name);
   const num = () => JSON.parse(rng.pick(["0", "1", "-1", "3", "4294967296", "9007199254740991", "1.5", "1e300", "\"3\"", "null"])) as unknown;
   switch (rng.int(9)) {
     case 0: {
@@ -99,7 +104,7 @@ function jsonEdit(rng: Rng, obj: Record<string, unknown>, names: string[]): stri
       return `${name}: shape edited (${how}, rank ${shape.length})`;
     }
     case 3: {
-      const other = obj[rng.pick(names)] as Entry;
+      const other = entryOf(rng.pick(names));
       [e.data_offsets, other.data_offsets] = [other.data_offsets, e.data_offsets];
       return `${name}: offsets swapped`;
     }
