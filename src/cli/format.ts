@@ -3,6 +3,7 @@ import type { ConversionSummary, ExportReport } from "../export/export.js";
 import type { InspectReport } from "../export/inspect.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { formatBytes } from "../export/units.js";
+import { terminalLines } from "./terminal-text.js";
 
 function dtypeName(d: string | null): string {
   if (d === null) return "none";
@@ -70,7 +71,7 @@ export function formatExport(r: ExportReport): string {
   if (r.files.length > 0) lines.push(`  files: ${r.files.join(", ")}`);
   lines.push(`  verified: ${r.verified.tensors} tensors, ${formatBytes(r.verified.bytes)} re-read and hashed in ${r.seconds.toFixed(1)}s`);
   lines.push(summaryLine(r));
-  return lines.join("\n") + "\n";
+  return terminalLines(lines);
 }
 
 export function formatInspect(r: InspectReport, all: boolean): string {
@@ -99,7 +100,7 @@ export function formatInspect(r: InspectReport, all: boolean): string {
   const shown = all ? r.tensors : r.tensors.slice(0, 20);
   for (const t of shown) lines.push(`  ${t.name}  ${t.dtype}[${t.shape.join(", ")}]  ${formatBytes(t.bytes)}  ${t.file}`);
   if (shown.length < r.tensors.length) lines.push(`  … ${r.tensors.length - shown.length} more (--all lists every tensor)`);
-  return lines.join("\n") + "\n";
+  return terminalLines(lines);
 }
 
 /** What a LoRA merge did: modules, settings, and how many elements the merge moved. */
@@ -123,5 +124,5 @@ export function formatLora(r: LoraReport): string {
   }
   if (r.modules.length > 8) lines.push(`  … ${r.modules.length - 8} more modules (--json lists every one)`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
-  return lines.join("\n") + "\n";
+  return terminalLines(lines);
 }

@@ -1,9 +1,11 @@
 import { resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { resolveEndpoint, resolveToken } from "../hub/token.js";
+import { httpTimeouts } from "../util/http-guard.js";
 import type { PublishEvent, PublishReport } from "../hub/events.js";
 import type { CliIo } from "./io.js";
 import type { Progress } from "./progress.js";
+import { terminalLines } from "./terminal-text.js";
 
 /** Flags shared by `publish` and `export --push`. */
 export const HUB_OPTIONS = {
@@ -42,7 +44,11 @@ export interface HubFlags {
   quiet?: boolean;
 }
 
-/** Token, endpoint and repo settings from the flags and the environment, as the Python client finds them. */
+/**
+ * Token, endpoint and repo settings from the flags and the environment, as the Python client finds them, and the
+ * network limits from TRUECAST_HTTP_TIMEOUT_MS (one request, answer included) and TRUECAST_HTTP_RETRY_BUDGET_MS
+ * (one request over all its retries).
+ */
 export async function hubSettings(v: HubFlags, io: CliIo) {
   if (v.token !== undefined && v["token-file"] !== undefined) {
     throw new TruecastError("USAGE", "--token and --token-file name two tokens; give one");
@@ -61,6 +67,7 @@ export async function hubSettings(v: HubFlags, io: CliIo) {
     ...(v.revision !== undefined ? { revision: v.revision } : {}),
     createPr: v["create-pr"] === true,
     public: v.public === true,
+    timeouts: httpTimeouts(io.env),
     ...(io.fetch ? { fetch: io.fetch } : {}),
   };
 }
@@ -94,5 +101,5 @@ export function showPublishProgress(progress: Progress): (e: PublishEvent) => vo
 export function formatPublished(report: PublishReport): string {
   const lines = [report.summary, `  repo:   ${report.endpoint}/${report.repoId}`, `  commit: ${report.commit.url}`];
   if (report.pullRequestUrl) lines.push(`  pull request: ${report.pullRequestUrl}`);
-  return lines.join("\n") + "\n";
+  return terminalLines(lines);
 }

@@ -1,5 +1,6 @@
 import { formatBytes, formatDuration } from "../export/units.js";
 import type { CliIo } from "./io.js";
+import { escapeTerminal } from "./terminal-text.js";
 
 /** Minimum time between two redraws of the progress line. */
 const REDRAW_MS = 100;
@@ -67,8 +68,8 @@ export class Progress {
       parts.push(`${formatBytes(rate)}/s`);
       if (done < total) parts.push(`ETA ${formatDuration((total - done) / rate)}`);
     }
-    let line = parts.join(" · ");
-    if (detail) line += ` · ${detail}`;
+    let line = escapeTerminal(parts.join(" · "));
+    if (detail) line += ` · ${escapeTerminal(detail)}`;
     const width = (this.io.stderr.columns ?? 100) - 1;
     if (line.length > width) line = line.slice(0, width);
     this.io.stderr.write(`\r\x1b[2K${line}`);

@@ -7,6 +7,7 @@ import { formatPublished, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgre
 import { reportJson } from "../export/report-json.js";
 import type { CliIo } from "./io.js";
 import { Progress } from "./progress.js";
+import { terminalLines } from "./terminal-text.js";
 
 export const PUBLISH_USAGE = `truecast publish <folder> <repo_id> [options]
 
@@ -66,7 +67,7 @@ export async function publishCommand(argv: string[], io: CliIo): Promise<number>
   progress.end();
   if (v.json === true) io.stdout.write(reportJson(report));
   else if (v.quiet !== true) {
-    if (report.problems.length > 0) for (const p of report.problems) io.stdout.write(`  problem (published with --force): ${p}\n`);
+    if (report.problems.length > 0) io.stdout.write(terminalLines(report.problems.map((p) => `  problem (published with --force): ${p}`)));
     io.stdout.write(formatPublished(report));
   }
   return 0;

@@ -5,6 +5,7 @@ import { inspectCommand } from "./inspect-command.js";
 import { publishCommand } from "./publish-command.js";
 import { EXIT, type CliIo } from "./io.js";
 import { closest } from "./suggest.js";
+import { escapeTerminal, terminalLines } from "./terminal-text.js";
 
 export const MAIN_USAGE = `truecast: turn fine-tuned LLM checkpoints into Hugging Face model repositories, bit for bit
 
@@ -25,9 +26,17 @@ const COMMANDS: Record<string, Command> = {
   publish: publishCommand,
 };
 
+/** A stack trace for --debug: its first line may quote file contents (and hold newlines), so it is escaped whole. */
+function stackText(e: Error): string {
+  if (!e.stack) return "";
+  const head = `${e.name}: ${e.message}`;
+  const frames = e.stack.startsWith(head) ? e.stack.slice(head.length).split("\n").slice(1) : e.stack.split("\n");
+  return terminalLines(e.stack.startsWith(head) ? [head, ...frames] : frames);
+}
+
 function unknownCommand(name: string, io: CliIo): number {
   const near = closest(name, Object.keys(COMMANDS));
-  io.stderr.write(`truecast: unknown command "${name}";${near ? ` did you mean \`truecast ${near}\`?` : ""} run \`truecast --help\` for the commands\n`);
+  io.stderr.write(`truecast: unknown command "${escapeTerminal(name)}";${near ? ` did you mean \`truecast ${near}\`?` : ""} run \`truecast --help\` for the commands\n`);
   return EXIT.usage;
 }
 
@@ -63,13 +72,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return await command(rest, io);
   } catch (e) {
     if (isTruecastError(e)) {
-      io.stderr.write(`truecast: ${e.message}\n`);
-      if (debug && e.stack) io.stderr.write(e.stack + "\n");
+      io.stderr.write(`truecast: ${escapeTerminal(e.message)}\n`);
+      if (debug) io.stderr.write(stackText(e));
       return e.code === "USAGE" ? EXIT.usage : EXIT.failure;
     }
     const err = e as Error;
-    io.stderr.write(`truecast: unexpected error: ${err.message ?? String(e)}${debug ? "" : " (run with --debug for details)"}\n`);
-    if (debug && err.stack) io.stderr.write(err.stack + "\n");
+    io.stderr.write(`truecast: unexpected error: ${escapeTerminal(err.message ?? String(e))}${debug ? "" : " (run with --debug for details)"}\n`);
+    if (debug) io.stderr.write(stackText(err));
     return EXIT.failure;
   }
 }

@@ -1,4 +1,6 @@
 import { TruecastError } from "../errors.js";
+import { CONFIG_FILE, parseSideJson } from "../formats/side-file.js";
+import { setTopLevelMembers } from "../formats/json-edit.js";
 import { configName, isFloatDType, parseFloatDType, type DType, type FloatDType } from "../dtype/table.js";
 
 /** The config.json keys that state the weights' dtype: transformers 4.x reads `torch_dtype`, 5.x reads `dtype` first. */
@@ -40,12 +42,7 @@ export interface ConfigClaim {
 }
 
 function parseConfig(text: string, file: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new TruecastError("CONFIG_INVALID", `${file} is not valid JSON (${(e as Error).message}); fix or remove it`);
-  }
+  const parsed = parseSideJson(text, file, CONFIG_FILE);
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new TruecastError("CONFIG_INVALID", `${file} must hold a JSON object`);
   }
@@ -71,19 +68,17 @@ export function configFlag(text: string, key: string, fallback: boolean, file = 
 }
 
 /**
- * Set both dtype keys to `dtype`, keeping every other key and its order (sorted configs stay sorted), written
- * with indent 2 and a final newline as transformers writes it. With `dtype` null the text is returned unchanged.
+ * Set both dtype keys to `dtype` by editing the text: only their values change (every occurrence, if a key is
+ * duplicated) and every other byte stays, so `2.0`, `1e-05`, key order, indentation and escapes survive. A
+ * missing key is inserted in key order when the config is sorted (as transformers writes it), else beside its
+ * sibling dtype key, else last. Returns `text` itself when both keys already say `dtype`, or when `dtype` is null.
  */
 export function rewriteConfigDtype(text: string, dtype: FloatDType | null, file = "config.json"): string {
   if (dtype === null) return text;
-  const cfg = parseConfig(text, file);
-  const name = configName(dtype);
-  const keys = Object.keys(cfg);
-  const sorted = keys.every((k, i) => i === 0 || (keys[i - 1] as string) <= k);
-  const out: Record<string, unknown> = { ...cfg };
-  for (const key of CONFIG_DTYPE_KEYS) out[key] = name;
-  const finalKeys = sorted ? Object.keys(out).sort() : Object.keys(out);
-  const ordered: Record<string, unknown> = {};
-  for (const k of finalKeys) ordered[k] = out[k];
-  return JSON.stringify(ordered, null, 2) + "\n";
+  parseConfig(text, file);
+  const value = JSON.stringify(configName(dtype));
+  return setTopLevelMembers(
+    text,
+    CONFIG_DTYPE_KEYS.map((key) => ({ key, json: value, siblings: CONFIG_DTYPE_KEYS.filter((k) => k !== key) })),
+  );
 }

@@ -17,7 +17,7 @@ import { checkConfigAfterWrite, REPORT_FILE, writeSmallFiles, type ModelCardOpti
 import { publicName, scrubPaths } from "./provenance.js";
 import { reportJson } from "./report-json.js";
 import type { LoraReport } from "../transforms/lora/index.js";
-import { verifyFolder, verifyShardHeader, verifyTensor } from "./verify.js";
+import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
 import { writeShard, type WrittenTensor } from "./write-shard.js";
 
 export type { ConversionSummary, ExportReport } from "./report.js";
@@ -159,7 +159,21 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       const path = stage.path(shard.fileName);
       current = shard.fileName;
       const isSidecar = i >= plan.shards.length;
-      const checks: Promise<number>[] = [];
+      const checks: Promise<{ tensors: number; bytes: number }>[] = [];
+      // Tensors are verified in batches (one hashing task for many small tensors), so that a shard of a million
+      // tiny tensors costs one small record per tensor, not a task, a message and a promise chain each.
+      let batch: VerifyItem[] = [];
+      let batchBytes = 0;
+      let batchOnDisk: Promise<void> = Promise.resolve();
+      const flush = (): void => {
+        if (batch.length === 0) return;
+        const items = batch;
+        const c = batchOnDisk.then(() => verifyTensors({ path, shardName: shard.fileName, items, hasher }));
+        c.catch(() => undefined);
+        checks.push(c);
+        batch = [];
+        batchBytes = 0;
+      };
       const mine = await writeShard({
         shard,
         path,
@@ -170,19 +184,22 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
           if (!isSidecar) params.onEvent?.({ type: "write", bytes: base + p.bytes, total: plan.totalSize, file: shard.fileName });
         },
         // Each tensor is re-read on the hashing thread as soon as the file holds it, while later ones are written.
+        // Tensors land in file order, so the last one's onDisk covers the whole batch.
         onTensor: (tensor, range, onDisk) => {
-          const c = onDisk.then(() => verifyTensor({ path, shardName: shard.fileName, tensor, range, hasher }));
-          c.catch(() => undefined);
-          checks.push(c);
+          batch.push({ tensor, range });
+          batchBytes += range.length;
+          batchOnDisk = onDisk;
+          if (batch.length >= VERIFY_BATCH_TENSORS || batchBytes >= VERIFY_BATCH_BYTES) flush();
         },
       });
+      flush();
       for (const w of mine) written.push(w); // not push(...mine): 130k+ tensors would overflow the call stack
       if (!isSidecar) before += shard.dataSize;
-      const v = Promise.all([verifyShardHeader({ path, shard }), Promise.all(checks)]).then(([, sizes]) => {
-        const bytes = sizes.reduce((n, b) => n + b, 0);
+      const v = Promise.all([verifyShardHeader({ path, shard }), Promise.all(checks)]).then(([, batches]) => {
+        const bytes = batches.reduce((n, b) => n + b.bytes, 0);
         verifiedBytes += bytes;
         params.onEvent?.({ type: "verify", bytes: verifiedBytes, total: plan.totalSize });
-        return { tensors: sizes.length, bytes };
+        return { tensors: batches.reduce((n, b) => n + b.tensors, 0), bytes };
       });
       verifications.push(v);
       const u =

@@ -1,4 +1,5 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
+import { CONFIG_FILE, readSideFile } from "../formats/side-file.js";
 import { basename, dirname, join } from "node:path";
 import { configName, dtypeBits, type DType, type FloatDType } from "../dtype/table.js";
 import { readSafetensorsHeader } from "../formats/safetensors/read.js";
@@ -73,7 +74,7 @@ export async function inspectSource(model: SourceModel): Promise<InspectReport> 
   let config: InspectReport["config"] = null;
   const configPath = model.files.get("config.json");
   if (configPath) {
-    const claims = configClaims(await readFile(configPath, "utf8"), configPath).map((c) => ({
+    const claims = configClaims(await readSideFile(configPath, CONFIG_FILE), configPath).map((c) => ({
       key: c.key,
       value: c.value,
       matches: census.dominant !== null && c.dtype === census.dominant,

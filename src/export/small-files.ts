@@ -1,4 +1,5 @@
-import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { copyFile, writeFile } from "node:fs/promises";
+import { CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import { configName, type FloatDType } from "../dtype/table.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { truecastVersion } from "../version.js";
@@ -29,7 +30,7 @@ export interface ModelCardOptions {
 async function readJson(path: string | undefined): Promise<Record<string, unknown> | null> {
   if (!path) return null;
   try {
-    const v = JSON.parse(await readFile(path, "utf8")) as unknown;
+    const v = parseSideJson(await readSideFile(path, CONFIG_FILE), path, CONFIG_FILE);
     return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
@@ -56,9 +57,11 @@ export async function writeSmallFiles(params: {
   for (const [name, path] of model.files) {
     if (name === "README.md" && params.card !== false) continue;
     if (name === "config.json") {
-      const text = await readFile(path, "utf8");
+      const text = await readSideFile(path, CONFIG_FILE);
       const claims = configClaims(text, path);
-      await writeFile(params.target(name), rewriteConfigDtype(text, params.dominant, path));
+      const edited = rewriteConfigDtype(text, params.dominant, path);
+      if (edited === text) await copyFile(path, params.target(name));
+      else await writeFile(params.target(name), edited);
       config = { before: Object.fromEntries(claims.map((c) => [c.key, c.value])), after: params.dominant ? configName(params.dominant) : null };
     } else {
       await copyFile(path, params.target(name));
@@ -97,6 +100,6 @@ export async function writeSmallFiles(params: {
 /** config.json in the output must state the dtype measured from the written tensors. */
 export async function checkConfigAfterWrite(path: string, dominant: FloatDType | null): Promise<boolean> {
   if (dominant === null) return true;
-  const claims = configClaims(await readFile(path, "utf8"), path);
+  const claims = configClaims(await readSideFile(path, CONFIG_FILE), path);
   return claims.length > 0 && claims.every((c) => c.dtype === dominant);
 }

@@ -12,7 +12,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 /**
  * Re-read one written shard's header with the strict reader and check it against its plan: the same tensors,
  * dtypes, shapes, offsets and metadata, and the planned size. (Each tensor's bytes are checked on their own, as
- * soon as they are written: see {@link verifyTensor}.)
+ * soon as they are written: see {@link verifyTensors}.)
  */
 export async function verifyShardHeader(params: { path: string; shard: PlannedShard }): Promise<void> {
   const { shard } = params;
@@ -32,25 +32,40 @@ export async function verifyShardHeader(params: { path: string; shard: PlannedSh
   }
 }
 
-/**
- * Re-read one tensor's bytes from the written file (on the hashing thread) and require the digest taken while it
- * was written — for a kept tensor, the digest of its source bytes.
- */
-export async function verifyTensor(params: {
-  path: string;
-  shardName: string;
+/** A written tensor and where the file holds it. */
+export interface VerifyItem {
   tensor: WrittenTensor;
   range: { start: number; length: number };
+}
+
+/** Most tensors verified by one hashing task. */
+export const VERIFY_BATCH_TENSORS = 4096;
+/** A batch is sent once it holds this many bytes (a large tensor goes alone, as soon as it is written). */
+export const VERIFY_BATCH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Re-read tensors' bytes from the written file (on the hashing thread, one task for the batch) and require for
+ * each the digest taken while it was written — for a kept tensor, the digest of its source bytes. Returns the
+ * tensors and bytes verified.
+ */
+export async function verifyTensors(params: {
+  path: string;
+  shardName: string;
+  items: readonly VerifyItem[];
   hasher: RangeHasher;
-}): Promise<number> {
-  const [digest] = await params.hasher.hash(params.path, [params.range]);
-  if (digest !== params.tensor.digest) {
-    throw new TruecastError(
-      "VERIFY_FAILED",
-      `${params.shardName} was written but tensor "${params.tensor.name}" does not read back as the bytes written; the disk or file system changed it`,
-    );
-  }
-  return params.range.length;
+}): Promise<{ tensors: number; bytes: number }> {
+  const digests = await params.hasher.hash(params.path, params.items.map((i) => i.range));
+  let bytes = 0;
+  params.items.forEach(({ tensor, range }, i) => {
+    if (digests[i] !== tensor.digest) {
+      throw new TruecastError(
+        "VERIFY_FAILED",
+        `${params.shardName} was written but tensor "${tensor.name}" does not read back as the bytes written; the disk or file system changed it`,
+      );
+    }
+    bytes += range.length;
+  });
+  return { tensors: params.items.length, bytes };
 }
 
 /** Open the finished folder as any reader would (index and shards must agree) and check it holds the plan. */

@@ -67,10 +67,11 @@ const LOCAL_HEADER_BATCH = 64;
 /** Local headers that lie this close together are read in one positional read. */
 const LOCAL_HEADER_WINDOW = 256 * 1024;
 /**
- * Most records an archive may hold: a torch checkpoint has one per storage (tens of thousands for the largest
- * models); each record costs a few hundred bytes of memory here, so this bounds the directory at ~150 MB.
+ * Most records an archive may hold: a torch checkpoint has one per storage (a few thousand per file for the largest
+ * models, 100k in a state dict of 100k tensors); each record costs a few hundred bytes of memory here, so this
+ * bounds the directory at ~100 MB.
  */
-export const MAX_ZIP_ENTRIES = 500_000;
+export const MAX_ZIP_ENTRIES = 200_000;
 const U16_MAX = 0xffff;
 const U32_MAX = 0xffffffff;
 

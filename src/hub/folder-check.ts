@@ -3,7 +3,7 @@
  * consistent with the shards, and config.json's dtype keys equal to the dominant floating dtype by bytes.
  * Kept on its own so that it can be swapped for the export inspector.
  */
-import { readFile } from "node:fs/promises";
+import { CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import { configName, isFloatDType, type DType, type FloatDType, parseFloatDType } from "../dtype/table.js";
 import { readSafetensorsHeader, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
 import { readIndexFile, SAFETENSORS_INDEX_NAME } from "../formats/safetensors/index-file.js";
@@ -77,7 +77,7 @@ export async function checkFolder(files: readonly LocalFile[]): Promise<FolderCh
   const config = files.find((f) => f.pathInRepo === "config.json");
   if (config) {
     try {
-      const json = JSON.parse(await readFile(config.localPath, "utf8")) as Record<string, unknown>;
+      const json = parseSideJson(await readSideFile(config.localPath, CONFIG_FILE), config.localPath, CONFIG_FILE) as Record<string, unknown>;
       for (const key of CONFIG_DTYPE_KEYS) {
         const claimed = json[key];
         if (typeof claimed !== "string" || dtype === null) continue;
@@ -86,7 +86,7 @@ export async function checkFolder(files: readonly LocalFile[]): Promise<FolderCh
         }
       }
     } catch (e) {
-      problems.push(`${config.localPath}: not valid JSON (${message(e)})`);
+      problems.push(message(e));
     }
   }
   return { problems, headers, dtype };

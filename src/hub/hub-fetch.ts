@@ -7,10 +7,21 @@
  *   is "error" (undici #4058; measured here: a 1 GiB PUT peaks at ~1.1 GB RSS with "follow" or "manual", ~90 MB
  *   with "error"). Requests with a Blob body (LFS uploads) use "error"; the others use "manual" and redirects
  *   are followed here, with the token dropped when the origin changes;
- * - retries 429 (honouring Retry-After), 5xx and dropped connections with backoff, replaying Blob bodies;
+ * - retries 429 (honouring Retry-After), 5xx, dropped connections and timeouts with backoff, replaying Blob bodies,
+ *   within a total budget per request (TRUECAST_HTTP_RETRY_BUDGET_MS): no wait or attempt runs past it;
+ * - gives every attempt a deadline that covers the answer's body too (TRUECAST_HTTP_TIMEOUT_MS). An upload (a Blob
+ *   body, whose time scales with the file) gets an idle limit instead: it fails when no byte moved for that long,
+ *   plus a ceiling of one timeout + size / MIN_TRANSFER_BYTES_PER_S, so a slow but moving 5 GB upload finishes
+ *   and a stalled one fails within one timeout;
+ * - caps the body of every answer at MAX_JSON_RESPONSE_BYTES, whatever its Content-Length says, except answers
+ *   to Range requests (their readers stop at the length they asked for);
  * - counts request body bytes as they are sent, for progress.
  */
 import { TruecastError } from "../errors.js";
+import {
+  Deadline, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, formatMs, guardResponse, MAX_JSON_RESPONSE_BYTES,
+  MIN_TRANSFER_BYTES_PER_S, type HttpTimeouts,
+} from "../util/http-guard.js";
 import { DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, retryDelayMs, type RetryPolicy } from "./retry.js";
 
 /** What the official client is given instead of the token; replaced here, on the endpoint's origin only. */
@@ -44,6 +55,8 @@ export interface HubFetchParams {
   /** Waits between attempts (tests shorten it). */
   sleep?: (ms: number) => Promise<void>;
   hooks?: HubFetchHooks;
+  /** Per-attempt deadline and per-request retry budget. Default: 60 s and 5 min (see util/http-guard.ts). */
+  timeouts?: Partial<HttpTimeouts>;
 }
 
 /** A request that failed at the network level on every attempt; hub-errors.ts adds what was being done. */
@@ -149,25 +162,44 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
     }
   }
 
+  const timeoutMs = params.timeouts?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const budgetMs = params.timeouts?.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
+
   const hubFetch = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     if (input instanceof Request) throw new TypeError("hub fetch takes a URL and an init object, not a Request");
     const url = new URL(String(input));
     const method = (init.method ?? "GET").toUpperCase();
+    const where = url.origin === endpointOrigin ? `${url.origin}${url.pathname}` : `the storage host ${url.host}`;
     const attempts = isReplayable(init.body) ? Math.max(1, policy.maxAttempts) : 1;
     const sleep = params.sleep ?? ((ms: number) => abortableSleep(ms, init.signal));
+    // A transfer whose length scales with a file gets time in proportion, on top of the fixed limits.
+    const uploadSize = init.body instanceof Blob ? init.body.size : null;
+    const scaledMs = uploadSize === null ? 0 : Math.ceil((uploadSize / MIN_TRANSFER_BYTES_PER_S) * 1000);
+    const requestBudgetMs = budgetMs + scaledMs;
+    const maxBytes = new Headers(init.headers).has("range") ? Infinity : MAX_JSON_RESPONSE_BYTES;
+    const started = Date.now();
+    const left = () => requestBudgetMs - (Date.now() - started);
+    // A retry is made only when its wait and a whole attempt fit in what is left of the budget.
+    const fits = (delayMs: number) => delayMs + timeoutMs + scaledMs <= left();
     for (let attempt = 1; ; attempt++) {
+      const deadline = uploadSize === null
+        ? new Deadline(Math.max(1, Math.min(timeoutMs, left())))
+        : new Deadline(Math.max(1, Math.min(timeoutMs + scaledMs, left())), timeoutMs);
       let sent = 0;
       const count = (n: number) => {
         sent += n;
+        deadline.touch();
         hooks.onBodyBytes?.(n);
       };
       const takeBack = () => {
         if (sent > 0) hooks.onBodyBytes?.(-sent);
       };
+      const signal = init.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
       let res: Response;
       try {
-        res = await send(url, init, count);
+        res = await send(url, { ...init, signal }, count);
       } catch (e) {
+        deadline.dispose();
         if (init.signal?.aborted || e instanceof TruecastError) throw e;
         // The request body could not be read (a local file changed or vanished): not the network, no retry.
         const cause = (e as { cause?: unknown } | null)?.cause;
@@ -176,25 +208,36 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
           throw new TruecastError("HUB_SERVER", `the upload to ${url.host} was redirected; truecast does not follow redirects of uploads (they would hold the whole file in memory)`, { cause: e });
         }
         takeBack();
-        const reason = networkReason(e);
-        if (attempt >= attempts) {
-          const where = url.origin === endpointOrigin ? `${url.origin}${url.pathname}` : `the storage host ${url.host}`;
-          throw new HubNetworkError(`${method} to ${where} failed with ${reason} ${attempt} time${attempt === 1 ? "" : "s"}`, e);
-        }
+        const reason = deadline.expired ? `a timeout (${deadline.describe()}; TRUECAST_HTTP_TIMEOUT_MS sets the limit)` : networkReason(e);
         const delayMs = retryDelayMs(policy, attempt, null);
+        if (attempt >= attempts || !fits(delayMs)) {
+          const within = attempt < attempts ? ` within ${formatMs(requestBudgetMs)} (TRUECAST_HTTP_RETRY_BUDGET_MS)` : "";
+          throw new HubNetworkError(`${method} to ${where} failed with ${reason} ${attempt} time${attempt === 1 ? "" : "s"}${within}`, e);
+        }
         hooks.onRetry?.({ attempt, delayMs, reason, method, path: url.pathname });
         await sleep(delayMs);
         continue;
       }
       if (isRetryableStatus(res.status) && attempt < attempts) {
-        takeBack();
         const delayMs = retryDelayMs(policy, attempt, parseRetryAfter(res.headers.get("retry-after")));
-        await res.body?.cancel().catch(() => undefined);
-        hooks.onRetry?.({ attempt, delayMs, reason: `HTTP ${res.status}`, method, path: url.pathname });
-        await sleep(delayMs);
-        continue;
+        // A wait that would leave no room for a whole attempt is not taken: the answer goes to the caller as it is.
+        if (fits(delayMs)) {
+          deadline.dispose();
+          takeBack();
+          await res.body?.cancel().catch(() => undefined);
+          hooks.onRetry?.({ attempt, delayMs, reason: `HTTP ${res.status}`, method, path: url.pathname });
+          await sleep(delayMs);
+          continue;
+        }
       }
-      return res;
+      const what = `${method} ${where}`;
+      return guardResponse(res, {
+        deadline,
+        maxBytes,
+        onTooLarge: (limit) => new TruecastError("HUB_SERVER", `the answer to ${what} is larger than ${limit / (1024 * 1024)} MiB, more than any Hub answer; check that ${endpointOrigin} is a Hugging Face Hub`),
+        onTimeout: () => new TruecastError("HUB_NETWORK", `the answer to ${what} was cut off: ${deadline.describe()} (TRUECAST_HTTP_TIMEOUT_MS sets the limit); check the connection and run the same command again`),
+        onBroken: (c) => new TruecastError("HUB_NETWORK", `the connection dropped while reading the answer to ${what} (${networkReason(c)}); run the same command again`, { cause: c }),
+      });
     }
   };
   return hubFetch as typeof fetch;

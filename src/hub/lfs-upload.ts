@@ -13,6 +13,7 @@
 import { HubApiError } from "@huggingface/hub";
 import { TruecastError } from "../errors.js";
 import type { FileBlob } from "./file-blob.js";
+import { answerUrl, readJsonObject } from "./hub-json.js";
 import { apiError, type HubTarget } from "./repo-setup.js";
 
 /** Parts of one multipart upload sent at once (the official client's number): enough to fill a link to S3. */
@@ -74,10 +75,12 @@ export async function preuploadMode(call: LfsCall & { blob: FileBlob }): Promise
     ...(call.signal && { signal: call.signal }),
   });
   if (!res.ok) throw await apiError(res);
-  const json = (await res.json()) as { files?: Array<{ path?: unknown; uploadMode?: unknown }> };
-  const mode = json.files?.find((f) => f.path === call.pathInRepo)?.uploadMode;
+  const json = await readJsonObject(res, url);
+  const files: unknown[] = Array.isArray(json.files) ? (json.files as unknown[]) : [];
+  const mine = files.find((f): f is { path: unknown; uploadMode?: unknown } => f !== null && typeof f === "object" && (f as { path?: unknown }).path === call.pathInRepo);
+  const mode = mine?.uploadMode;
   if (mode !== "lfs" && mode !== "regular") {
-    throw new TruecastError("HUB_SERVER", `the Hub's preupload answer gives no upload mode for ${call.pathInRepo}; run the same command again, and report it if it persists`);
+    throw new TruecastError("HUB_SERVER", `the Hub's preupload answer from ${answerUrl(res, url)} gives no upload mode for ${call.pathInRepo}; run the same command again, and report it if it persists`);
   }
   return mode;
 }
@@ -96,10 +99,13 @@ export async function lfsBatch(call: LfsCall & { oid: string; size: number }): P
   const res = await call.fetch(url, { method: "POST", headers: LFS_HEADERS, body: JSON.stringify(body), ...(call.signal && { signal: call.signal }) });
   if (!res.ok) throw await apiError(res);
   const requestId = res.headers.get("X-Request-Id");
-  const json = (await res.json()) as { objects?: unknown };
-  const objects = Array.isArray(json.objects) ? (json.objects as Array<{ oid?: unknown; error?: { code?: unknown; message?: unknown }; actions?: { upload?: unknown; verify?: unknown } }>) : [];
-  const obj = objects.find((o) => o.oid === call.oid);
+  const json = await readJsonObject(res, url);
+  type BatchObject = { oid?: unknown; error?: { code?: unknown; message?: unknown }; actions?: { upload?: unknown; verify?: unknown } };
+  const objects: unknown[] = Array.isArray(json.objects) ? (json.objects as unknown[]) : [];
+  const obj = objects.find((o): o is BatchObject => o !== null && typeof o === "object" && (o as BatchObject).oid === call.oid);
   if (!obj) throw badAnswer(call, "does not name its object");
+  if (obj.error !== undefined && (obj.error === null || typeof obj.error !== "object")) throw badAnswer(call, "has an error that is not an object");
+  if (obj.actions !== undefined && (obj.actions === null || typeof obj.actions !== "object")) throw badAnswer(call, "has actions that are not an object");
   if (obj.error) {
     const status = typeof obj.error.code === "number" ? obj.error.code : 422;
     const said = typeof obj.error.message === "string" ? obj.error.message : "";

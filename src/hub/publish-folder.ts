@@ -10,6 +10,7 @@ import { listFolderFiles, type LocalFile } from "./folder-files.js";
 import { redactToken } from "./hub-errors.js";
 import { verifyRemote } from "./remote-verify.js";
 import { buildPublishReport } from "./summary.js";
+import type { HttpTimeouts } from "../util/http-guard.js";
 import type { RetryPolicy } from "./retry.js";
 import { runUploadPool } from "./upload-pool.js";
 import { createUploadSession, type UploadedFile } from "./upload-session.js";
@@ -32,6 +33,8 @@ export interface PublishFolderParams {
   fetch?: typeof fetch;
   retry?: Partial<RetryPolicy>;
   sleep?: (ms: number) => Promise<void>;
+  /** Per-attempt deadline and per-request retry budget (default: from the environment, see util/http-guard.ts). */
+  timeouts?: Partial<HttpTimeouts>;
   onProgress?: (e: PublishEvent) => void;
   /** Files uploaded at once (each next one started once the one before it is hashed). Default 3. */
   concurrency?: number;
@@ -88,7 +91,7 @@ async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => v
   };
   const session = await createUploadSession({
     repoId: params.repoId, token: params.token, endpoint: params.endpoint, revision: params.revision, createPr: params.createPr,
-    public: params.public, fetch: params.fetch, retry: params.retry, sleep: params.sleep,
+    public: params.public, fetch: params.fetch, retry: params.retry, sleep: params.sleep, timeouts: params.timeouts,
     onProgress: (e) => {
       emit(e);
       if (e.type !== "file") return;

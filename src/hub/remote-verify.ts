@@ -3,12 +3,11 @@
  * sizes, LFS sha256 or git blob ids), and each remote safetensors header is read with two range requests
  * (the 8-byte length, then the header) and compared, tensor by tensor, with the local one.
  */
-import { listFiles } from "@huggingface/hub";
 import { TruecastError } from "../errors.js";
 import { parseHeader } from "../formats/safetensors/header.js";
 import { HEADER_LENGTH_PREFIX, MAX_HEADER_SIZE, type SafetensorsHeader } from "../formats/safetensors/spec.js";
 import { gitBlobOidFile } from "./file-hash.js";
-import { CLIENT_TOKEN_PLACEHOLDER } from "./hub-fetch.js";
+import { listTree, type TreeFile } from "./list-tree.js";
 import type { HubTarget } from "./repo-setup.js";
 import type { UploadedFile } from "./upload-session.js";
 
@@ -87,10 +86,8 @@ export async function verifyRemote(params: {
   headers: ReadonlyMap<string, SafetensorsHeader>;
 }): Promise<RemoteVerification> {
   const { target: t, commit } = params;
-  const remote = new Map<string, { size: number; oid?: string; lfs?: { oid: string; size: number } }>();
-  for await (const e of listFiles({ repo: { type: "model", name: t.repo.full }, recursive: true, revision: commit, hubUrl: t.endpoint, fetch: t.fetch, accessToken: CLIENT_TOKEN_PLACEHOLDER })) {
-    if (e.type === "file") remote.set(e.path, e);
-  }
+  const remote = new Map<string, TreeFile>();
+  for (const e of await listTree(t, commit)) remote.set(e.path, e);
   let shardsBitExact = 0;
   for (const f of params.files) {
     const r = remote.get(f.pathInRepo);

@@ -2,9 +2,10 @@
  * Before any upload: the token is checked (whoami), the repository is created when missing (private unless asked
  * otherwise), and a branch named by --revision is created from main when missing.
  */
-import { createBranch, createRepo, HubApiError, whoAmI } from "@huggingface/hub";
+import { createBranch, createRepo, HubApiError } from "@huggingface/hub";
 import { TruecastError } from "../errors.js";
 import { CLIENT_TOKEN_PLACEHOLDER } from "./hub-fetch.js";
+import { answerUrl, jsonType, malformed, readJsonObject, stringField } from "./hub-json.js";
 import type { RepoId } from "./repo-id.js";
 
 export interface HubTarget {
@@ -36,31 +37,41 @@ export async function apiError(res: Response): Promise<HubApiError> {
  * the Hub's answers (403) later.
  */
 export async function checkToken(t: HubTarget): Promise<string> {
-  const me = await whoAmI({ accessToken: CLIENT_TOKEN_PLACEHOLDER, hubUrl: t.endpoint, fetch: t.fetch });
-  if (me.auth.accessToken?.role === "read") {
+  const url = `${t.endpoint}/api/whoami-v2`;
+  const res = await t.fetch(url, { headers: { Authorization: `Bearer ${CLIENT_TOKEN_PLACEHOLDER}` } });
+  if (!res.ok) throw await apiError(res);
+  const me = await readJsonObject(res, url);
+  const name = stringField(me, "name", answerUrl(res, url));
+  const auth = me.auth;
+  if (auth !== undefined && (auth === null || typeof auth !== "object" || Array.isArray(auth))) throw malformed(answerUrl(res, url), `"auth" is ${jsonType(auth)}, expected an object`);
+  const accessToken = (auth as { accessToken?: unknown } | undefined)?.accessToken;
+  if (accessToken !== null && typeof accessToken === "object" && (accessToken as { role?: unknown }).role === "read") {
     throw new TruecastError("HUB_FORBIDDEN", `the token is read-only, so it cannot publish to ${t.repo.full}; use a token with the "write" role`);
   }
-  return me.name;
+  return name;
 }
 
 /** The commit a revision points to, or null when the revision (or the repo) does not exist. */
 export async function revisionCommit(t: HubTarget, revision: string): Promise<{ sha: string; private: boolean } | null> {
-  const res = await t.fetch(`${t.endpoint}/api/models/${t.repo.full}/revision/${encodeURIComponent(revision)}`);
+  const url = `${t.endpoint}/api/models/${t.repo.full}/revision/${encodeURIComponent(revision)}`;
+  const res = await t.fetch(url);
   if (res.status === 404) {
     await res.body?.cancel();
     return null;
   }
   if (!res.ok) throw await apiError(res);
-  const json = (await res.json()) as { sha?: unknown; private?: unknown };
-  if (typeof json.sha !== "string") throw new TruecastError("HUB_SERVER", `the Hub's answer about ${t.repo.full}@${revision} has no commit id`);
-  return { sha: json.sha, private: json.private === true };
+  const json = await readJsonObject(res, url);
+  const sha = stringField(json, "sha", answerUrl(res, url));
+  if (!/^[0-9a-f]{40}$/.test(sha)) throw malformed(answerUrl(res, url), `"sha" is not a commit id`);
+  return { sha, private: json.private === true };
 }
 
 /** Make sure the repo exists; returns whether it was created here and its visibility. */
 export async function ensureRepo(t: HubTarget, isPublic: boolean): Promise<{ created: boolean; private: boolean }> {
-  const res = await t.fetch(`${t.endpoint}/api/models/${t.repo.full}`);
+  const url = `${t.endpoint}/api/models/${t.repo.full}`;
+  const res = await t.fetch(url);
   if (res.ok) {
-    const json = (await res.json()) as { private?: unknown };
+    const json = await readJsonObject(res, url);
     return { created: false, private: json.private === true };
   }
   // As the client's repoExists: the Hub answers 401 (X-Error-Code: RepoNotFound) or 404 for a repo it will not show;

@@ -3,8 +3,8 @@
  * `publishFolder` is built from it; `export --push` uses it to upload each shard as soon as it is written,
  * delete it locally, and commit last.
  *
- * Each upload asks the Hub (preupload) whether the file goes to LFS. A small file is only hashed here: its bytes
- * travel inside the commit. An LFS file is hashed on a worker thread (file-sha256.ts), then the LFS batch call
+ * Each upload asks the Hub (preupload) whether the file goes to LFS; a file over MAX_REGULAR_FILE_BYTES goes there
+ * whatever the answer. A small file is only hashed here: its bytes travel inside the commit. An LFS file is hashed on a worker thread (file-sha256.ts), then the LFS batch call
  * (which skips objects the Hub already stores) and the basic or multipart PUTs follow (lfs-upload.ts). The commit
  * itself is the Hub's ndjson commit call (commit-request.ts), because by then a shard may be gone from the local
  * disk. The official client still does the token check and the repo and branch set-up (repo-setup.ts).
@@ -20,6 +20,7 @@ import { lfsBatch, preuploadMode, putLfsObject, type LfsCall } from "./lfs-uploa
 import { parseRepoId } from "./repo-id.js";
 import { checkToken, ensureBranch, ensureRepo, revisionCommit, type HubTarget } from "./repo-setup.js";
 import { postCommit, type CommitResult } from "./commit-request.js";
+import { httpTimeouts, type HttpTimeouts } from "../util/http-guard.js";
 import type { RetryPolicy } from "./retry.js";
 import { resolveEndpoint } from "./token.js";
 
@@ -38,6 +39,8 @@ export interface UploadSessionParams {
   retry?: Partial<RetryPolicy>;
   /** Waits between retries (tests shorten them). */
   sleep?: (ms: number) => Promise<void>;
+  /** Per-attempt deadline and per-request retry budget (default: TRUECAST_HTTP_TIMEOUT_MS, TRUECAST_HTTP_RETRY_BUDGET_MS). */
+  timeouts?: Partial<HttpTimeouts>;
   onProgress?: (e: PublishEvent) => void;
 }
 
@@ -83,6 +86,12 @@ export interface UploadFileOptions {
   onHashed?: () => void;
 }
 
+/**
+ * Largest file sent inside the commit, whatever preupload says: the Hub's own limit for a regular file (10 MB).
+ * Everything bigger goes to LFS; what stays inside is streamed by commit-body.ts, so its size costs no memory.
+ */
+export const MAX_REGULAR_FILE_BYTES = 10_000_000;
+
 /** Minimum time between two progress events of one file in one state, so GB files do not flood the caller. */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -99,7 +108,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
   const fail = (e: unknown, step: string) => toHubError(e, { repoId: repo.full, step, token: params.token });
   const makeFetch = (hooks: HubFetchHooks = {}) =>
     createHubFetch({
-      endpoint, token: params.token, fetch: params.fetch, retry: params.retry, sleep: params.sleep,
+      endpoint, token: params.token, fetch: params.fetch, retry: params.retry, sleep: params.sleep, timeouts: params.timeouts ?? httpTimeouts(),
       hooks: {
         ...hooks,
         onRetry: (r) => {
@@ -160,7 +169,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     });
     const call: LfsCall = { target, fetch: fileFetch, revision, createPr, pathInRepo, ...(signal && { signal }) };
     try {
-      if ((await preuploadMode({ ...call, blob })) === "regular") {
+      if ((await preuploadMode({ ...call, blob })) === "regular" && size <= MAX_REGULAR_FILE_BYTES) {
         const { sha256, gitOid } = await hashRegularFile(localPath, size);
         hashed();
         report("in-commit", size, true);

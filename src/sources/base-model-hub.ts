@@ -6,6 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
 import { downloadFile, fileDownloadInfo, HubApiError } from "@huggingface/hub";
 import { TruecastError } from "../errors.js";
+import { guardFetch, httpTimeouts, type HttpTimeouts } from "../util/http-guard.js";
 import { COMMIT_HASH, checkRepoPath, isFile, repoFolder } from "./base-model-cache.js";
 
 /**
@@ -25,6 +26,8 @@ export interface HubDownloadParams {
   endpoint: string;
   token?: string;
   fetch?: typeof fetch;
+  /** Deadlines of each request (default: TRUECAST_HTTP_TIMEOUT_MS from process.env, see util/http-guard.ts). */
+  timeouts?: HttpTimeouts;
 }
 
 export interface HubDownloadResult {
@@ -90,6 +93,8 @@ async function saveBlob(body: ReadableStream<Uint8Array>, blobPath: string, size
   const count = new Transform({
     transform(chunk: Buffer, _enc, done) {
       written += chunk.length;
+      // A server that sends more than it announced is stopped at once, not after filling the disk.
+      if (written > size) return done(new TruecastError("HUB_SERVER", `${name}: the Hub announced ${size} bytes but sends more; run again`));
       done(null, chunk);
     },
   });
@@ -111,18 +116,21 @@ async function saveBlob(body: ReadableStream<Uint8Array>, blobPath: string, size
  */
 async function commitFromHead(p: HubDownloadParams & { path: string }): Promise<string | undefined> {
   const url = `${p.endpoint}/${p.modelId}/resolve/${encodeURIComponent(p.revision)}/${p.path}`;
-  const res = await (p.fetch ?? fetch)(url, {
+  const res = await guardFetch(p.fetch ?? fetch, p.timeouts ?? httpTimeouts())(url, {
     method: "HEAD",
     redirect: "manual",
     headers: p.token === undefined ? {} : { Authorization: `Bearer ${p.token}` },
   });
+  await res.body?.cancel().catch(() => undefined);
   const c = res.headers.get(COMMIT_HEADER);
   return c !== null && COMMIT_HASH.test(c) ? c : undefined;
 }
 
 export async function downloadToCache(params: HubDownloadParams): Promise<HubDownloadResult> {
   const folder = repoFolder(params.cacheDir, params.modelId);
-  const baseFetch = params.fetch ?? fetch;
+  // While a file's bytes are being fetched, its size: that request gets an idle limit instead of a total one.
+  let transferring: number | null = null;
+  const baseFetch = guardFetch(params.fetch ?? fetch, params.timeouts ?? httpTimeouts(), () => transferring);
   let seenCommit: string | undefined;
   const origin = new URL(params.endpoint).origin;
   // The token goes only to the endpoint's own origin (never to a storage host it redirects to), and is passed here
@@ -176,9 +184,14 @@ export async function downloadToCache(params: HubDownloadParams): Promise<HubDow
       // cannot mix files of two commits.
       const asked = `/resolve/${encodeURIComponent(common.revision)}/`;
       const url = info.url.startsWith(params.endpoint + "/") ? info.url.replace(asked, `/resolve/${commit}/`) : info.url;
-      const blob = await downloadFile({ ...common, revision: commit, downloadInfo: { ...info, url } });
-      if (blob === null) throw new TruecastError("HUB_SERVER", `${name}: the Hub listed it, then said it does not exist`);
-      await saveBlob(blob.stream(), blobPath, info.size, name);
+      transferring = info.size;
+      try {
+        const blob = await downloadFile({ ...common, revision: commit, downloadInfo: { ...info, url } });
+        if (blob === null) throw new TruecastError("HUB_SERVER", `${name}: the Hub listed it, then said it does not exist`);
+        await saveBlob(blob.stream(), blobPath, info.size, name);
+      } finally {
+        transferring = null;
+      }
     }
     const pointer = join(folder, "snapshots", commit, name);
     await linkIntoSnapshot(blobPath, pointer);

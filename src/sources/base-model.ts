@@ -1,7 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { INDEX_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import { isAbsolute, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { checkModelId, checkRepoPath, findCachedSnapshot, isDir, isFile, repoFolder } from "./base-model-cache.js";
+import { httpTimeouts, type HttpTimeouts } from "../util/http-guard.js";
 import { hfEnvironment, hfToken } from "./base-model-env.js";
 import { describeHubFailure, downloadToCache } from "./base-model-hub.js";
 
@@ -79,6 +80,7 @@ interface HubAccess {
   endpoint: string;
   token?: string;
   fetch?: typeof fetch;
+  timeouts?: HttpTimeouts;
 }
 
 /** The cache snapshot; online, files it never downloaded are fetched at the snapshot's commit (best effort). */
@@ -168,7 +170,10 @@ async function choosePlace(
   const token = hfEnv.offline ? undefined : await hfToken(env);
   const hub: HubAccess | null = hfEnv.offline
     ? null
-    : { modelId: params.modelId, cacheDir, endpoint: hfEnv.endpoint, ...(token === undefined ? {} : { token }), ...(params.fetch === undefined ? {} : { fetch: params.fetch }) };
+    : {
+        modelId: params.modelId, cacheDir, endpoint: hfEnv.endpoint, timeouts: httpTimeouts(env),
+        ...(token === undefined ? {} : { token }), ...(params.fetch === undefined ? {} : { fetch: params.fetch }),
+      };
   const looked: string[] = [];
 
   const snap = await findCachedSnapshot({ cacheDir, modelId: params.modelId, revision, want: required });
@@ -226,12 +231,14 @@ export interface ResolvedBaseWeights extends ResolvedBase {
 }
 
 async function shardsOf(indexPath: string): Promise<string[]> {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(await readFile(indexPath, "utf8"));
+    text = await readSideFile(indexPath, INDEX_FILE);
   } catch (e) {
-    throw new TruecastError("INDEX_INVALID", `${indexPath}: not readable JSON (${e instanceof Error ? e.message : String(e)})`);
+    if (e instanceof TruecastError) throw e;
+    throw new TruecastError("INDEX_INVALID", `${indexPath}: not readable (${e instanceof Error ? e.message : String(e)})`);
   }
+  const parsed = parseSideJson(text, indexPath, INDEX_FILE);
   const map = (parsed as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== "object" || map === null) throw new TruecastError("INDEX_INVALID", `${indexPath}: no weight_map object`);
   const shards = new Set<string>();

@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { ADAPTER_CONFIG_FILE, readSideFile } from "../formats/side-file.js";
 import { join } from "node:path";
 import { TruecastError } from "../errors.js";
 import type { H2oConfig } from "./h2o-config.js";
@@ -17,9 +17,6 @@ import { makeLoraConfig, parsePeftConfig, type PeftLoraConfig } from "./peft.js"
 
 /** Where H2O saves the adapter, relative to the experiment folder. */
 export const H2O_ADAPTER_CONFIG = join("adapter_model", "adapter_config.json");
-
-/** An adapter_config.json is a few kilobytes. */
-const MAX_ADAPTER_CONFIG_BYTES = 1024 * 1024;
 
 export interface H2oLoraConfig {
   readonly config: PeftLoraConfig;
@@ -48,10 +45,7 @@ export async function readH2oLoraConfig(p: { dir: string; cfg: H2oConfig; target
   const path = join(p.dir, H2O_ADAPTER_CONFIG);
   let text: string;
   try {
-    if ((await stat(path)).size > MAX_ADAPTER_CONFIG_BYTES) {
-      throw new TruecastError("CONFIG_INVALID", `${path}: larger than ${MAX_ADAPTER_CONFIG_BYTES} bytes; not an adapter_config.json`);
-    }
-    text = await readFile(path, "utf8");
+    text = await readSideFile(path, ADAPTER_CONFIG_FILE);
   } catch (e) {
     if (e instanceof TruecastError) throw e;
     const why = cfg.lora.unfreezeLayers.length > 0 ? " (H2O writes none when lora_unfreeze_layers is set)" : "";

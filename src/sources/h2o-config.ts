@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { checkYamlDepth, MAX_YAML_CONFIG_SIZE, readSideFile, YAML_CONFIG_FILE } from "../formats/side-file.js";
 import { parse } from "yaml";
 import { TruecastError } from "../errors.js";
 
@@ -35,7 +35,7 @@ export interface H2oConfig {
 }
 
 /** A cfg.yaml is a few kilobytes; anything this large is not one. */
-export const MAX_CFG_BYTES = 4 * 1024 * 1024;
+export const MAX_CFG_BYTES = MAX_YAML_CONFIG_SIZE;
 
 /** H2O's defaults (ConfigNLPCausalLMTraining / ConfigNLPCausalLMArchitecture) for keys a cfg.yaml leaves out. */
 const DEFAULTS = { backboneDtype: "int4", lora: true, loraR: 4, loraAlpha: 16 } as const;
@@ -86,9 +86,12 @@ function positive(file: string, v: unknown, key: string, fallback: number): numb
 
 /** Parse cfg.yaml text (YAML 1.1, as PyYAML writes it). `file` names it in messages. */
 export function parseH2oConfig(text: string, file: string): H2oConfig {
+  checkYamlDepth(text, file, YAML_CONFIG_FILE);
   let doc: unknown;
   try {
-    doc = parse(text, { version: "1.1" });
+    // logLevel "error": errors still throw, but warnings (an unknown tag, ...) are never printed by the yaml
+    // package itself (it would call process.emitWarning, writing to stderr even under --quiet).
+    doc = parse(text, { version: "1.1", logLevel: "error" });
   } catch (e) {
     throw bad(file, `not valid YAML (${e instanceof Error ? e.message.split("\n")[0] : String(e)})`);
   }
@@ -126,7 +129,5 @@ export function parseH2oConfig(text: string, file: string): H2oConfig {
 }
 
 export async function readH2oConfig(path: string): Promise<H2oConfig> {
-  const info = await stat(path);
-  if (info.size > MAX_CFG_BYTES) throw bad(path, `${info.size} bytes, more than the ${MAX_CFG_BYTES} a cfg.yaml can be`);
-  return parseH2oConfig(await readFile(path, "utf8"), path);
+  return parseH2oConfig(await readSideFile(path, YAML_CONFIG_FILE), path);
 }

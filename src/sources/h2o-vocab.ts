@@ -1,7 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TruecastError } from "../errors.js";
+import { setTopLevelMembers } from "../formats/json-edit.js";
+import { CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import type { TensorRef } from "./tensor-ref.js";
 
 /**
@@ -26,20 +27,16 @@ export async function fixVocabSize(params: { configPath: string; tensors: readon
   const embedding = params.tensors.find((t) => EMBEDDING.test(t.name) && t.shape.length === 2);
   const rows = embedding?.shape[0];
   if (embedding === undefined || rows === undefined) return null;
-  const text = await readFile(params.configPath, "utf8");
-  let config: unknown;
-  try {
-    config = JSON.parse(text);
-  } catch (e) {
-    throw new TruecastError("CONFIG_INVALID", `${params.configPath}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
+  const text = await readSideFile(params.configPath, CONFIG_FILE);
+  const config = parseSideJson(text, params.configPath, CONFIG_FILE);
   if (typeof config !== "object" || config === null || Array.isArray(config)) return null;
   const record = config as Record<string, unknown>;
   const vocab = record["vocab_size"];
   if (typeof vocab !== "number" || vocab >= rows) return null;
   const dir = await mkdtemp(join(tmpdir(), "truecast-h2o-config-"));
   const configPath = join(dir, "config.json");
-  await writeFile(configPath, JSON.stringify({ ...record, vocab_size: rows }, null, 2) + "\n");
+  // Edited, not re-serialized: every other byte (`2.0`, `1e-05`, key order) stays as the base model wrote it.
+  await writeFile(configPath, setTopLevelMembers(text, [{ key: "vocab_size", json: String(rows) }]));
   return {
     configPath,
     note: `config.json: vocab_size ${vocab} → ${rows} to match ${embedding.name} (H2O resized the embeddings for its tokenizer)`,

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import { isAbsolute, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { isFile } from "./base-model-cache.js";
@@ -105,12 +105,7 @@ function renamed(ref: TensorRef, name: string): TensorRef {
 
 async function tieWordEmbeddings(configPath: string | undefined): Promise<boolean | undefined> {
   if (configPath === undefined) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(configPath, "utf8"));
-  } catch (e) {
-    throw new TruecastError("CONFIG_INVALID", `${configPath}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
+  const parsed = parseSideJson(await readSideFile(configPath, CONFIG_FILE), configPath, CONFIG_FILE);
   const v = (parsed as { tie_word_embeddings?: unknown } | null)?.tie_word_embeddings;
   return typeof v === "boolean" ? v : undefined;
 }

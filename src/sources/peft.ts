@@ -10,7 +10,8 @@
  * - `base_model.model.<path>.<param>` under a `modules_to_save` module, or any `.bias` with `bias="all"`
  * `<module>` is the module's name in the transformers model, which is also the base checkpoint's tensor prefix.
  */
-import { access, readFile } from "node:fs/promises";
+import { access } from "node:fs/promises";
+import { ADAPTER_CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import { join } from "node:path";
 import { TruecastError } from "../errors.js";
 import { openSafetensorsFile } from "./safetensors.js";
@@ -114,12 +115,7 @@ function readPattern(obj: Record<string, unknown>, key: string, file: string, in
 
 /** Parse and check `adapter_config.json` (exported for tests and for H2O experiments that carry one). */
 export function parsePeftConfig(text: string, file: string): PeftLoraConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    fail("ADAPTER_INVALID", file, `not valid JSON (${(e as Error).message})`);
-  }
+  const raw = parseSideJson(text, file, ADAPTER_CONFIG_FILE);
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("ADAPTER_INVALID", file, "not a JSON object");
   const c = raw as Record<string, unknown>;
   if (c.peft_type !== "LORA") {
@@ -278,8 +274,9 @@ export async function openPeftAdapter(dir: string): Promise<PeftAdapter> {
   const configPath = join(dir, ADAPTER_CONFIG_NAME);
   let text: string;
   try {
-    text = await readFile(configPath, "utf8");
-  } catch {
+    text = await readSideFile(configPath, ADAPTER_CONFIG_FILE);
+  } catch (e) {
+    if (e instanceof TruecastError) throw e;
     throw new TruecastError("NOT_FOUND", `${configPath}: not found; a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors`);
   }
   const config = parsePeftConfig(text, configPath);

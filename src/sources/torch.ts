@@ -4,7 +4,8 @@
  * with `pytorch_model.bin` or shards listed by `pytorch_model.bin.index.json`. No pickle code ever runs:
  * the restricted unpickler builds descriptors, and tensor bytes are read in place only when pulled.
  */
-import { open, readFile, readdir, stat } from "node:fs/promises";
+import { open, readdir, stat } from "node:fs/promises";
+import { CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import { basename, join } from "node:path";
 import { isDType } from "../dtype/table.js";
 import { TruecastError } from "../errors.js";
@@ -148,16 +149,12 @@ async function readTieWordEmbeddings(dir: string, notes: string[]): Promise<bool
   const path = join(dir, "config.json");
   let text: string;
   try {
-    text = await readFile(path, "utf8");
-  } catch {
+    text = await readSideFile(path, CONFIG_FILE);
+  } catch (e) {
+    if (e instanceof TruecastError) throw e;
     return false;
   }
-  let config: unknown;
-  try {
-    config = JSON.parse(text);
-  } catch {
-    throw new TruecastError("CONFIG_INVALID", `${path}: not valid JSON; fix or restore config.json`);
-  }
+  const config = parseSideJson(text, path, CONFIG_FILE);
   if (typeof config !== "object" || config === null || Array.isArray(config)) {
     throw new TruecastError("CONFIG_INVALID", `${path}: not a JSON object; fix or restore config.json`);
   }

@@ -18,7 +18,7 @@ test("the dominant floating dtype is the one holding most bytes; ints do not cou
 test("rewriting sets both keys, keeps other keys, and keeps a sorted config sorted", () => {
   const text = JSON.stringify({ architectures: ["LlamaForCausalLM"], hidden_size: 64, torch_dtype: "float16", vocab_size: 10 }, null, 2);
   const out = rewriteConfigDtype(text, "BF16");
-  assert.ok(out.endsWith("}\n"));
+  assert.ok(out.endsWith("}"), "no final newline added where the file had none");
   const parsed = JSON.parse(out) as Record<string, unknown>;
   assert.equal(parsed["torch_dtype"], "bfloat16");
   assert.equal(parsed["dtype"], "bfloat16");
@@ -49,7 +49,7 @@ test("claims parse torch and config spellings; unknown values name no dtype", ()
 test("a config.json that is not JSON is one clear error", () => {
   assert.throws(() => configClaims("{nope", "/m/config.json"), (e: Error & { code?: string }) => {
     assert.equal(e.code, "CONFIG_INVALID");
-    assert.match(e.message, /\/m\/config\.json is not valid JSON/);
+    assert.match(e.message, /\/m\/config\.json: not valid JSON/);
     return true;
   });
   assert.throws(() => rewriteConfigDtype("[1]", "BF16"), { code: "CONFIG_INVALID" });

@@ -4,7 +4,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RangeHasher } from "../../src/export/hasher.js";
 import { planExport } from "../../src/export/plan.js";
-import { verifyShardHeader, verifyTensor } from "../../src/export/verify.js";
+import { verifyShardHeader, verifyTensors } from "../../src/export/verify.js";
 import type { WrittenTensor } from "../../src/export/write-shard.js";
 import { writeShard } from "../../src/export/write-shard.js";
 import { CastPool } from "../../src/export/cast-pool.js";
@@ -45,12 +45,16 @@ test("a tensor whose bytes on disk differ from those written is caught, naming t
     const b = written.find((w) => w.name === "b") as WrittenTensor;
     const range = ranges.get("b");
     assert.ok(range);
-    assert.equal(await verifyTensor({ path, shardName: "model.safetensors", tensor: b, range, hasher }), 64);
+    const a = written.find((w) => w.name === "a") as WrittenTensor;
+    const aRange = ranges.get("a");
+    assert.ok(aRange);
+    const items = [{ tensor: a, range: aRange }, { tensor: b, range }];
+    assert.deepEqual(await verifyTensors({ path, shardName: "model.safetensors", items, hasher }), { tensors: 2, bytes: aRange.length + 64 });
     // Flip one bit of tensor b on disk.
     const bytes = await readFile(path);
     bytes[range.start + 5] = (bytes[range.start + 5] ?? 0) ^ 1;
     await writeFile(path, bytes);
-    await assert.rejects(verifyTensor({ path, shardName: "model.safetensors", tensor: b, range, hasher }), (e: Error & { code?: string }) => {
+    await assert.rejects(verifyTensors({ path, shardName: "model.safetensors", items, hasher }), (e: Error & { code?: string }) => {
       assert.equal(e.code, "VERIFY_FAILED");
       assert.equal(e.message, 'model.safetensors was written but tensor "b" does not read back as the bytes written; the disk or file system changed it');
       return true;

@@ -40,7 +40,7 @@ it("fuzz: opcode-mutated pickles (legacy files, data.pkl in zips) are refused wi
   const summary = await runFuzz({
     name: "pickle",
     seeds: [...legacySeeds(), ...zips],
-    defaultCases: 600,
+    defaultCases: 500,
     cliEvery: 100,
     async mutate(rng, seed) {
       const records = zipRecords.get(seed.name);

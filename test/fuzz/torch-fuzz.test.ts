@@ -9,7 +9,7 @@ it("fuzz: mutated torch zip archives are read bit-exactly or refused with one tr
   const summary = await runFuzz({
     name: "torch",
     seeds: torchZipSeeds(),
-    defaultCases: 500,
+    defaultCases: 400,
     cliEvery: 100,
     async mutate(rng, seed) {
       // Mostly structure-aware (so the change gets past the zip checks), sometimes blind bytes over the whole archive.

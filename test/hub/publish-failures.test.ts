@@ -70,13 +70,13 @@ test("an interrupted publish fails with HUB_NETWORK; the re-run sends only what 
 test("when one upload fails, the uploads in flight are cancelled and the first error is the one reported", async () => {
   await withFolder(async (d, dir) => {
     let n = 0;
-    d.faults.add({ match: (r) => r.method === "PUT" && ++n === 1, kind: "slow", delayMs: 400 });
+    // The slow upload would answer only after 20 s: a publish that waited for it instead of cancelling it would see
+    // it succeed (status 200). No wall-clock assertion: the outcome of the slow request says what happened.
+    d.faults.add({ match: (r) => r.method === "PUT" && ++n === 1, kind: "slow", delayMs: 20_000 });
     d.faults.add({ match: (r) => r.method === "PUT", kind: "drop" }); // faults are tried in order: this one gets the second PUT
-    const started = Date.now();
     const e = await failure(publishFolder(base(d, dir, { concurrency: 3, retry: { maxAttempts: 1 } })));
     assert.equal(e.code, "HUB_NETWORK");
-    assert.ok(Date.now() - started < 400, "did not wait for the slow upload to finish");
-    assert.notEqual(puts(d)[0]?.status, 200, "the slow upload was cancelled");
+    assert.notEqual(puts(d)[0]?.status, 200, "the slow upload was cancelled, not waited for");
   });
 });
 

@@ -299,6 +299,10 @@ test("resized embeddings: config.json's vocab_size follows the checkpoint, in a 
     const config = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
     const base = JSON.parse(await readFile(join(SNAPSHOT, "config.json"), "utf8")) as Record<string, unknown>;
     assert.deepEqual(config, { ...base, vocab_size: 34 });
+    // Edited, not re-serialized: the text is the base's with only the number changed (its 1e-06 stays).
+    const baseText = await readFile(join(SNAPSHOT, "config.json"), "utf8");
+    assert.equal(baseText.split('"vocab_size": 32').length, 2);
+    assert.equal(await readFile(path, "utf8"), baseText.replace('"vocab_size": 32', '"vocab_size": 34'));
     assert.ok(m.notes.includes("config.json: vocab_size 32 → 34 to match model.embed_tokens.weight (H2O resized the embeddings for its tokenizer)"), m.notes.join("\n"));
     await assertMatchesTorch(m.tensors, expected["resized"] ?? {}, (n) => `backbone.${n}`);
   } finally {

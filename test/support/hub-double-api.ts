@@ -3,6 +3,7 @@
  * tree listing (paged with a Link header) and resolve (LFS files redirect to the storage host, with Range support).
  */
 import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
 import type { DoubleContext } from "./hub-double.js";
 import { newCommitId, type DoubleCommit, type DoubleFile, type DoubleRepo } from "./hub-double-store.js";
 
@@ -12,6 +13,8 @@ const LFS_EXTENSIONS = [".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", "
 interface CommitLine {
   key?: string;
   value?: { summary?: string; parentCommit?: string; path?: string; content?: string; encoding?: string; oid?: string; size?: number };
+  /** A `file` line's content, decoded as it arrived. */
+  bytes?: Buffer;
 }
 
 export class DoubleApi {
@@ -114,18 +117,28 @@ export class DoubleApi {
   }
 
   private async commit(ctx: DoubleContext, id: string, rev: string): Promise<void> {
-    const raw = await ctx.body();
-    const repo = this.writableRepo(ctx, id);
-    if (!repo) return;
+    // Parsed line by line as it arrives: a commit with many small files inside is hundreds of MB of ndjson.
     const lines: CommitLine[] = [];
-    for (const l of raw.toString("utf8").split("\n")) {
-      if (!l.trim()) continue;
+    let bad = false;
+    const rl = createInterface({ input: ctx.req, crlfDelay: Infinity });
+    for await (const l of rl) {
+      ctx.entry.bytesReceived += Buffer.byteLength(l) + 1;
+      if (bad || !l.trim()) continue;
       try {
-        lines.push(JSON.parse(l) as CommitLine);
+        const line = JSON.parse(l) as CommitLine;
+        // Decoded now, so the base64 text is not kept beside the bytes.
+        if (line.key === "file" && line.value && typeof line.value.content === "string" && line.value.encoding === "base64") {
+          line.bytes = Buffer.from(line.value.content, "base64");
+          delete line.value.content;
+        }
+        lines.push(line);
       } catch {
-        return ctx.send(400, { error: "invalid ndjson line" });
+        bad = true;
       }
     }
+    const repo = this.writableRepo(ctx, id);
+    if (!repo) return;
+    if (bad) return ctx.send(400, { error: "invalid ndjson line" });
     const header = lines[0];
     if (header?.key !== "header") return ctx.send(400, { error: "first line must be the header" });
     const createPr = ctx.url.searchParams.get("create_pr") === "1";
@@ -140,8 +153,8 @@ export class DoubleApi {
       const v = line.value ?? {};
       if (typeof v.path !== "string" || !v.path) return ctx.send(400, { error: "operation without a path" });
       if (line.key === "file") {
-        if (v.encoding !== "base64" || typeof v.content !== "string") return ctx.send(400, { error: `bad file line for ${v.path}` });
-        files.set(v.path, ctx.store.regularFile(Buffer.from(v.content, "base64")));
+        if (v.encoding !== "base64" || !line.bytes) return ctx.send(400, { error: `bad file line for ${v.path}` });
+        files.set(v.path, ctx.store.regularFile(line.bytes));
       } else if (line.key === "lfsFile") {
         const size = ctx.store.objects.get(v.oid ?? "");
         if (size === undefined || size !== v.size) return ctx.send(422, { error: `LFS object ${v.oid} for ${v.path} was not uploaded` });

@@ -25,7 +25,7 @@ export interface RecordedRequest {
   fault?: FaultKind;
 }
 
-export type FaultKind = "status" | "drop" | "slow";
+export type FaultKind = "status" | "drop" | "slow" | "respond";
 
 export interface FaultRequest {
   server: "hub" | "storage";
@@ -46,6 +46,8 @@ export interface Fault {
   dropAfterBytes?: number;
   /** For "drop": handle the request first (a commit is applied), then drop the connection instead of answering. */
   dropAfterHandling?: boolean;
+  /** For "respond": answers the request in its place (hostile behaviours: hub-double-hostile.ts). */
+  respond?: (ctx: DoubleContext) => void | Promise<void>;
   /** How many matching requests get the fault (default 1). */
   times?: number;
 }
@@ -185,6 +187,7 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
           socket.destroy();
           return;
         }
+        if (fault.kind === "respond" && fault.respond) return fault.respond(ctx);
         if (fault.kind === "status") {
           if (fault.retryAfter !== undefined) res.setHeader("Retry-After", String(fault.retryAfter));
           req.resume();

@@ -4,7 +4,7 @@
  * a call of an allowed global is handed to the caller's hooks, which build a plain value. Nothing is executed.
  */
 import { TruecastError } from "../../errors.js";
-import { chargeCall, PickleBudget, type BudgetLimits } from "./budget.js";
+import { PickleBudget, type BudgetLimits } from "./budget.js";
 import { Cursor } from "./cursor.js";
 import { decodeLong, parseDecimal, parseFloatArg } from "./numbers.js";
 import { HIGHEST_PROTOCOL, OP } from "./opcodes.js";
@@ -19,7 +19,8 @@ export interface UnpickleHooks {
   /**
    * REDUCE, OBJ or INST (`how` "call": `fn(*args)`) or NEWOBJ / NEWOBJ_EX (`how` "new": `fn.__new__(fn, *args)`)
    * of an allowed global: build a plain value from the arguments, or throw. The unpickler has charged the budget
-   * for the result and its arguments' elements; a hook charges whatever else it copies or creates.
+   * for one object; a hook must charge, before making them, every slot, table and byte it copies or creates
+   * (a memoized argument can be passed again for free, so an uncharged copy is a memory bomb).
    */
   call(fn: PickleGlobal, args: readonly PickleValue[], ctx: CallContext): PickleValue;
   /** BUILD (`obj.__setstate__(state)`): the value that replaces `obj`. Without a hook, only dicts accept state (ignored). */
@@ -119,7 +120,7 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
   const call = (fn: PickleValue, args: PickleValue, how: CallContext["how"] = "call"): PickleValue => {
     if (!isGlobal(fn)) throw new TruecastError("PICKLE_FORBIDDEN", `${fileName} wants to call a value that is not an allowed global; refusing to load it`);
     if (!Array.isArray(args) || !Object.isFrozen(args)) throw bad(`the arguments of ${fn.module}.${fn.name} are not a tuple`);
-    chargeCall(budget, args);
+    budget.object(); // the result; the hook charges whatever it copies or creates beyond that
     return hooks.call(fn, args, { how, budget });
   };
   const asMap = (v: PickleValue, op: string): Map<PickleValue, PickleValue> => {

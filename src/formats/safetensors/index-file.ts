@@ -3,19 +3,16 @@
  * `{"metadata": {"total_size": <bytes of tensor data>}, "weight_map": {name: shard file}}`.
  * Read strictly (duplicate keys, unsafe shard names refused) and written the way transformers writes it.
  */
-import { readFile, stat } from "node:fs/promises";
 import { TruecastError } from "../../errors.js";
+import { INDEX_FILE, readSideFile } from "../side-file.js";
 import { compareCodePoints } from "./layout.js";
 import { fileError } from "./read.js";
 import { describeKind, parseStrictJson, type JsonValue } from "./strict-json.js";
 
 export const SAFETENSORS_INDEX_NAME = "model.safetensors.index.json";
 
-/**
- * Largest index file read. An index lists each tensor once (a 400B-parameter model has ~10^5 tensors,
- * a few MB of JSON); anything far bigger is not an index.
- */
-export const MAX_INDEX_FILE_SIZE = 64 * 1024 * 1024;
+/** Largest index file read (see side-file.ts for the reason). */
+export { MAX_INDEX_FILE_SIZE } from "../side-file.js";
 
 export interface SafetensorsIndex {
   /** `metadata.total_size`, or null when the index has none. */
@@ -70,20 +67,9 @@ export function parseIndex(params: { text: string; file: string }): SafetensorsI
 export async function readIndexFile(path: string): Promise<SafetensorsIndex> {
   let text: string;
   try {
-    const s = await stat(path);
-    if (s.size > MAX_INDEX_FILE_SIZE) {
-      throw new TruecastError(
-        "INDEX_INVALID",
-        `${path}: ${s.size} bytes, more than the ${MAX_INDEX_FILE_SIZE} an index of tensor names can need; it is not an index`,
-      );
-    }
-    const bytes = await readFile(path);
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    text = await readSideFile(path, INDEX_FILE);
   } catch (e) {
     if (e instanceof TruecastError) throw e;
-    if (e instanceof TypeError) {
-      throw new TruecastError("INDEX_INVALID", `${path}: not valid UTF-8; restore the index from where the shards came from`);
-    }
     throw fileError(path, e);
   }
   return parseIndex({ text, file: path });

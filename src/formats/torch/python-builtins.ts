@@ -1,7 +1,8 @@
 /**
  * The plain Python callables a torch pickle may name (`collections.OrderedDict`, `builtins.set`, `frozenset`,
  * `bytes`, `_codecs.encode`, `torch.Size`), built as Python builds them: with the argument counts and types
- * Python accepts, and refused where Python would raise. Each charges the unpickle budget for what it copies.
+ * Python accepts, and refused where Python would raise. Each charges the unpickle budget for what it copies,
+ * before copying it.
  */
 import { TruecastError } from "../../errors.js";
 import type { CallContext } from "../pickle/unpickler.js";
@@ -44,9 +45,9 @@ export function callPythonBuiltin(
     case "collections.OrderedDict": {
       const d = new Map<PickleValue, PickleValue>();
       ordered.add(d);
-      if (ctx.how === "new") return d; // dict.__new__ ignores its arguments; the items come through SETITEMS
-      arity(0, 1);
-      const items = args[0];
+      const items = ctx.how === "new" ? undefined : args[0]; // dict.__new__ ignores its arguments
+      if (ctx.how === "call") arity(0, 1);
+      ctx.budget.table(2 * (items instanceof Map ? items.size : Array.isArray(items) ? items.length : 0));
       if (items === undefined) return d;
       if (items instanceof Map) {
         for (const [k, v] of items) d.set(k, v);
@@ -64,6 +65,7 @@ export function callPythonBuiltin(
       arity(0, 1);
       const dims = args[0] ?? [];
       if (!Array.isArray(dims)) throw invalid("torch.Size is given something that is not a tuple of ints");
+      ctx.budget.slots(dims.length);
       for (const d of dims as readonly PickleValue[]) {
         if (typeof d !== "number" || !Number.isSafeInteger(d)) throw invalid(`torch.Size is given ${String(d)}, not an integer`);
       }
@@ -72,10 +74,15 @@ export function callPythonBuiltin(
     case "builtins.set":
     case "builtins.frozenset": {
       const frozen = dotted === "builtins.frozenset";
-      if (!frozen && ctx.how === "new") return new Set(); // set.__new__ ignores its arguments
+      if (!frozen && ctx.how === "new") {
+        ctx.budget.table();
+        return new Set(); // set.__new__ ignores its arguments
+      }
       arity(0, 1);
-      const elements = args[0] === undefined ? [] : iterate(args[0]);
-      ctx.budget.slots(elements.length);
+      const arg = args[0];
+      const n = arg === undefined ? 0 : arg instanceof Map || arg instanceof Set ? arg.size : typeof arg === "string" || Array.isArray(arg) || arg instanceof Uint8Array ? arg.length : 0;
+      ctx.budget.table(2 * n); // the elements Python iterates, then the set's table
+      const elements = arg === undefined ? [] : iterate(arg);
       for (const e of elements) if (unhashable(e)) throw invalid(`${dotted.slice(9)}() is given an element that is a list, dict or set`);
       const s = new Set(elements);
       return frozen ? Object.freeze(s) : s;
@@ -90,6 +97,7 @@ export function callPythonBuiltin(
       if (typeof text !== "string" || (encoding !== "latin1" && encoding !== "latin-1")) {
         throw invalid("_codecs.encode is used for something other than protocol 2's latin-1 bytes");
       }
+      ctx.budget.bytes(text.length);
       const out = new Uint8Array(text.length);
       for (let i = 0; i < text.length; i++) {
         const c = text.charCodeAt(i);

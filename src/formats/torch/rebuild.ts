@@ -3,7 +3,7 @@
  * descriptors of storages and tensors, plain dicts, tuples and bytes. Nothing is ever evaluated.
  */
 import { TruecastError } from "../../errors.js";
-import { chargeCall } from "../pickle/budget.js";
+import type { PickleBudget } from "../pickle/budget.js";
 import type { CallContext, UnpickleHooks } from "../pickle/unpickler.js";
 import { isGlobal, isPickleObject, type PickleGlobal, type PickleValue } from "../pickle/values.js";
 import { DTYPE_OBJECTS, STORAGE_CLASSES, type TorchElementType } from "./dtypes.js";
@@ -96,8 +96,9 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw invalid(`${what} is ${String(v)}, not a non-negative integer`);
     return v;
   };
-  const ints = (v: PickleValue | undefined, what: string): number[] => {
+  const ints = (v: PickleValue | undefined, what: string, budget?: PickleBudget): number[] => {
     if (!Array.isArray(v)) throw invalid(`${what} is not a tuple`);
+    budget?.slots(v.length);
     return v.map((x: PickleValue) => int(x, `an entry of ${what}`));
   };
   const storageArg = (v: PickleValue | undefined): TorchStorage => {
@@ -136,7 +137,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     throw invalid(`${fn} is given a state that is not a dict or a (dict, slots) pair`);
   };
 
-  const rebuildTensor = (fn: string, args: readonly PickleValue[], element: TorchElementType | null, requiresGrad: PickleValue | undefined): PickleValue => {
+  const rebuildTensor = (fn: string, args: readonly PickleValue[], element: TorchElementType | null, requiresGrad: PickleValue | undefined, budget: PickleBudget): PickleValue => {
     const storage = storageArg(args[0]);
     const el = element ?? storage.element;
     const t: TorchTensor = {
@@ -144,8 +145,8 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
       dtype: el.dtype,
       itemSize: el.itemSize,
       storageOffset: int(args[1], "a storage offset"),
-      shape: ints(args[2], "a tensor's size"),
-      stride: ints(args[3], "a tensor's stride"),
+      shape: ints(args[2], "a tensor's size", budget),
+      stride: ints(args[3], "a tensor's stride", budget),
       storage,
     };
     if (requiresGrad !== undefined && flag(requiresGrad, fn) && !differentiable(t.dtype)) {
@@ -163,18 +164,18 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     switch (dotted) {
       case "torch._utils._rebuild_tensor":
         arity(fn.name, args, 4, 4);
-        return rebuildTensor(fn.name, args, null, undefined);
+        return rebuildTensor(fn.name, args, null, undefined, ctx.budget);
       case "torch._utils._rebuild_tensor_v2":
         arity(fn.name, args, 6, 7);
         noMetadata(args[6], fn.name);
-        return rebuildTensor(fn.name, args, null, args[4]);
+        return rebuildTensor(fn.name, args, null, args[4], ctx.budget);
       case "torch._utils._rebuild_tensor_v3": {
         arity(fn.name, args, 7, 8);
         const d = args[6];
         const element = d !== undefined && isGlobal(d) && d.module === "torch" ? DTYPE_OBJECTS.get(d.name) : undefined;
         if (element === undefined) throw invalid("_rebuild_tensor_v3 is given something that is not a torch dtype");
         noMetadata(args[7], fn.name);
-        return rebuildTensor(fn.name, args, element, args[4]);
+        return rebuildTensor(fn.name, args, element, args[4], ctx.budget);
       }
       case "torch._utils._rebuild_parameter":
       case "torch._utils._rebuild_parameter_with_state": {
@@ -197,7 +198,6 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
         }
         if (!Array.isArray(innerArgs) || !Object.isFrozen(innerArgs)) throw invalid("_rebuild_from_type_v2 is given arguments that are not a tuple");
         objState(state, fn.name);
-        chargeCall(ctx.budget, innerArgs);
         const t = call(inner, innerArgs, { how: "call", budget: ctx.budget });
         if (!isTorchTensor(t)) throw invalid("_rebuild_from_type_v2 rebuilds something that is not a tensor");
         return t;

@@ -13,7 +13,7 @@
  *    all (and the adapter shows none), else the adapter config's stated `fan_in_fan_out` when the adapter's
  *    non-square modules agree with it; otherwise the merge is refused, naming the module.
  */
-import { readFile, stat } from "node:fs/promises";
+import { CONFIG_FILE, parseSideJson, readSideFile } from "../../formats/side-file.js";
 import { TruecastError } from "../../errors.js";
 import type { LoraModuleTensors, PeftLoraConfig } from "../../sources/peft.js";
 import type { TensorRef } from "../../sources/tensor-ref.js";
@@ -53,15 +53,11 @@ export const CONV1D_MODULES: ReadonlyMap<string, readonly string[]> = new Map<st
   ["clvp", ["mlp.c_fc", "mlp.c_proj"]],
 ]);
 
-/** A config.json is kilobytes; a larger file is not one. */
-const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
-
 /** Read `model_type` and `auto_map` from a base model's config.json; null when there is none or it cannot be read. */
 export async function readBaseArchitecture(configPath: string | undefined): Promise<BaseArchitecture | null> {
   if (configPath === undefined) return null;
   try {
-    if ((await stat(configPath)).size > MAX_CONFIG_BYTES) return null;
-    const parsed = JSON.parse(await readFile(configPath, "utf8")) as unknown;
+    const parsed = parseSideJson(await readSideFile(configPath, CONFIG_FILE), configPath, CONFIG_FILE);
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return null;
     const c = parsed as Record<string, unknown>;
     const modelType = typeof c.model_type === "string" && c.model_type !== "" ? c.model_type : null;

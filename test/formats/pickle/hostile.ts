@@ -124,3 +124,21 @@ export function manyRecordsZip(params: { extra: number; sharedHeader: boolean })
   p += 22;
   return new Uint8Array(out.buffer, out.byteOffset, p);
 }
+
+/** `_rebuild_tensor_v2(storage, 0, (1,)*150k, (0,)*150k, False, od)` 3,000 times: each call copies both tuples. */
+export function tensorShapeBomb(): Uint8Array {
+  const ones: Part[] = Array.from({ length: 150_000 }, () => [OP.BININT1, 1]);
+  const zeros: Part[] = Array.from({ length: 150_000 }, () => [OP.BININT1, 0]);
+  const pid: Part = [OP.MARK, str("storage"), global("torch", "FloatStorage"), str("0"), str("cpu"), OP.BININT1, 2, OP.TUPLE, OP.BINPERSID];
+  const one = bytes(get(M + 4), OP.MARK, get(M), OP.BININT1, 0, get(M + 1), get(M + 2), OP.NEWFALSE, get(M + 3), OP.TUPLE, OP.REDUCE, OP.APPEND);
+  const calls = new Uint8Array(one.length * 3000);
+  for (let i = 0; i < 3000; i++) calls.set(one, i * one.length);
+  return stateDictZip([
+    pid, put(M), OP.POP,
+    OP.MARK, ...ones, OP.TUPLE, put(M + 1), OP.POP,
+    OP.MARK, ...zeros, OP.TUPLE, put(M + 2), OP.POP,
+    global("collections", "OrderedDict"), OP.EMPTY_TUPLE, OP.REDUCE, put(M + 3), OP.POP,
+    global("torch._utils", "_rebuild_tensor_v2"), put(M + 4), OP.POP,
+    OP.EMPTY_LIST, calls,
+  ]);
+}
