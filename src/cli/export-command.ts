@@ -1,12 +1,13 @@
 import { resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { dtypePolicy, exportModel, type ExportReport } from "../export/export.js";
-import { reportJson } from "../export/report-json.js";
+import { writeReportJson } from "../export/report-json.js";
 import { openForExport } from "../export/open-for-export.js";
 import type { DtypePolicy } from "../export/plan.js";
 import { parseSize } from "../export/units.js";
 import { createExportPublisher } from "../hub/export-push.js";
-import { createUploadSession } from "../hub/upload-session.js";
+import { preflightExport } from "../export/preflight.js";
+import { abandonAfter, createUploadSession } from "../hub/upload-session.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatExport, formatLora } from "./format.js";
 import { formatPublished, HUB_OPTION_RULES, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
@@ -17,7 +18,10 @@ export const EXPORT_USAGE = `truecast export <source> <out> [options]
 
 Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a conversion is asked for.
 <source> is a .safetensors file, a PyTorch .bin/.pt/.pth state dict, a Hugging Face model folder
-(safetensors or PyTorch weights, single or sharded) or an H2O LLM Studio experiment folder.
+(safetensors or PyTorch weights, single or sharded), a folder holding one such checkpoint file, or an H2O
+LLM Studio experiment folder. config.json, tokenizer and generation_config.json files beside a checkpoint
+file travel with it. Every path and option, and the Hub token and repo with --push, are checked before any
+work; a Hub repo is created only right before the first upload, and deleted again if the run then fails.
 The export is written to a hidden folder beside <out> (.<out>.truecast-<pid>-<hex>) and moved into place
 at the end; Ctrl-C, SIGTERM and SIGHUP remove it, and the next export into the same parent folder removes
 those left by runs that were killed. Files linked from outside the source folder are never carried.
@@ -28,7 +32,10 @@ Options:
   --max-shard-size SIZE    tensor bytes per shard, decimal units: 64KB, 500MB, 5GB (default 5GB)
   --force                  replace a non-empty <out>
   --adapter DIR            merge this PEFT LoRA adapter into the source (in float32, rounded once)
-  --base DIR               the base model's folder (files an H2O experiment lacks; int4/int8 base weights)
+  --base DIR|ORG/NAME      the base model (a folder, or a Hub id found in the Hugging Face cache or downloaded):
+                           supplies config.json, tokenizer and generation files the source lacks (the source's
+                           own files win; the report lists what came from it); for an H2O experiment also its
+                           files and int4/int8 base weights. A --base that adds nothing is a usage error
   --model-card FILE        use FILE as README.md instead of the generated model card
   --license ID             license for the model card's front matter (apache-2.0, llama3.1, ...)
   --push REPO_ID           also publish to the Hub in one commit, uploading each shard as soon as it is
@@ -83,61 +90,74 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const maxShardSize = v["max-shard-size"] !== undefined ? parseSize(v["max-shard-size"], "--max-shard-size") : undefined;
   const progress = new Progress(io, v.quiet === true);
 
-  // Connect first, so that a bad token or repo id fails before any work.
+  // Every local path and option first, then the token and the repo (nothing is created yet): all before any work.
+  const { base } = await preflightExport(
+    { source, out, force: v.force === true, ...(v.adapter !== undefined ? { adapter: v.adapter } : {}), ...(v.base !== undefined ? { base: v.base } : {}), ...(v["model-card"] !== undefined ? { modelCard: v["model-card"] } : {}) },
+    io.cwd,
+  );
+  const baseDir = base && "dir" in base ? base.dir : undefined;
   const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;
   const publisher = session
     ? createExportPublisher({ session, keepLocal: v["keep-local"] === true, ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}) })
     : undefined;
 
-  const opened = await openForExport({
-    source: resolve(io.cwd, source),
-    policy,
-    ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
-    ...(v.base !== undefined ? { baseDir: resolve(io.cwd, v.base) } : {}),
-    env: io.env,
-    ...(io.fetch ? { fetch: io.fetch } : {}),
-  });
+  let opened: Awaited<ReturnType<typeof openForExport>>;
+  let report: ExportReport;
   let phase = "";
-  const report: ExportReport = await exportModel({
-    source: resolve(io.cwd, source),
-    model: opened.model,
-    ...(opened.lora ? { lora: opened.lora } : {}),
-    ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
-    ...(v.base !== undefined ? { baseDir: resolve(io.cwd, v.base) } : {}),
-    out: resolve(io.cwd, out),
-    dtype: policy,
-    ...(maxShardSize !== undefined ? { maxShardSize } : {}),
-    allowOverflow: v["allow-overflow"] === true,
-    force: v.force === true,
-    modelCard: {
-      ...(v["model-card"] !== undefined ? { file: resolve(io.cwd, v["model-card"]) } : {}),
-      ...(v.license !== undefined ? { license: v.license } : {}),
-      ...(v.push !== undefined ? { repoId: v.push } : {}),
-      ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
-    },
-    protect: [
-      ...(v.base !== undefined ? [{ path: resolve(io.cwd, v.base), what: "base model folder" }] : []),
-      ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
-      ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
-    ],
-    ...(publisher ? { publisher } : {}),
-    ...(io.signal ? { signal: io.signal } : {}),
-    onEvent: (e) => {
-      if (e.type === "write") {
-        if (phase !== "write") {
-          progress.begin("writing");
-          phase = "write";
+  try {
+    opened = await openForExport({
+      source: resolve(io.cwd, source),
+      policy,
+      ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
+      ...(base ? { base } : {}),
+      env: io.env,
+      ...(io.fetch ? { fetch: io.fetch } : {}),
+    });
+    report = await exportModel({
+      source: resolve(io.cwd, source),
+      model: opened.model,
+      ...(opened.lora ? { lora: opened.lora } : {}),
+      ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
+      ...(baseDir !== undefined ? { baseDir } : {}),
+      out: resolve(io.cwd, out),
+      dtype: policy,
+      ...(maxShardSize !== undefined ? { maxShardSize } : {}),
+      allowOverflow: v["allow-overflow"] === true,
+      force: v.force === true,
+      modelCard: {
+        ...(v["model-card"] !== undefined ? { file: resolve(io.cwd, v["model-card"]) } : {}),
+        ...(v.license !== undefined ? { license: v.license } : {}),
+        ...(v.push !== undefined ? { repoId: v.push } : {}),
+        ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
+      },
+      protect: [
+        ...(baseDir !== undefined ? [{ path: baseDir, what: "base model folder" }] : []),
+        ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
+        ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
+      ],
+      ...(publisher ? { publisher } : {}),
+      ...(io.signal ? { signal: io.signal } : {}),
+      onEvent: (e) => {
+        if (e.type === "write") {
+          if (phase !== "write") {
+            progress.begin("writing");
+            phase = "write";
+          }
+          progress.update(e.bytes, e.total, e.file);
+        } else if (e.type === "done") {
+          progress.end();
         }
-        progress.update(e.bytes, e.total, e.file);
-      } else if (e.type === "done") {
-        progress.end();
-      }
-    },
-  });
+      },
+    });
+  } catch (e) {
+    progress.end();
+    // A repo this run created is deleted again: a failed run leaves no empty repo.
+    throw await abandonAfter(session, e);
+  }
   progress.end();
   const published = publisher?.result() ?? null;
   if (v.json === true) {
-    io.stdout.write(reportJson({ ...report, ...(opened.lora ? { lora: opened.lora } : {}), ...(published ? { published } : {}) }));
+    await writeReportJson({ ...report, ...(opened.lora ? { lora: opened.lora } : {}), ...(published ? { published } : {}) }, (t) => io.stdout.write(t));
   } else if (v.quiet !== true) {
     if (opened.lora) io.stdout.write(formatLora(opened.lora));
     io.stdout.write(formatExport(report));

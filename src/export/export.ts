@@ -1,4 +1,4 @@
-import { rm, writeFile } from "node:fs/promises";
+import { open, rm, writeFile } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
 import { serializeIndex } from "../formats/safetensors/index-file.js";
 import { dtypeLabel, parseFloatDType } from "../dtype/table.js";
@@ -15,7 +15,7 @@ import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from
 import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
 import { checkConfigAfterWrite, REPORT_FILE, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
 import { publicName, scrubPaths } from "./provenance.js";
-import { reportJson } from "./report-json.js";
+import { writeReportJson } from "./report-json.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
 import { writeShard, type WrittenTensor } from "./write-shard.js";
@@ -112,6 +112,10 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     const opened = await openForExport({ ...params, policy, adapter: params.adapter });
     model = opened.model;
     lora = opened.lora ?? undefined;
+  }
+  if (!model && params.baseDir !== undefined) {
+    // `baseDir` supplies the files the source lacks (config, tokenizer, generation config), as `--base` does.
+    model = (await openForExport({ ...params, policy })).model;
   }
   model ??= await openSource(params.source, params);
   const publisher = params.publisher;
@@ -277,7 +281,14 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     // The report travels with the model: no local path in it (the source by its name, no output folder).
     const roots = [params.source, params.adapter, params.baseDir, card !== false ? card.file : undefined].filter((r): r is string => r !== undefined);
     current = REPORT_FILE;
-    await writeFile(stage.path(REPORT_FILE), reportJson(scrubPaths({ ...report, out: undefined, ...(lora ? { lora } : {}) }, roots)));
+    const { tensors: reportTensors, ...summary } = report;
+    const handle = await open(stage.path(REPORT_FILE), "w");
+    try {
+      // Tensor entries hold names, shards and digests, never paths: only the rest needs scrubbing.
+      await writeReportJson({ ...scrubPaths({ ...summary, out: undefined, ...(lora ? { lora } : {}) }, roots), tensors: reportTensors }, (t) => handle.write(t));
+    } finally {
+      await handle.close();
+    }
     if (publisher) await publisher.finish(stage.staging, report);
     if (keep) await stage.commit();
     else await stage.discard();

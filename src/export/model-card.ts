@@ -52,6 +52,12 @@ export interface ModelCardParams {
   sourceKind: string;
   /** Version, date, options, source and corrections of the run that wrote the card. */
   provenance?: Provenance;
+  /**
+   * What the folder holds besides weights: without config.json no loading snippet is written (the card says the
+   * folder holds weights only and how to make it loadable); without tokenizer files no AutoTokenizer line.
+   * @default both true
+   */
+  holds?: { readonly config: boolean; readonly tokenizer: boolean };
 }
 
 /** The exact phrase the Precision section uses when nothing was converted. */
@@ -94,7 +100,15 @@ function frontMatter(p: ModelCardParams, tag: string | undefined): string {
   return `---\n${stringify(meta, { version: "1.1", lineWidth: 0 })}---\n`;
 }
 
+/** The card's text when the folder has no config.json: what it is, and how to make it loadable. */
+export const WEIGHTS_ONLY =
+  "This folder holds weights only: it has no config.json, so transformers cannot load it as it is. " +
+  "Export it again with `--base <base model folder or Hub id>` to add the base model's config.json, tokenizer and " +
+  "generation files, or put a config.json next to the checkpoint.";
+
 function loadSnippet(p: ModelCardParams, tag: string | undefined): string {
+  if (p.holds && !p.holds.config) return WEIGHTS_ONLY;
+  const tokenizer = !p.holds || p.holds.tokenizer;
   const auto = autoClassFor(tag);
   const stored = parseFloatDType(p.storedDtype);
   const dtypeArg = stored === null ? '"auto"' : `torch.${configName(stored) ?? "float32"}`;
@@ -102,10 +116,10 @@ function loadSnippet(p: ModelCardParams, tag: string | undefined): string {
   return [
     "```python",
     "import torch",
-    `from transformers import ${auto}, AutoTokenizer`,
+    `from transformers import ${auto}${tokenizer ? ", AutoTokenizer" : ""}`,
     "",
     `model_id = ${id}`,
-    "tokenizer = AutoTokenizer.from_pretrained(model_id)",
+    ...(tokenizer ? ["tokenizer = AutoTokenizer.from_pretrained(model_id)"] : []),
     `model = ${auto}.from_pretrained(model_id, torch_dtype=${dtypeArg})`,
     "```",
   ].join("\n");

@@ -7,7 +7,9 @@ import type { H2oExperiment } from "../sources/h2o.js";
 import type { SourceModel, TensorRef } from "../sources/tensor-ref.js";
 import { mergeLora } from "../transforms/lora/index.js";
 import type { LoraReport } from "../transforms/lora/index.js";
+import { fillFromBase } from "./base-files.js";
 import { outputDtype, type DtypePolicy } from "./plan.js";
+import type { BaseRef } from "./preflight.js";
 import { publicName } from "./provenance.js";
 
 export interface OpenForExportParams extends OpenSourceOptions {
@@ -15,6 +17,11 @@ export interface OpenForExportParams extends OpenSourceOptions {
   /** A PEFT LoRA adapter folder to merge into the source. */
   readonly adapter?: string;
   readonly policy: DtypePolicy;
+  /**
+   * `--base` (a folder or a Hub model id): supplies config.json, tokenizer and generation files the source lacks.
+   * A folder is also passed on to the source as `baseDir` (an H2O experiment's base files and weights).
+   */
+  readonly base?: BaseRef;
 }
 
 export interface OpenedForExport {
@@ -47,11 +54,14 @@ function markComputed(t: TensorRef, by: string): TensorRef {
  * an H2O LLM Studio checkpoint holds merged into their base weights (its heads travel as the source's sidecars).
  */
 export async function openForExport(p: OpenForExportParams): Promise<OpenedForExport> {
-  let base = await openSource(p.source, p);
+  const baseDir = p.base && "dir" in p.base ? p.base.dir : p.baseDir;
+  let base = await openSource(p.source, { ...p, ...(baseDir === undefined ? {} : { baseDir }) });
   let adapter: PeftAdapter | null = null;
   let mergedAdapter: string | null = null;
   let configFile: string | undefined;
   try {
+    const baseRef: BaseRef | undefined = p.base ?? (baseDir === undefined ? undefined : { dir: baseDir });
+    if (baseRef) base = await fillFromBase({ model: base, base: baseRef, usedBySource: isH2o(base) && "dir" in baseRef, ...(p.env ? { env: p.env } : {}), ...(p.fetch ? { fetch: p.fetch } : {}) });
     if (isH2o(base)) {
       const { h2o } = base;
       if (!base.baseModel && h2o.cfg.llmBackbone) base = { ...base, baseModel: h2o.cfg.llmBackbone };

@@ -36,3 +36,30 @@ function relabel(value: unknown, key: string, depth: number): unknown {
 export function reportJson(report: object): string {
   return JSON.stringify({ schemaVersion: REPORT_SCHEMA_VERSION, ...(relabel(report, "", 0) as object) }, null, 2) + "\n";
 }
+
+/** Text handed to `write` at a time, so that a report of a million tensors never becomes one string. */
+const WRITE_CHUNK = 1 << 20;
+
+/**
+ * {@link reportJson}, written piece by piece: the report's `tensors` array (which can hold a million entries) is
+ * relabelled and serialized one entry at a time and handed to `write` in chunks of about 1 MB. The text is the same
+ * JSON as reportJson gives, with `tensors` as the last member.
+ */
+export async function writeReportJson(report: { readonly tensors?: readonly object[]; readonly [key: string]: unknown }, write: (text: string) => unknown): Promise<void> {
+  const { tensors, ...rest } = report;
+  const head = reportJson(rest).replace(/\n}\n$/, "");
+  if (tensors === undefined) {
+    await write(head + "\n}\n");
+    return;
+  }
+  let pending = head + (head.endsWith("{") ? "\n" : ",\n") + '  "tensors": [';
+  for (let i = 0; i < tensors.length; i++) {
+    const entry = JSON.stringify(relabel(tensors[i], "tensors", 1), null, 2).replace(/\n/g, "\n    ");
+    pending += (i === 0 ? "\n    " : ",\n    ") + entry;
+    if (pending.length >= WRITE_CHUNK) {
+      await write(pending);
+      pending = "";
+    }
+  }
+  await write(pending + (tensors.length > 0 ? "\n  ]\n}\n" : "]\n}\n"));
+}

@@ -1,6 +1,7 @@
 import { copyFile, writeFile } from "node:fs/promises";
 import { CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import { configName, type FloatDType } from "../dtype/table.js";
+import { TOKENIZER_FILE_NAMES } from "../sources/companion-files.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { truecastVersion } from "../version.js";
 import { configClaims, rewriteConfigDtype } from "./config.js";
@@ -88,6 +89,7 @@ export async function writeSmallFiles(params: {
           ...(card.mergedAdapter ? { mergedAdapter: card.mergedAdapter } : {}),
           ...(architectures ? { architectures } : {}),
           provenance,
+          holds: { config: model.files.has("config.json"), tokenizer: TOKENIZER_FILE_NAMES.some((n) => model.files.has(n)) },
         }),
       );
       await writeFile(params.target("README.md"), text);

@@ -35,7 +35,13 @@ export interface PublishReport {
   repoId: string;
   endpoint: string;
   revision: string;
+  /** The commit made, or (when `committed` is false) the revision's commit that already held every file. */
   commit: { oid: string; url: string };
+  /**
+   * False when nothing was committed because the revision already held every file byte for byte (re-publishing an
+   * unchanged folder makes no empty commit); `summary` then reads `nothing to publish: ...`.
+   */
+  committed: boolean;
   pullRequestUrl: string | null;
   /** True when this run created the repository. */
   created: boolean;

@@ -13,7 +13,7 @@ import { buildPublishReport } from "./summary.js";
 import type { HttpTimeouts } from "../util/http-guard.js";
 import type { RetryPolicy } from "./retry.js";
 import { runUploadPool } from "./upload-pool.js";
-import { createUploadSession, type UploadedFile } from "./upload-session.js";
+import { abandonAfter, createUploadSession, type UploadedFile, type UploadSession } from "./upload-session.js";
 
 export interface PublishFolderParams {
   folder: string;
@@ -105,6 +105,20 @@ async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => v
     },
   });
 
+  try {
+    return await uploadAndCommit(params, emit, session, local, check);
+  } catch (e) {
+    throw await abandonAfter(session, e);
+  }
+}
+
+async function uploadAndCommit(
+  params: PublishFolderParams,
+  emit: (e: PublishEvent) => void,
+  session: UploadSession,
+  local: LocalFile[],
+  check: Awaited<ReturnType<typeof checkFolder>>,
+): Promise<PublishReport> {
   emit({ type: "phase", phase: "uploading" });
   const cancel = new AbortController();
   const uploaded: UploadedFile[] = await runUploadPool({

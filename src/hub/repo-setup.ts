@@ -1,8 +1,9 @@
 /**
- * Before any upload: the token is checked (whoami), the repository is created when missing (private unless asked
- * otherwise), and a branch named by --revision is created from main when missing.
+ * The token is checked (whoami) and the repository looked up before any work; a missing repository is created
+ * (private unless asked otherwise) only right before the first upload, and deleted again when the run fails before
+ * its commit; a branch named by --revision is created from main when missing, at the same moment.
  */
-import { createBranch, createRepo, HubApiError } from "@huggingface/hub";
+import { createBranch, createRepo, deleteRepo, HubApiError } from "@huggingface/hub";
 import { TruecastError } from "../errors.js";
 import { CLIENT_TOKEN_PLACEHOLDER } from "./hub-fetch.js";
 import { answerUrl, jsonType, malformed, readJsonObject, stringField } from "./hub-json.js";
@@ -66,18 +67,23 @@ export async function revisionCommit(t: HubTarget, revision: string): Promise<{ 
   return { sha, private: json.private === true };
 }
 
-/** Make sure the repo exists; returns whether it was created here and its visibility. */
-export async function ensureRepo(t: HubTarget, isPublic: boolean): Promise<{ created: boolean; private: boolean }> {
+/** The repo's visibility, or null when it does not exist for us (nothing is created here). */
+export async function repoState(t: HubTarget): Promise<{ private: boolean } | null> {
   const url = `${t.endpoint}/api/models/${t.repo.full}`;
   const res = await t.fetch(url);
   if (res.ok) {
     const json = await readJsonObject(res, url);
-    return { created: false, private: json.private === true };
+    return { private: json.private === true };
   }
   // As the client's repoExists: the Hub answers 401 (X-Error-Code: RepoNotFound) or 404 for a repo it will not show;
-  // the token itself was checked by whoami first, so both mean "not there for us": try to create it.
+  // the token itself was checked by whoami first, so both mean "not there for us".
   if (res.status !== 404 && res.status !== 401) throw await apiError(res);
   await res.body?.cancel();
+  return null;
+}
+
+/** Create the repo (known to be missing); returns whether it was created here and its visibility. */
+export async function createMissingRepo(t: HubTarget, isPublic: boolean): Promise<{ created: boolean; private: boolean }> {
   try {
     await createRepo({
       repo: { type: "model", name: t.repo.full },
@@ -92,6 +98,17 @@ export async function ensureRepo(t: HubTarget, isPublic: boolean): Promise<{ cre
     if (e instanceof HubApiError && e.statusCode === 409) return { created: false, private: !isPublic };
     throw e;
   }
+}
+
+/** Make sure the repo exists; returns whether it was created here and its visibility. */
+export async function ensureRepo(t: HubTarget, isPublic: boolean): Promise<{ created: boolean; private: boolean }> {
+  const state = await repoState(t);
+  return state ? { created: false, private: state.private } : createMissingRepo(t, isPublic);
+}
+
+/** Delete a repo this run created and never committed to, so that a failed run leaves no empty repo behind. */
+export async function deleteCreatedRepo(t: HubTarget): Promise<void> {
+  await deleteRepo({ repo: { type: "model", name: t.repo.full }, accessToken: CLIENT_TOKEN_PLACEHOLDER, hubUrl: t.endpoint, fetch: t.fetch });
 }
 
 /** Create `branch` from main when it does not exist yet. */

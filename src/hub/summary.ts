@@ -1,4 +1,4 @@
-import type { CommitResult } from "./commit-request.js";
+import type { SessionCommit } from "./upload-session.js";
 import type { PublishReport } from "./events.js";
 import type { RemoteVerification } from "./remote-verify.js";
 import type { UploadedFile, UploadSession } from "./upload-session.js";
@@ -17,7 +17,12 @@ export function publishSummaryLine(p: {
   pr: string | null;
   forced: boolean;
   problems: number;
+  /** No commit was made: the revision already held every file. */
+  unchanged?: boolean;
 }): string {
+  if (p.unchanged) {
+    return `nothing to publish: ${p.repoId}@${p.commit} already holds these ${p.files} file${p.files === 1 ? "" : "s"} (no commit made), ${p.shards} shard${p.shards === 1 ? "" : "s"} verified on the Hub`;
+  }
   let s = `published ${p.repoId}@${p.commit}: ${p.files} file${p.files === 1 ? "" : "s"}, ${p.shards} shard${p.shards === 1 ? "" : "s"} verified on the Hub`;
   if (p.dtype) s += `, dtype ${p.dtype}`;
   if (p.pr) s += `, pull request ${p.pr}`;
@@ -28,7 +33,7 @@ export function publishSummaryLine(p: {
 /** The report of a finished publish (`publish` and `export --push` alike). */
 export function buildPublishReport(p: {
   session: UploadSession;
-  commit: CommitResult;
+  commit: SessionCommit;
   files: readonly UploadedFile[];
   verified: RemoteVerification;
   /** config.json spelling of the dominant floating dtype, or null. */
@@ -43,6 +48,7 @@ export function buildPublishReport(p: {
     endpoint: session.endpoint,
     revision: session.revision,
     commit: { oid: commit.oid, url: commit.url },
+    committed: !commit.unchanged,
     pullRequestUrl: commit.pullRequestUrl,
     created: session.created,
     private: session.private,
@@ -62,6 +68,7 @@ export function buildPublishReport(p: {
       pr: commit.pullRequestUrl,
       forced,
       problems: p.problems.length,
+      unchanged: commit.unchanged,
     }),
   };
 }

@@ -9,7 +9,7 @@
  * itself is the Hub's ndjson commit call (commit-request.ts), because by then a shard may be gone from the local
  * disk. The official client still does the token check and the repo and branch set-up (repo-setup.ts).
  */
-import type { TruecastError } from "../errors.js";
+import { TruecastError } from "../errors.js";
 import type { FileState, PublishEvent } from "./events.js";
 import { FileBlob } from "./file-blob.js";
 import { hashRegularFile } from "./file-hash.js";
@@ -18,7 +18,8 @@ import { createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
 import { toHubError } from "./hub-errors.js";
 import { lfsBatch, preuploadMode, putLfsObject, type LfsCall } from "./lfs-upload.js";
 import { parseRepoId } from "./repo-id.js";
-import { checkToken, ensureBranch, ensureRepo, revisionCommit, type HubTarget } from "./repo-setup.js";
+import { checkToken, createMissingRepo, deleteCreatedRepo, ensureBranch, repoState, revisionCommit, type HubTarget } from "./repo-setup.js";
+import { remoteAlreadyHolds } from "./unchanged.js";
 import { postCommit, type CommitResult } from "./commit-request.js";
 import { httpTimeouts, type HttpTimeouts } from "../util/http-guard.js";
 import type { RetryPolicy } from "./retry.js";
@@ -63,6 +64,7 @@ export interface UploadSession {
   readonly endpoint: string;
   readonly revision: string;
   readonly createPr: boolean;
+  /** True once this session has created the repository (it does so only right before its first upload). */
   readonly created: boolean;
   readonly private: boolean;
   /** Endpoint, repo and the fetch every call of this session uses (token scoped to the endpoint, retries). */
@@ -71,7 +73,16 @@ export interface UploadSession {
   bytesSent(): number;
   /** Upload one file to LFS storage (small files are only hashed: they travel inside the commit). */
   uploadFile(localPath: string, pathInRepo: string, opts?: UploadFileOptions): Promise<UploadedFile>;
-  commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<CommitResult>;
+  /**
+   * Commit the files in one commit; when the revision already holds every one of them unchanged, no commit is made
+   * and the result names the revision's current commit with `unchanged: true`.
+   */
+  commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<SessionCommit>;
+  /**
+   * After a failure: delete the repository if this session created it and nothing was committed, so that a failed
+   * run leaves no empty repository. Returns a line saying what happened, or null when there was nothing to undo.
+   */
+  abandon(): Promise<string | null>;
   /** Map any error of a Hub call to a TruecastError without the token. */
   fail(e: unknown, step: string): TruecastError;
 }
@@ -86,6 +97,11 @@ export interface UploadFileOptions {
   onHashed?: () => void;
 }
 
+/** A commit made, or the commit that already held the files (`unchanged`). */
+export interface SessionCommit extends CommitResult {
+  unchanged: boolean;
+}
+
 /**
  * Largest file sent inside the commit, whatever preupload says: the Hub's own limit for a regular file (10 MB).
  * Everything bigger goes to LFS; what stays inside is streamed by commit-body.ts, so its size costs no memory.
@@ -96,8 +112,10 @@ export const MAX_REGULAR_FILE_BYTES = 10_000_000;
 const PROGRESS_INTERVAL_MS = 100;
 
 /**
- * Check the token and the repo id, create the repository if it is missing (private unless asked), and return a
- * session that uploads files and makes the one commit. Fails before any upload on a bad token or repo id.
+ * Check the token, the repo id and whether the repository exists, and return a session that uploads files and makes
+ * the one commit. Fails before any upload on a bad token or repo id. Nothing is created here: a missing repository
+ * (private unless asked) and a missing branch are created right before the first upload, because the Hub's
+ * preupload and LFS calls need them; {@link UploadSession.abandon} deletes such a repository again after a failure.
  */
 export async function createUploadSession(params: UploadSessionParams): Promise<UploadSession> {
   const repo = parseRepoId(params.repoId);
@@ -119,20 +137,40 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     });
   const target: HubTarget = { endpoint, repo, fetch: makeFetch() };
   let created = false;
+  let committed = false;
   let isPrivate = !params.public;
+  let exists = false;
   try {
     await checkToken(target);
   } catch (e) {
     throw fail(e, "checking the token");
   }
-  // Started while the repo is set up, so its start-up is not in the first file's path.
+  // Started while the repo is looked up, so its start-up is not in the first file's path.
   warmSha256Worker();
   try {
-    ({ created, private: isPrivate } = await ensureRepo(target, params.public ?? false));
-    if (!createPr) await ensureBranch(target, revision);
+    const state = await repoState(target);
+    exists = state !== null;
+    if (state) isPrivate = state.private;
   } catch (e) {
-    throw fail(e, `preparing ${repo.full}`);
+    throw fail(e, `looking up ${repo.full}`);
   }
+  let ready: Promise<void> | null = null;
+  /** Set by abandon(): from then on nothing is created (an upload still in flight must not create the repo after). */
+  let abandoned = false;
+  /** Create the repo and branch when missing, once, right before the first call that needs them. */
+  const prepare = (): Promise<void> =>
+    (ready ??= (async () => {
+      if (abandoned) throw new TruecastError("INTERNAL", `the upload to ${repo.full} was abandoned`);
+      try {
+        if (!exists) {
+          ({ created, private: isPrivate } = await createMissingRepo(target, params.public ?? false));
+          exists = true;
+        }
+        if (!createPr) await ensureBranch(target, revision);
+      } catch (e) {
+        throw fail(e, `preparing ${repo.full}`);
+      }
+    })());
   let sentTotal = 0;
 
   async function uploadFile(localPath: string, pathInRepo: string, opts: UploadFileOptions = {}): Promise<UploadedFile> {
@@ -167,6 +205,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
         report("uploading", Math.max(0, sent));
       },
     });
+    await prepare();
     const call: LfsCall = { target, fetch: fileFetch, revision, createPr, pathInRepo, ...(signal && { signal }) };
     try {
       if ((await preuploadMode({ ...call, blob })) === "regular" && size <= MAX_REGULAR_FILE_BYTES) {
@@ -193,17 +232,53 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     }
   }
 
-  async function commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<CommitResult> {
+  async function commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<SessionCommit> {
+    await prepare();
     try {
       const parent = createPr ? null : ((await revisionCommit(target, revision))?.sha ?? null);
-      return await postCommit({ target, makeFetch, revision, createPr, parent, files, ...opts });
+      if (parent !== null && (await remoteAlreadyHolds(target, parent, files))) {
+        return { oid: parent, url: `${endpoint}/${repo.full}/tree/${parent}`, pullRequestUrl: null, recovered: false, unchanged: true };
+      }
+      const result = await postCommit({ target, makeFetch, revision, createPr, parent, files, ...opts });
+      committed = true;
+      return { ...result, unchanged: false };
     } catch (e) {
       throw fail(e, `committing to ${repo.full}@${revision}`);
     }
   }
 
+  async function abandon(): Promise<string | null> {
+    abandoned = true;
+    await ready?.catch(() => undefined);
+    if (!created || committed) return null;
+    try {
+      await deleteCreatedRepo(target);
+      created = false;
+      return `${repo.full} was created by this run and is deleted again: nothing was committed`;
+    } catch (e) {
+      return `${repo.full} was created by this run but could not be deleted (${fail(e, "deleting it").message}); delete it on the Hub`;
+    }
+  }
+
   return {
-    repoId: repo.full, endpoint, revision, createPr, created, private: isPrivate, target,
-    bytesSent: () => sentTotal, uploadFile, commit, fail,
+    repoId: repo.full, endpoint, revision, createPr, target,
+    get created() {
+      return created;
+    },
+    get private() {
+      return isPrivate;
+    },
+    bytesSent: () => sentTotal, uploadFile, commit, abandon, fail,
   };
+}
+
+/**
+ * After a failed run: undo the repository this session created (see {@link UploadSession.abandon}) and return the
+ * error to report, with what happened to the repository added to its message.
+ */
+export async function abandonAfter(session: UploadSession | null, e: unknown): Promise<unknown> {
+  const note = await session?.abandon();
+  if (!note) return e;
+  if (e instanceof TruecastError) return new TruecastError(e.code, `${e.message} (${note})`, { cause: e });
+  return e;
 }

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { open, stat } from "node:fs/promises";
-import { extname, join } from "node:path";
+import { dirname, extname, join } from "node:path";
+import { companionFiles, singleWeightFile } from "./companion-files.js";
+import { scanModelFiles } from "./model-files.js";
 import { TruecastError } from "../errors.js";
 import { isH2oExperiment, openH2oExperiment } from "./h2o.js";
 import { openSafetensorsFile, openSafetensorsFolder } from "./safetensors.js";
@@ -29,6 +31,26 @@ async function sniff(path: string): Promise<"zip" | "safetensors" | "unknown"> {
   }
 }
 
+/** A single checkpoint file, by extension, else by its first bytes. */
+async function openFile(path: string): Promise<SourceModel> {
+  const ext = extname(path).toLowerCase();
+  if (ext === ".safetensors") return openSafetensorsFile(path);
+  if (TORCH_EXTENSIONS.has(ext)) return openTorchFile(path);
+  const kind = await sniff(path);
+  if (kind === "zip") return openTorchFile(path);
+  if (kind === "safetensors") return openSafetensorsFile(path);
+  throw new TruecastError(
+    "UNKNOWN_SOURCE",
+    `${path} is neither a safetensors file nor a PyTorch checkpoint; give a .safetensors, .bin, .pt or .pth file or a model folder`,
+  );
+}
+
+/** The file's model, carrying the small files found beside it (config, tokenizer) as its own. */
+function withFiles(model: SourceModel, files: ReadonlyMap<string, string>, notes: readonly string[] = []): SourceModel {
+  if (files.size === 0 && notes.length === 0) return model;
+  return { ...model, files: new Map([...files, ...model.files]), notes: [...model.notes, ...notes, ...(files.size > 0 ? [`carried from beside the checkpoint: ${[...files.keys()].join(", ")}`] : [])] };
+}
+
 /**
  * Open any input `export` accepts: a .safetensors file, a PyTorch .bin/.pt/.pth state dict, a Hugging Face folder
  * (safetensors or PyTorch weights, single or sharded) or an H2O LLM Studio experiment folder.
@@ -42,15 +64,7 @@ export async function openSource(path: string, options: OpenSourceOptions = {}):
     if (code === "ENOENT" || code === "ENOTDIR") throw new TruecastError("NOT_FOUND", `${path} does not exist; check the path`);
     throw new TruecastError("UNREADABLE", `cannot read ${path} (${code ?? (e as Error).message})`);
   }
-  if (info.isFile()) {
-    const ext = extname(path).toLowerCase();
-    if (ext === ".safetensors") return openSafetensorsFile(path);
-    if (TORCH_EXTENSIONS.has(ext)) return openTorchFile(path);
-    const kind = await sniff(path);
-    if (kind === "zip") return openTorchFile(path);
-    if (kind === "safetensors") return openSafetensorsFile(path);
-    throw new TruecastError("UNKNOWN_SOURCE", `${path} is neither a safetensors file nor a PyTorch checkpoint; give a .safetensors, .bin, .pt or .pth file or a model folder`);
-  }
+  if (info.isFile()) return withFiles(await openFile(path), await companionFiles(dirname(path)));
   if (!info.isDirectory()) throw new TruecastError("UNKNOWN_SOURCE", `${path} is not a file or a folder`);
   const has = (name: string) => existsSync(join(path, name));
   if (await isH2oExperiment(path)) {
@@ -61,8 +75,14 @@ export async function openSource(path: string, options: OpenSourceOptions = {}):
   if (has("adapter_config.json")) {
     throw new TruecastError("UNKNOWN_SOURCE", `${path} is a PEFT adapter, not a model; export the base model and pass this folder as --adapter ${path}`);
   }
+  const single = await singleWeightFile(path);
+  if (single !== null) {
+    const scan = await scanModelFiles(path);
+    const model = await openFile(single);
+    return withFiles(model, scan.files, scan.skipped.map((s) => `${s.name} not carried: ${s.reason}`));
+  }
   throw new TruecastError(
     "UNKNOWN_SOURCE",
-    `${path} holds no model: expected model.safetensors, model.safetensors.index.json, pytorch_model.bin(.index.json), or an H2O LLM Studio experiment (cfg.yaml + checkpoint.pth)`,
+    `${path} holds no model: expected model.safetensors, model.safetensors.index.json, pytorch_model.bin(.index.json), a single .pt/.pth/.bin/.safetensors checkpoint, or an H2O LLM Studio experiment (cfg.yaml + checkpoint.pth)`,
   );
 }

@@ -62,7 +62,7 @@ test("publish → download back every file through resolve: bytes identical, one
   });
 });
 
-test("--public creates a public repo; a second publish reuses the repo and sends no stored object again", async () => {
+test("--public creates a public repo; a second publish of the unchanged folder reuses the repo, sends nothing and makes no commit", async () => {
   await withDouble(async (d, dir) => {
     await writeModelFolder(dir);
     const first = await publishFolder({ folder: dir, repoId: "acme/open", token: "hf_write", endpoint: d.url, public: true, sleep: noSleep });
@@ -74,7 +74,10 @@ test("--public creates a public repo; a second publish reuses the repo and sends
     assert.equal(d.requests.filter((r) => r.method === "PUT").length, putsBefore);
     assert.ok(second.files.filter((f) => f.lfs).every((f) => !f.sent));
     assert.equal(second.bytesSent, 0);
-    assert.equal(commits(d).length, 2);
+    assert.equal(commits(d).length, 1, "no empty commit");
+    assert.equal(second.committed, false);
+    assert.equal(second.commit.oid, first.commit.oid);
+    assert.match(second.summary, new RegExp(`^nothing to publish: acme/open@${first.commit.oid} already holds these ${first.files.length} files \\(no commit made\\)`));
   });
 });
 

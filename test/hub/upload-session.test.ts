@@ -13,7 +13,7 @@ test("export --push flow: each shard uploaded then deleted locally, one commit l
   const t = await tempDir();
   try {
     const session = await createUploadSession({ repoId: "acme/pushed", token: "hf_write", endpoint: d.url, sleep: async () => undefined });
-    assert.equal(session.created, true);
+    assert.equal(session.created, false, "nothing is created before the first upload");
     const shards = [safetensorsBytes([{ name: "a", dtype: "BF16", shape: [64, 8] }], 3), safetensorsBytes([{ name: "b", dtype: "BF16", shape: [32] }], 4)];
     const uploaded = [];
     for (const [i, bytes] of shards.entries()) {

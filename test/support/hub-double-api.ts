@@ -65,6 +65,7 @@ export class DoubleApi {
     let g: RegExpMatchArray | null;
     if (m === "GET" && p === "/api/whoami-v2") return this.whoami(ctx);
     if (m === "POST" && p === "/api/repos/create") return this.create(ctx);
+    if (m === "DELETE" && p === "/api/repos/delete") return this.remove(ctx);
     if (m === "GET" && (g = p.match(/^\/api\/models\/([^/]+\/[^/]+)(?:\/revision\/(.+))?$/))) return this.info(ctx, g[1] ?? "", decodeURIComponent(g[2] ?? "main"));
     if (m === "POST" && (g = p.match(/^\/api\/models\/([^/]+\/[^/]+)\/preupload\/(.+)$/))) return this.preupload(ctx, g[1] ?? "");
     if (m === "POST" && (g = p.match(/^\/api\/models\/([^/]+\/[^/]+)\/commit\/(.+)$/))) return this.commit(ctx, g[1] ?? "", decodeURIComponent(g[2] ?? ""));
@@ -92,6 +93,19 @@ export class DoubleApi {
     const isPrivate = body.visibility ? body.visibility !== "public" : (body.private ?? false);
     ctx.store.createRepo(id, isPrivate);
     ctx.send(200, { url: `${ctx.hubOrigin}/${id}`, name: id, id: `id-${id}` });
+  }
+
+  /** DELETE /api/repos/delete {name, organization, type}: as the Hub, only the owner with a write token. */
+  private async remove(ctx: DoubleContext): Promise<void> {
+    const u = this.authed(ctx);
+    const body = (await ctx.json()) as { name?: string; organization?: string; type?: string } | null;
+    if (!u) return;
+    if (!body?.name) return ctx.send(400, { error: "name is required" });
+    const id = `${body.organization ?? u.user}/${body.name}`;
+    if (!ctx.store.repos.has(id)) return ctx.send(404, { error: "Repository not found" });
+    if (!u.write || id.split("/")[0] !== u.user) return ctx.send(403, { error: "You don't have the rights to delete this repository" });
+    ctx.store.repos.delete(id);
+    ctx.send(200, {});
   }
 
   private info(ctx: DoubleContext, id: string, rev: string): void {
