@@ -103,10 +103,15 @@ function renamed(ref: TensorRef, name: string): TensorRef {
   };
 }
 
+/**
+ * config.json's `tie_word_embeddings`; transformers' default (true) when config.json leaves it out (transformers
+ * writes only values that differ from the default, so a GPT-2 config omits it). Undefined without a config.json.
+ */
 async function tieWordEmbeddings(configPath: string | undefined): Promise<boolean | undefined> {
   if (configPath === undefined) return undefined;
   const parsed = parseSideJson(await readSideFile(configPath, CONFIG_FILE), configPath, CONFIG_FILE);
   const v = (parsed as { tie_word_embeddings?: unknown } | null)?.tie_word_embeddings;
+  if (v === undefined) return true;
   return typeof v === "boolean" ? v : undefined;
 }
 

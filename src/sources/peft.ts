@@ -43,6 +43,8 @@ export interface PeftLoraConfig {
   readonly loraBias: boolean;
   readonly bias: "none" | "all" | "lora_only";
   readonly baseModelNameOrPath: string | null;
+  /** `peft_version` (PEFT ≥ 0.18 writes it): which release's rank_pattern/alpha_pattern matching applies. */
+  readonly peftVersion: string | null;
 }
 
 /** The LoRA tensors of one targeted module. */
@@ -141,6 +143,8 @@ export function parsePeftConfig(text: string, file: string): PeftLoraConfig {
   const mts = c.modules_to_save ?? [];
   if (!Array.isArray(mts) || !mts.every((x) => typeof x === "string")) fail("ADAPTER_INVALID", file, `"modules_to_save" must be a list of strings`);
   const base = c.base_model_name_or_path ?? null;
+  const version = c.peft_version ?? null;
+  if (version !== null && typeof version !== "string") fail("ADAPTER_INVALID", file, `"peft_version" must be a string`);
   return {
     r,
     loraAlpha: alpha,
@@ -155,6 +159,7 @@ export function parsePeftConfig(text: string, file: string): PeftLoraConfig {
     loraBias: readBool(c, "lora_bias", file),
     bias,
     baseModelNameOrPath: typeof base === "string" ? base : null,
+    peftVersion: version,
   };
 }
 
@@ -250,7 +255,7 @@ export function makeLoraConfig(fields: Partial<PeftLoraConfig> & { r: number; lo
   return {
     useRslora: false, useDora: false, fanInFanOut: false, fanInFanOutStated: false, targetModules: null, modulesToSave: [],
     rankPattern: new Map(), alphaPattern: new Map(), loraBias: false, bias: "none", baseModelNameOrPath: null,
-    ...fields,
+    peftVersion: null, ...fields,
   };
 }
 

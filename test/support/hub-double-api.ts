@@ -1,9 +1,10 @@
 /**
- * The repository half of the Hub double: whoami, repo create and info, preupload, the ndjson commit,
- * tree listing (paged with a Link header) and resolve (LFS files redirect to the storage host, with Range support).
+ * The repository half of the Hub double: whoami, repo create and info, README metadata validation, preupload,
+ * the ndjson commit, tree listing (paged with a Link header) and resolve (LFS files redirect to the storage host, with Range support).
  */
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
+import { parse as parseYaml } from "yaml";
 import type { DoubleContext } from "./hub-double.js";
 import { newCommitId, type DoubleCommit, type DoubleFile, type DoubleRepo } from "./hub-double-store.js";
 
@@ -66,6 +67,7 @@ export class DoubleApi {
     if (m === "GET" && p === "/api/whoami-v2") return this.whoami(ctx);
     if (m === "POST" && p === "/api/repos/create") return this.create(ctx);
     if (m === "DELETE" && p === "/api/repos/delete") return this.remove(ctx);
+    if (m === "POST" && p === "/api/validate-yaml") return this.validateYaml(ctx);
     if (m === "GET" && (g = p.match(/^\/api\/models\/([^/]+\/[^/]+)(?:\/revision\/(.+))?$/))) return this.info(ctx, g[1] ?? "", decodeURIComponent(g[2] ?? "main"));
     if (m === "POST" && (g = p.match(/^\/api\/models\/([^/]+\/[^/]+)\/preupload\/(.+)$/))) return this.preupload(ctx, g[1] ?? "");
     if (m === "POST" && (g = p.match(/^\/api\/models\/([^/]+\/[^/]+)\/commit\/(.+)$/))) return this.commit(ctx, g[1] ?? "", decodeURIComponent(g[2] ?? ""));
@@ -108,11 +110,30 @@ export class DoubleApi {
     ctx.send(200, {});
   }
 
+  /**
+   * POST /api/validate-yaml `{content, repoType}`: huggingface_hub checks a README.md's front matter here before
+   * committing it. 400 with `errors` when the YAML does not parse or is not a mapping; a warning when there is none.
+   */
+  private async validateYaml(ctx: DoubleContext): Promise<void> {
+    const body = (await ctx.json()) as { content?: unknown } | null;
+    if (typeof body?.content !== "string") return ctx.send(400, { errors: [{ message: "content is required" }] });
+    const front = /^---\r?\n([\s\S]*?)\r?\n---(\r?\n|$)/.exec(body.content);
+    if (!front) return ctx.send(200, { warnings: [{ message: "empty or missing yaml metadata in repo card" }] });
+    let doc: unknown;
+    try {
+      doc = parseYaml(front[1] ?? "");
+    } catch (e) {
+      return ctx.send(400, { errors: [{ message: `invalid yaml: ${(e as Error).message.split("\n")[0]}` }] });
+    }
+    if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return ctx.send(400, { errors: [{ message: "metadata must be a mapping" }] });
+    ctx.send(200, {});
+  }
+
   private info(ctx: DoubleContext, id: string, rev: string): void {
     const repo = this.readableRepo(ctx, id);
     if (!repo) return;
     const commit = ctx.store.resolve(repo, rev);
-    if (!commit) return ctx.send(404, { error: `Revision not found: ${rev}` });
+    if (!commit) return notFound(ctx, "RevisionNotFound", `Invalid rev id: ${rev}`);
     ctx.send(200, {
       _id: `id-${id}`, id, modelId: id, private: repo.private, sha: commit.id,
       siblings: [...commit.files.keys()].map((rfilename) => ({ rfilename })),
@@ -246,9 +267,11 @@ export class DoubleApi {
     const repo = this.readableRepo(ctx, id);
     if (!repo) return;
     const commit = ctx.store.resolve(repo, rev);
-    const file = commit?.files.get(path);
-    if (!commit || !file) return ctx.send(404, { error: "Entry not found" });
+    if (!commit) return notFound(ctx, "RevisionNotFound", `Invalid rev id: ${rev}`);
     ctx.res.setHeader("X-Repo-Commit", commit.id);
+    const file = commit.files.get(path);
+    // huggingface_hub tells a missing file (EntryNotFoundError, file_exists → False) by this header, not the status
+    if (!file) return notFound(ctx, "EntryNotFound", "Entry not found");
     if (file.kind === "lfs") {
       ctx.res.setHeader("X-Linked-Size", String(file.size));
       ctx.res.setHeader("X-Linked-Etag", `"${file.oid}"`);
@@ -257,6 +280,8 @@ export class DoubleApi {
       ctx.res.end();
       return;
     }
+    // As the Hub: a regular file's ETag is its git blob id (huggingface_hub refuses a download without an ETag)
+    ctx.res.setHeader("ETag", `"${file.gitOid}"`);
     serveRange(ctx, file.size, (start, end) => ctx.res.end(file.bytes.subarray(start, end + 1)));
   }
 
@@ -269,6 +294,13 @@ export class DoubleApi {
       createReadStream(ctx.store.objectPath(oid), { start, end }).pipe(ctx.res);
     });
   }
+}
+
+/** A 404 with the `X-Error-Code` the Hub sends (RevisionNotFound, EntryNotFound), which the Python client maps to its errors. */
+function notFound(ctx: DoubleContext, code: "RevisionNotFound" | "EntryNotFound", message: string): void {
+  ctx.res.setHeader("X-Error-Code", code);
+  ctx.res.setHeader("X-Error-Message", message);
+  ctx.send(404, { error: message });
 }
 
 /** Answer 200 or 206 (one `bytes=a-b` range) or 416. */

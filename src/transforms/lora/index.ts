@@ -4,5 +4,5 @@ export { mergeRows, type MergeRowsResult, type MergeRowsTask } from "./merge-row
 export { applyDeltaRows, transposeF32, type DeltaRowsParams } from "./kernel.js";
 export { createSimdKernel, threadKernel, type SimdKernel } from "./simd-kernel.js";
 export { CONV1D_MODULES, planLayouts, readBaseArchitecture, type BaseArchitecture, type LayoutSource, type WeightLayout } from "./layout.js";
-export { moduleScaling, patternValue, type ModuleScaling } from "./scaling.js";
+export { moduleScaling, patternValue, rankAndAlpha, ruleForVersion, type ModuleScaling, type PatternRule } from "./scaling.js";
 export type { LoraModuleReport, LoraReport, LoraTensorRoute, MergeCounts } from "./report.js";

@@ -13,6 +13,7 @@ import { mergedWeightRef } from "./merged-weight.js";
 import { createMergePool, type MergePool } from "./pool.js";
 import type { LoraModuleReport, LoraReport, LoraTensorRoute, MergeCounts } from "./report.js";
 import { moduleScaling } from "./scaling.js";
+import { retargetTiedOutput } from "./tied-output.js";
 import { mergedBiasRef, replacementRef } from "./small-tensors.js";
 import { isDecodable, type DecodableDType } from "./tensor-io.js";
 
@@ -52,7 +53,9 @@ function invalid(file: string, message: string): never {
 
 /** Merge a PEFT LoRA adapter into a base model (see the file comment). Checks everything before returning. */
 export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResult> {
-  const { base, adapter } = params;
+  const { base } = params;
+  const tied = await retargetTiedOutput(base, params.adapter);
+  const adapter = tied.adapter;
   const file = adapter.weightsPath;
   const config = adapter.config;
   const pick = params.outputDtype ?? ((d: DType) => d);
@@ -70,7 +73,7 @@ export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResul
 
   const baseByName = new Map(base.tensors.map((t) => [t.name, t] as const));
   const routes: LoraTensorRoute[] = [];
-  const notes: string[] = [];
+  const notes: string[] = [...tied.notes];
   const output = new Map<string, TensorRef>();
   const added: TensorRef[] = [];
 
@@ -121,7 +124,7 @@ export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResul
     const w = weights.get(m.module) as TensorRef & { readonly dtype: DecodableDType };
     const { layout, from: layoutFrom } = planned.layouts.get(m.module) as { layout: "out×in" | "in×out"; from: LayoutSource };
     const rank = m.a.shape[0] as number;
-    const s = moduleScaling(config, m.module, file);
+    const s = moduleScaling(config, m.module, file, rank);
     if (s.r !== rank) {
       invalid(file, `module "${m.module}" has rank ${rank} in its tensors but the config (r, rank_pattern) gives ${s.r}`);
     }
