@@ -7,8 +7,7 @@ import { constants } from "node:fs";
 import { access, open, readdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
-import { ADAPTER_CONFIG_FILE, readSideFile } from "../formats/side-file.js";
-import { ADAPTER_BIN_NAME, ADAPTER_CONFIG_NAME, ADAPTER_SAFETENSORS_NAME, parsePeftConfig } from "../sources/peft.js";
+import { ADAPTER_BIN_NAME, ADAPTER_SAFETENSORS_NAME, readPeftConfig } from "../sources/peft.js";
 import { checkNoOverlap, type ProtectedPath } from "../util/real-path.js";
 import { looksLikeHubId } from "./provenance.js";
 
@@ -55,16 +54,7 @@ async function checkAdapter(dir: string): Promise<void> {
   const info = await statOrNull(dir);
   if (!info) throw new TruecastError("NOT_FOUND", `--adapter ${dir}: no such folder`);
   if (!info.isDirectory()) throw new TruecastError("USAGE", `--adapter ${dir}: is not a folder; give the PEFT adapter folder (adapter_config.json + adapter_model.safetensors)`);
-  const configPath = join(dir, ADAPTER_CONFIG_NAME);
-  let text: string;
-  try {
-    // Through the same capped reader as the adapter itself: an oversized config is refused before it is read whole.
-    text = await readSideFile(configPath, ADAPTER_CONFIG_FILE);
-  } catch (e) {
-    if (e instanceof TruecastError) throw e;
-    throw new TruecastError("NOT_FOUND", `${configPath}: not found; a PEFT adapter folder holds ${ADAPTER_CONFIG_NAME} and ${ADAPTER_SAFETENSORS_NAME}`);
-  }
-  parsePeftConfig(text, configPath);
+  await readPeftConfig(dir);
   const names = await readdir(dir);
   if (!names.includes(ADAPTER_SAFETENSORS_NAME) && !names.includes(ADAPTER_BIN_NAME)) {
     throw new TruecastError("NOT_FOUND", `${dir}: neither ${ADAPTER_SAFETENSORS_NAME} nor ${ADAPTER_BIN_NAME} is there`);

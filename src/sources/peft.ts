@@ -274,17 +274,25 @@ export function peftAdapterFromTensors(params: {
   return { path: params.path, weightsPath: params.weightsPath, config: params.config, modules, replacements, close: params.close };
 }
 
-/** Open a PEFT LoRA adapter folder. Tensor bytes are read only when the merge asks for them. */
-export async function openPeftAdapter(dir: string): Promise<PeftAdapter> {
+/**
+ * Read and check an adapter folder's adapter_config.json (through the capped side-file reader); a missing file is
+ * NOT_FOUND with what a PEFT adapter folder holds.
+ */
+export async function readPeftConfig(dir: string): Promise<PeftLoraConfig> {
   const configPath = join(dir, ADAPTER_CONFIG_NAME);
   let text: string;
   try {
     text = await readSideFile(configPath, ADAPTER_CONFIG_FILE);
   } catch (e) {
     if (e instanceof TruecastError) throw e;
-    throw new TruecastError("NOT_FOUND", `${configPath}: not found; a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors`);
+    throw new TruecastError("NOT_FOUND", `${configPath}: not found; a PEFT adapter folder holds ${ADAPTER_CONFIG_NAME} and ${ADAPTER_SAFETENSORS_NAME}`);
   }
-  const config = parsePeftConfig(text, configPath);
+  return parsePeftConfig(text, configPath);
+}
+
+/** Open a PEFT LoRA adapter folder. Tensor bytes are read only when the merge asks for them. */
+export async function openPeftAdapter(dir: string): Promise<PeftAdapter> {
+  const config = await readPeftConfig(dir);
   let weightsPath = join(dir, ADAPTER_SAFETENSORS_NAME);
   let source: SourceModel;
   if (await exists(weightsPath)) {
