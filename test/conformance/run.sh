@@ -4,6 +4,7 @@
 # it installs what it needs and never skips; if the environment cannot be made, it fails loudly.
 #
 #   test/conformance/run.sh [pytest args...]     e.g. -k llama, -x
+#   test/conformance/run.sh --setup-only         make the environment (torch, the venv) and stop
 #
 # Environment: TRUECAST_CONFORMANCE_PYTHON (default /usr/bin/python3, which must have Debian's torch 1.13 or get it).
 set -euo pipefail
@@ -57,6 +58,13 @@ fi
 "$VENV/bin/python" -c 'import torch, transformers, peft, accelerate, huggingface_hub, safetensors as s
 print("conformance: torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__,
       "accelerate", accelerate.__version__, "huggingface_hub", huggingface_hub.__version__, "safetensors", s.__version__)' >&2
+
+# `--setup-only`: stop here (npm test makes the environment before the Node suite, whose tests that call real
+# torch or transformers then run instead of skipping).
+if [ "${1:-}" = "--setup-only" ]; then
+  say "environment ready"
+  exit 0
+fi
 
 # 3. The suite. pytest exits 0 only when every collected test passed (or xfailed as declared); 5 means nothing was
 # collected, which is a failure here too. conftest.py turns any skip into a failure.

@@ -71,7 +71,8 @@ test("export: a config.json already stating the written dtype is copied byte for
   }
 });
 
-const PYTHON = join(repoRoot(), ".venv", "bin", "python");
+/** The conformance environment, which `npm test` makes before the Node suite runs (test/conformance/run.sh --setup-only). */
+const PYTHON = join(repoRoot(), ".venv-conformance", "bin", "python");
 const CHECK = `
 import sys, warnings, logging, transformers
 logging.captureWarnings(True)
@@ -84,7 +85,7 @@ print(type(c).__name__, repr(c.rope_scaling["factor"]), c.torch_dtype)
 
 test(
   "transformers 4.44 accepts the exported GPT-NeoX config (rope_scaling factor still a float)",
-  { skip: !existsSync(PYTHON) && "no .venv with transformers (see scripts/fixtures/configs.py)" },
+  { skip: !existsSync(PYTHON) && "no .venv-conformance: run test/conformance/run.sh --setup-only" },
   async () => {
     const { dir, cleanup } = await tempDir();
     try {
