@@ -138,6 +138,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
   const target: HubTarget = { endpoint, repo, fetch: makeFetch() };
   let created = false;
   let committed = false;
+  let commitSent = false;
   let isPrivate = !params.public;
   let exists = false;
   try {
@@ -239,11 +240,16 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
       if (parent !== null && (await remoteAlreadyHolds(target, parent, files))) {
         return { oid: parent, url: `${endpoint}/${repo.full}/tree/${parent}`, pullRequestUrl: null, recovered: false, unchanged: true };
       }
+      // From here the commit may land even if its answer is lost: a repo that may hold it is never deleted.
+      commitSent = true;
       const result = await postCommit({ target, makeFetch, revision, createPr, parent, files, ...opts });
       committed = true;
       return { ...result, unchanged: false };
     } catch (e) {
-      throw fail(e, `committing to ${repo.full}@${revision}`);
+      const error = fail(e, `committing to ${repo.full}@${revision}`);
+      // A refusal (401, 403) is an answer that nothing was committed; a lost connection or a 5xx is not.
+      if (error.code === "HUB_AUTH" || error.code === "HUB_FORBIDDEN") commitSent = false;
+      throw error;
     }
   }
 
@@ -251,6 +257,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     abandoned = true;
     await ready?.catch(() => undefined);
     if (!created || committed) return null;
+    if (commitSent) return `${repo.full} was created by this run and its commit may have landed although no answer came back; check it on the Hub`;
     try {
       await deleteCreatedRepo(target);
       created = false;

@@ -149,3 +149,16 @@ test("export --push into a new repo that fails at the commit deletes the repo ag
     assert.deepEqual((await readdir(dir)).sort(), ["m"]);
   });
 });
+
+test("export --push into a new repo whose commit got no answer keeps the repo: the commit may have landed", async () => {
+  await withHub(async (d, dir) => {
+    await source(join(dir, "m"));
+    // The connection drops on every try of the commit: whether the Hub applied it cannot be known from here.
+    d.faults.add({ match: (q) => q.path.includes("/commit/"), kind: "drop", times: 1000 });
+    const r = await cli(["export", "m", "out", "--push", "acme/maybe", "--max-shard-size", "5KB", "--endpoint", d.url], { cwd: dir, env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^truecast: [^\n]*\(acme\/maybe was created by this run and its commit may have landed although no answer came back; check it on the Hub\)\n$/);
+    assert.equal(d.state.repos.has("acme/maybe"), true, "a repo that may hold the commit is never deleted");
+    assert.equal(d.requests.filter((q) => q.method === "DELETE").length, 0);
+  });
+});
