@@ -1,18 +1,26 @@
 /**
  * Staging folders left behind by runs that could not clean up (SIGKILL, a power cut): `.<name>.truecast-<pid>-<hex>`
  * and the `.old` sibling a `--force` replace moves the previous output to. The next run writing into the same
- * parent folder removes those whose process is gone, and only those.
+ * parent folder removes those whose process is gone, and only those. The hex starts with a tag of the machine's
+ * host name: a process id means something only on the machine (and in the container) that made it, so a folder
+ * made elsewhere (a shared network folder, a volume shared between containers) is never judged by it.
  */
 import { lstat, readdir, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 
-/** `.<name>.truecast-<pid>-<8 hex>` with an optional `.old`. */
-const STAGING_NAME = /^\.(.+)\.truecast-(\d{1,10})-[0-9a-f]{8}(\.old)?$/;
+/** `.<name>.truecast-<pid>-<8 hex host tag><8 hex>` with an optional `.old` (8 hex alone: made before host tags). */
+const STAGING_NAME = /^\.(.+)\.truecast-(\d{1,10})-([0-9a-f]{8})([0-9a-f]{8})?(\.old)?$/;
 
-/** The staging folder name for `out`, in the same parent folder, marked with this process's id. */
+/** 8 hex digits naming this machine (its host name), the first half of a staging folder's hex. */
+export function hostTag(host: string = hostname()): string {
+  return createHash("sha256").update(host).digest("hex").slice(0, 8);
+}
+
+/** The staging folder name for `out`, in the same parent folder, marked with this machine's tag and this process's id. */
 export function stagingName(out: string): string {
-  return `.${basename(out)}.truecast-${process.pid}-${randomBytes(4).toString("hex")}`;
+  return `.${basename(out)}.truecast-${process.pid}-${hostTag()}${randomBytes(4).toString("hex")}`;
 }
 
 /** Is process `pid` alive? Signal 0 checks without sending: ESRCH means gone; EPERM means alive (another user's). */
@@ -30,7 +38,7 @@ export function processAlive(pid: number): boolean {
  * Remove the staging folders in `parent` whose process is gone (a `.old` folder whose output is missing is moved
  * back into place instead: it is the previous output of a run stopped mid-replace). Only real folders are removed (a symbolic link of
  * that name is left alone, and removal never follows links inside); a folder whose pid is alive is kept, even if it
- * is a different process that reused the id. Returns what was removed, for the report. Best effort: a folder that
+ * is a different process that reused the id, and so is one whose host tag is another machine's. Returns what was removed, for the report. Best effort: a folder that
  * cannot be removed is left as it is.
  */
 export async function removeStaleStaging(parent: string, alive: (pid: number) => boolean = processAlive): Promise<string[]> {
@@ -41,17 +49,20 @@ export async function removeStaleStaging(parent: string, alive: (pid: number) =>
     return [];
   }
   const removed: string[] = [];
+  const tag = hostTag();
   for (const name of names.sort()) {
     const m = STAGING_NAME.exec(name);
     if (!m) continue;
     const pid = Number(m[2]);
+    // Made on another machine or in another container: its process id says nothing here.
+    if (m[4] !== undefined && m[3] !== tag) continue;
     if (!Number.isSafeInteger(pid) || pid <= 0 || alive(pid)) continue;
     const path = join(parent, name);
     try {
       if (!(await lstat(path)).isDirectory()) continue;
       // A run killed between its two renames left the previous output as `.old` and nothing at `<name>`: put it back.
       const out = join(parent, m[1] as string);
-      if (m[3] !== undefined && !(await lstat(out).then(() => true, () => false))) {
+      if (m[5] !== undefined && !(await lstat(out).then(() => true, () => false))) {
         await rename(path, out);
         removed.push(`restored ${out} from ${path}, left by process ${pid}, which was stopped while replacing it`);
         continue;
