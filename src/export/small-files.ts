@@ -1,4 +1,5 @@
 import { copyFile, writeFile } from "node:fs/promises";
+import { checkCarriedPath } from "../util/real-path.js";
 import { CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
 import { configName, type FloatDType } from "../dtype/table.js";
 import { TOKENIZER_FILE_NAMES } from "../sources/companion-files.js";
@@ -55,12 +56,15 @@ export async function writeSmallFiles(params: {
   const { model } = params;
   const files: string[] = [];
   let config: ExportReport["config"] = null;
-  for (const [name, path] of model.files) {
+  for (const [name, spelled] of model.files) {
     if (name === "README.md" && params.card !== false) continue;
+    // Checked again here, not only before the weights were written: the file could have been replaced by a link
+    // to somewhere else meanwhile. What is copied is the real path the check returned.
+    const path = await checkCarriedPath(spelled);
     if (name === "config.json") {
       const text = await readSideFile(path, CONFIG_FILE);
-      const claims = configClaims(text, path);
-      const edited = rewriteConfigDtype(text, params.dominant, path);
+      const claims = configClaims(text, spelled);
+      const edited = rewriteConfigDtype(text, params.dominant, spelled);
       if (edited === text) await copyFile(path, params.target(name));
       else await writeFile(params.target(name), edited);
       config = { before: Object.fromEntries(claims.map((c) => [c.key, c.value])), after: params.dominant ? configName(params.dominant) : null };
