@@ -8,6 +8,7 @@
  * JSON of known strings), so fetch sends a Content-Length, hub-fetch streams it with its progress counting, and a
  * retry replays it by calling stream() again.
  */
+import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
 import type { CommitFileLine } from "./commit-request.js";
@@ -55,6 +56,17 @@ async function* base64Chunks(f: CommitBodyFile): AsyncGenerator<Uint8Array> {
   try {
     if ((await fh.stat()).size !== f.size) throw changed(f, `${(await fh.stat()).size} bytes`);
     const buf = Buffer.allocUnsafe(BASE64_READ_BYTES);
+    // The bytes sent must be the bytes hashed when the folder was listed: the path could have been swapped since
+    // (for a link to a secret of the same size), and only the size would show nothing. Hashed through this handle,
+    // which the bytes are then read from, before a byte of it is sent.
+    const hash = createHash("sha256");
+    for (let pos = 0; pos < f.size; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, f.size - pos), pos);
+      if (bytesRead === 0) throw changed(f, `shorter than ${pos + 1} bytes`);
+      hash.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+    if (hash.digest("hex") !== f.oid) throw changed(f, "other bytes of the same size");
     for (let pos = 0; pos < f.size; ) {
       const want = Math.min(buf.length, f.size - pos);
       let got = 0;

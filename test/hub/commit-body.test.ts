@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BASE64_READ_BYTES, CommitBody, type CommitBodyFile } from "../../src/hub/commit-body.js";
 import { TruecastError } from "../../src/errors.js";
@@ -64,6 +64,34 @@ test("a file that changed size since it was hashed fails the stream with VERIFY_
     await writeFile(p, "0123456789");
     const body = new CommitBody({ summary: "s" }, [{ localPath: p, pathInRepo: "tokenizer.json", size: 12, oid: "c".repeat(64), lfs: false }]);
     await assert.rejects(collect(body), (e: unknown) => e instanceof TruecastError && e.code === "VERIFY_FAILED" && e.message.includes(p));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test("a small file swapped after hashing for a link to a secret of the same size fails before a byte of it is sent", async () => {
+  const t = await tempDir();
+  try {
+    const p = join(t.dir, "tokenizer.json");
+    const original = Buffer.from("{\"x\":\"....................................\"}");
+    const secret = Buffer.from("hf_" + "S".repeat(original.length - 3));
+    await writeFile(p, original);
+    const f = { localPath: p, pathInRepo: "tokenizer.json", size: original.length, oid: createHash("sha256").update(original).digest("hex"), lfs: false };
+    // Listed and hashed; then, before the commit body reads it, the path becomes a link to the secret.
+    await writeFile(join(t.dir, "token"), secret);
+    await rm(p);
+    await symlink("token", p);
+    const sent: Uint8Array[] = [];
+    const reader = new CommitBody({ summary: "s" }, [f]).stream().getReader();
+    await assert.rejects(
+      (async () => {
+        for (let r = await reader.read(); !r.done; r = await reader.read()) sent.push(r.value);
+      })(),
+      (e: unknown) => e instanceof TruecastError && e.code === "VERIFY_FAILED" && e.message.includes(p) && e.message.includes("other bytes"),
+    );
+    const text = Buffer.concat(sent).toString("utf8");
+    assert.equal(text.includes(secret.toString("base64").slice(0, 8)), false);
+    assert.equal(text.includes("hf_"), false);
   } finally {
     await t.cleanup();
   }
