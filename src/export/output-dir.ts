@@ -1,7 +1,7 @@
-import { lstat, mkdir, readdir, rename, rm, stat, statfs } from "node:fs/promises";
+import { lstat, mkdir, readdir, rename, rm, rmdir, stat, statfs } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
-import { checkNoOverlap, type ProtectedPath } from "../util/real-path.js";
+import { checkNoOverlap, isInside, type ProtectedPath } from "../util/real-path.js";
 import { removeStaleStaging, stagingName } from "./stale-staging.js";
 import { formatBytes } from "./units.js";
 
@@ -33,6 +33,8 @@ export class StagedOutput {
     readonly out: string,
     readonly staging: string,
     private readonly replace: boolean,
+    /** The topmost of the output's parent folders that `create` made (none existed), removed again by `discard`. */
+    private readonly createdParent?: string,
   ) {}
 
   /** Stale staging folders of dead runs that `create` removed from the parent folder, one line each. */
@@ -51,8 +53,9 @@ export class StagedOutput {
       throw new TruecastError("OUTPUT_EXISTS", `${params.out} already exists and is not empty; choose another folder or pass --force to replace it`);
     }
     const parent = dirname(out);
+    let createdParent: string | undefined;
     try {
-      await mkdir(parent, { recursive: true });
+      createdParent = await mkdir(parent, { recursive: true });
     } catch (e) {
       throw new TruecastError("UNREADABLE", `cannot create ${parent} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
@@ -63,7 +66,7 @@ export class StagedOutput {
     } catch (e) {
       throw new TruecastError("UNREADABLE", `cannot write in ${parent} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    const staged = new StagedOutput(out, staging, state !== "missing");
+    const staged = new StagedOutput(out, staging, state !== "missing", createdParent);
     staged.removedStale = removedStale;
     return staged;
   }
@@ -142,8 +145,14 @@ export class StagedOutput {
     );
   }
 
-  /** Remove the staging folder (after a failure). */
+  /** Remove the staging folder (after a failure), and the parent folders `create` made, while they are empty. */
   async discard(): Promise<void> {
     await rm(this.staging, { recursive: true, force: true });
+    if (this.createdParent === undefined) return;
+    for (let dir = dirname(this.out); ; dir = dirname(dir)) {
+      // rmdir removes only an empty folder: one that something else wrote into meanwhile stays.
+      if (!isInside(dir, this.createdParent)) return;
+      if (!(await rmdir(dir).then(() => true, () => false)) || dir === this.createdParent || dirname(dir) === dir) return;
+    }
   }
 }
