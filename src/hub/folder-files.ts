@@ -27,7 +27,7 @@ export async function listFolderFiles(folder: string): Promise<LocalFile[]> {
     if (e instanceof TruecastError) throw e;
     throw new TruecastError("NOT_FOUND", `${folder} does not exist; check the path`);
   }
-  const root = allowedRoot(folder);
+  const root = await allowedRoot(folder);
   const out: LocalFile[] = [];
   async function walk(dir: string, prefix: string, depth: number): Promise<void> {
     if (depth > MAX_DEPTH) throw new TruecastError("USAGE", `${dir} is nested more than ${MAX_DEPTH} folders deep; publish a model folder`);

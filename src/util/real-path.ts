@@ -110,10 +110,15 @@ export async function checkNoOverlap(out: string, inputs: readonly ProtectedPath
  * (`…/models--org--name/snapshots/<commit>`), the whole repository folder, whose snapshot entries are symbolic
  * links into `../../blobs/` by design.
  */
-export function allowedRoot(dir: string): string {
+export async function allowedRoot(dir: string): Promise<string> {
   const abs = resolve(dir);
   const m = /^(.*[\\/]models--[^\\/]+)[\\/]snapshots[\\/][^\\/]+$/.exec(abs);
-  return m?.[1] ?? abs;
+  if (!m?.[1]) return abs;
+  // Only a real snapshot: the name is spelled, so `models--x` could be a link to a home folder whose
+  // `snapshots/<dir>` would then let links reach all of it. The real folder must be `<real repo>/snapshots/<name>`.
+  const [realDir, realRepo] = await Promise.all([realpath(abs).catch(() => null), realpath(m[1]).catch(() => null)]);
+  if (realDir === null || realRepo === null || realRepo === dirname(realRepo)) return abs;
+  return dirname(realDir) === join(realRepo, "snapshots") && basename(realRepo).startsWith("models--") ? m[1] : abs;
 }
 
 /**
@@ -145,5 +150,5 @@ export async function checkInsideRoot(path: string, root: string): Promise<strin
 
 /** {@link checkInsideRoot} with the root taken from where the file was found (its folder, or the cache repo). */
 export async function checkCarriedPath(path: string): Promise<string> {
-  return checkInsideRoot(path, allowedRoot(dirname(resolve(path))));
+  return checkInsideRoot(path, await allowedRoot(dirname(resolve(path))));
 }
