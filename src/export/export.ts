@@ -247,7 +247,8 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
           dtype: policy === "keep" ? undefined : dtypeLabel(policy),
           "max-shard-size": params.maxShardSize,
           "allow-overflow": params.allowOverflow || undefined,
-          adapter: params.adapter !== undefined ? publicName(params.adapter) : (card !== false && card.mergedAdapter) || undefined,
+          // only a flag the user gave: an H2O experiment's own LoRA is named by the card's "Merged LoRA adapter" line
+          adapter: params.adapter !== undefined ? publicName(params.adapter) : undefined,
           base: params.baseDir !== undefined ? publicName(params.baseDir) : undefined,
           "model-card": card !== false && card.file !== undefined ? publicName(card.file) : undefined,
           license: (card !== false && card.license) || undefined,

@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import { configName, parseFloatDType } from "../dtype/table.js";
+import { configName, parseFloatDType, type FloatDType } from "../dtype/table.js";
 import type { Provenance } from "./provenance.js";
 
 /**
@@ -106,11 +106,25 @@ export const WEIGHTS_ONLY =
   "Export it again with `--base <base model folder or Hub id>` to add the base model's config.json, tokenizer and " +
   "generation files, or put a config.json next to the checkpoint.";
 
+/** Float dtypes from widest to narrowest: loading in the widest one of a mix keeps every value exact. */
+const WIDEST_FIRST: readonly FloatDType[] = ["F64", "F32"];
+
+/**
+ * The dtype to load in: the stored one, or for a mix (`bfloat16 + float32`) the widest floating dtype present,
+ * float32 for bfloat16 + float16. Not "auto": transformers' auto loads every weight in config.json's one dtype,
+ * silently rounding the wider ones. Null when no floating dtype is stored.
+ */
+function loadDtype(stored: string): FloatDType | null {
+  const floats = stored.split(" + ").map(parseFloatDType).filter((d): d is FloatDType => d !== null);
+  if (floats.length <= 1) return floats[0] ?? null;
+  return WIDEST_FIRST.find((d) => floats.includes(d)) ?? "F32";
+}
+
 function loadSnippet(p: ModelCardParams, tag: string | undefined): string {
   if (p.holds && !p.holds.config) return WEIGHTS_ONLY;
   const tokenizer = !p.holds || p.holds.tokenizer;
   const auto = autoClassFor(tag);
-  const stored = parseFloatDType(p.storedDtype);
+  const stored = loadDtype(p.storedDtype);
   const dtypeArg = stored === null ? '"auto"' : `torch.${configName(stored) ?? "float32"}`;
   const id = JSON.stringify(p.repoId ?? "path/to/this/folder");
   return [

@@ -91,6 +91,12 @@ def test_int4_run_keeps_the_trained_lm_head(llama_base, tmp_path, dtype):
     out = read_folder(tmp_path / "out")
     assert_bits(out, expected)
     assert_loads_as(tmp_path / "out", llama_base, expected, torch.float32)
+    if dtype == "keep":
+        # the card's snippet loads the mix exactly: torch_dtype="auto" takes config.json's bfloat16 and rounds lm_head
+        card = (tmp_path / "out" / "README.md").read_text()
+        assert "torch_dtype=torch.float32)" in card, card
+        auto = AutoModelForCausalLM.from_pretrained(tmp_path / "out", torch_dtype="auto")
+        assert not torch.equal(auto.lm_head.weight.float(), lm_head)
 
 
 def test_bf16_run_with_unfrozen_embeddings(llama_base, tmp_path):

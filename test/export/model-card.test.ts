@@ -124,7 +124,7 @@ test("the card is deterministic and has no base_model when none is known", () =>
   assert.match(body, /model_id = "path\/to\/this\/folder"/);
 });
 
-test("card parameters from an export report: dtypes by bytes, mixed ones joined, snippet falls back to auto", () => {
+test("card parameters from an export report: dtypes by bytes, mixed ones joined, snippet loads in the widest (auto would round the float32 weights)", () => {
   const p = cardParamsFromExport(
     {
       source: { kind: "PyTorch checkpoint" },
@@ -139,7 +139,12 @@ test("card parameters from an export report: dtypes by bytes, mixed ones joined,
   assert.equal(p.sourceKind, "PyTorch checkpoint");
   const card = renderModelCard(p);
   assert.match(card, /^- Stored dtype: bfloat16 \+ float32$/m);
-  assert.match(card, /torch_dtype="auto"/);
+  assert.match(card, /torch_dtype=torch\.float32\)/);
+  assert.doesNotMatch(card, /"auto"/);
+  const halves = renderModelCard({ ...p, storedDtype: describeDtypes({ F16: 2, BF16: 2 }) });
+  assert.match(halves, /torch_dtype=torch\.float32\)/, "bfloat16 + float16 load exactly only in float32");
+  assert.match(renderModelCard({ ...p, storedDtype: "bfloat16 + int64" }), /torch_dtype=torch\.bfloat16\)/);
+  assert.match(renderModelCard({ ...p, storedDtype: "int64" }), /torch_dtype="auto"/);
   assert.equal(describeDtypes({}), "none");
   assert.equal(describeDtypes({ F16: 2, BF16: 2 }), "bfloat16 + float16");
 });
