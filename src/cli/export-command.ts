@@ -21,8 +21,8 @@ Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a c
 (safetensors or PyTorch weights, single or sharded), a folder holding one such checkpoint file, or an H2O
 LLM Studio experiment folder. config.json, tokenizer and generation_config.json files beside a checkpoint
 file travel with it. Every path and option, and the Hub token and repo with --push, are checked before any
-work; a Hub repo is created only right before the first upload, and deleted again if the run then fails.
-The export is written to a hidden folder beside <out> (.<out>.truecast-<pid>-<hex>) and moved into place
+work; a Hub repo is created only right before the first upload, and deleted again if the run fails before its commit.
+The export is written to a hidden folder beside <out> (.<out>.truecast-<pid>-<host tag><hex>) and moved into place
 at the end; Ctrl-C, SIGTERM and SIGHUP remove it, and the next export into the same parent folder removes
 those left by runs that were killed. Files linked from outside the source folder are never carried.
 
