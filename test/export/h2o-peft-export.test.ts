@@ -15,29 +15,13 @@ import { cli } from "../support/cli.js";
 import { TruecastError } from "../../src/errors.js";
 import { openForExport } from "../../src/export/open-for-export.js";
 import { openSafetensorsFile, openSafetensorsFolder } from "../../src/sources/safetensors.js";
-import type { SourceModel } from "../../src/sources/tensor-ref.js";
 import { openTorchFile } from "../../src/sources/torch.js";
 import type { LoraReport } from "../../src/transforms/lora/index.js";
-import { readAllBytes } from "../../src/transforms/lora/tensor-io.js";
+import { readAll, type Tensor } from "../support/read-tensors.js";
 
 const F = (...p: string[]) => fixture("h2o-peft", ...p);
 const ENV = { HF_HUB_OFFLINE: "1" };
 
-interface Tensor {
-  readonly dtype: string;
-  readonly shape: readonly number[];
-  readonly bytes: Uint8Array;
-}
-
-async function readAll(model: SourceModel): Promise<Map<string, Tensor>> {
-  const out = new Map<string, Tensor>();
-  try {
-    for (const t of model.tensors) out.set(t.name, { dtype: t.dtype, shape: t.shape, bytes: await readAllBytes(t) });
-  } finally {
-    await model.close();
-  }
-  return out;
-}
 
 /** Every tensor of the reference is in the export with the same dtype, shape and bytes. */
 function assertBitIdentical(got: Map<string, Tensor>, reference: Map<string, Tensor>): void {

@@ -12,28 +12,12 @@ import { join } from "node:path";
 import { fixture, tempDir } from "../helpers.js";
 import { cli } from "../support/cli.js";
 import { openSafetensorsFile, openSafetensorsFolder } from "../../src/sources/safetensors.js";
-import type { SourceModel } from "../../src/sources/tensor-ref.js";
-import { readAllBytes } from "../../src/transforms/lora/tensor-io.js";
+import { readAll, type Tensor } from "../support/read-tensors.js";
 import type { LoraReport } from "../../src/transforms/lora/index.js";
 
 /** The local cache holding truecast-test/tiny-lora-base; offline so no test reaches the network. */
 const CACHE_ENV = { HF_HUB_CACHE: fixture("h2o-lora-cache"), HF_HUB_OFFLINE: "1" };
 
-interface Tensor {
-  readonly dtype: string;
-  readonly shape: readonly number[];
-  readonly bytes: Uint8Array;
-}
-
-async function readAll(model: SourceModel): Promise<Map<string, Tensor>> {
-  const out = new Map<string, Tensor>();
-  try {
-    for (const t of model.tensors) out.set(t.name, { dtype: t.dtype, shape: t.shape, bytes: await readAllBytes(t) });
-  } finally {
-    await model.close();
-  }
-  return out;
-}
 
 const readFolder = async (dir: string) => readAll(await openSafetensorsFolder(dir));
 const readFile1 = async (path: string) => readAll(await openSafetensorsFile(path));
