@@ -31,6 +31,12 @@ export class Rng {
   }
 }
 
+/** Uniform draws in [0, 1) from a mulberry32 stream seeded with `seed` (the same stream as `new Rng(seed)`). */
+export function uniform(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.u32() / 0x100000000;
+}
+
 /** The PRNG for case `index` of a run seeded with `seed` (cases are independent of each other). */
 export function caseRng(seed: number, index: number): Rng {
   let h = (seed ^ Math.imul(index + 1, 0x9e3779b9)) >>> 0;

@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { TruecastError } from "../../src/errors.js";
 import { repoRoot, tempDir } from "../helpers.js";
 import { parseBytes, stFile } from "../formats/safetensors/build.js";
+import { uniform } from "./mutate.js";
 
 const SECONDS = Number(process.env.TRUECAST_FUZZ_SECONDS ?? "20");
 const SEED = Number(process.env.TRUECAST_FUZZ_SEED ?? "20261202");
@@ -21,17 +22,8 @@ const CODES = new Set([
   "ST_UNKNOWN_DTYPE", "ST_METADATA", "ST_SHAPE_OVERFLOW", "ST_BYTE_LENGTH", "ST_NOT_CONTIGUOUS", "ST_FILE_SIZE",
 ]);
 
-/** mulberry32: a small seeded generator. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator of uniform draws in [0, 1). */
+const random = uniform;
 
 /** Valid files to start from: several dtypes, a scalar, a zero-size tensor, metadata. */
 function seeds(): Uint8Array[] {

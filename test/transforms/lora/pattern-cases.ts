@@ -2,6 +2,7 @@
  * Generator of ordinary PEFT pattern keys and module names, for checking the safe matcher against RegExp.
  * Seeded: every run checks the same cases.
  */
+import { uniform } from "../../fuzz/mutate.js";
 
 /** Module names as PEFT sees them in Llama-like models, with and without the PEFT prefix. */
 export function moduleNames(): string[] {
@@ -23,17 +24,8 @@ const PARTS = [
 ];
 const QUANTIFIERS = ["", "", "", "", "?", "*", "+", "{1,2}", "*?", "+?"];
 
-/** A seeded generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator of uniform draws in [0, 1). */
+const random = uniform;
 
 /** `count` keys of 1 to 4 parts, some grouped and quantified, some alternatives of two sequences. */
 export function modulePatterns(count: number, seed: number): string[] {
