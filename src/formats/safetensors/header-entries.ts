@@ -1,34 +1,36 @@
 /**
- * Reads the JSON of a safetensors header straight into tensor entries and metadata, in one pass over the
- * text, without building a JSON tree: memory stays proportional to what is kept (names, dtypes, shapes,
- * offsets, metadata), whatever the header holds. Rule order is the reference's: any JSON problem (syntax,
+ * Reads the JSON of a safetensors header straight into a {@link TensorTable} and metadata, in one pass over the
+ * UTF-8 bytes, without building a JSON tree or a string per name: memory stays proportional to what is kept (name
+ * bytes, dtypes, shapes, offsets, metadata), whatever the header holds. Rule order is the reference's: any JSON problem (syntax,
  * duplicate key) anywhere wins over any problem of an entry's content, which is reported for the first
  * entry in header order that has one (dtype, then shape, then data_offsets). So a content problem is held
  * back until the whole text has been checked, and nothing more is built once one is found.
  */
 import { TruecastError } from "../../errors.js";
 import { DTYPES, isDType, type DType } from "../../dtype/table.js";
-import { JsonReader, readStrictJson } from "./strict-json.js";
-import type { RawEntry } from "./rules.js";
+import { NameIndex } from "./name-table.js";
+import { DuplicateFailure, JsonReader, readStrictJson } from "./strict-json.js";
 import { MAX_METADATA_ENTRIES, MAX_TENSOR_RANK, METADATA_KEY } from "./spec.js";
+import { TensorTable } from "./tensor-table.js";
 
-/** What a header holds, or the first problem of its content (thrown by the caller after the JSON checks). */
+/** What a header holds (tensors in header order), or the first problem of its content (thrown by the caller after the JSON checks). */
 export type HeaderScan =
-  | { readonly ok: true; readonly entries: RawEntry[]; readonly metadata: Record<string, string> | null }
+  | { readonly ok: true; readonly table: TensorTable; readonly metadata: Record<string, string> | null }
   | { readonly ok: false; readonly problem: TruecastError };
 
 type Failure = Exclude<ReturnType<typeof readStrictJson>, { ok: true }>;
 
 /**
- * Reads the header text: a JSON failure (syntax or duplicate key) is returned as such; otherwise the entries
- * and metadata, or the first content problem.
+ * Reads the header's bytes (valid UTF-8): a JSON failure (syntax or duplicate key) is returned as such; otherwise
+ * the tensors and metadata, or the first content problem.
  */
-export function scanHeader(text: string, file: string): { json: Failure } | { scan: HeaderScan } {
-  const result = readStrictJson(text, (r) => new Scanner(r, file).root());
+export function scanHeader(bytes: Uint8Array, file: string): { json: Failure } | { scan: HeaderScan } {
+  const result = readStrictJson(bytes, (r) => new Scanner(r, file).root());
   return result.ok ? { scan: result.value } : { json: result };
 }
 
 const U64_MAX = (1n << 64n) - 1n;
+const METADATA_BYTES = Buffer.from(METADATA_KEY, "utf8");
 const PLAIN_INTEGER = /^(?:0|[1-9][0-9]*)$/;
 
 /** An exact non-negative integer from 0 to 2^64-1 (a number while that is exact), or null. */
@@ -41,7 +43,37 @@ function u64(raw: string): number | bigint | null {
 
 class Scanner {
   private problem: TruecastError | null = null;
+  /** Every top-level key but `__metadata__`, in order; rows only for tensors read before the first problem. */
+  private readonly table = new TensorTable();
+  private readonly index = new NameIndex(this.table.names);
   constructor(private readonly r: JsonReader, private readonly file: string) {}
+
+  /**
+   * Reads a top-level key and its colon. A tensor's name goes into the table (refused when seen before); returns
+   * its name number, or -1 for `__metadata__` (refused when seen before, by `metadataSeen`).
+   */
+  private topKey(metadataSeen: boolean): number {
+    const r = this.r;
+    r.skipSpace();
+    if (r.peek() !== 0x22) r.fail("expected a string key");
+    const start = r.pos + 1;
+    const names = this.table.names;
+    let i: number;
+    if (r.rawString()) {
+      const end = r.pos - 1;
+      if (end - start === METADATA_BYTES.length && METADATA_BYTES.equals(r.bytes.subarray(start, end))) i = -1;
+      else i = names.addBytes(r.bytes, start, end);
+    } else {
+      r.pos = start - 1;
+      const key = r.string();
+      i = key === METADATA_KEY ? -1 : names.addString(key);
+    }
+    if (i < 0) {
+      if (metadataSeen) throw new DuplicateFailure(METADATA_KEY, []);
+    } else if (this.index.add(i) >= 0) throw new DuplicateFailure(names.name(i), []);
+    r.expect(":", "':'");
+    return i;
+  }
 
   /** Records the first content problem; later ones are not reported (the reference stops at the first). */
   private defer(problem: TruecastError): void {
@@ -56,22 +88,20 @@ class Scanner {
       return { ok: false, problem: new TruecastError("ST_HEADER_JSON", `${this.file}: the header is JSON but not an object of tensors`) };
     }
     r.pos++;
-    const entries: RawEntry[] = [];
     let metadata: Record<string, string> | null = null;
+    let metadataSeen = false;
     r.skipSpace();
     if (r.peek() === 0x7d) r.pos++;
     else {
-      const seen = new Set<string>();
       do {
-        const name = r.key(seen, []);
-        if (name === METADATA_KEY) metadata = this.metadata();
-        else {
-          const entry = this.entry(name);
-          if (entry !== null) entries.push(entry);
-        }
+        const i = this.topKey(metadataSeen);
+        if (i < 0) {
+          metadataSeen = true;
+          metadata = this.metadata();
+        } else this.entry(i);
       } while (!r.endOrComma("}"));
     }
-    return this.problem === null ? { ok: true, entries, metadata } : { ok: false, problem: this.problem };
+    return this.problem === null ? { ok: true, table: this.table, metadata } : { ok: false, problem: this.problem };
   }
 
   /** A value this scanner does not keep (or cannot, after a problem): checked and stepped over. */
@@ -80,17 +110,19 @@ class Scanner {
     return null;
   }
 
-  private entry(name: string): RawEntry | null {
+  /** Reads the value of name number `i`; adds its row when it is a valid entry (and nothing was wrong before). */
+  private entry(i: number): null {
     const r = this.r;
+    const name = (): string => this.table.names.name(i);
     const bad = (what: string): null => {
-      this.defer(new TruecastError("ST_BAD_ENTRY", `${this.file}: tensor "${name}" ${what}; the header is damaged`));
+      this.defer(new TruecastError("ST_BAD_ENTRY", `${this.file}: tensor "${name()}" ${what}; the header is damaged`));
       return null;
     };
     r.skipSpace();
-    if (this.problem !== null) return this.skip([name]);
+    if (this.problem !== null) return this.skip([name()]);
     if (r.peek() !== 0x7b) {
       bad("is not an object with dtype, shape and data_offsets");
-      return this.skip([name]);
+      return this.skip([name()]);
     }
     let dtype: string | null | undefined; // null: present but not a string
     let shape: Array<number | bigint> | "not a list" | "bad dimension" | undefined;
@@ -101,33 +133,38 @@ class Scanner {
     if (r.peek() === 0x7d) r.pos++;
     else {
       const seen = new Set<string>();
+      let path: string[] | null = null;
+      const at = (key?: string): string[] => {
+        path ??= [name()];
+        return key === undefined ? path : [...path, key];
+      };
       do {
-        const key = r.key(seen, [name]);
+        const key = fieldKey(r, seen, at);
         r.skipSpace();
         const c = r.peek();
-        if (key === "dtype") dtype = c === 0x22 ? r.string() : (this.skip([name, key]), null);
+        if (key === "dtype") dtype = c === 0x22 ? r.string() : (this.skip(at(key)), null);
         else if (key === "shape") {
-          if (c !== 0x5b) shape = (this.skip([name, key]), "not a list");
+          if (c !== 0x5b) shape = (this.skip(at(key)), "not a list");
           else {
             const dims: Array<number | bigint> = [];
             shape = dims;
-            rank = this.integers([name, key], (d, i) => {
+            rank = this.integers(() => at(key), (d, k) => {
               if (d === null) shape = "bad dimension";
-              else if (i < MAX_TENSOR_RANK) dims.push(d);
+              else if (k < MAX_TENSOR_RANK) dims.push(d);
             });
           }
         } else if (key === "data_offsets") {
-          if (c !== 0x5b) offsets = (this.skip([name, key]), "not a pair");
+          if (c !== 0x5b) offsets = (this.skip(at(key)), "not a pair");
           else {
             const pair: Array<number | bigint> = [];
             let valid = true;
-            const count = this.integers([name, key], (o, i) => {
+            const count = this.integers(() => at(key), (o, k) => {
               if (o === null) valid = false;
-              else if (i < 2) pair.push(o);
+              else if (k < 2) pair.push(o);
             });
             offsets = count !== 2 ? "not a pair" : valid ? pair : "bad number";
           }
-        } else this.skip([name, key]);
+        } else this.skip(at(key));
       } while (!r.endOrComma("}"));
     }
 
@@ -137,7 +174,7 @@ class Scanner {
       this.defer(
         new TruecastError(
           "ST_UNKNOWN_DTYPE",
-          `${this.file}: tensor "${name}" has dtype "${dtype}", which safetensors does not define (known: ${DTYPES.join(", ")})`,
+          `${this.file}: tensor "${name()}" has dtype "${dtype}", which safetensors does not define (known: ${DTYPES.join(", ")})`,
         ),
       );
       return null;
@@ -149,7 +186,7 @@ class Scanner {
       this.defer(
         new TruecastError(
           "ST_BAD_ENTRY",
-          `${this.file}: tensor "${name}" has a shape of ${rank} dimensions, more than the ${MAX_TENSOR_RANK} truecast ` +
+          `${this.file}: tensor "${name()}" has a shape of ${rank} dimensions, more than the ${MAX_TENSOR_RANK} truecast ` +
             "reads (numpy stops at 64; model weights have at most 5); the file is refused",
         ),
       );
@@ -158,16 +195,17 @@ class Scanner {
     if (offsets === undefined) return bad('has no "data_offsets"');
     if (offsets === "not a pair") return bad('has "data_offsets" that are not [begin, end]');
     if (offsets === "bad number") return bad("has data_offsets that are not integers from 0 to 2^64-1");
-    const [b, e] = offsets.map(BigInt) as [bigint, bigint];
+    const [b, e] = offsets as [number | bigint, number | bigint];
     if (b > e) return bad(`has data_offsets [${b}, ${e}] that end before they begin`);
-    return { name, dtype: dtype as DType, shape, begin: b, end: e };
+    this.table.pushRow({ dtype: dtype as DType, shape, begin: b, end: e });
+    return null;
   }
 
   /**
    * Steps through an array (at `[`), giving `each` every item as an exact u64 (null for anything else:
    * another kind of value, a negative, fractional or too large number). Returns the item count.
    */
-  private integers(path: string[], each: (n: number | bigint | null, index: number) => void): number {
+  private integers(at: () => string[], each: (n: number | bigint | null, index: number) => void): number {
     const r = this.r;
     r.pos++;
     r.skipSpace();
@@ -182,9 +220,11 @@ class Scanner {
       const small = smallInteger(r);
       if (small !== null) each(small, count);
       else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+        const path = at();
         const v = r.value(path, path.length + 1);
         each(v.kind === "number" ? u64(v.raw) : null, count);
       } else {
+        const path = at();
         r.skip(path, path.length + 1);
         each(null, count);
       }
@@ -202,7 +242,7 @@ class Scanner {
     };
     r.skipSpace();
     const c = r.peek();
-    if (r.text.startsWith("null", r.pos)) return this.skip(path);
+    if (r.startsWith("null")) return this.skip(path);
     if (this.problem !== null) return this.skip(path);
     if (c !== 0x7b) {
       bad(`must be an object of strings, found ${describeAt(c)}`);
@@ -241,16 +281,27 @@ class Scanner {
  * without allocating; null (and `pos` unmoved) for anything else, which the general reader then checks.
  */
 function smallInteger(r: JsonReader): number | null {
-  const t = r.text;
+  const t = r.bytes;
   let p = r.pos;
   let n = 0;
-  for (let c = t.charCodeAt(p); c >= 0x30 && c <= 0x39; c = t.charCodeAt(++p)) n = n * 10 + (c - 0x30);
+  for (let c = t[p] ?? NaN; c >= 0x30 && c <= 0x39; c = t[++p] ?? NaN) n = n * 10 + (c - 0x30);
   const digits = p - r.pos;
-  const next = t.charCodeAt(p);
-  if (digits === 0 || digits > 15 || (digits > 1 && t.charCodeAt(r.pos) === 0x30)) return null;
+  const next = t[p];
+  if (digits === 0 || digits > 15 || (digits > 1 && t[r.pos] === 0x30)) return null;
   if (next === 0x2e || next === 0x65 || next === 0x45) return null; // a fraction or exponent
   r.pos = p;
   return n;
+}
+
+/** An entry's field key and its colon, refusing a key seen before in the entry (`at` gives its path for the message). */
+function fieldKey(r: JsonReader, seen: Set<string>, at: () => string[]): string {
+  r.skipSpace();
+  if (r.peek() !== 0x22) r.fail("expected a string key");
+  const key = r.string();
+  if (seen.has(key)) throw new DuplicateFailure(key, at());
+  seen.add(key);
+  r.expect(":", "':'");
+  return key;
 }
 
 /** "an array", "a number", ... for the JSON value starting with the code unit `c`. */

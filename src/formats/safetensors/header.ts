@@ -6,8 +6,10 @@
  */
 import { TruecastError } from "../../errors.js";
 import { scanHeader } from "./header-entries.js";
-import { checkLayout, toEntries, type RawEntry } from "./rules.js";
-import { HEADER_LENGTH_PREFIX, MAX_HEADER_SIZE, type SafetensorsHeader } from "./spec.js";
+import { checkTableLayout, checkTableShapes } from "./rules.js";
+import { HEADER_LENGTH_PREFIX, MAX_HEADER_SIZE, type SafetensorsEntry, type SafetensorsHeader } from "./spec.js";
+import { isValidUtf8 } from "./strict-json.js";
+import type { TensorTable } from "./tensor-table.js";
 
 export {
   HEADER_ALIGNMENT,
@@ -21,6 +23,7 @@ export {
 } from "./spec.js";
 export { layoutTensors, serializeHeader, type TensorToLayout } from "./layout.js";
 export { describeShape } from "./rules.js";
+export { TensorTable } from "./tensor-table.js";
 
 /** Where a file's problems are reported: the file name as the user should see it. */
 interface FileLabel {
@@ -78,26 +81,41 @@ export function parseHeader(
       `${file}: read ${headerBytes.length} header bytes of ${headerSize}; ${TRUNCATED_ADVICE}`,
     );
   }
-  const { entries, metadata } = readEntries(headerBytes, file);
-  const sorted = checkLayout({ entries, file });
+  const { table, metadata } = readEntries(headerBytes, file);
+  const sorted = checkTableLayout(table, file);
   const dataStart = HEADER_LENGTH_PREFIX + headerSize;
-  checkFileSize({ file, dataStart, dataEnd: sorted.at(-1)?.end ?? 0n, fileSize });
-  return { headerSize, dataStart, entries: toEntries(sorted, file), metadata };
+  const last = sorted.count - 1;
+  checkFileSize({ file, dataStart, dataEnd: last < 0 ? 0n : sorted.raw(last).end, fileSize });
+  checkTableShapes(sorted, file);
+  return new ParsedHeader(headerSize, dataStart, sorted, metadata);
 }
 
-/** Decodes the header's UTF-8 and reads its JSON into entries and metadata, refusing what breaks a rule. */
+/** A checked header; `entries` is made from the table on first use. */
+class ParsedHeader implements SafetensorsHeader {
+  private made: SafetensorsEntry[] | null = null;
+  constructor(
+    readonly headerSize: number,
+    readonly dataStart: number,
+    readonly tensors: TensorTable,
+    readonly metadata: Record<string, string> | null,
+  ) {}
+
+  get entries(): SafetensorsEntry[] {
+    this.made ??= Array.from({ length: this.tensors.count }, (_, i) => this.tensors.entry(i));
+    return this.made;
+  }
+}
+
+/** Checks the header's UTF-8 and reads its JSON into a table and metadata, refusing what breaks a rule. */
 function readEntries(
   headerBytes: Uint8Array,
   file: string,
-): { entries: RawEntry[]; metadata: Record<string, string> | null } {
-  let text: string;
-  try {
-    // ignoreBOM keeps a leading BOM in the text, so that the JSON reader refuses it as serde does.
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(headerBytes);
-  } catch (cause) {
-    throw new TruecastError("ST_HEADER_UTF8", `${file}: the header is not valid UTF-8; the file is damaged`, { cause });
+): { table: TensorTable; metadata: Record<string, string> | null } {
+  // A leading BOM stays in the text (as with TextDecoder's ignoreBOM), so that the JSON reader refuses it as serde does.
+  if (!isValidUtf8(headerBytes)) {
+    throw new TruecastError("ST_HEADER_UTF8", `${file}: the header is not valid UTF-8; the file is damaged`);
   }
-  const read = scanHeader(text, file);
+  const read = scanHeader(headerBytes, file);
   if ("scan" in read) {
     if (!read.scan.ok) throw read.scan.problem;
     return read.scan;

@@ -22,7 +22,7 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsFi
     const headerBytes = new Uint8Array(headerSize);
     const gotHeader = await readAt({ handle, into: headerBytes, position: HEADER_LENGTH_PREFIX, path });
     const header = parseHeader({ prefix, headerBytes: headerBytes.subarray(0, gotHeader), fileSize, file: path });
-    return { ...header, path, fileSize };
+    return Object.assign(header, { path, fileSize });
   } finally {
     await handle.close();
   }

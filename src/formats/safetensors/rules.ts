@@ -7,6 +7,7 @@
 import { TruecastError } from "../../errors.js";
 import { byteLengthOf, dtypeBits, type DType } from "../../dtype/table.js";
 import type { SafetensorsEntry } from "./spec.js";
+import type { TensorTable } from "./tensor-table.js";
 
 /**
  * An entry whose numbers are still exact: a dimension may exceed 2^53 until checked, so it is a bigint when
@@ -40,31 +41,105 @@ export function checkLayout(params: { entries: readonly RawEntry[]; file: string
     if (e.begin !== expected) throw notContiguous({ file, entry: e, expected, previous });
     expected = e.end;
     previous = e;
-    let numel = 1n;
-    for (const d of e.shape) {
-      numel *= BigInt(d);
-      if (numel > USIZE_MAX) throw overflow(file, e);
-    }
-    const bits = numel * BigInt(dtypeBits(e.dtype));
-    if (bits > USIZE_MAX) throw overflow(file, e);
-    const need = byteLengthOf(e.dtype, numel);
-    const have = e.end - e.begin;
-    if (need === null) {
-      throw new TruecastError(
-        "ST_BYTE_LENGTH",
-        `${file}: tensor "${e.name}" has shape ${describeShape(e.shape)} of ${e.dtype}, whose ${numel} elements do not ` +
-          "fill a whole number of bytes; the header is damaged",
-      );
-    }
-    if (need !== have) {
-      throw new TruecastError(
-        "ST_BYTE_LENGTH",
-        `${file}: tensor "${e.name}" has ${have} bytes (data_offsets [${e.begin}, ${e.end}]) but shape ` +
-          `${describeShape(e.shape)} of ${e.dtype} needs ${need}; the header is damaged`,
-      );
-    }
+    checkEntry(e, file);
   }
   return sorted;
+}
+
+/** Overflow and byte length of one entry. */
+function checkEntry(e: RawEntry, file: string): void {
+  let numel = 1n;
+  for (const d of e.shape) {
+    numel *= BigInt(d);
+    if (numel > USIZE_MAX) throw overflow(file, e);
+  }
+  const bits = numel * BigInt(dtypeBits(e.dtype));
+  if (bits > USIZE_MAX) throw overflow(file, e);
+  const need = byteLengthOf(e.dtype, numel);
+  const have = e.end - e.begin;
+  if (need === null) {
+    throw new TruecastError(
+      "ST_BYTE_LENGTH",
+      `${file}: tensor "${e.name}" has shape ${describeShape(e.shape)} of ${e.dtype}, whose ${numel} elements do not ` +
+        "fill a whole number of bytes; the header is damaged",
+    );
+  }
+  if (need !== have) {
+    throw new TruecastError(
+      "ST_BYTE_LENGTH",
+      `${file}: tensor "${e.name}" has ${have} bytes (data_offsets [${e.begin}, ${e.end}]) but shape ` +
+        `${describeShape(e.shape)} of ${e.dtype} needs ${need}; the header is damaged`,
+    );
+  }
+}
+
+/** 2^53: a product of exact numbers that stays below it is exact. */
+const EXACT = 2 ** 53;
+
+/**
+ * {@link checkLayout} for a table: the same rules, order and messages, with plain numbers for the common case (a
+ * tensor holding a number past 2^53 - 1 is checked exactly, by its {@link TensorTable.raw} entry). Returns the
+ * table sorted by (begin, end): `table` itself when it already is.
+ */
+export function checkTableLayout(table: TensorTable, file: string): TensorTable {
+  const sorted = sortedByOffset(table);
+  let expected = 0;
+  for (let i = 0; i < sorted.count; i++) {
+    if (sorted.isBig(i)) {
+      // Exact from here on: the rest of the rules are checked on bigints.
+      checkRawFrom(sorted, i, expected, file);
+      return sorted;
+    }
+    const begin = sorted.begin(i);
+    if (begin !== expected) throw notContiguous({ file, entry: sorted.raw(i), expected: BigInt(expected), previous: i > 0 ? sorted.raw(i - 1) : undefined });
+    expected = sorted.end(i);
+    let numel = 1;
+    for (let k = 0, rank = sorted.rank(i); k < rank && numel < EXACT; k++) numel *= sorted.dim(i, k);
+    const bits = numel * dtypeBits(sorted.dtype(i));
+    if (numel >= EXACT || bits >= EXACT) {
+      checkEntry(sorted.raw(i), file); // the exact rules (overflow is checked after each dimension)
+      continue;
+    }
+    if (bits % 8 !== 0 || bits / 8 !== expected - begin) checkEntry(sorted.raw(i), file);
+  }
+  return sorted;
+}
+
+/** The rules from tensor `from` on, exactly (bigints): throws at the first broken rule. */
+function checkRawFrom(sorted: TensorTable, from: number, expectedAt: number, file: string): void {
+  let expected = BigInt(expectedAt);
+  let previous = from > 0 ? sorted.raw(from - 1) : undefined;
+  for (let i = from; i < sorted.count; i++) {
+    const e = sorted.raw(i);
+    if (e.begin !== expected) throw notContiguous({ file, entry: e, expected, previous });
+    expected = e.end;
+    previous = e;
+    checkEntry(e, file);
+  }
+}
+
+/** A table sorted by (begin, end), stable: `table` itself when it already is. */
+function sortedByOffset(table: TensorTable): TensorTable {
+  const before = (i: number, j: number): number => {
+    if (!table.isBig(i) && !table.isBig(j)) return table.begin(i) - table.begin(j) || table.end(i) - table.end(j);
+    const a = table.raw(i);
+    const b = table.raw(j);
+    return cmp(a.begin, b.begin) || cmp(a.end, b.end);
+  };
+  let sorted = true;
+  for (let i = 1; i < table.count && sorted; i++) sorted = before(i - 1, i) <= 0;
+  if (sorted) return table;
+  const order = Array.from({ length: table.count }, (_, i) => i).sort(before);
+  return table.reordered(order);
+}
+
+/**
+ * The checked table's dimensions as plain numbers: a dimension past 2^53 - 1 (possible only in a zero-element
+ * tensor) cannot be represented and is refused, for the first such tensor in offset order.
+ */
+export function checkTableShapes(sorted: TensorTable, file: string): void {
+  if (!sorted.hasBig) return;
+  for (let i = 0; i < sorted.count; i++) if (sorted.isBig(i)) toEntries([sorted.raw(i)], file);
 }
 
 /**

@@ -3,6 +3,7 @@
  * an 8-byte little-endian length N, N bytes of UTF-8 JSON describing the tensors, then the data buffer.
  */
 import type { DType } from "../../dtype/table.js";
+import type { TensorTable } from "./tensor-table.js";
 
 /**
  * Largest header the reference reader accepts (`MAX_HEADER_SIZE` in `tensor.rs`). The Hub's own remote
@@ -49,7 +50,12 @@ export interface SafetensorsHeader {
   headerSize: number;
   /** 8 + N: where the data buffer starts in the file. */
   dataStart: number;
-  /** Sorted by `begin` (zero-size tensors at one offset keep the header's order). */
-  entries: SafetensorsEntry[];
+  /** The tensors, sorted by `begin` (zero-size tensors at one offset keep the header's order), as columns. */
+  tensors: TensorTable;
+  /**
+   * The same tensors as objects, made on first use: convenient for a few tensors; readers of large files use
+   * {@link tensors}.
+   */
+  readonly entries: SafetensorsEntry[];
   metadata: Record<string, string> | null;
 }

@@ -43,3 +43,59 @@ export async function writeManyTensors(path: string, count: number): Promise<voi
   parts.push("}");
   await writeFile(path, parts, count);
 }
+
+/** The name of tensor `i` of {@link writeExpertShard}: `layers.<l>.experts.<e>.w<1-3>.weight` (Mistral's MoE naming). */
+export function expertTensorName(i: number, experts = 4096): string {
+  return `layers.${Math.floor(i / (3 * experts))}.experts.${Math.floor(i / 3) % experts}.w${(i % 3) + 1}.weight`;
+}
+
+/**
+ * The bytes of tensor `i` of {@link writeExpertShard}, one element: F16 holds `i` mod 2^16 as its bit pattern
+ * (copied, never computed with); F32 holds the finite value 1 + (i mod 4096) / 4096, exact in bfloat16 only when
+ * i mod 4096 < 128, so a conversion rounds most of them.
+ */
+export function expertTensorBytes(i: number, dtype: "F16" | "F32"): Uint8Array {
+  if (dtype === "F16") return new Uint8Array([i & 0xff, (i >>> 8) & 0xff]);
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setFloat32(0, 1 + (i % 4096) / 4096, true);
+  return out;
+}
+
+/**
+ * A shard of `count` one-element tensors named as a mixture-of-experts model names them (~32 characters), in
+ * name-generation order, written piece by piece (a million tensors make a ~95 MB header, under the 100 MB limit).
+ */
+export async function writeExpertShard(path: string, count: number, dtype: "F16" | "F32"): Promise<void> {
+  const size = dtype === "F16" ? 2 : 4;
+  let text = '{"__metadata__":{"format":"pt"}';
+  const pieces: Buffer[] = [];
+  let headerLength = 0;
+  for (let i = 0; i < count; i++) {
+    text += `,"${expertTensorName(i)}":{"dtype":"${dtype}","shape":[1],"data_offsets":[${i * size},${(i + 1) * size}]}`;
+    if (text.length > 1 << 20 || i === count - 1) {
+      pieces.push(Buffer.from(text, "latin1"));
+      headerLength += text.length;
+      text = "";
+    }
+  }
+  pieces.push(Buffer.from(text + "}", "latin1"));
+  headerLength += text.length + 1;
+  const padded = Math.ceil(headerLength / 8) * 8;
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(padded), 0);
+  const handle = await open(path, "w");
+  try {
+    await handle.write(prefix);
+    for (const p of pieces) await handle.write(p);
+    await handle.write(Buffer.alloc(padded - headerLength, 0x20));
+    const data = Buffer.alloc(Math.min(count, 1 << 18) * size);
+    for (let done = 0; done < count; ) {
+      const n = Math.min(count - done, data.length / size);
+      for (let j = 0; j < n; j++) data.set(expertTensorBytes(done + j, dtype), j * size);
+      await handle.write(data, 0, n * size);
+      done += n;
+    }
+  } finally {
+    await handle.close();
+  }
+}
