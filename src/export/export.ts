@@ -18,7 +18,8 @@ import { publicName, scrubPaths } from "./provenance.js";
 import { writeReportJson } from "./report-json.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
-import { writeShard, type WrittenTensor } from "./write-shard.js";
+import { writeShard } from "./write-shard.js";
+import { WrittenTensors, type WrittenShard } from "./written.js";
 
 export type { ConversionSummary, ExportReport } from "./report.js";
 
@@ -94,7 +95,17 @@ function checkAbort(signal?: AbortSignal): void {
 function sidecarShard(fileName: string, plan: ExportPlan): PlannedShard {
   const only = plan.shards[0];
   if (!only) throw new TruecastError("INTERNAL", `no plan for ${fileName}`);
-  return { ...only, fileName };
+  return only;
+}
+
+/** Rows `from`..`to` of a written shard as items to verify, with their file ranges. */
+function rowItems(written: WrittenShard, from: number, to: number): VerifyItem[] {
+  const { table, headerSize } = written.shard;
+  const items: VerifyItem[] = [];
+  for (let k = from; k < to; k++) {
+    items.push({ tensor: written.at(k), range: { start: headerSize + table.begin(k), length: table.end(k) - table.begin(k) } });
+  }
+  return items;
 }
 
 /**
@@ -127,7 +138,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
   const castPool = new CastPool();
   try {
     const plan = planExport({ tensors: model.tensors, policy, ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}) });
-    const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy })));
+    const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy, fileName })));
     params.onEvent?.({ type: "plan", plan, model });
     // Every carried file is checked (inside its folder, readable) before the first byte is written.
     const cardFile = params.modelCard ? params.modelCard.file : undefined;
@@ -149,7 +160,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     needed = (publisher && !publisher.keepLocal ? Math.min(plan.totalFileSize, 2 * biggest) : plan.totalFileSize) + sidecarBytes + carried.bytes;
     await staged.checkFreeSpace(needed, params.freeBytes);
 
-    const written: WrittenTensor[] = [];
+    const written = new WrittenTensors();
     const verifications: Promise<{ tensors: number; bytes: number }>[] = [];
     const uploads: Promise<void>[] = [];
     let before = 0;
@@ -166,16 +177,16 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       const checks: Promise<{ tensors: number; bytes: number }>[] = [];
       // Tensors are verified in batches (one hashing task for many small tensors), so that a shard of a million
       // tiny tensors costs one small record per tensor, not a task, a message and a promise chain each.
-      let batch: VerifyItem[] = [];
+      // A batch is a run of rows (numbers only, whatever it waits for): the items are made when it is hashed.
+      let batch: { written: WrittenShard; from: number; to: number; onDisk: () => Promise<void> } | null = null;
       let batchBytes = 0;
-      let batchOnDisk: Promise<void> = Promise.resolve();
       const flush = (): void => {
-        if (batch.length === 0) return;
-        const items = batch;
-        const c = batchOnDisk.then(() => verifyTensors({ path, shardName: shard.fileName, items, hasher }));
+        if (batch === null) return;
+        const { written: rows, from, to, onDisk } = batch;
+        const c = onDisk().then(() => verifyTensors({ path, shardName: shard.fileName, items: rowItems(rows, from, to), hasher }));
         c.catch(() => undefined);
         checks.push(c);
-        batch = [];
+        batch = null;
         batchBytes = 0;
       };
       const mine = await writeShard({
@@ -189,15 +200,16 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
         },
         // Each tensor is re-read on the hashing thread as soon as the file holds it, while later ones are written.
         // Tensors land in file order, so the last one's onDisk covers the whole batch.
-        onTensor: (tensor, range, onDisk) => {
-          batch.push({ tensor, range });
-          batchBytes += range.length;
-          batchOnDisk = onDisk;
-          if (batch.length >= VERIFY_BATCH_TENSORS || batchBytes >= VERIFY_BATCH_BYTES) flush();
+        onTensor: (t) => {
+          batch ??= { written: t.written, from: t.row, to: t.row, onDisk: t.onDisk };
+          batch.to = t.row + 1;
+          batch.onDisk = t.onDisk;
+          batchBytes += t.range.length;
+          if (batch.to - batch.from >= VERIFY_BATCH_TENSORS || batchBytes >= VERIFY_BATCH_BYTES) flush();
         },
       });
       flush();
-      for (const w of mine) written.push(w); // not push(...mine): 130k+ tensors would overflow the call stack
+      written.shards.push(mine);
       if (!isSidecar) before += shard.dataSize;
       const v = Promise.all([verifyShardHeader({ path, shard }), Promise.all(checks)]).then(([, batches]) => {
         const bytes = batches.reduce((n, b) => n + b.bytes, 0);
@@ -225,13 +237,13 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       await writeFile(stage.path("model.safetensors.index.json"), serializeIndex({ totalSize: plan.totalSize, weightMap: plan.weightMap }));
     }
 
-    const census = censusDtypes(written.slice(0, written.length - sidecars.reduce((n, s) => n + s.tensors.length, 0)));
+    const census = censusDtypes(written.sizes(plan.shards.length));
     const sourceCensus = censusDtypes(model.tensors);
     const facts = {
       source: { kind: model.kind },
       bytesByDtype: Object.fromEntries(census.bytesByDtype),
       sourceBytesByDtype: Object.fromEntries(sourceCensus.bytesByDtype),
-      conversions: conversionSummaries(written),
+      conversions: conversionSummaries(written.casts()),
     };
     const card = params.modelCard ?? {};
     const small = await writeSmallFiles({

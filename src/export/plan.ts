@@ -1,6 +1,9 @@
 import { TruecastError } from "../errors.js";
 import { dtypeSize, isFloatDType, type DType, type FloatDType } from "../dtype/table.js";
-import { layoutTensors, serializeHeader, type SafetensorsEntry } from "../formats/safetensors/header.js";
+import type { SafetensorsEntry } from "../formats/safetensors/header.js";
+import { headerBytes, layoutTable, type HeaderBytes } from "../formats/safetensors/header-writer.js";
+import { NameIndex, NameTable } from "../formats/safetensors/name-table.js";
+import type { TensorTable } from "../formats/safetensors/tensor-table.js";
 import type { TensorRef } from "../sources/tensor-ref.js";
 
 /** `keep` copies every tensor as it is; a float dtype converts every floating tensor (F16, BF16, F32, F64) to it. */
@@ -22,9 +25,17 @@ export interface PlannedTensor {
 
 export interface PlannedShard {
   readonly fileName: string;
-  /** The 8-byte prefix and the padded JSON header, exactly as it will be written. */
+  /** What is written, in file order, as columns: names, output dtypes, shapes, offsets. */
+  readonly table: TensorTable;
+  /** Row `k` of {@link table} comes from `sources[k]`. */
+  readonly sources: readonly TensorRef[];
+  /** Bytes of the 8-byte prefix and the padded JSON header. */
+  readonly headerSize: number;
+  /** The header, exactly as it will be written, in chunks of about 1 MB. */
+  headerChunks(): Iterable<Uint8Array>;
+  /** The whole header in one buffer (made on each use: for small shards and tests). */
   readonly header: Uint8Array;
-  /** In file order. */
+  /** In file order, as objects (made on each use: for small shards and tests; writers use the table). */
   readonly tensors: readonly PlannedTensor[];
   /** Header plus data: the file's exact size. */
   readonly fileSize: number;
@@ -38,7 +49,7 @@ export interface ExportPlan {
   readonly totalSize: number;
   /** Sum of shard file sizes. */
   readonly totalFileSize: number;
-  /** Tensor name → shard file name. */
+  /** Tensor name → shard file name (made on each use). */
   readonly weightMap: ReadonlyMap<string, string>;
   /** Whether an index file is written (more than one shard). */
   readonly sharded: boolean;
@@ -56,11 +67,6 @@ export function shardFileName(index: number, count: number): string {
   return `model-${pad(index + 1)}-of-${pad(count)}.safetensors`;
 }
 
-interface Sized {
-  ref: TensorRef;
-  outDtype: DType;
-  byteLength: number;
-}
 
 /**
  * Split tensors into shards the way huggingface_hub does: in source order, a new shard when the next tensor would
@@ -72,22 +78,19 @@ export function planExport(params: {
   policy: DtypePolicy;
   /** Bytes of tensor data per shard, decimal; default 5 GB. */
   maxShardSize?: number;
+  /** One shard under this file name, whatever the size (a sidecar such as `classification_head.safetensors`). */
+  fileName?: string;
 }): ExportPlan {
-  const max = params.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE;
-  const seen = new Set<string>();
-  const groups: Sized[][] = [];
-  let current: Sized[] = [];
+  const max = params.fileName !== undefined ? Infinity : (params.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE);
+  const tensors = params.tensors;
+  // Each group: the indexes of the source tensors of one shard.
+  const groups: number[][] = [];
+  let current: number[] = [];
   let currentSize = 0;
-  for (const ref of params.tensors) {
-    if (seen.has(ref.name)) {
-      throw new TruecastError("DUPLICATE_TENSOR", `tensor "${ref.name}" appears twice in ${ref.origin}; a model cannot hold two tensors of one name`);
-    }
-    seen.add(ref.name);
-    const outDtype = outputDtype(ref.dtype, params.policy);
-    const byteLength = outDtype === ref.dtype ? ref.byteLength : (ref.byteLength / dtypeSize(ref.dtype)) * dtypeSize(outDtype);
-    const item = { ref, outDtype, byteLength };
+  for (let i = 0; i < tensors.length; i++) {
+    const byteLength = outputLength(tensors[i] as TensorRef, params.policy);
     if (byteLength > max) {
-      groups.push([item]);
+      groups.push([i]);
       continue;
     }
     if (current.length > 0 && currentSize + byteLength > max) {
@@ -95,29 +98,93 @@ export function planExport(params: {
       current = [];
       currentSize = 0;
     }
-    current.push(item);
+    current.push(i);
     currentSize += byteLength;
   }
   if (current.length > 0 || groups.length === 0) groups.push(current);
+  checkUnique(tensors);
 
-  const weightMap = new Map<string, string>();
   let totalSize = 0;
   let totalFileSize = 0;
   const shards = groups.map((group, i): PlannedShard => {
-    const fileName = shardFileName(i, groups.length);
-    const byName = new Map(group.map((g) => [g.ref.name, g]));
-    const entries = layoutTensors(group.map((g) => ({ name: g.ref.name, dtype: g.outDtype, shape: [...g.ref.shape], byteLength: g.byteLength })));
-    const header = serializeHeader(entries, { ...SHARD_METADATA });
-    const tensors = entries.map((entry): PlannedTensor => {
-      const g = byName.get(entry.name);
-      if (!g) throw new TruecastError("INTERNAL", `layout lost tensor "${entry.name}"`);
-      weightMap.set(entry.name, fileName);
-      return { ref: g.ref, outDtype: g.outDtype, entry };
-    });
-    const dataSize = group.reduce((s, g) => s + g.byteLength, 0);
-    totalSize += dataSize;
-    totalFileSize += header.byteLength + dataSize;
-    return { fileName, header, tensors, fileSize: header.byteLength + dataSize, dataSize };
+    const fileName = params.fileName ?? shardFileName(i, groups.length);
+    const shard = planShard(fileName, group.length === tensors.length ? tensors : group.map((k) => tensors[k] as TensorRef), params.policy);
+    totalSize += shard.dataSize;
+    totalFileSize += shard.fileSize;
+    return shard;
   });
-  return { shards, totalSize, totalFileSize, weightMap, sharded: shards.length > 1 };
+  return new Plan(shards, totalSize, totalFileSize);
+}
+
+/** Bytes a tensor takes once written under `policy`. */
+function outputLength(ref: TensorRef, policy: DtypePolicy): number {
+  const outDtype = outputDtype(ref.dtype, policy);
+  return outDtype === ref.dtype ? ref.byteLength : (ref.byteLength / dtypeSize(ref.dtype)) * dtypeSize(outDtype);
+}
+
+/** Refuses a second tensor of one name, in source order, naming where it came from (names held as bytes, not a Set). */
+function checkUnique(tensors: readonly TensorRef[]): void {
+  const names = new NameTable();
+  const seen = new NameIndex(names);
+  for (const ref of tensors) {
+    const name = ref.name;
+    if (seen.add(names.addString(name)) >= 0) {
+      throw new TruecastError("DUPLICATE_TENSOR", `tensor "${name}" appears twice in ${ref.origin}; a model cannot hold two tensors of one name`);
+    }
+  }
+}
+
+function planShard(fileName: string, sources: readonly TensorRef[], policy: DtypePolicy): PlannedShard {
+  const { table, from } = layoutTable(sources.length, (i) => {
+    const ref = sources[i] as TensorRef;
+    return { name: ref.name, dtype: outputDtype(ref.dtype, policy), shape: ref.shape, byteLength: outputLength(ref, policy) };
+  });
+  const ordered = Array.from(from, (i) => sources[i] as TensorRef);
+  const header = headerBytes(table, { ...SHARD_METADATA });
+  const dataSize = table.count > 0 ? table.end(table.count - 1) : 0;
+  return new Shard(fileName, table, ordered, header, dataSize);
+}
+
+class Shard implements PlannedShard {
+  readonly headerSize: number;
+  readonly fileSize: number;
+  constructor(
+    readonly fileName: string,
+    readonly table: TensorTable,
+    readonly sources: readonly TensorRef[],
+    private readonly bytes: HeaderBytes,
+    readonly dataSize: number,
+  ) {
+    this.headerSize = bytes.size;
+    this.fileSize = bytes.size + dataSize;
+  }
+
+  headerChunks(): Iterable<Uint8Array> {
+    return this.bytes.chunks();
+  }
+
+  get header(): Uint8Array {
+    return Buffer.concat([...this.bytes.chunks()]);
+  }
+
+  get tensors(): readonly PlannedTensor[] {
+    return this.sources.map((ref, k) => ({ ref, outDtype: this.table.dtype(k), entry: this.table.entry(k) }));
+  }
+}
+
+class Plan implements ExportPlan {
+  readonly sharded: boolean;
+  constructor(
+    readonly shards: readonly PlannedShard[],
+    readonly totalSize: number,
+    readonly totalFileSize: number,
+  ) {
+    this.sharded = shards.length > 1;
+  }
+
+  get weightMap(): ReadonlyMap<string, string> {
+    const map = new Map<string, string>();
+    for (const s of this.shards) for (let k = 0; k < s.table.count; k++) map.set(s.table.name(k), s.fileName);
+    return map;
+  }
 }

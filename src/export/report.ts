@@ -2,7 +2,7 @@ import { summarize, type CastReport } from "../dtype/cast.js";
 import type { DType, FloatDType } from "../dtype/table.js";
 import type { DtypeCensus } from "./config.js";
 import type { DtypePolicy, ExportPlan } from "./plan.js";
-import type { WrittenTensor } from "./write-shard.js";
+import type { WrittenTensor, WrittenTensors } from "./written.js";
 import type { Provenance } from "./provenance.js";
 
 /** Every conversion of one (from → to) pair, combined: counts added, maxima taken. */
@@ -44,7 +44,7 @@ export interface ExportReport {
 }
 
 /** Conversions grouped per (from → to) pair. */
-export function conversionSummaries(written: readonly WrittenTensor[]): ConversionSummary[] {
+export function conversionSummaries(written: Iterable<{ readonly sourceDtype: DType; readonly dtype: DType; readonly cast?: CastReport }>): ConversionSummary[] {
   const pairs = new Map<string, CastReport[]>();
   for (const w of written) {
     if (!w.cast) continue;
@@ -72,7 +72,7 @@ export function buildReport(p: {
   plan: ExportPlan;
   census: DtypeCensus;
   sourceCensus: DtypeCensus;
-  written: readonly WrittenTensor[];
+  written: WrittenTensors;
   config: ExportReport["config"];
   files: readonly string[];
   verified: { tensors: number; bytes: number };
@@ -88,16 +88,15 @@ export function buildReport(p: {
     mixedDtypes: p.census.mixed,
     bytesByDtype: record(p.census.bytesByDtype),
     sourceBytesByDtype: record(p.sourceCensus.bytesByDtype),
-    shards: p.plan.shards.map((s) => ({ file: s.fileName, bytes: s.fileSize, tensors: s.tensors.length })),
+    shards: p.plan.shards.map((s) => ({ file: s.fileName, bytes: s.fileSize, tensors: s.table.count })),
     indexFile: p.plan.sharded ? "model.safetensors.index.json" : null,
     totalSize: p.plan.totalSize,
-    tensorCount: p.written.length,
-    bitExact: p.written.filter((w) => !w.cast && !w.computed).length,
-    computed: p.written.filter((w) => w.computed).length,
-    conversions: conversionSummaries(p.written),
+    tensorCount: p.written.count,
+    ...p.written.tally(),
+    conversions: conversionSummaries(p.written.casts()),
     config: p.config,
     files: p.files,
-    tensors: p.written,
+    tensors: p.written.list(),
     verified: p.verified,
     seconds: p.seconds,
     provenance: p.provenance,

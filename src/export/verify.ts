@@ -3,10 +3,16 @@ import { readSafetensorsHeader } from "../formats/safetensors/read.js";
 import { openSafetensorsFolder } from "../sources/safetensors.js";
 import type { RangeHasher } from "./hasher.js";
 import { SHARD_METADATA, type ExportPlan, type PlannedShard } from "./plan.js";
-import type { WrittenTensor } from "./write-shard.js";
+import type { WrittenTensor } from "./written.js";
+import type { TensorTable } from "../formats/safetensors/tensor-table.js";
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+/** Does row `i` of `a` describe the same tensor at the same place as row `i` of `b`? */
+function sameRow(a: TensorTable, b: TensorTable, i: number): boolean {
+  if (!a.names.equals(i, b.names, i) || a.dtype(i) !== b.dtype(i) || a.begin(i) !== b.begin(i) || a.end(i) !== b.end(i)) return false;
+  const rank = a.rank(i);
+  if (rank !== b.rank(i)) return false;
+  for (let k = 0; k < rank; k++) if (a.dim(i, k) !== b.dim(i, k)) return false;
+  return true;
 }
 
 /**
@@ -22,12 +28,13 @@ export async function verifyShardHeader(params: { path: string; shard: PlannedSh
   };
   if (header.fileSize !== shard.fileSize) fail(`is ${header.fileSize} bytes instead of ${shard.fileSize}`);
   if (JSON.stringify(header.metadata) !== JSON.stringify(SHARD_METADATA)) fail("its metadata is not {\"format\":\"pt\"}");
-  const planned = new Map(shard.tensors.map((t) => [t.entry.name, t.entry]));
-  if (header.entries.length !== planned.size) fail(`holds ${header.entries.length} tensors instead of ${planned.size}`);
-  for (const e of header.entries) {
-    const p = planned.get(e.name);
-    if (!p || p.dtype !== e.dtype || !sameShape(p.shape, e.shape) || p.begin !== e.begin || p.end !== e.end) {
-      fail(`tensor "${e.name}" reads back as ${e.dtype}[${e.shape.join(", ")}] at ${e.begin}..${e.end}, not as planned`);
+  const read = header.tensors;
+  const planned = shard.table;
+  if (read.count !== planned.count) fail(`holds ${read.count} tensors instead of ${planned.count}`);
+  // Both are in offset order, so a file that holds the plan holds it row for row.
+  for (let i = 0; i < read.count; i++) {
+    if (!sameRow(read, planned, i)) {
+      fail(`tensor "${read.name(i)}" reads back as ${read.dtype(i)}[${read.shape(i).join(", ")}] at ${read.begin(i)}..${read.end(i)}, not as planned`);
     }
   }
 }
@@ -72,16 +79,25 @@ export async function verifyTensors(params: {
 export async function verifyFolder(params: { dir: string; plan: ExportPlan }): Promise<void> {
   const model = await openSafetensorsFolder(params.dir);
   try {
-    const seen = new Set<string>();
+    // A folder opens shard by shard (sorted names: the plan's order), each in offset order (the plan's file order),
+    // so the folder holds the plan when it lists the plan's tensors in the plan's order.
+    let s = 0;
+    let k = 0;
+    const shards = params.plan.shards;
     for (const t of model.tensors) {
-      const shard = params.plan.weightMap.get(t.name);
-      if (shard === undefined || !t.origin.endsWith(shard)) {
+      while (s < shards.length && k >= (shards[s] as PlannedShard).table.count) {
+        s++;
+        k = 0;
+      }
+      const shard = shards[s];
+      if (shard === undefined || t.name !== shard.table.name(k) || !t.origin.endsWith(shard.fileName)) {
         throw new TruecastError("VERIFY_FAILED", `the written folder holds tensor "${t.name}" in ${t.origin}, which was not planned there`);
       }
-      seen.add(t.name);
+      k++;
     }
-    for (const name of params.plan.weightMap.keys()) {
-      if (!seen.has(name)) throw new TruecastError("VERIFY_FAILED", `the written folder lacks tensor "${name}"`);
+    for (; s < shards.length; s++, k = 0) {
+      const shard = shards[s] as PlannedShard;
+      if (k < shard.table.count) throw new TruecastError("VERIFY_FAILED", `the written folder lacks tensor "${shard.table.name(k)}"`);
     }
   } finally {
     await model.close();

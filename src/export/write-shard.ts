@@ -1,11 +1,11 @@
 import { open, type FileHandle } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
-import type { CastReport } from "../dtype/cast.js";
-import { isFloatDType, type DType } from "../dtype/table.js";
+import { isFloatDType } from "../dtype/table.js";
 import { createDigest } from "../util/digest.js";
 import { prefetch } from "../util/prefetch.js";
 import { castStream, type CastPool } from "./cast-pool.js";
 import type { PlannedShard } from "./plan.js";
+import { WrittenShard } from "./written.js";
 
 /** Bytes read from a source per step: large enough for sequential I/O, small enough to keep memory flat. */
 export const CHUNK_SIZE = 8 * 1024 * 1024;
@@ -14,22 +14,15 @@ export const READ_AHEAD = 2;
 /** Small tensors are gathered into one write of at most this many bytes instead of one syscall each. */
 export const COALESCE_SIZE = 4 * 1024 * 1024;
 
-export interface WrittenTensor {
-  readonly name: string;
-  readonly shard: string;
-  readonly sourceDtype: DType;
-  readonly dtype: DType;
-  readonly shape: readonly number[];
-  readonly byteLength: number;
-  /**
-   * Digest of the bytes written (see util/digest.ts), taken while copying; for a kept tensor it is the digest of
-   * the source bytes, and verification re-reads the output and requires the same digest.
-   */
-  readonly digest: string;
-  /** Present when the tensor was converted. */
-  readonly cast?: CastReport;
-  /** What computed the bytes, when they are not the source's own (a LoRA merge). */
-  readonly computed?: string;
+export type { WrittenTensor } from "./written.js";
+
+/** A tensor just written: row `row` of `written`, where the file holds it, and when the file system has it. */
+export interface WrittenRow {
+  readonly written: WrittenShard;
+  readonly row: number;
+  readonly range: { readonly start: number; readonly length: number };
+  /** Resolves once the file holds the tensor (small tensors wait for their coalesced write). */
+  onDisk(): Promise<void>;
 }
 
 export interface WriteProgress {
@@ -161,21 +154,23 @@ export async function writeShard(params: {
   castPool: CastPool;
   onProgress?: (p: WriteProgress) => void;
   /**
-   * Called when a tensor is complete, with its file range and a promise that resolves once the file holds it,
-   * so that verification can start while later tensors are still being written.
+   * Called when a tensor is complete, with its file range and a way to wait until the file holds it, so that
+   * verification can start while later tensors are still being written.
    */
-  onTensor?: (t: WrittenTensor, range: { start: number; length: number }, onDisk: Promise<void>) => void;
-}): Promise<WrittenTensor[]> {
+  onTensor?: (t: WrittenRow) => void;
+}): Promise<WrittenShard> {
   const { shard } = params;
+  const { table } = shard;
   const fh = await open(params.path, "wx");
   const pool = new BufferPool();
-  const written: WrittenTensor[] = [];
+  const written = new WrittenShard(shard);
   let bytes = 0;
   try {
     const sink = new ShardSink(fh);
-    await sink.write(shard.header);
-    for (const t of shard.tensors) {
-      const { ref, outDtype, entry } = t;
+    for (const chunk of shard.headerChunks()) await sink.write(chunk);
+    for (let k = 0; k < table.count; k++) {
+      const ref = shard.sources[k] as (typeof shard.sources)[number];
+      const outDtype = table.dtype(k);
       const digest = createDigest();
       const converting = outDtype !== ref.dtype;
       if (converting && !(isFloatDType(ref.dtype) && isFloatDType(outDtype))) {
@@ -194,7 +189,7 @@ export async function writeShard(params: {
         await sink.write(out, () => pool.release(out));
         params.onProgress?.({ bytes, tensor: ref.name });
       }
-      const expected = entry.end - entry.begin;
+      const expected = table.end(k) - table.begin(k);
       if (tensorBytes !== expected) {
         throw new TruecastError(
           "VERIFY_FAILED",
@@ -208,20 +203,9 @@ export async function writeShard(params: {
           `converting tensor "${ref.name}" from ${ref.dtype} to ${outDtype} would turn ${cast.toInfinity} finite value${cast.toInfinity === 1 ? "" : "s"} into infinity; keep its dtype (--dtype keep) or pass --allow-overflow`,
         );
       }
-      const done: WrittenTensor = {
-        name: ref.name,
-        shard: shard.fileName,
-        sourceDtype: ref.dtype,
-        dtype: outDtype,
-        shape: ref.shape,
-        byteLength: tensorBytes,
-        digest: digest.digest(),
-        ...(cast ? { cast } : {}),
-        ...(ref.computed ? { computed: ref.computed } : {}),
-      };
-      written.push(done);
-      const start = shard.header.byteLength + entry.begin;
-      params.onTensor?.(done, { start, length: tensorBytes }, sink.whenWritten(start + tensorBytes));
+      written.add(k, digest.digest(), cast);
+      const start = shard.headerSize + table.begin(k);
+      params.onTensor?.({ written, row: k, range: { start, length: tensorBytes }, onDisk: () => sink.whenWritten(start + tensorBytes) });
     }
     const size = await sink.close();
     if (size !== shard.fileSize) {

@@ -11,6 +11,7 @@ import { readRangeChunks, readSafetensorsHeader, type SafetensorsFileHeader } fr
 import { SIDECAR_WEIGHT_FILES, scanModelFiles } from "./model-files.js";
 import { checkShardContents, checkShardFiles } from "./shard-index.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
+import type { DType } from "../dtype/table.js";
 
 export const SAFETENSORS_SINGLE_NAME = "model.safetensors";
 
@@ -95,9 +96,10 @@ async function openShards(params: {
   await checkShardFiles({ dir, indexPath, indexName: SAFETENSORS_INDEX_NAME, index, present });
   const headers: SafetensorsFileHeader[] = [];
   for (const shard of index.shards) headers.push(await readSafetensorsHeader(join(dir, shard)));
-  checkShardContents({ dir, indexPath, index, shards: headers.map((h, i) => ({ shard: index.shards[i] ?? "", names: h.entries.map((e) => e.name) })) });
-  const tensors = headers.flatMap(tensorRefs);
-  const total = headers.reduce((n, h) => n + h.entries.reduce((m, e) => m + e.end - e.begin, 0), 0);
+  checkShardContents({ dir, indexPath, index, shards: headers.map((h, i) => ({ shard: index.shards[i] ?? "", names: namesOf(h) })) });
+  const tensors: TensorRef[] = [];
+  for (const h of headers) for (const t of tensorRefs(h)) tensors.push(t);
+  const total = headers.reduce((n, h) => n + (h.tensors.count > 0 ? h.tensors.end(h.tensors.count - 1) : 0), 0);
   notes.push(`read ${index.shards.length} shards through ${SAFETENSORS_INDEX_NAME}`);
   if (index.totalSize !== null && index.totalSize !== total) {
     notes.push(`${SAFETENSORS_INDEX_NAME} gives total_size ${index.totalSize}, but the shards hold ${total} bytes of tensors`);
@@ -119,20 +121,50 @@ async function safetensorsFilesIn(dir: string): Promise<string[]> {
   return out;
 }
 
+/** Every tensor name of a shard, in offset order. */
+function namesOf(header: SafetensorsFileHeader): string[] {
+  return Array.from({ length: header.tensors.count }, (_, i) => header.tensors.name(i));
+}
+
+/**
+ * One tensor of a file as a view on its header's table: two fields, whatever the shape and name length, so that a
+ * file of a million tensors costs a few dozen bytes per tensor beyond the table.
+ */
+class FileTensor implements TensorRef {
+  constructor(
+    private readonly header: SafetensorsFileHeader & { readonly origin: string },
+    private readonly i: number,
+  ) {}
+
+  get name(): string {
+    return this.header.tensors.name(this.i);
+  }
+
+  get dtype(): DType {
+    return this.header.tensors.dtype(this.i);
+  }
+
+  get shape(): readonly number[] {
+    return this.header.tensors.shape(this.i);
+  }
+
+  get byteLength(): number {
+    return this.header.tensors.end(this.i) - this.header.tensors.begin(this.i);
+  }
+
+  get origin(): string {
+    return this.header.origin;
+  }
+
+  chunks(chunkSize: number, alloc?: (n: number) => Uint8Array): AsyncIterable<Uint8Array> {
+    const start = this.header.dataStart + this.header.tensors.begin(this.i);
+    return readRangeChunks(this.header.path, start, this.byteLength, chunkSize, alloc);
+  }
+}
+
 function tensorRefs(header: SafetensorsFileHeader): TensorRef[] {
-  const origin = basename(header.path);
-  return header.entries.map((e) => {
-    const start = header.dataStart + e.begin;
-    const byteLength = e.end - e.begin;
-    return {
-      name: e.name,
-      dtype: e.dtype,
-      shape: e.shape,
-      byteLength,
-      origin,
-      chunks: (chunkSize: number, alloc?: (n: number) => Uint8Array) => readRangeChunks(header.path, start, byteLength, chunkSize, alloc),
-    };
-  });
+  const file = Object.assign(header, { origin: basename(header.path) });
+  return Array.from({ length: header.tensors.count }, (_, i) => new FileTensor(file, i));
 }
 
 function model(params: Omit<SourceModel, "close">): SourceModel {

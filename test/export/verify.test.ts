@@ -32,7 +32,7 @@ async function writeOne(dir: string) {
   const path = join(dir, shard.fileName);
   const ranges = new Map<string, { start: number; length: number }>();
   const pool = new CastPool(1);
-  const written = await writeShard({ shard, path, allowOverflow: false, castPool: pool, onTensor: (t, r) => ranges.set(t.name, r) });
+  const written = (await writeShard({ shard, path, allowOverflow: false, castPool: pool, onTensor: (t) => ranges.set(t.written.at(t.row).name, t.range) })).list();
   await pool.close();
   return { shard, path, written, ranges };
 }

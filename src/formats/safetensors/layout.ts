@@ -6,6 +6,7 @@
  */
 import { TruecastError } from "../../errors.js";
 import { DTYPES, byteLengthOf, type DType } from "../../dtype/table.js";
+import { checkDim, jsonString, WRITING } from "./header-writer.js";
 import { checkLayout, describeShape, type RawEntry } from "./rules.js";
 import {
   HEADER_ALIGNMENT,
@@ -22,9 +23,6 @@ export interface TensorToLayout {
   shape: readonly number[];
   byteLength: number;
 }
-
-/** How the writer's messages name the file it has not written yet. */
-const WRITING = "safetensors header being written";
 
 /**
  * Orders tensors as the reference writer does and gives each its byte range. The reference sorts by its
@@ -121,21 +119,6 @@ export function compareCodePoints(a: string, b: string): number {
     return x - y;
   }
   return a.length - b.length;
-}
-
-/** serde_json and JSON.stringify escape the same characters (", \, and U+0000–U+001F) the same way. */
-function jsonString(s: string): string {
-  if (/\p{Surrogate}/u.test(s)) {
-    throw new TruecastError("ST_BAD_ENTRY", `${WRITING}: the name ${JSON.stringify(s)} is not valid Unicode`);
-  }
-  return JSON.stringify(s);
-}
-
-function checkDim(name: string, d: number): number {
-  if (!Number.isSafeInteger(d) || d < 0) {
-    throw new TruecastError("ST_BAD_ENTRY", `${WRITING}: tensor "${name}" has shape dimension ${d}, not a count`);
-  }
-  return d;
 }
 
 function toRaw(e: SafetensorsEntry): RawEntry {

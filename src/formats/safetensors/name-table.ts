@@ -48,7 +48,17 @@ export class NameTable {
 
   /** Compares name `i` of this table with name `j` of `other` by code point (the byte order of UTF-8). */
   compare(i: number, other: NameTable, j: number): number {
-    return Buffer.compare(this.view(i), other.view(j));
+    const a = this.bytes;
+    const b = other.bytes;
+    let p = this.start(i);
+    let q = other.start(j);
+    const pEnd = this.end(i);
+    const qEnd = other.end(j);
+    for (; p < pEnd && q < qEnd; p++, q++) {
+      const d = (a[p] as number) - (b[q] as number);
+      if (d !== 0) return d;
+    }
+    return pEnd - p - (qEnd - q);
   }
 
   /** Do name `i` here and name `j` of `other` hold the same text? */

@@ -1,0 +1,40 @@
+/**
+ * A read-only array whose entries are made when read: `Array.isArray` holds, `length`, indexing, iteration,
+ * `JSON.stringify` and the array methods work, but nothing is kept, so a report of a million tensors can be
+ * walked (and streamed) without a million objects alive at once. Each read makes a fresh entry.
+ */
+export function lazyArray<T>(length: number, at: (index: number) => T): readonly T[] {
+  const index = (key: string | symbol): number => {
+    if (typeof key !== "string" || key === "" || key.length > 16) return -1;
+    const n = Number(key);
+    return Number.isInteger(n) && n >= 0 && n < length && String(n) === key ? n : -1;
+  };
+  // An array of `length` holes: the target answers for `length` and the prototype, the handler for the entries.
+  const target: T[] = [];
+  target.length = length;
+  return new Proxy(target, {
+    get(t, key, receiver) {
+      const i = index(key);
+      return i >= 0 ? at(i) : Reflect.get(t, key, receiver);
+    },
+    has(t, key) {
+      return index(key) >= 0 || Reflect.has(t, key);
+    },
+    getOwnPropertyDescriptor(t, key) {
+      const i = index(key);
+      return i >= 0 ? { value: at(i), writable: false, enumerable: true, configurable: true } : Reflect.getOwnPropertyDescriptor(t, key);
+    },
+    ownKeys(t) {
+      return [...Array.from({ length }, (_, i) => String(i)), ...Reflect.ownKeys(t)];
+    },
+    set() {
+      return false;
+    },
+    deleteProperty() {
+      return false;
+    },
+    defineProperty() {
+      return false;
+    },
+  });
+}
