@@ -12,6 +12,7 @@ import { SIDECAR_WEIGHT_FILES, scanModelFiles } from "./model-files.js";
 import { checkShardContents, checkShardFiles } from "./shard-index.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 import type { DType } from "../dtype/table.js";
+import { SMALL_READ_MAX, SmallReads } from "./small-reads.js";
 
 export const SAFETENSORS_SINGLE_NAME = "model.safetensors";
 
@@ -132,7 +133,7 @@ function namesOf(header: SafetensorsFileHeader): string[] {
  */
 class FileTensor implements TensorRef {
   constructor(
-    private readonly header: SafetensorsFileHeader & { readonly origin: string },
+    private readonly header: SafetensorsFileHeader & { readonly origin: string; readonly small: SmallReads },
     private readonly i: number,
   ) {}
 
@@ -158,12 +159,19 @@ class FileTensor implements TensorRef {
 
   chunks(chunkSize: number, alloc?: (n: number) => Uint8Array): AsyncIterable<Uint8Array> {
     const start = this.header.dataStart + this.header.tensors.begin(this.i);
-    return readRangeChunks(this.header.path, start, this.byteLength, chunkSize, alloc);
+    const length = this.byteLength;
+    const { path, small } = this.header;
+    if (length === 0 || length > SMALL_READ_MAX || length > chunkSize) return readRangeChunks(path, start, length, chunkSize, alloc);
+    return (async function* () {
+      const bytes = await small.bytes(start, length, alloc);
+      if (bytes) yield bytes;
+      else yield* readRangeChunks(path, start, length, chunkSize, alloc);
+    })();
   }
 }
 
 function tensorRefs(header: SafetensorsFileHeader): TensorRef[] {
-  const file = Object.assign(header, { origin: basename(header.path) });
+  const file = Object.assign(header, { origin: basename(header.path), small: new SmallReads(header.path, header.fileSize) });
   return Array.from({ length: header.tensors.count }, (_, i) => new FileTensor(file, i));
 }
 

@@ -19,8 +19,14 @@ interface Xxh3Stream {
 }
 
 interface Xxh3Module {
-  xxh3: { Xxh3: { withSeed(seed?: bigint): Xxh3Stream } };
+  xxh3: { Xxh3: { withSeed(seed?: bigint): Xxh3Stream }; xxh64(input: Uint8Array, seed?: bigint): bigint };
 }
+
+/**
+ * Input up to this size is hashed in one call when it comes in one piece: a native streaming state costs ~600 bytes
+ * of memory the garbage collector does not see, which a million tiny tensors would pile up before it runs.
+ */
+const ONE_SHOT = 64 * 1024;
 
 function loadXxh3(): Xxh3Module | null {
   try {
@@ -37,10 +43,27 @@ export const DIGEST_ALGORITHM: "xxh3-64" | "sha256" = native ? "xxh3-64" : "sha2
 
 export function createDigest(): Digest {
   if (native) {
-    const h = native.xxh3.Xxh3.withSeed(0n);
+    const xxh3 = native.xxh3;
+    let h: Xxh3Stream | null = null;
+    /** The only input so far, copied (the caller may reuse its buffer), while it is small. */
+    let first: Uint8Array | null = null;
     return {
-      update: (b) => void h.update(b),
-      digest: () => `xxh3-64:${h.digest().toString(16).padStart(16, "0")}`,
+      update: (b) => {
+        if (h === null && first === null && b.byteLength <= ONE_SHOT) {
+          first = b.slice();
+          return;
+        }
+        if (h === null) {
+          h = xxh3.Xxh3.withSeed(0n);
+          if (first !== null) h.update(first);
+          first = null;
+        }
+        h.update(b);
+      },
+      digest: () => {
+        const value = h !== null ? h.digest() : xxh3.xxh64(first ?? new Uint8Array(0), 0n);
+        return `xxh3-64:${value.toString(16).padStart(16, "0")}`;
+      },
     };
   }
   const h = createHash("sha256");

@@ -130,7 +130,7 @@ const COMMA = Buffer.from(",");
 
 /** `{"dtype":...,"shape":[...],"data_offsets":[b,e]}` of tensor `i` (ASCII). */
 function fields(table: TensorTable, i: number): string {
-  return `{"dtype":${JSON.stringify(table.dtype(i))},"shape":[${table.shape(i).join(",")}],"data_offsets":[${table.begin(i)},${table.end(i)}]}`;
+  return `{"dtype":${JSON.stringify(table.dtype(i))},"shape":[${table.shapeText(i, ",")}],"data_offsets":[${table.begin(i)},${table.end(i)}]}`;
 }
 
 /** Whether the name's bytes need JSON escapes (", \ or a control character). */

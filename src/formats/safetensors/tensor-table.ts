@@ -102,6 +102,15 @@ export class TensorTable {
     return Array.from(this.dims.subarray(this.shapeStarts[i] as number, this.shapeStarts[i + 1] as number));
   }
 
+  /** The dimensions joined by `separator` ("1,2"), without making an array. */
+  shapeText(i: number, separator: string): string {
+    let out = "";
+    for (let p = this.shapeStarts[i] as number, end = this.shapeStarts[i + 1] as number; p < end; p++) {
+      out += p === this.shapeStarts[i] ? `${this.dims[p]}` : `${separator}${this.dims[p]}`;
+    }
+    return out;
+  }
+
   /** Tensor `i` with exact numbers, for rules and messages. */
   raw(i: number): RawEntry {
     const big = this.big?.get(i);
