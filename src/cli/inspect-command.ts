@@ -3,7 +3,7 @@ import { inspectSource } from "../export/inspect.js";
 import { openSource } from "../sources/open.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatInspect } from "./format.js";
-import { reportJson } from "../export/report-json.js";
+import { writeReportJson } from "../export/report-json.js";
 import type { CliIo } from "./io.js";
 
 export const INSPECT_USAGE = `truecast inspect <path> [options]
@@ -39,7 +39,7 @@ export async function inspectCommand(argv: string[], io: CliIo): Promise<number>
   });
   try {
     const report = await inspectSource(model);
-    if (args.values.json === true) io.stdout.write(reportJson(report));
+    if (args.values.json === true) await writeReportJson({ ...report }, (t) => io.stdout.write(t));
     else if (args.values.quiet !== true) io.stdout.write(formatInspect(report, args.values.all === true));
   } finally {
     await model.close();

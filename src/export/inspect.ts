@@ -4,7 +4,9 @@ import { basename, dirname, join } from "node:path";
 import { configName, dtypeBits, type DType, type FloatDType } from "../dtype/table.js";
 import { readSafetensorsHeader } from "../formats/safetensors/read.js";
 import { openSource, type OpenSourceOptions } from "../sources/open.js";
-import type { SourceModel } from "../sources/tensor-ref.js";
+import type { SourceModel, TensorRef } from "../sources/tensor-ref.js";
+import { fileMetadataOf } from "../sources/safetensors.js";
+import { lazyArray } from "../util/lazy-array.js";
 import { censusDtypes, configClaims } from "./config.js";
 
 export interface InspectReport {
@@ -48,23 +50,31 @@ export async function inspect(path: string, options: OpenSourceOptions = {}): Pr
 export async function inspectSource(model: SourceModel): Promise<InspectReport> {
   const census = censusDtypes(model.tensors);
   const shardOrder: string[] = [];
-  const shardStats = new Map<string, { tensors: number; bytes: number }>();
+  const shardStats = new Map<string, { tensors: number; bytes: number; first: TensorRef }>();
+  let parameters = 0;
+  let totalSize = 0;
   for (const t of model.tensors) {
-    let s = shardStats.get(t.origin);
+    const origin = t.origin;
+    const byteLength = t.byteLength;
+    let s = shardStats.get(origin);
     if (!s) {
-      s = { tensors: 0, bytes: 0 };
-      shardStats.set(t.origin, s);
-      shardOrder.push(t.origin);
+      s = { tensors: 0, bytes: 0, first: t };
+      shardStats.set(origin, s);
+      shardOrder.push(origin);
     }
     s.tensors++;
-    s.bytes += t.byteLength;
+    s.bytes += byteLength;
+    parameters += elementCount(t.dtype, byteLength);
+    totalSize += byteLength;
   }
   const folder = (await stat(model.path)).isDirectory() ? model.path : dirname(model.path);
   const shards = await Promise.all(
     shardOrder.map(async (origin) => {
-      const s = shardStats.get(origin) ?? { tensors: 0, bytes: 0 };
-      let metadata: Record<string, string> | null = null;
-      if (origin.endsWith(".safetensors")) {
+      const s = shardStats.get(origin) ?? { tensors: 0, bytes: 0, first: undefined };
+      let metadata: Readonly<Record<string, string>> | null = null;
+      const known = s.first ? fileMetadataOf(s.first) : undefined;
+      if (known !== undefined) metadata = known;
+      else if (origin.endsWith(".safetensors")) {
         const file = origin.includes("/") ? origin : join(folder, basename(origin));
         metadata = (await readSafetensorsHeader(file)).metadata;
       }
@@ -85,8 +95,8 @@ export async function inspectSource(model: SourceModel): Promise<InspectReport> 
     path: model.path,
     kind: model.kind,
     tensorCount: model.tensors.length,
-    parameters: model.tensors.reduce((n, t) => n + elementCount(t.dtype, t.byteLength), 0),
-    totalSize: model.tensors.reduce((n, t) => n + t.byteLength, 0),
+    parameters,
+    totalSize,
     bytesByDtype: Object.fromEntries(census.bytesByDtype),
     dtype: census.dominant,
     mixedDtypes: census.mixed,
@@ -94,7 +104,11 @@ export async function inspectSource(model: SourceModel): Promise<InspectReport> 
     config,
     files: [...model.files.keys()],
     notes: model.notes,
-    tensors: model.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteLength, file: basename(t.origin) })),
+    // Made when read (the JSON report streams them): a million tensors never become a million objects at once.
+    tensors: lazyArray(model.tensors.length, (i) => {
+      const t = model.tensors[i] as TensorRef;
+      return { name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteLength, file: basename(t.origin) };
+    }),
   };
 }
 

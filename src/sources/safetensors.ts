@@ -157,6 +157,10 @@ class FileTensor implements TensorRef {
     return this.header.origin;
   }
 
+  get metadata(): Readonly<Record<string, string>> | null {
+    return this.header.metadata;
+  }
+
   chunks(chunkSize: number, alloc?: (n: number) => Uint8Array): AsyncIterable<Uint8Array> {
     const start = this.header.dataStart + this.header.tensors.begin(this.i);
     const length = this.byteLength;
@@ -168,6 +172,14 @@ class FileTensor implements TensorRef {
       else yield* readRangeChunks(path, start, length, chunkSize, alloc);
     })();
   }
+}
+
+/**
+ * The `__metadata__` of the file a tensor of this source was read from (null when the file has none), or undefined
+ * for a tensor that came from elsewhere: what `inspect` shows without reading the header a second time.
+ */
+export function fileMetadataOf(ref: TensorRef): Readonly<Record<string, string>> | null | undefined {
+  return ref instanceof FileTensor ? ref.metadata : undefined;
 }
 
 function tensorRefs(header: SafetensorsFileHeader): TensorRef[] {

@@ -142,7 +142,7 @@ class Scanner {
         const key = fieldKey(r, seen, at);
         r.skipSpace();
         const c = r.peek();
-        if (key === "dtype") dtype = c === 0x22 ? r.string() : (this.skip(at(key)), null);
+        if (key === "dtype") dtype = c === 0x22 ? r.stringOf(DTYPES) : (this.skip(at(key)), null);
         else if (key === "shape") {
           if (c !== 0x5b) shape = (this.skip(at(key)), "not a list");
           else {
@@ -293,11 +293,13 @@ function smallInteger(r: JsonReader): number | null {
   return n;
 }
 
+const FIELDS = ["dtype", "shape", "data_offsets"] as const;
+
 /** An entry's field key and its colon, refusing a key seen before in the entry (`at` gives its path for the message). */
 function fieldKey(r: JsonReader, seen: Set<string>, at: () => string[]): string {
   r.skipSpace();
   if (r.peek() !== 0x22) r.fail("expected a string key");
-  const key = r.string();
+  const key = r.stringOf(FIELDS);
   if (seen.has(key)) throw new DuplicateFailure(key, at());
   seen.add(key);
   r.expect(":", "':'");

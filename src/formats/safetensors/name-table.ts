@@ -66,11 +66,16 @@ export class NameTable {
     return this.byteLength(i) === other.byteLength(j) && this.compare(i, other, j) === 0;
   }
 
-  /** FNV-1a of name `i`'s bytes. */
+  /** FNV-1a of name `i`'s bytes, with murmur3's final mix (so that the low bits spread too). */
   hash(i: number): number {
     const b = this.bytes;
     let h = 0x811c9dc5;
     for (let p = this.start(i), end = this.end(i); p < end; p++) h = Math.imul(h ^ (b[p] as number), 0x01000193);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
     return h >>> 0;
   }
 
@@ -105,33 +110,42 @@ export class NameTable {
 /** Finds repeated names in a {@link NameTable} as they are added: open addressing over name indexes. */
 export class NameIndex {
   private slots = new Int32Array(1 << 10).fill(-1);
+  /** The hash of the name in each slot. */
+  private hashes = new Uint32Array(1 << 10);
   private size = 0;
   constructor(private readonly names: NameTable) {}
 
   /** Records name `i`; returns the index of an earlier name with the same text, or -1 (then `i` is recorded). */
   add(i: number): number {
     if ((this.size + 1) * 2 > this.slots.length) this.grow();
-    const found = this.probe(i);
+    const found = this.probe(i, this.names.hash(i), true);
     if (found >= 0) return found;
     this.size++;
     return -1;
   }
 
-  private probe(i: number): number {
+  /** Finds name `i` (hash `h`), or puts it in the first free slot; `compare` false: known to be new. */
+  private probe(i: number, h: number, compare: boolean): number {
     const mask = this.slots.length - 1;
-    for (let s = this.names.hash(i) & mask; ; s = (s + 1) & mask) {
+    for (let s = h & mask; ; s = (s + 1) & mask) {
       const j = this.slots[s] as number;
       if (j < 0) {
         this.slots[s] = i;
+        this.hashes[s] = h;
         return -1;
       }
-      if (this.names.equals(j, this.names, i)) return j;
+      if (compare && this.hashes[s] === h && this.names.equals(j, this.names, i)) return j;
     }
   }
 
   private grow(): void {
-    const old = this.slots;
-    this.slots = new Int32Array(old.length * 2).fill(-1);
-    for (const j of old) if (j >= 0) this.probe(j);
+    const slots = this.slots;
+    const hashes = this.hashes;
+    this.slots = new Int32Array(slots.length * 2).fill(-1);
+    this.hashes = new Uint32Array(slots.length * 2);
+    for (let s = 0; s < slots.length; s++) {
+      const j = slots[s] as number;
+      if (j >= 0) this.probe(j, hashes[s] as number, false);
+    }
   }
 }

@@ -270,6 +270,26 @@ export class JsonReader {
   }
 
   /**
+   * {@link string}, but returns the very string of `choices` that the text equals (ASCII choices, compared as
+   * bytes), so that keys and values read a million times cost no new string.
+   */
+  stringOf(choices: readonly string[]): string {
+    const start = this.pos + 1;
+    if (this.rawString()) {
+      const end = this.pos - 1;
+      for (const c of choices) {
+        if (c.length !== end - start) continue;
+        let k = 0;
+        while (k < c.length && this.bytes[start + k] === c.charCodeAt(k)) k++;
+        if (k === c.length) return c;
+      }
+      return this.slice(start, end);
+    }
+    this.pos = start - 1;
+    return this.string();
+  }
+
+  /**
    * Checks the string at `pos` (its opening quote) and steps over it. True when it holds no escape, so that its
    * text is exactly the bytes between the quotes (a caller may keep those bytes instead of a string).
    */
