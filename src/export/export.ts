@@ -15,7 +15,7 @@ import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from
 import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
 import { checkConfigAfterWrite, REPORT_FILE, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
 import { publicName, scrubPaths } from "./provenance.js";
-import { writeReportJson } from "./report-json.js";
+import { writeReportJsonBytes } from "./report-json.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
 import { writeShard } from "./write-shard.js";
@@ -98,12 +98,20 @@ function sidecarShard(fileName: string, plan: ExportPlan): PlannedShard {
   return only;
 }
 
-/** Rows `from`..`to` of a written shard as items to verify, with their file ranges. */
+/** Rows `from`..`to` of a written shard as items to verify, with their file ranges (name and digest read when asked). */
 function rowItems(written: WrittenShard, from: number, to: number): VerifyItem[] {
   const { table, headerSize } = written.shard;
   const items: VerifyItem[] = [];
   for (let k = from; k < to; k++) {
-    items.push({ tensor: written.at(k), range: { start: headerSize + table.begin(k), length: table.end(k) - table.begin(k) } });
+    const tensor = {
+      get name() {
+        return table.name(k);
+      },
+      get digest() {
+        return written.digest(k);
+      },
+    };
+    items.push({ tensor, range: { start: headerSize + table.begin(k), length: table.end(k) - table.begin(k) } });
   }
   return items;
 }
@@ -298,7 +306,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     const handle = await open(stage.path(REPORT_FILE), "w");
     try {
       // Tensor entries hold names, shards and digests, never paths: only the rest needs scrubbing.
-      await writeReportJson({ ...scrubPaths({ ...summary, out: undefined, ...(lora ? { lora } : {}) }, roots), tensors: reportTensors }, (t) => handle.write(t));
+      await writeReportJsonBytes({ ...scrubPaths({ ...summary, out: undefined, ...(lora ? { lora } : {}) }, roots), tensors: reportTensors }, (b) => handle.write(b));
     } finally {
       await handle.close();
     }

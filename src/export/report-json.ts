@@ -46,20 +46,65 @@ const WRITE_CHUNK = 1 << 20;
  * JSON as reportJson gives, with `tensors` as the last member.
  */
 export async function writeReportJson(report: { readonly tensors?: readonly object[]; readonly [key: string]: unknown }, write: (text: string) => unknown): Promise<void> {
+  let pending = "";
+  await streamReport(report, {
+    add: (text) => void (pending += text),
+    size: () => pending.length,
+    flush: async () => {
+      const text = pending;
+      pending = "";
+      await write(text);
+    },
+  });
+}
+
+/**
+ * {@link writeReportJson} as UTF-8 bytes, each entry encoded into a reused 1 MB buffer as soon as it is made: a
+ * million entries leave no strings behind to pile up in the heap (for the report file). `write` must be done with
+ * the buffer when its promise settles.
+ */
+export async function writeReportJsonBytes(report: { readonly tensors?: readonly object[]; readonly [key: string]: unknown }, write: (bytes: Uint8Array) => unknown): Promise<void> {
+  let buf = Buffer.allocUnsafe(WRITE_CHUNK);
+  let used = 0;
+  await streamReport(report, {
+    add: (text) => {
+      const need = Buffer.byteLength(text, "utf8");
+      if (used + need > buf.length) {
+        const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, used + need));
+        buf.copy(grown, 0, 0, used);
+        buf = grown;
+      }
+      used += buf.write(text, used, "utf8");
+    },
+    size: () => used,
+    flush: async () => {
+      const n = used;
+      used = 0;
+      if (n > 0) await write(buf.subarray(0, n));
+    },
+  });
+}
+
+interface ReportSink {
+  add(text: string): void;
+  size(): number;
+  flush(): Promise<void>;
+}
+
+async function streamReport(report: { readonly tensors?: readonly object[]; readonly [key: string]: unknown }, sink: ReportSink): Promise<void> {
   const { tensors, ...rest } = report;
   const head = reportJson(rest).replace(/\n}\n$/, "");
   if (tensors === undefined) {
-    await write(head + "\n}\n");
+    sink.add(head + "\n}\n");
+    await sink.flush();
     return;
   }
-  let pending = head + (head.endsWith("{") ? "\n" : ",\n") + '  "tensors": [';
+  sink.add(head + (head.endsWith("{") ? "\n" : ",\n") + '  "tensors": [');
   for (let i = 0; i < tensors.length; i++) {
     const entry = JSON.stringify(relabel(tensors[i], "tensors", 1), null, 2).replace(/\n/g, "\n    ");
-    pending += (i === 0 ? "\n    " : ",\n    ") + entry;
-    if (pending.length >= WRITE_CHUNK) {
-      await write(pending);
-      pending = "";
-    }
+    sink.add((i === 0 ? "\n    " : ",\n    ") + entry);
+    if (sink.size() >= WRITE_CHUNK) await sink.flush();
   }
-  await write(pending + (tensors.length > 0 ? "\n  ]\n}\n" : "]\n}\n"));
+  sink.add(tensors.length > 0 ? "\n  ]\n}\n" : "]\n}\n");
+  await sink.flush();
 }

@@ -41,7 +41,7 @@ export async function verifyShardHeader(params: { path: string; shard: PlannedSh
 
 /** A written tensor and where the file holds it. */
 export interface VerifyItem {
-  tensor: WrittenTensor;
+  tensor: Pick<WrittenTensor, "name" | "digest">;
   range: { start: number; length: number };
 }
 

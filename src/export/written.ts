@@ -87,6 +87,10 @@ export class WrittenShard {
     return lazyArray(this.count, (k) => this.at(k));
   }
 
+  digest(k: number): string {
+    return this.digests.get(k);
+  }
+
   cast(k: number): CastReport | undefined {
     return this.casts[k];
   }
