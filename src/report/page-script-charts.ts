@@ -6,7 +6,6 @@ export const CHART_SCRIPT = String.raw`
 var SEVERITY_COLOURS = ["#c62828", "#ef8f00", "#1565c0"];
 var CHART_W = 560, CHART_H = 200, PAD_L = 56, PAD_R = 8, PAD_T = 14, PAD_B = 30;
 
-function layerLabel(l) { return l === null ? "none" : String(l); }
 
 // series: [{ name, colour, values: [number|null] }], stacked when several. Infinite values draw a full bar marked inf.
 function barChart(title, labels, series, axisTitle) {
@@ -97,7 +96,7 @@ function buildCharts(data, app) {
     s.appendChild(el("p", "empty", "No tensors."));
     return;
   }
-  var layers = c.layers.map(layerLabel);
+  var layers = c.layers;
   var row1 = el("div", "charts");
   row1.id = "severity-charts";
   row1.appendChild(barChart("Tensors with findings, per block", layers, severitySeries(c.severityByLayer), "block"));
