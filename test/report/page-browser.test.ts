@@ -4,7 +4,7 @@
  * blank) and shows hostile names and messages as text without running them.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -200,6 +200,33 @@ test("a 100k-tensor page keeps a screenful of rows in the document and sorts and
     const heap = await page.evaluate(() => (performance as any).memory?.usedJSHeapSize ?? 0);
     t.diagnostic(`JS heap: ${Math.round(heap / 1e6)} MB`);
     assert.deepEqual(opened.problems, []);
+  } finally {
+    await opened.close();
+  }
+});
+
+test("a clean page with no findings, no tensors and no metrics shows the ok verdict and no errors", async () => {
+  const clean: ReportPage = { ...samplePage({ tensors: 0 }), verdict: { severity: "ok", text: "b is a bit-exact copy of a" }, findings: [], facts: [] };
+  const opened = await openPage(browser, await written("clean.html", clean));
+  try {
+    assert.match((await opened.page.locator("#verdict").getAttribute("class")) ?? "", /sev-ok/);
+    assert.equal(await opened.page.locator("#verdict .verdict-text").textContent(), "b is a bit-exact copy of a");
+    assert.equal(await opened.page.locator("#findings .empty").textContent(), "No findings.");
+    assert.equal(await opened.page.locator("#row-count").textContent(), "showing 0 of 0");
+    assert.equal(await opened.page.locator("#tensor-table .no-rows").count(), 1);
+    assert.deepEqual(opened.problems, []);
+  } finally {
+    await opened.close();
+  }
+});
+
+test("the harness catches a page that makes a request or logs an error (so the checks above can fail)", async () => {
+  const file = join(dir, "leaky.html");
+  await writeFile(file, '<!doctype html><img src="http://example.invalid/x.png"><script>console.error("boom"); document.documentElement.setAttribute("data-ready", "1")</script>');
+  const opened = await openPage(browser, file);
+  try {
+    assert.ok(opened.problems.includes("request: http://example.invalid/x.png"), opened.problems.join("; "));
+    assert.ok(opened.problems.includes("console error: boom"), opened.problems.join("; "));
   } finally {
     await opened.close();
   }
