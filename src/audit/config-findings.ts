@@ -98,8 +98,8 @@ function tiedFindings(model: AuditModel, tensors: readonly AuditTensor[], digest
         `${head.name} is stored and differs from ${embedding.name}, but ${why}: transformers replaces the stored head with the embedding at load, so the head you trained is silently dropped`,
         "set tie_word_embeddings to false if the head was trained on its own, or drop the stored head", { tensors: [head.name, embedding.name] })];
     }
-    const same = a !== undefined && b !== undefined ? "with the same bytes as" : "beside (bytes not compared: --values compares them)";
-    return [finding("warning", "TIED_HEAD_STORED", `${head.name} is stored ${same} ${embedding.name} although ${why}: the bytes are stored twice`,
+    const same = a !== undefined && b !== undefined ? "with the same bytes" : "(bytes not compared: --values compares them)";
+    return [finding("warning", "TIED_HEAD_STORED", `${head.name} is stored although ${why}: it duplicates ${embedding.name} ${same}`,
       "drop the duplicate head (transformers' save_pretrained leaves it out)", { tensors: [head.name, embedding.name] })];
   }
   const indexed = model.indexes.some((ix) => [...(ix.index?.weightMap.keys() ?? [])].some((n) => OUTPUT_HEAD.test(n)));
