@@ -4,7 +4,7 @@
  * whose chunks split elements.
  */
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { auditModel, type AuditResult } from "../../src/audit/audit.js";
@@ -123,10 +123,11 @@ describe("audit rules on generated models", () => {
   it("a folder without weights is NO_WEIGHTS", async () => {
     const dir = join(root, `case-${n++}`);
     await writeCase(dir);
-    await writeFile(join(dir, "model.safetensors"), "");
-    const out = await cli(["audit", dir]);
+    await rm(join(dir, "model.safetensors"));
+    const out = await cli(["audit", dir, "--json"]);
     assert.equal(out.code, 1);
-    assert.match(out.stdout, /WEIGHTS_UNREADABLE/);
+    const j = JSON.parse(out.stdout) as { findings: { code: string }[] };
+    assert.deepEqual(j.findings.map((f) => f.code), ["NO_WEIGHTS"]);
   });
 
   it("tensor names with control characters are escaped in the human report", async () => {
