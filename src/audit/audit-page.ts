@@ -7,6 +7,7 @@ import { dtypeLabel, isDType } from "../dtype/table.js";
 import { formatBytes } from "../export/units.js";
 import { groupOf, layerOf, type Finding, type ReportPage, type Severity, type TensorRow } from "../report/page-data.js";
 import type { AuditResult, AuditTensorRow } from "./audit.js";
+import { plural } from "./finding.js";
 
 /** The word a tensor's row shows for the worst finding that names it. */
 const STATUS: Readonly<Record<string, string>> = {
@@ -83,7 +84,7 @@ export function auditReportPage(result: AuditResult, meta: { generator: string; 
     { label: "weights", value: `${result.loadedFormat ?? "none"} · ${result.files.length} file${result.files.length === 1 ? "" : "s"}` },
     { label: "dtypes", value: [...bytesByDtype].sort((a, b) => b[1] - a[1]).map(([d, n]) => `${d} ${formatBytes(n)}`).join(", ") || "none" },
     { label: "checked", value: result.valuesScanned ? "headers and every value" : "headers only" },
-    { label: "findings", value: `${result.counts.error} errors, ${result.counts.warning} warnings, ${result.counts.info} notes` },
+    { label: "findings", value: `${plural(result.counts.error, "error")}, ${plural(result.counts.warning, "warning")}, ${plural(result.counts.info, "note")}` },
     ...(result.remote ? [{ label: "requests", value: String(result.requests) }] : []),
   ];
   return {

@@ -1,10 +1,13 @@
 import { resolve } from "node:path";
-import { stat } from "node:fs/promises";
+import { lstat, stat } from "node:fs/promises";
+import { auditReportPage } from "../audit/audit-page.js";
 import { auditModel } from "../audit/audit.js";
 import { TruecastError } from "../errors.js";
 import { reportJson } from "../export/report-json.js";
 import { openLocalStore } from "../store/local-store.js";
 import type { ModelStore } from "../store/store.js";
+import { writeReportPage } from "../report/write-page.js";
+import { truecastVersion } from "../version.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatAudit } from "./audit-format.js";
 import { EXIT, type CliIo } from "./io.js";
@@ -24,6 +27,9 @@ Exit status: 0 when no finding is an error (warnings allowed), 1 when one is, 2 
 
 Options:
   --values      also read every floating value (streams the whole model once)
+  --html FILE   also write a self-contained report page (verdict, charts per block and kind of weight, a
+                sortable table of every tensor); written atomically, an existing FILE is refused
+  --force       with --html, replace an existing FILE
   --json        print the result as JSON on stdout (findings, per-tensor stats, requests)
   --quiet, -q   print nothing; the exit status is the verdict
   --debug       show stack traces on errors`;
@@ -45,15 +51,21 @@ export async function auditCommand(argv: string[], io: CliIo): Promise<number> {
   const args = parseCommand({
     command: "audit",
     argv,
-    options: { ...COMMON_OPTIONS, values: { type: "boolean" } },
+    options: { ...COMMON_OPTIONS, values: { type: "boolean" }, html: { type: "string" }, force: { type: "boolean" } },
     positionals: ["source"],
     usage: AUDIT_USAGE,
+    rules: [{ option: "force", with: "html", because: "it lets --html replace an existing file" }],
   });
   if (args.help) {
     io.stdout.write(AUDIT_USAGE + "\n");
     return EXIT.ok;
   }
   const [spec] = args.positionals as [string];
+  const html = args.values.html === undefined ? undefined : resolve(io.cwd, args.values.html);
+  if (html !== undefined && args.values.force !== true && (await lstat(html).catch(() => null)) !== null) {
+    // Refused before the audit reads anything; writeReportPage checks again when it writes.
+    throw new TruecastError("OUTPUT_EXISTS", `${args.values.html} already exists; choose another file or pass --force to replace it`);
+  }
   const store = await openAuditStore(spec, io);
   const progress = new Progress(io, args.values.quiet === true || args.values.json === true);
   try {
@@ -69,6 +81,10 @@ export async function auditCommand(argv: string[], io: CliIo): Promise<number> {
       ...(io.signal ? { signal: io.signal } : {}),
     });
     progress.end();
+    if (html !== undefined) {
+      const page = auditReportPage(result, { generator: `truecast ${truecastVersion()}`, date: new Date().toISOString() });
+      await writeReportPage(html, page, { force: args.values.force === true });
+    }
     if (args.values.json === true) io.stdout.write(reportJson({ command: "audit", ...result }));
     else if (args.values.quiet !== true) io.stdout.write(formatAudit(result));
     return result.ok ? EXIT.ok : EXIT.failure;
