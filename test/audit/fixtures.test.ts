@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { auditModel, type AuditResult } from "../../src/audit/audit.js";
 import { openLocalStore } from "../../src/store/local-store.js";
-import { fixture } from "../helpers.js";
+import { join } from "node:path";
+import { fixture, tempDir } from "../helpers.js";
 import { cli } from "../support/cli.js";
 
 const DOWN = "model.layers.0.mlp.down_proj.weight";
@@ -165,5 +166,23 @@ describe("audit --json", () => {
       { posInf: 2, negInf: 1, nan: 0, elements: 512 },
     );
     assert.match(String(down?.values?.["digest"]), /^(xxh3-64|sha256):[0-9a-f]+$/);
+  });
+});
+
+describe("audit after truecast export", () => {
+  it("the export of the lying-config model and of the pickle-only model passes the audit that flagged them", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      for (const [name, code] of [["config_lies", "CONFIG_DTYPE_MISMATCH"], ["pickle_only", "PICKLE_ONLY"]] as const) {
+        assert.ok(codes(await audit(name, false)).includes(code));
+        const exported = await cli(["export", fixture("audit", name), join(dir, name), "-q"]);
+        assert.equal(exported.code, 0, exported.stderr);
+        const out = await cli(["audit", join(dir, name), "--values", "--json"]);
+        assert.equal(out.code, 0, out.stdout);
+        assert.deepEqual((JSON.parse(out.stdout) as { findings: unknown[] }).findings, []);
+      }
+    } finally {
+      await cleanup();
+    }
   });
 });
