@@ -42,7 +42,7 @@ function dtypeFindings(model: AuditModel, tensors: readonly AuditTensor[]): Find
   if (census.mixed && census.dominant !== null) {
     const minority = known.filter((t) => isFloatDType(t.dtype) && t.dtype !== census.dominant).map((t) => t.name);
     out.push(finding("warning", "MIXED_FLOAT_DTYPES",
-      `the weights mix floating dtypes: ${floats.map(([d, n]) => `${word(d)} ${formatBytes(n)}`).join(", ")}; loading in ${word(census.dominant)} rounds the others`,
+      `the weights mix floating dtypes: ${floats.map(([d, n]) => `${word(d)} ${formatBytes(n)}`).join(", ")}; transformers loads every weight in one dtype (config.json's), which rounds any wider one`,
       "load with the widest dtype present, or convert on purpose (truecast export --dtype) and say so", { tensors: minority }));
   }
   if (model.config === null || census.dominant === null) return out;

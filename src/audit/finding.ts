@@ -8,6 +8,7 @@ import type { AuditModel, AuditTensor, WeightFile, WeightFormat } from "./read-m
 export const AUDIT_CODES = [
   "NO_WEIGHTS",
   "WEIGHTS_UNREADABLE",
+  "WEIGHTS_EMPTY",
   "CONFIG_MISSING",
   "CONFIG_INVALID",
   "CONFIG_DTYPE_MISSING",

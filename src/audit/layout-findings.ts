@@ -138,7 +138,13 @@ export function layoutFindings(model: AuditModel, digestOf: DigestOf): Finding[]
       "check the path or repository; weights in subfolders are not audited"));
   }
   for (const f of model.files) {
-    if (f.problem === undefined) continue;
+    if (f.problem === undefined) {
+      if (f.tensors.length === 0) {
+        out.push(finding("error", "WEIGHTS_EMPTY", `${f.path} holds no tensors${f.format === "torch" ? " (a pickle that is not a state dict: a whole pickled model or training state?)" : ""}`,
+          f.format === "torch" ? "save model.state_dict() instead, or export it with truecast" : "re-export the weights", { files: [f.path] }));
+      }
+      continue;
+    }
     out.push(finding("error", "WEIGHTS_UNREADABLE", `${f.path} cannot be read (${f.problem.code}): ${f.problem.message}`,
       "re-download or re-upload the file", { files: [f.path] }));
   }

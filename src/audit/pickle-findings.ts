@@ -14,9 +14,14 @@ export function pickleFindings(model: AuditModel): Finding[] {
   for (const f of pickles) {
     const { globals, problem } = f.pickle ?? { globals: [], problem: null };
     const outside = globals.filter((g) => !g.allowed).map((g) => g.name);
-    if (outside.length > 0) {
-      out.push(finding("error", "PICKLE_UNSAFE_GLOBALS",
-        `${f.path} would call ${plural(outside.length, "global")} outside torch's rebuild allowlist when loaded: ${someNames(outside, 8)}; torch.load without weights_only runs them`,
+    // A refusal without a listed global: the legacy format (read strictly), an extension-registry call, a call of
+    // what only a refused global could build.
+    const refused = problem !== null && problem.code === "PICKLE_FORBIDDEN" ? problem.message : null;
+    if (outside.length > 0 || refused !== null) {
+      const what = outside.length > 0
+        ? `would call ${plural(outside.length, "global")} outside torch's rebuild allowlist when loaded: ${someNames(outside, 8)}`
+        : `names what torch's rebuild allowlist refuses (${refused})`;
+      out.push(finding("error", "PICKLE_UNSAFE_GLOBALS", `${f.path} ${what}; torch.load without weights_only runs it`,
         "do not load it with torch.load; save the state dict alone (model.state_dict()) as safetensors", { files: [f.path] }));
     }
     if (problem !== null && problem.code !== "PICKLE_FORBIDDEN") {

@@ -39,7 +39,7 @@ export function formatAudit(r: AuditResult): string {
   const bytes = loaded.reduce((n, t) => n + t.bytes, 0);
   lines.push("");
   lines.push(
-    `read: ${r.files.length} weight file${r.files.length === 1 ? "" : "s"} (${r.loadedFormat ?? "none"} loaded), ${loaded.length} tensors, ${formatBytes(bytes)}` +
+    `read: ${r.files.length} weight file${r.files.length === 1 ? "" : "s"} (${r.loadedFormat ?? "none"} loaded), ${loaded.length} tensor${loaded.length === 1 ? "" : "s"}, ${formatBytes(bytes)}` +
       `${r.valuesScanned ? ", every floating value scanned" : ", headers only"}${r.remote ? ` · ${r.requests} requests, ${formatBytes(r.bytesRead)} fetched` : ""}`,
   );
   return terminalLines(lines);
