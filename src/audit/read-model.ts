@@ -5,7 +5,6 @@
  * the audit reports it as a finding instead of stopping.
  */
 import { TruecastError } from "../errors.js";
-import { isDType } from "../dtype/table.js";
 import { parseHeader, readHeaderSize } from "../formats/safetensors/header.js";
 import { parseIndex, type SafetensorsIndex } from "../formats/safetensors/index-file.js";
 import { HEADER_LENGTH_PREFIX } from "../formats/safetensors/spec.js";
@@ -186,7 +185,3 @@ export async function readAuditModel(store: ModelStore): Promise<AuditModel> {
   return { store, entries, files, indexes, config, ...(configProblem ? { configProblem } : {}), adapterConfig, card };
 }
 
-/** The dtypes of `tensors` that the dtype table knows (C128 is left out). */
-export function knownDtype(t: AuditTensor): t is AuditTensor & { dtype: import("../dtype/table.js").DType } {
-  return isDType(t.dtype);
-}
