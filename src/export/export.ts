@@ -191,7 +191,12 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       const flush = (): void => {
         if (batch === null) return;
         const { written: rows, from, to, onDisk } = batch;
-        const c = onDisk().then(() => verifyTensors({ path, shardName: shard.fileName, items: rowItems(rows, from, to), hasher }));
+        // One batch at a time (the hashing thread takes them in turn anyway): a shard of tiny tensors whose bytes
+        // all reach the disk at once must not make every batch's items at once.
+        const previous = checks.at(-1);
+        const c = Promise.all([onDisk(), previous?.catch(() => undefined)]).then(() =>
+          verifyTensors({ path, shardName: shard.fileName, items: rowItems(rows, from, to), hasher }),
+        );
         c.catch(() => undefined);
         checks.push(c);
         batch = null;
