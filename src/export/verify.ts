@@ -1,6 +1,6 @@
 import { TruecastError } from "../errors.js";
 import { readSafetensorsHeader } from "../formats/safetensors/read.js";
-import { openSafetensorsFolder } from "../sources/safetensors.js";
+import { openSafetensorsFolder, safetensorsFilesIn } from "../sources/safetensors.js";
 import type { RangeHasher } from "./hasher.js";
 import { SHARD_METADATA, type ExportPlan, type PlannedShard } from "./plan.js";
 import type { WrittenTensor } from "./written.js";
@@ -77,6 +77,17 @@ export async function verifyTensors(params: {
 
 /** Open the finished folder as any reader would (index and shards must agree) and check it holds the plan. */
 export async function verifyFolder(params: { dir: string; plan: ExportPlan }): Promise<void> {
+  if (!params.plan.sharded) {
+    // One shard, already re-read with the strict reader and found to hold its plan row for row (verifyShardHeader):
+    // what is left to prove is that a reader finds that file and nothing competing with it. (Reading its header a
+    // third time would cost a million-tensor shard another 150 MB.)
+    const files = await safetensorsFilesIn(params.dir);
+    const only = params.plan.shards[0]?.fileName;
+    if (files.length !== 1 || files[0] !== only) {
+      throw new TruecastError("VERIFY_FAILED", `the written folder holds ${files.join(", ") || "no weights"} where only ${only} was planned`);
+    }
+    return;
+  }
   const model = await openSafetensorsFolder(params.dir);
   try {
     // A folder opens shard by shard (sorted names: the plan's order), each in offset order (the plan's file order),

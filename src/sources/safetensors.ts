@@ -108,8 +108,8 @@ async function openShards(params: {
   return tensors;
 }
 
-/** The `.safetensors` files and the index, by name, at the top of `dir`. */
-async function safetensorsFilesIn(dir: string): Promise<string[]> {
+/** The `.safetensors` weight files and the index (sidecars aside), by name, at the top of `dir`. */
+export async function safetensorsFilesIn(dir: string): Promise<string[]> {
   const names = (await readdir(dir)).filter(
     (n) =>
       !n.startsWith(".") && !SIDECAR_WEIGHT_FILES.includes(n) && (n.endsWith(".safetensors") || n === SAFETENSORS_INDEX_NAME),
