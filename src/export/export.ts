@@ -1,4 +1,6 @@
 import { open, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { serializeIndex } from "../formats/safetensors/index-file.js";
 import { dtypeLabel, parseFloatDType } from "../dtype/table.js";
@@ -8,7 +10,8 @@ import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes } from "./config.js";
 import { CastPool } from "./cast-pool.js";
 import { RangeHasher } from "./hasher.js";
-import type { ProtectedPath } from "../util/real-path.js";
+import { isInside, type ProtectedPath } from "../util/real-path.js";
+import { hfEnvironment } from "../sources/base-model-env.js";
 import { checkCarriedFiles } from "./carried-files.js";
 import { StagedOutput } from "./output-dir.js";
 import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
@@ -98,6 +101,15 @@ function sidecarShard(fileName: string, plan: ExportPlan): PlannedShard {
   const only = plan.shards[0];
   if (!only) throw new TruecastError("INTERNAL", `no plan for ${fileName}`);
   return { ...only, fileName };
+}
+
+/**
+ * The Hugging Face cache folder, as a path to name by its last component in the report (notes say which cache
+ * snapshot supplied files), unless it is under the home folder, which the report names `~` anyway.
+ */
+function hubCacheRoot(env: NodeJS.ProcessEnv | undefined): string | undefined {
+  const dir = resolve(hfEnvironment(env ?? process.env).cacheDir);
+  return isInside(dir, resolve(homedir())) ? undefined : dir;
 }
 
 /** The source digests, with progress events while the export waits for them (only if it has to). */
@@ -304,7 +316,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       notes: stage.removedStale,
     });
     // The report travels with the model: no local path in it (the source by its name, no output folder).
-    const roots = [params.source, params.adapter, params.baseDir, card !== false ? card.file : undefined].filter((r): r is string => r !== undefined);
+    const roots = [params.source, params.adapter, params.baseDir, card !== false ? card.file : undefined, hubCacheRoot(params.env)].filter((r): r is string => r !== undefined);
     current = REPORT_FILE;
     const { tensors: reportTensors, ...summary } = report;
     const handle = await open(stage.path(REPORT_FILE), "w");
