@@ -2,20 +2,24 @@
  * The SHA-256 of every source weight file of an export, for the model card and `truecast-report.json`: the digest
  * `sha256sum` prints and the Hub shows as a file's LFS oid, so that a user can match a source file to a Hub file.
  *
- * Where it comes from: a file in the Hugging Face cache is named by it (free); any other file is read once more, in
- * file order, on a worker thread (util/file-sha256.ts) that starts with the export and runs beside it, so that the
- * cost (~0.7 s of one core per GB, reading from the page cache the export fills) overlaps the writing. Hashing in
- * passing instead would not save the SHA-256 work itself, and the writer reads tensors in the output's layout
- * order, not the source file's (and skips a torch zip's pickle, headers and unused storages).
+ * Where it comes from: a file in the Hugging Face cache is named by it (free); any other file is read once more, from
+ * start to end, on worker threads (util/file-sha256.ts) that start with the export and run beside it, so that the
+ * cost (~0.7 s of one core per GB, reading what the export also reads through the page cache) overlaps the
+ * writing. Hashing in passing instead would not save the SHA-256 work itself, and the writer reads tensors in the
+ * output's layout order, not the source file's (and skips a torch zip's pickle, headers and unused storages).
  *
  * Each file's size and modification time are taken when the export starts; a file that differs while it is hashed
  * or when the export ends is refused (the digest would not describe the bytes exported).
  */
 import { realpath, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { TruecastError } from "../errors.js";
 import type { SourceFile, SourceFileRole } from "../sources/tensor-ref.js";
 import { cachedBlobSha256 } from "../store/cache-blob.js";
 import { sha256OnWorker } from "../util/file-sha256.js";
+
+/** Most threads hashing source files at once. */
+const MAX_HASH_THREADS = 4;
 
 /** A source weight file as the card and the report list it. */
 export interface SourceFileDigest {
@@ -80,10 +84,18 @@ async function distinct(files: readonly SourceFile[]): Promise<SourceFile[]> {
 }
 
 /**
- * Starts digesting `files` (one at a time, in order, on a worker thread) and returns at once. `signal` stops it
- * like cancel().
+ * Threads hashing at once: one per core that the export (its main thread, the verifying thread and the file system's
+ * threads) leaves idle, at least one, at most four (past that the disk or the memory bus is the limit).
  */
-export function startSourceDigests(files: readonly SourceFile[], opts: { signal?: AbortSignal } = {}): SourceDigests {
+function hashThreads(): number {
+  return Math.max(1, Math.min(MAX_HASH_THREADS, availableParallelism() - 2));
+}
+
+/**
+ * Starts digesting `files` (in order, on worker threads) and returns at once. `signal` stops it like cancel();
+ * `threads` overrides how many files are hashed at once.
+ */
+export function startSourceDigests(files: readonly SourceFile[], opts: { signal?: AbortSignal; threads?: number } = {}): SourceDigests {
   const stop = new AbortController();
   const onAbort = () => stop.abort(opts.signal?.reason);
   opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -93,25 +105,29 @@ export function startSourceDigests(files: readonly SourceFile[], opts: { signal?
     const snaps: Snapshot[] = [];
     for (const f of await distinct(files)) snaps.push(await snapshot(f));
     total = snaps.reduce((n, s) => n + s.size, 0);
-    const digests: string[] = [];
-    for (const s of snaps) {
-      if (s.cached !== null) {
-        digests.push(s.cached);
-        done += s.size;
-        continue;
+    const digests: string[] = snaps.map((s) => s.cached ?? "");
+    const todo = snaps.flatMap((s, i) => (s.cached === null ? [i] : []));
+    done = total - todo.reduce((n, i) => n + (snaps[i]?.size ?? 0), 0);
+    // Files are taken in order by each of a few threads (shards of one model hash side by side).
+    const hashNext = async (): Promise<void> => {
+      for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
+        const s = snaps[i] as Snapshot;
+        let seen = 0;
+        digests[i] = await sha256OnWorker({
+          path: s.file.path,
+          size: s.size,
+          mtimeMs: s.mtimeMs,
+          signal: stop.signal,
+          changed,
+          onProgress: (b) => {
+            done += b - seen;
+            seen = b;
+          },
+        });
+        done += s.size - seen;
       }
-      const before = done;
-      const sha = await sha256OnWorker({
-        path: s.file.path,
-        size: s.size,
-        mtimeMs: s.mtimeMs,
-        signal: stop.signal,
-        changed,
-        onProgress: (b) => (done = before + b),
-      });
-      done = before + s.size;
-      digests.push(sha);
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(todo.length, opts.threads ?? hashThreads()) }, hashNext));
     return { snaps, digests };
   })();
   run.catch(() => undefined); // surfaces through result(); a cancelled run is never awaited

@@ -188,3 +188,21 @@ test("the card's table: a name cannot break out of its cell; no source files, no
   assert.ok(!renderModelCard(params).includes("Source weight files"));
   assert.ok(!renderModelCard({ ...params, sourceFiles: [] }).includes("Source weight files"));
 });
+
+test("files hashed by several threads at once come back in the order given, each with its own digest", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const files = [];
+    for (let i = 0; i < 5; i++) {
+      const path = join(dir, `model-0000${i + 1}-of-00005.safetensors`);
+      await writeFile(path, randomBytes(1_000_000 * (5 - i), i + 1));
+      files.push({ path, name: `model-0000${i + 1}-of-00005.safetensors`, role: "source" as const });
+    }
+    const digests = startSourceDigests(files, { threads: 3 });
+    const got = await digests.result();
+    assert.deepEqual(got, await Promise.all(files.map((f) => expected(f.path, f.name, "source"))));
+    assert.deepEqual(digests.progress(), { bytes: 15_000_000, total: 15_000_000 });
+  } finally {
+    await cleanup();
+  }
+});
