@@ -1,6 +1,4 @@
 import { open, rm, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { resolve } from "node:path";
 import { TruecastError } from "../errors.js";
 import { serializeIndex } from "../formats/safetensors/index-file.js";
 import { dtypeLabel, parseFloatDType } from "../dtype/table.js";
@@ -10,16 +8,15 @@ import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes } from "./config.js";
 import { CastPool } from "./cast-pool.js";
 import { RangeHasher } from "./hasher.js";
-import { isInside, type ProtectedPath } from "../util/real-path.js";
-import { hfEnvironment } from "../sources/base-model-env.js";
+import type { ProtectedPath } from "../util/real-path.js";
 import { checkCarriedFiles } from "./carried-files.js";
 import { StagedOutput } from "./output-dir.js";
 import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
 import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
 import { checkConfigAfterWrite, REPORT_FILE, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
-import { publicName, scrubPaths } from "./provenance.js";
+import { hubCacheRoot, publicName, scrubPaths } from "./provenance.js";
 import { writeReportJson } from "./report-json.js";
-import { startSourceDigests, type SourceDigests, type SourceFileDigest } from "./source-digests.js";
+import { startSourceDigests, waitForDigests, type SourceDigests } from "./source-digests.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
 import { writeShard, type WrittenTensor } from "./write-shard.js";
@@ -101,30 +98,6 @@ function sidecarShard(fileName: string, plan: ExportPlan): PlannedShard {
   const only = plan.shards[0];
   if (!only) throw new TruecastError("INTERNAL", `no plan for ${fileName}`);
   return { ...only, fileName };
-}
-
-/**
- * The Hugging Face cache folder, as a path to name by its last component in the report (notes say which cache
- * snapshot supplied files), unless it is under the home folder, which the report names `~` anyway.
- */
-function hubCacheRoot(env: NodeJS.ProcessEnv | undefined): string | undefined {
-  const dir = resolve(hfEnvironment(env ?? process.env).cacheDir);
-  return isInside(dir, resolve(homedir())) ? undefined : dir;
-}
-
-/** The source digests, with progress events while the export waits for them (only if it has to). */
-async function awaitDigests(digests: SourceDigests, onEvent?: (e: ExportEvent) => void): Promise<SourceFileDigest[]> {
-  const show = () => {
-    const p = digests.progress();
-    if (p.bytes < p.total) onEvent?.({ type: "hash-sources", bytes: p.bytes, total: p.total });
-  };
-  show();
-  const timer = onEvent ? setInterval(show, 200) : null;
-  try {
-    return await digests.result();
-  } finally {
-    if (timer) clearInterval(timer);
-  }
 }
 
 /**
@@ -258,7 +231,8 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       await writeFile(stage.path("model.safetensors.index.json"), serializeIndex({ totalSize: plan.totalSize, weightMap: plan.weightMap }));
     }
 
-    const sourceFiles = await awaitDigests(sourceDigests, params.onEvent);
+    const onEvent = params.onEvent;
+    const sourceFiles = await waitForDigests(sourceDigests, onEvent && ((bytes, total) => onEvent({ type: "hash-sources", bytes, total })));
     const census = censusDtypes(written.slice(0, written.length - sidecars.reduce((n, s) => n + s.tensors.length, 0)));
     const sourceCensus = censusDtypes(model.tensors);
     const facts = {

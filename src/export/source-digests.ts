@@ -153,3 +153,24 @@ export function startSourceDigests(files: readonly SourceFile[], opts: { signal?
     },
   };
 }
+
+/** How often the progress of digests still running is reported while an export waits for them. */
+const WAIT_PROGRESS_MS = 200;
+
+/**
+ * The digests' result; while they are still running, `onProgress` hears how far they are (at once, then every
+ * 200 ms), so that a wait at the end of an export shows as a phase of its own. Nothing is reported when nothing is left.
+ */
+export async function waitForDigests(digests: SourceDigests, onProgress?: (bytes: number, total: number) => void): Promise<SourceFileDigest[]> {
+  const show = () => {
+    const p = digests.progress();
+    if (p.bytes < p.total) onProgress?.(p.bytes, p.total);
+  };
+  show();
+  const timer = onProgress ? setInterval(show, WAIT_PROGRESS_MS) : null;
+  try {
+    return await digests.result();
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fixture, repoRoot, tempDir } from "../helpers.js";
 import { cli } from "../support/cli.js";
 import { randomBytes, writeSafetensors } from "../support/build-model.js";
-import { startSourceDigests, type SourceFileDigest } from "../../src/export/source-digests.js";
+import { startSourceDigests, waitForDigests, type SourceDigests, type SourceFileDigest } from "../../src/export/source-digests.js";
 import { renderModelCard, type ModelCardParams } from "../../src/export/model-card.js";
 import { TruecastError } from "../../src/errors.js";
 
@@ -74,7 +74,7 @@ test("a safetensors file: its name, size and sha256sum", async () => {
   }
 });
 
-test("a sharded safetensors folder: every shard by its name in the folder, in order; the index is no weight file", async () => {
+test("a sharded safetensors folder: every shard by its name in the folder, in order, then a head file; the index is no weight file", async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const sharded = join(dir, "sharded");
@@ -82,7 +82,9 @@ test("a sharded safetensors folder: every shard by its name in the folder, in or
     assert.equal(r.code, 0, r.stderr);
     const shards = (await readdir(sharded)).filter((n) => n.endsWith(".safetensors")).sort();
     assert.ok(shards.length >= 2, `sharded: ${shards.join(", ")}`);
-    const want = await Promise.all(shards.map((n) => expected(join(sharded, n), n, "source")));
+    // A head beside the weights (H2O's classification_head.safetensors) is a source weight file too, listed last.
+    await writeSafetensors(join(sharded, "classification_head.safetensors"), [{ name: "classification_head.weight", dtype: "F32", shape: [2, 4], data: randomBytes(32) }]);
+    const want = await Promise.all([...shards, "classification_head.safetensors"].map((n) => expected(join(sharded, n), n, "source")));
     assert.deepEqual(await exportListing([sharded]), want);
   } finally {
     await cleanup();
@@ -108,6 +110,14 @@ test("an int8 H2O experiment: checkpoint.pth, then the base model's shards from 
   assert.deepEqual(listing, [
     await expected(fixture("h2o", "int8", "checkpoint.pth"), "checkpoint.pth", "source"),
     ...(await Promise.all(shards.map((n) => expected(join(SNAPSHOT, n), n, "base")))),
+  ]);
+});
+
+test("an int4 H2O LoRA experiment with --base <folder>: the base weights it reads are listed as the base model's", async () => {
+  const base = fixture("h2o-lora-cache", "models--truecast-test--tiny-lora-base", "snapshots", "7a1e5c3b9d2f4a6081c7e5d3b1a9f7e5c3a1b9d7");
+  assert.deepEqual(await exportListing([fixture("h2o-lora-int4"), "--base", base], { HF_HUB_OFFLINE: "1" }), [
+    await expected(fixture("h2o-lora-int4", "checkpoint.pth"), "checkpoint.pth", "source"),
+    await expected(join(base, "model.safetensors"), "model.safetensors", "base"),
   ]);
 });
 
@@ -205,4 +215,18 @@ test("files hashed by several threads at once come back in the order given, each
   } finally {
     await cleanup();
   }
+});
+
+test("waiting for digests still running reports their progress (the CLI's 'hashing source files' phase); finished ones report nothing", async () => {
+  const fake = (bytes: number, total: number): SourceDigests => ({
+    progress: () => ({ bytes, total }),
+    result: () => new Promise((resolve) => setTimeout(() => resolve([]), 50)),
+    cancel: () => undefined,
+  });
+  const heard: [number, number][] = [];
+  assert.deepEqual(await waitForDigests(fake(5, 10), (b, t) => heard.push([b, t])), []);
+  assert.deepEqual(heard[0], [5, 10]);
+  heard.length = 0;
+  await waitForDigests(fake(10, 10), (b, t) => heard.push([b, t]));
+  assert.deepEqual(heard, []);
 });
