@@ -127,7 +127,13 @@ export function startSourceDigests(files: readonly SourceFile[], opts: { signal?
         done += s.size - seen;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(todo.length, opts.threads ?? hashThreads()) }, hashNext));
+    const threads = Array.from({ length: Math.min(todo.length, opts.threads ?? hashThreads()) }, () =>
+      hashNext().catch((e: unknown) => {
+        stop.abort(e); // the first failure ends the other threads' work too
+        throw e;
+      }),
+    );
+    await Promise.all(threads);
     return { snaps, digests };
   })();
   run.catch(() => undefined); // surfaces through result(); a cancelled run is never awaited
