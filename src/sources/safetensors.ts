@@ -1,7 +1,8 @@
 /**
  * Opens safetensors checkpoints as a SourceModel: a bare `.safetensors` file, or a Hugging Face folder
  * holding `model.safetensors` or shards listed by `model.safetensors.index.json`. Headers are read and
- * checked up front; tensor bytes are read only when a consumer iterates `chunks()`.
+ * checked up front; tensor bytes are read only when a consumer iterates `chunks()`. Every file is read through a
+ * ModelStore (a local folder, or a Hub repo read in place), each tensor's file opened for its read and closed after.
  */
 import { readdir, stat } from "node:fs/promises";
 import { basename } from "node:path";

@@ -2,7 +2,8 @@
  * Opens PyTorch checkpoints as a SourceModel: a bare `.bin` / `.pt` / `.pth` state dict (also wrapped as
  * `{"model": ...}` or `{"state_dict": ...}`, with `module.` / `_orig_mod.` prefixes), or a Hugging Face folder
  * with `pytorch_model.bin` or shards listed by `pytorch_model.bin.index.json`. No pickle code ever runs:
- * the restricted unpickler builds descriptors, and tensor bytes are read in place only when pulled.
+ * the restricted unpickler builds descriptors, and tensor bytes are read in place only when pulled. Every file is
+ * read through a ModelStore (a local folder, or a Hub repo read in place), each tensor's file opened for its read.
  */
 import { basename, posix } from "node:path";
 import { CONFIG_FILE, INDEX_FILE, parseSideJson } from "../formats/side-file.js";
