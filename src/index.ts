@@ -2,7 +2,7 @@
 export { TruecastError, isTruecastError, type ErrorCode } from "./errors.js";
 export { DTYPES, isFloatDType, parseFloatDType, configName, type DType, type FloatDType } from "./dtype/table.js";
 export { createCaster, createEncoder, decodeToFloat32, type CastReport } from "./dtype/cast.js";
-export { openSource, openSourceStore, type OpenSourceOptions } from "./sources/open.js";
+export { openSource, openSourceStore, type OpenSourceOptions, type OpenSourceStoreOptions } from "./sources/open.js";
 export type { ModelStore, StoreEntry, StoreFile, StoreStats } from "./store/store.js";
 export type { SourceModel, TensorRef } from "./sources/tensor-ref.js";
 export { exportModel, dtypePolicy, type ExportParams, type ExportReport, type ExportEvent } from "./export/export.js";

@@ -24,6 +24,14 @@ export interface OpenSourceOptions {
   readonly store?: ModelStore;
 }
 
+export interface OpenSourceStoreOptions extends OpenSourceOptions {
+  /**
+   * The store was opened for this source alone (`hf://…` given as the source): close it with the source, or at
+   * once when opening fails. Default false: the caller closes it, after the source.
+   */
+  readonly closeStore?: boolean;
+}
+
 const TORCH_EXTENSIONS = new Set([".bin", ".pt", ".pth", ".ckpt"]);
 
 /** Extensions of a weight file a folder may hold as its only model (`ckpt.pt` + config.json). */
@@ -80,9 +88,22 @@ export async function openSource(path: string, options: OpenSourceOptions = {}):
  * Open the model folder a store holds (a local folder, or a Hub repo read in place): a Hugging Face folder with
  * safetensors or PyTorch weights, a folder whose only weight file is one checkpoint, or (local only) an H2O LLM
  * Studio experiment. Tensors are read from the store when pulled; a remote store's carried files are copied into
- * a private temporary folder that the source's `close()` removes. The store itself stays open (the caller's).
+ * a private temporary folder that the source's `close()` removes. The store stays open (the caller's) unless
+ * `options.closeStore` hands it to the source.
  */
-export async function openSourceStore(store: ModelStore, options: OpenSourceOptions = {}): Promise<SourceModel> {
+export async function openSourceStore(store: ModelStore, options: OpenSourceStoreOptions = {}): Promise<SourceModel> {
+  if (options.closeStore !== true) return openStoreModel(store, options);
+  let model: SourceModel;
+  try {
+    model = await openStoreModel(store, options);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  return { ...model, close: async () => { try { await model.close(); } finally { await store.close(); } } };
+}
+
+async function openStoreModel(store: ModelStore, options: OpenSourceOptions): Promise<SourceModel> {
   const path = store.label;
   const top = await topLevelFiles(store);
   const has = (name: string) => top.has(name);

@@ -225,3 +225,18 @@ test("an export from a store writes the same weights and config.json as from the
     await rm(work, { recursive: true, force: true });
   }
 });
+
+test("a store handed to the source (closeStore) is closed with it, or at once when opening fails; otherwise it stays open", async () => {
+  const files = new Map([["model.safetensors", await readFile(fixture("safetensors", "reference.safetensors"))]]);
+  const kept = memoryStore(files);
+  await (await openSourceStore(kept)).close();
+  assert.equal(kept.closes, 0);
+  const owned = memoryStore(files);
+  const model = await openSourceStore(owned, { closeStore: true });
+  assert.equal(owned.closes, 0);
+  await model.close();
+  assert.equal(owned.closes, 1);
+  const bad = memoryStore(new Map([["notes.txt", new Uint8Array(1)]]));
+  await assert.rejects(openSourceStore(bad, { closeStore: true }), { code: "UNKNOWN_SOURCE" });
+  assert.equal(bad.closes, 1);
+});

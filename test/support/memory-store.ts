@@ -21,6 +21,8 @@ export interface MemoryStore extends ModelStore {
   readonly reads: number;
   /** Paths opened, in order. */
   readonly opened: readonly string[];
+  /** Times close() was called. */
+  readonly closes: number;
 }
 
 function bytesOf(f: MemoryFile, start: number, end: number): Uint8Array {
@@ -33,6 +35,7 @@ export function memoryStore(files: ReadonlyMap<string, MemoryFile>, label = "mem
   let openNow = 0;
   let maxOpen = 0;
   let reads = 0;
+  let closes = 0;
   let bytesRead = 0;
   const opened: string[] = [];
   const size = (f: MemoryFile) => (f instanceof Uint8Array ? f.byteLength : f.size);
@@ -44,6 +47,7 @@ export function memoryStore(files: ReadonlyMap<string, MemoryFile>, label = "mem
     get maxOpen() { return maxOpen; },
     get reads() { return reads; },
     get opened() { return opened; },
+    get closes() { return closes; },
     async list(): Promise<StoreEntry[]> {
       return [...files].filter(([p]) => !p.split("/").some((s) => s.startsWith("."))).map(([path, f]) => ({ path, size: size(f) })).sort((a, b) => (a.path < b.path ? -1 : 1));
     },
@@ -86,7 +90,9 @@ export function memoryStore(files: ReadonlyMap<string, MemoryFile>, label = "mem
       };
     },
     stats: () => ({ requests: reads, bytesRead }),
-    async close() {},
+    async close() {
+      closes++;
+    },
   };
   return store;
 }
