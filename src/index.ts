@@ -2,7 +2,8 @@
 export { TruecastError, isTruecastError, type ErrorCode } from "./errors.js";
 export { DTYPES, isFloatDType, parseFloatDType, configName, type DType, type FloatDType } from "./dtype/table.js";
 export { createCaster, createEncoder, decodeToFloat32, type CastReport } from "./dtype/cast.js";
-export { openSource, type OpenSourceOptions } from "./sources/open.js";
+export { openSource, openSourceStore, type OpenSourceOptions, type OpenSourceStoreOptions } from "./sources/open.js";
+export type { ModelStore, StoreEntry, StoreFile, StoreStats } from "./store/store.js";
 export type { SourceFile, SourceFileRole, SourceModel, TensorRef } from "./sources/tensor-ref.js";
 export type { SourceFileDigest } from "./export/source-digests.js";
 export { exportModel, dtypePolicy, type ExportParams, type ExportReport, type ExportEvent } from "./export/export.js";
@@ -12,7 +13,7 @@ export { parseSize } from "./export/units.js";
 export { runCli } from "./cli/run.js";
 export { openForExport, type OpenForExportParams, type OpenedForExport } from "./export/open-for-export.js";
 export { mergeLora, type LoraReport } from "./transforms/lora/index.js";
-export { openPeftAdapter, type PeftAdapter } from "./sources/peft.js";
+export { openPeftAdapter, openStorePeftAdapter, type PeftAdapter } from "./sources/peft.js";
 export { renderReportPage, PAGE_DATA_ID } from "./report/render-page.js";
 export { writeReportPage, type WriteReportPageOptions } from "./report/write-page.js";
 export { groupOf, layerOf, type ReportPage, type Finding, type TensorRow, type TensorGroup, type Severity } from "./report/page-data.js";

@@ -58,7 +58,8 @@ export interface SourceModel {
   /**
    * Small non-weight files to carry into the export: name in the output folder → absolute path.
    * config.json is among them when there is one (the export rewrites its dtype keys); weight files and
-   * weight indexes never are.
+   * weight indexes never are. A source read from a remote store gives copies in a private temporary folder,
+   * removed by `close()`.
    */
   readonly files: ReadonlyMap<string, string>;
   /**
@@ -75,6 +76,6 @@ export interface SourceModel {
    * output file name (`classification_head.safetensors`) → tensors.
    */
   readonly sidecars?: ReadonlyMap<string, readonly TensorRef[]>;
-  /** Release file handles. */
+  /** Release file handles, and a remote store's copied-out carried files. */
   close(): Promise<void>;
 }
