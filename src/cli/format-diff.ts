@@ -15,7 +15,7 @@ function sideLine(label: string, s: DiffSide): string {
 }
 
 function prefixes(label: string, s: DiffSide): string[] {
-  return Object.entries(s.prefixesRemoved).map(([p, n]) => `  names: prefix "${p}" removed from ${count(n)} names of ${label} to pair them`);
+  return Object.entries(s.prefixesRemoved).map(([p, n]) => `names: prefix "${p}" removed from ${count(n)} ${n === 1 ? "name" : "names"} of ${label} to pair them`);
 }
 
 function some<T>(items: readonly T[], all: boolean): { shown: readonly T[]; more: number } {

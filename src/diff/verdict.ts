@@ -150,7 +150,7 @@ export function verdictOf(v: VerdictInput): Verdict {
   if (changed.length === 0) {
     if (missing === 0 && !v.renamed) return { code: "IDENTICAL", severity: "ok", text: "b is a bit-exact copy of a" };
     if (missing === 0) return { code: "IDENTICAL_RENAMED", severity: "info", text: `b holds a's ${plural(v.tensors.length, "tensor")} bit for bit, under names that differ by a wrapper prefix` };
-    return { code: "DIFFERENT", severity: "warning", text: `the ${plural(v.tensors.length, "tensor")} both hold are bit-identical, but there are ${structure(v)}` };
+    return { code: "DIFFERENT", severity: "warning", text: `${plural(v.tensors.length, "tensor")} in both, all bit-identical; but ${structure(v)}` };
   }
   const sameDtype = changed.filter((t) => t.dtypeA === t.dtypeB);
   const recast = changed.filter((t) => t.dtypeA !== t.dtypeB);
