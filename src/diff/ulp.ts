@@ -4,7 +4,7 @@
  * bfloat16 ulps). A round-to-nearest-even cast is never more than 0.5 ulp from its source.
  */
 import type { FloatDType } from "../dtype/table.js";
-import { HI } from "../dtype/host-order.js";
+import { HI, LO } from "../dtype/host-order.js";
 
 /** Stored mantissa bits and the exponent of the smallest normal value, per dtype. */
 const GRID: Record<FloatDType, { readonly mantissaBits: number; readonly minExponent: number }> = {
@@ -30,24 +30,39 @@ export class UlpScale {
     this.minNormal = 2 ** g.minExponent;
   }
 
+  /** Binade and fraction of the last {@link position} call (kept in fields: no allocation per element). */
+  private k = 0;
+  private f = 0;
+
   /**
    * |v| as (binade, fraction): binade 0 holds the subnormals (fraction = |v| / smallest normal), binade k ≥ 1
-   * the values [2^(minExponent+k-1), 2^(minExponent+k)) (fraction = |v| / 2^e − 1). The grid position of |v| is
-   * (binade + fraction) × 2^mantissaBits; splitting it keeps float64 distances exact for every dtype.
+   * the values [2^(minExponent+k-1), 2^(minExponent+k)) (fraction = |v| / 2^e − 1, read from the float64 bits).
+   * The grid position of |v| is (binade + fraction) × 2^mantissaBits; splitting it keeps float64 distances exact
+   * for every dtype.
    */
-  private position(av: number): [number, number] {
-    if (av < this.minNormal) return [0, av / this.minNormal];
+  private position(av: number): void {
+    if (av < this.minNormal) {
+      this.k = 0;
+      this.f = av / this.minNormal;
+      return;
+    }
     scratch[0] = av;
-    const e = (((words[HI] ?? 0) >>> 20) & 0x7ff) - 1023;
-    return [e - this.minExponent + 1, av / 2 ** e - 1];
+    const hi = words[HI] ?? 0;
+    const lo = words[LO] ?? 0;
+    this.k = ((hi >>> 20) & 0x7ff) - 1023 - this.minExponent + 1;
+    this.f = ((hi & 0xfffff) * 4294967296 + lo) * 2 ** -52;
   }
 
   /** The distance between `x` and `y` in ulps; 0 when equal (±0 included), Infinity when one is infinite and they differ. NaN not allowed. */
   distance(x: number, y: number): number {
     if (x === y) return 0;
     if (x === Infinity || x === -Infinity || y === Infinity || y === -Infinity) return Infinity;
-    const [kx, fx] = this.position(Math.abs(x));
-    const [ky, fy] = this.position(Math.abs(y));
+    this.position(Math.abs(x));
+    const kx = this.k;
+    const fx = this.f;
+    this.position(Math.abs(y));
+    const ky = this.k;
+    const fy = this.f;
     // Same sign (zeros take either): the positions subtract; opposite signs: the path crosses zero, they add.
     const sameSide = (x >= 0 && y >= 0) || (x <= 0 && y <= 0);
     const d = sameSide ? Math.abs(kx - ky + (fx - fy)) : kx + ky + (fx + fy);
