@@ -40,8 +40,11 @@ export function changedLine(t: TensorDiff): string {
   return `${head}: ${parts.join(" · ")}`;
 }
 
-/** The human report of a diff, escaped for the terminal. `all` lists every tensor of each section. */
-export function formatDiff(r: DiffReport, all: boolean): string {
+/**
+ * The human report of a diff, escaped for the terminal. `all` lists every tensor of each section; `extra` lines
+ * (the report page written) go just before the closing counts and verdict.
+ */
+export function formatDiff(r: DiffReport, all: boolean, extra: readonly string[] = []): string {
   const lines = [sideLine("a", r.a), sideLine("b", r.b), ...prefixes("a", r.a), ...prefixes("b", r.b)];
   const more = (n: number) => (n > 0 ? [`  … ${count(n)} more (--all lists every one)`] : []);
   for (const [label, names] of [["only in a", r.onlyInA], ["only in b", r.onlyInB]] as const) {
@@ -66,6 +69,7 @@ export function formatDiff(r: DiffReport, all: boolean): string {
     const pairs = [...new Set(kept.map((t) => `${dtypeLabel(t.dtypeA)} → ${dtypeLabel(t.dtypeB)}`))].join(", ");
     lines.push(`dtype changed, every value kept: ${count(kept.length)} tensors (${pairs})`);
   }
+  lines.push(...extra);
   const c = r.counts;
   const dtype = c.dtypeChanged > 0 ? ` (${count(c.dtypeChanged)} with a dtype change)` : "";
   lines.push(`compared ${count(c.compared)} tensors (${formatBytes(r.bytesRead)} read in ${r.seconds.toFixed(1)}s): ${count(c.bitIdentical)} bit-identical, ${count(c.changed)} changed${dtype}`);
