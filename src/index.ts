@@ -17,3 +17,7 @@ export { writeReportPage, type WriteReportPageOptions } from "./report/write-pag
 export { groupOf, layerOf, type ReportPage, type Finding, type TensorRow, type TensorGroup, type Severity } from "./report/page-data.js";
 export { publishFolder, createUploadSession, resolveToken, resolveEndpoint, type PublishReport, type PublishEvent } from "./hub/index.js";
 export { createExportPublisher } from "./hub/export-push.js";
+export { diff, diffModels, type DiffReport, type DiffModelsParams, type DiffEvent } from "./diff/diff.js";
+export type { TensorDiff } from "./diff/compare-tensors.js";
+export type { Verdict, VerdictCode } from "./diff/verdict.js";
+export { diffPage } from "./diff/page.js";

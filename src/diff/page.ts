@@ -56,6 +56,36 @@ function row(t: TensorDiff): TensorRow {
   return { name: t.name, layer: layerOf(t.name), group: groupOf(t.name), dtype: dtypeText(t.dtypeA, t.dtypeB), shape: t.shape, ...tensorStatus(t), metrics };
 }
 
+/** Findings about values: overflows and NaNs that appeared (damage), casts that are not roundings. */
+function valueFindings(tensors: readonly TensorDiff[]): Finding[] {
+  const out: Finding[] = [];
+  const add = (pick: (t: TensorDiff) => number, make: (n: number, names: string[]) => Finding) => {
+    const hit = tensors.filter((t) => pick(t) > 0);
+    if (hit.length > 0) out.push(make(hit.reduce((n, t) => n + pick(t), 0), hit.map((t) => t.name)));
+  };
+  add((t) => t.values?.toInfinity ?? 0, (n, names) => ({
+    severity: "error",
+    code: "OVERFLOW_TO_INF",
+    message: `${count(n)} finite values of a are ±inf in b, in ${count(names.length)} tensors`,
+    action: "b is damaged: export it again from a keeping a's dtype (truecast export keeps it by default)",
+    tensors: names,
+  }));
+  add((t) => t.values?.nanAppeared ?? 0, (n, names) => ({
+    severity: "error",
+    code: "NAN_APPEARED",
+    message: `${count(n)} values are NaN in b but not in a, in ${count(names.length)} tensors`,
+    action: "b is damaged: find the step that produced NaNs and export again from a",
+    tensors: names,
+  }));
+  add((t) => t.values?.cast?.notNearestEven ?? 0, (n, names) => ({
+    severity: "warning",
+    code: "NOT_NEAREST_EVEN",
+    message: `${count(n)} values of ${count(names.length)} tensors whose dtype changed are not the round-to-nearest-even cast of the wider side (clamped, rounded another way, or edited)`,
+    tensors: names,
+  }));
+  return out;
+}
+
 /** The report page of a diff (`truecast diff --html`). `date` is when the report was made (ISO 8601). */
 export function diffPage(report: DiffReport, params: { generator: string; date: string }): ReportPage {
   const findings: Finding[] = [];
@@ -68,6 +98,7 @@ export function diffPage(report: DiffReport, params: { generator: string; date: 
   if (report.shapeMismatches.length > 0) {
     findings.push({ severity: "error", code: "SHAPE_MISMATCH", message: `${count(report.shapeMismatches.length)} tensors have different shapes in a and b`, tensors: report.shapeMismatches.map((m) => m.name) });
   }
+  findings.push(...valueFindings(report.tensors));
   const rows: TensorRow[] = report.tensors.map(row);
   for (const name of report.onlyInA) rows.push({ name, layer: layerOf(name), group: groupOf(name), dtype: "", shape: [], status: "only in a", severity: "warning", metrics: emptyMetrics() });
   for (const name of report.onlyInB) rows.push({ name, layer: layerOf(name), group: groupOf(name), dtype: "", shape: [], status: "only in b", severity: "warning", metrics: emptyMetrics() });

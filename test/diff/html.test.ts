@@ -8,6 +8,7 @@ import { cli } from "../support/cli.js";
 
 interface PageData {
   kind: string;
+  findings: { severity: number; code: string; message: string; tensors: string[] }[];
   verdict: { severity: number; text: string };
   rows: { count: number; name: string[]; statuses: string[]; status: number[]; metricNames: string[] };
 }
@@ -29,6 +30,7 @@ test("--html writes the diff as a page: the verdict on top, one row per tensor w
     assert.equal(page.verdict.text, "b is a rounded to float16: 20 values overflowed to inf (damaged), in 3 of 21 tensors");
     assert.equal(page.verdict.severity, 3);
     assert.equal(page.rows.count, 21);
+    assert.deepEqual(page.findings.map((f) => [f.code, f.message, f.tensors.length]), [["OVERFLOW_TO_INF", "20 finite values of a are ±inf in b, in 3 tensors", 3]]);
     const status = (name: string) => page.rows.statuses[page.rows.status[page.rows.name.indexOf(name)] ?? -1];
     assert.equal(status("model.embed_tokens.weight"), "overflow");
     assert.equal(status("model.layers.0.self_attn.q_proj.weight"), "exact");
@@ -59,6 +61,36 @@ test("an existing --html file is refused before comparing (exit 2, untouched); -
     const lone = await cli(["diff", "a", "b", "--force"], { cwd: dir });
     assert.equal(lone.code, 2);
     assert.equal(lone.stderr, "truecast: --force goes with --html (it lets --html replace an existing file); see `truecast diff --help`\n");
+  } finally {
+    await cleanup();
+  }
+});
+
+test("diffPage: one row per compared, missing and misshapen tensor, the same page for the same report", async () => {
+  const { diff } = await import("../../src/diff/diff.js");
+  const { diffPage } = await import("../../src/diff/page.js");
+  const { writeSafetensors, f32 } = await import("../support/build-model.js");
+  const { dir, cleanup } = await tempDir();
+  try {
+    await writeSafetensors(join(dir, "a.safetensors"), [
+      { name: "model.layers.3.self_attn.q_proj.weight", dtype: "F32", shape: [1, 2], data: f32([1, 2]) },
+      { name: "gone", dtype: "F32", shape: [1], data: f32([1]) },
+      { name: "w", dtype: "F32", shape: [2], data: f32([1, 2]) },
+    ]);
+    await writeSafetensors(join(dir, "b.safetensors"), [
+      { name: "model.layers.3.self_attn.q_proj.weight", dtype: "F32", shape: [1, 2], data: f32([1, 3]) },
+      { name: "w", dtype: "F32", shape: [1, 2], data: f32([1, 2]) },
+    ]);
+    const report = await diff({ a: join(dir, "a.safetensors"), b: join(dir, "b.safetensors") });
+    const page = diffPage(report, { generator: "truecast 0.0.0", date: "2026-12-02T00:00:00.000Z" });
+    assert.deepEqual(diffPage(report, { generator: "truecast 0.0.0", date: "2026-12-02T00:00:00.000Z" }), page);
+    assert.deepEqual(page.tensors.map((t) => [t.name, t.layer, t.group, t.status, t.severity, t.metrics["elementsChanged"]]), [
+      ["model.layers.3.self_attn.q_proj.weight", 3, "q", "changed", "warning", 1],
+      ["gone", null, "other", "only in a", "warning", null],
+      ["w", null, "other", "shape [2] → [1, 2]", "error", null],
+    ]);
+    assert.deepEqual(page.findings.map((f) => f.code), ["ONLY_IN_A", "SHAPE_MISMATCH"]);
+    assert.equal(page.verdict.text, "b = a with a LoRA merge on 1 tensor (q projections changed; every other tensor bit-identical); also 1 tensor only in a (gone), 1 shape mismatch (w)");
   } finally {
     await cleanup();
   }
