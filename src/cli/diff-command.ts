@@ -38,6 +38,11 @@ Options:
   --quiet, -q   print nothing; the exit status says identical or not
   --debug       show stack traces on errors`;
 
+/** A source as given: a Hub repo (`hf://org/name@rev`) stays as it is, a path is made absolute. */
+function sourceArg(cwd: string, given: string): string {
+  return /^hf:\/\//.test(given) ? given : resolve(cwd, given);
+}
+
 /** Refuses an --html target that exists (unless --force) or is a folder before the diff runs, not after. */
 async function checkPageTarget(path: string, given: string, force: boolean): Promise<void> {
   const info = await lstat(path).catch(() => null);
@@ -74,8 +79,8 @@ export async function diffCommand(argv: string[], io: CliIo): Promise<number> {
   let report;
   try {
     report = await diff({
-      a: resolve(io.cwd, a),
-      b: resolve(io.cwd, b),
+      a: sourceArg(io.cwd, a),
+      b: sourceArg(io.cwd, b),
       open: { env: io.env, ...(io.fetch ? { fetch: io.fetch } : {}) },
       onEvent: (e) => progress.update(e.done, e.total, e.tensor),
       ...(io.signal ? { signal: io.signal } : {}),
