@@ -30,39 +30,42 @@ export class UlpScale {
     this.minNormal = 2 ** g.minExponent;
   }
 
-  /** Binade and fraction of the last {@link position} call (kept in fields: no allocation per element). */
-  private k = 0;
-  private f = 0;
-
   /**
-   * |v| as (binade, fraction): binade 0 holds the subnormals (fraction = |v| / smallest normal), binade k ≥ 1
-   * the values [2^(minExponent+k-1), 2^(minExponent+k)) (fraction = |v| / 2^e − 1, read from the float64 bits).
-   * The grid position of |v| is (binade + fraction) × 2^mantissaBits; splitting it keeps float64 distances exact
-   * for every dtype.
+   * The distance between `x` and `y` in ulps; 0 when equal (±0 included), Infinity when one is infinite and they
+   * differ. NaN not allowed.
+   *
+   * Each |v| is placed as (binade, fraction): binade 0 holds the subnormals (fraction = |v| / smallest normal),
+   * binade k ≥ 1 the values [2^(minExponent+k-1), 2^(minExponent+k)) (fraction = |v| / 2^e − 1, read from the
+   * float64 bits). The grid position of |v| is (binade + fraction) × 2^mantissaBits; subtracting binades and
+   * fractions separately keeps float64 distances exact for every dtype. Written out inline: it runs per element.
    */
-  private position(av: number): void {
-    if (av < this.minNormal) {
-      this.k = 0;
-      this.f = av / this.minNormal;
-      return;
-    }
-    scratch[0] = av;
-    const hi = words[HI] ?? 0;
-    const lo = words[LO] ?? 0;
-    this.k = ((hi >>> 20) & 0x7ff) - 1023 - this.minExponent + 1;
-    this.f = ((hi & 0xfffff) * 4294967296 + lo) * 2 ** -52;
-  }
-
-  /** The distance between `x` and `y` in ulps; 0 when equal (±0 included), Infinity when one is infinite and they differ. NaN not allowed. */
   distance(x: number, y: number): number {
     if (x === y) return 0;
-    if (x === Infinity || x === -Infinity || y === Infinity || y === -Infinity) return Infinity;
-    this.position(Math.abs(x));
-    const kx = this.k;
-    const fx = this.f;
-    this.position(Math.abs(y));
-    const ky = this.k;
-    const fy = this.f;
+    const ax = Math.abs(x);
+    const ay = Math.abs(y);
+    if (ax === Infinity || ay === Infinity) return Infinity;
+    const minNormal = this.minNormal;
+    const bias = 1023 + this.minExponent - 1;
+    let kx = 0;
+    let fx: number;
+    if (ax < minNormal) {
+      fx = ax / minNormal;
+    } else {
+      scratch[0] = ax;
+      const hi = words[HI] as number;
+      kx = ((hi >>> 20) & 0x7ff) - bias;
+      fx = ((hi & 0xfffff) * 4294967296 + (words[LO] as number)) * 2 ** -52;
+    }
+    let ky = 0;
+    let fy: number;
+    if (ay < minNormal) {
+      fy = ay / minNormal;
+    } else {
+      scratch[0] = ay;
+      const hi = words[HI] as number;
+      ky = ((hi >>> 20) & 0x7ff) - bias;
+      fy = ((hi & 0xfffff) * 4294967296 + (words[LO] as number)) * 2 ** -52;
+    }
     // Same sign (zeros take either): the positions subtract; opposite signs: the path crosses zero, they add.
     const sameSide = (x >= 0 && y >= 0) || (x <= 0 && y <= 0);
     const d = sameSide ? Math.abs(kx - ky + (fx - fy)) : kx + ky + (fx + fy);
