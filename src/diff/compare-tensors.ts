@@ -70,9 +70,8 @@ export async function compareTensors(params: { a: TensorRef; b: TensorRef; onByt
     shape: a.shape,
     elements,
   };
-  const floats = isFloatDType(a.dtype) && isFloatDType(b.dtype);
-  if (a.dtype !== b.dtype && !floats) return { ...base, bitIdentical: false, compared: "none", values: null, elementsChanged: null };
-  const values = floats ? new ValueDiff(a.dtype as never, b.dtype as never) : null;
+  const values = isFloatDType(a.dtype) && isFloatDType(b.dtype) ? new ValueDiff(a.dtype, b.dtype) : null;
+  if (a.dtype !== b.dtype && values === null) return { ...base, bitIdentical: false, compared: "none", values: null, elementsChanged: null };
   const sameDtype = a.dtype === b.dtype;
   // Whole-byte dtypes pair by element; sub-byte ones (float4, float6) by byte.
   const wholeBytes = dtypeBits(a.dtype) % 8 === 0 && dtypeBits(b.dtype) % 8 === 0;
