@@ -21,3 +21,7 @@ export { diff, diffModels, type DiffReport, type DiffModelsParams, type DiffEven
 export type { TensorDiff } from "./diff/compare-tensors.js";
 export type { Verdict, VerdictCode } from "./diff/verdict.js";
 export { diffPage } from "./diff/page.js";
+export { auditModel, type AuditParams, type AuditResult, type AuditTensorRow } from "./audit/audit.js";
+export { auditReportPage } from "./audit/audit-page.js";
+export { AUDIT_CODES, type AuditCode } from "./audit/finding.js";
+export { openLocalStore } from "./store/local-store.js";
