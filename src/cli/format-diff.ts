@@ -35,6 +35,7 @@ export function changedLine(t: TensorDiff): string {
   if (v.nanAppeared > 0) parts.push(`${count(v.nanAppeared)} became NaN`);
   if (v.nanVanished > 0) parts.push(`${count(v.nanVanished)} NaN gone`);
   if (v.infChanged > 0) parts.push(`${count(v.infChanged)} inf changed`);
+  if (v.clamped > 0) parts.push(`${count(v.clamped)} clamped`);
   parts.push(`max abs ${num(v.maxAbsError)}`, `max rel ${num(v.maxRelError)}`, `max ${num(v.maxUlp)} ulp (${dtypeLabel(v.ulpDtype)})`);
   if (v.cast !== null && v.cast.notNearestEven > 0) parts.push(`${count(v.cast.notNearestEven)} not round-to-nearest-even`);
   return `${head}: ${parts.join(" · ")}`;

@@ -30,6 +30,11 @@ export interface ValueDiffReport {
   readonly nanVanished: number;
   /** Elements ±inf in a and something else in b. */
   readonly infChanged: number;
+  /**
+   * Finite values of a beyond the largest finite value of b's dtype that are that largest value in b (±65504 for
+   * float16): what exporters that clamp instead of overflowing write.
+   */
+  readonly clamped: number;
   /** Over elements finite in a: largest |b − a|; Infinity when one became ±inf; 0 when none changed. */
   readonly maxAbsError: number;
   /** Largest |b − a| / |a| over elements finite and non-zero in a. */
@@ -44,6 +49,14 @@ export interface ValueDiffReport {
    */
   readonly cast: { readonly from: "a" | "b"; readonly notNearestEven: number } | null;
 }
+
+/** Largest finite value of each float dtype. */
+const MAX_FINITE: Record<FloatDType, number> = {
+  F16: 65504,
+  BF16: 3.3895313892515355e38,
+  F32: 3.4028234663852886e38,
+  F64: Number.MAX_VALUE,
+};
 
 /** Elements decoded and compared at a time (kept small so that the decoded values stay in cache). */
 const BLOCK = 16_384;
@@ -80,12 +93,15 @@ export class ValueDiff {
   private nanAppeared = 0;
   private nanVanished = 0;
   private infChanged = 0;
+  private clamped = 0;
+  private readonly maxB: number;
   private maxUlp = 0;
   private notNearestEven = 0;
   private readonly ulpDtype: FloatDType;
 
   constructor(readonly a: FloatDType, readonly b: FloatDType) {
     this.tally = new Tally(a, b);
+    this.maxB = MAX_FINITE[b];
     this.from = castSource(a, b);
     const wide = this.from === "b" ? b : a;
     const narrow = this.from === "b" ? a : b;
@@ -144,6 +160,7 @@ export class ValueDiff {
         this.maxUlp = Infinity;
         continue;
       }
+      if ((y === this.maxB || y === -this.maxB) && Math.abs(x) > this.maxB) this.clamped++;
       tally.observe(x, y);
       const d = scale.distance(x, y);
       if (d > this.maxUlp) this.maxUlp = d;
@@ -186,6 +203,7 @@ export class ValueDiff {
       nanAppeared: this.nanAppeared,
       nanVanished: this.nanVanished,
       infChanged: this.infChanged,
+      clamped: this.clamped,
       maxAbsError: infinite ? Infinity : r.maxAbsError,
       maxRelError: infinite ? Infinity : r.maxRelError,
       maxUlp: r.toInfinity > 0 ? Infinity : this.maxUlp,

@@ -125,6 +125,16 @@ function castVerdict(v: VerdictInput, casts: readonly TensorDiff[]): Verdict | n
     if (offCast === 0) {
       return { code: "CLEAN_CAST", severity: "info", text: withStructure(`b = a rounded to ${to} (round-to-nearest-even, max ${num(maxUlp)} ulp): a clean cast of ${of}`, v) };
     }
+    const clamped = casts.reduce((n, t) => n + (t.values?.clamped ?? 0), 0);
+    if (clamped > 0 && clamped === offCast) {
+      const hit = casts.filter((t) => (t.values?.clamped ?? 0) > 0).length;
+      const max = casts.find((t) => (t.values?.clamped ?? 0) > 0)?.dtypeB === "F16" ? "±65504" : "the largest finite value";
+      return {
+        code: "CAST_CHANGED",
+        severity: "warning",
+        text: withStructure(`b = a rounded to ${to} with ${plural(clamped, "value")} clamped to ${max} instead of overflowing (values changed), in ${count(hit)} of ${of}`, v),
+      };
+    }
     return {
       code: "CAST_CHANGED",
       severity: "warning",
@@ -176,6 +186,6 @@ export function verdictOf(v: VerdictInput): Verdict {
   return {
     code: "DIFFERENT",
     severity: damaged ? "error" : "warning",
-    text: withStructure(`b differs from a in ${plural(changed.length, "tensor")}${extra.length > 0 ? ` (${extra.join("; ")})` : ""}`, v),
+    text: withStructure(`b differs from a in ${plural(changed.length, "tensor")} (${[listed(changed.map((t) => t.name)), ...extra].join("; ")})`, v),
   };
 }

@@ -90,7 +90,7 @@ test("a few changed values in one tensor: plain differences, counted per tensor"
     assert.equal(r.code, 1);
     assert.match(r.stdout, /\n {2}model\.norm\.weight {2}float32\[4\] {2}changed: 2\/4 changed · 1 → 0 · max abs 4 · max rel 1 · /);
     assert.match(r.stdout, /\n {2}ids {2}int64\[2\] {2}changed: 1\/2 elements changed\n/);
-    assert.ok(r.stdout.endsWith("verdict: b differs from a in 2 tensors\n"));
+    assert.ok(r.stdout.endsWith("verdict: b differs from a in 2 tensors (ids, model.norm.weight)\n"));
   } finally {
     await cleanup();
   }

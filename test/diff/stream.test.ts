@@ -110,7 +110,7 @@ test("two large tensors (128 MB float32 against its 64 MB bfloat16 cast, and aga
     const copy = await cliChild(["diff", "a.safetensors", "c.safetensors", "--json"], { cwd: dir, env: {} });
     assert.equal(copy.code, 1, copy.rawStderr);
     const changed = JSON.parse(copy.stdout) as { verdict: { text: string }; tensors: { values: { changed: number; maxAbsError: number } }[] };
-    assert.equal(changed.verdict.text, "b differs from a in 1 tensor");
+    assert.equal(changed.verdict.text, "b differs from a in 1 tensor (model.embed_tokens.weight)");
     assert.equal(changed.tensors[0]?.values.changed, 1);
     assert.ok((copy.maxRssBytes ?? Infinity) < limit, `peak RSS ${copy.maxRssBytes}`);
   } finally {

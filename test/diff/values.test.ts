@@ -45,7 +45,7 @@ test("same dtype: NaNs that appear or vanish, infinities that change, -0 against
   moved.compare(f32([1, 2]), f32([1 + 2 ** -23 * 3, 2]), 2);
   moved.same(10);
   assert.deepEqual({ ...moved.report(), maxAbsError: moved.report().maxAbsError }, {
-    elements: 12, changed: 1, toInfinity: 0, toZero: 0, toSubnormal: 0, nanAppeared: 0, nanVanished: 0, infChanged: 0,
+    elements: 12, changed: 1, toInfinity: 0, toZero: 0, toSubnormal: 0, nanAppeared: 0, nanVanished: 0, infChanged: 0, clamped: 0,
     maxAbsError: 3 * 2 ** -23, maxRelError: 3 * 2 ** -23, maxUlp: 3, ulpDtype: "F32", cast: null,
   });
 });
@@ -62,6 +62,7 @@ test("a cast: the narrower side checked against truecast's round-to-nearest-even
   clamped.compare(u16([0x477f, 0x4780, 0x3f80]), u16([0x7bf8, 0x7bff, 0x3c00]), 3);
   const c = clamped.report();
   assert.deepEqual(c.cast, { from: "a", notNearestEven: 1 });
+  assert.equal(c.clamped, 1);
   assert.equal(c.toInfinity, 0);
   assert.equal(c.maxAbsError, 65536 - 65504);
   assert.equal(c.ulpDtype, "F16");
@@ -72,4 +73,17 @@ test("a cast: the narrower side checked against truecast's round-to-nearest-even
   const off = new ValueDiff("BF16", "F32");
   off.compare(u16([0x3f80]), f32([1 + 2 ** -8 + 2 ** -12]), 1); // RNE of b is 0x3f81, not 0x3f80
   assert.deepEqual(off.report().cast, { from: "b", notNearestEven: 1 });
+});
+
+test("the verdict names a float16 copy whose overflows were clamped to ±65504", async () => {
+  const { verdictOf } = await import("../../src/diff/verdict.js");
+  const clamped = new ValueDiff("BF16", "F16");
+  clamped.compare(u16([0x4780, 0xc780, 0x3f80]), u16([0x7bff, 0xfbff, 0x3c00]), 3);
+  const tensor = { name: "w", dtypeA: "BF16", dtypeB: "F16", shape: [3], elements: 3, bitIdentical: false, compared: "values", values: clamped.report(), elementsChanged: null } as const;
+  const other = { ...tensor, name: "n", values: { ...tensor.values, changed: 0, clamped: 0, cast: { from: "a", notNearestEven: 0 } } } as const;
+  assert.deepEqual(verdictOf({ tensors: [tensor, other], onlyInA: [], onlyInB: [], shapeMismatches: [], renamed: false }), {
+    code: "CAST_CHANGED",
+    severity: "warning",
+    text: "b = a rounded to float16 with 2 values clamped to ±65504 instead of overflowing (values changed), in 1 of 2 tensors",
+  });
 });
