@@ -13,7 +13,7 @@ import { dtypeLabel, isDType } from "../dtype/table.js";
 export const REPORT_SCHEMA_VERSION = 1;
 
 /** Keys whose string values name a dtype. */
-const DTYPE_KEYS = new Set(["dtype", "sourceDtype", "from", "to", "inputDtype", "outputDtype", "policy", "computeDtype"]);
+const DTYPE_KEYS = new Set(["dtype", "sourceDtype", "from", "to", "inputDtype", "outputDtype", "policy", "computeDtype", "dtypeA", "dtypeB", "ulpDtype"]);
 /** Keys whose object values are keyed by dtype. */
 const DTYPE_MAPS = new Set(["bytesByDtype", "sourceBytesByDtype", "parametersByDtype"]);
 
