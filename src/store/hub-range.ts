@@ -123,16 +123,17 @@ export async function* streamRange(
           got += n;
           v = v.subarray(n);
           if (filled === chunk.byteLength) {
+            // A 206 holds the bytes asked for and nothing more (a 200 for a small file goes on past them: dropped);
+            // checked before the last chunk goes out, as the caller may stop reading once it has it.
+            if (partial && got >= end && (v.byteLength > 0 || !(await reader.read()).done)) {
+              throw serverError(t, `the answer holds more than the ${end - from} bytes asked for`);
+            }
             const out = chunk;
             pos += filled;
             filled = 0;
             chunk = null;
             yield out;
           }
-        }
-        // A 206 holds the bytes asked for and nothing more (a 200 for a small file goes on past them: dropped).
-        if (partial && (v.byteLength > 0 || (got >= end && !(await reader.read()).done))) {
-          throw serverError(t, `the answer holds more than the ${end - from} bytes asked for`);
         }
       }
     } finally {
