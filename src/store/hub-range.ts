@@ -31,7 +31,7 @@ function serverError(t: RangeTarget, what: string): TruecastError {
 }
 
 /** The answer's body reader, positioned at `start`; checks status and Content-Range first. */
-async function openRange(t: RangeTarget, start: number, end: number): Promise<ReadableStreamDefaultReader<Uint8Array> & { skip: number }> {
+async function openRange(t: RangeTarget, start: number, end: number): Promise<ReadableStreamDefaultReader<Uint8Array> & { skip: number; partial: boolean }> {
   const res = await t.fetch(t.url, { headers: { Range: `bytes=${start}-${end - 1}` } });
   const drop = () => void res.body?.cancel().catch(() => undefined);
   let skip = 0;
@@ -65,7 +65,7 @@ async function openRange(t: RangeTarget, start: number, end: number): Promise<Re
     throw serverError(t, `unexpected HTTP ${res.status} to a ranged read`);
   }
   if (res.body === null) throw serverError(t, `HTTP ${res.status} without a body`);
-  return Object.assign(res.body.getReader(), { skip });
+  return Object.assign(res.body.getReader(), { skip, partial: res.status === 206 });
 }
 
 /**
@@ -93,7 +93,7 @@ export async function* streamRange(
     // pos: the first byte not yet yielded; the current chunk holds `filled` bytes from pos.
     const from = pos + filled;
     const reader = await openRange(t, from, end);
-    const partial = reader.skip === 0;
+    const partial = reader.partial;
     let skip = reader.skip;
     let got = from;
     try {

@@ -133,6 +133,20 @@ test("range answers that are not the range asked for are refused, never used", a
   });
 });
 
+test("a whole small file sent with 200 for a ranged read gives the bytes asked for, the rest dropped", async () => {
+  await withRepo(async (d) => {
+    const config = Buffer.from(repoFiles(1)["config.json"] ?? []);
+    const store = await openStore("hf://acme/public", { env: await hubEnv(d), ...fast });
+    const f = await store.open("config.json");
+    d.faults.add({ match: (r) => r.path.includes("/resolve/"), kind: "respond", times: 2, respond: (c) => { c.res.writeHead(200, { "Content-Length": String(config.length) }); c.res.end(config); } });
+    for (const [start, length] of [[0, 5], [3, 7]] as const) {
+      const parts: Buffer[] = [];
+      for await (const c of f.chunks(start, length, 2)) parts.push(Buffer.from(c));
+      assert.deepEqual(Buffer.concat(parts), config.subarray(start, start + length));
+    }
+  });
+});
+
 test("HF_HUB_OFFLINE: the cached snapshot is read without a request; without one, one line", async () => {
   const cache = await mkdtemp(join(tmpdir(), "tc-hf-cache-"));
   try {
