@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { parseHeader } from "../../src/formats/safetensors/header.js";
 import { openStore } from "../../src/store/open-store.js";
 import { readWholeFile } from "../../src/store/store.js";
-import type { HubStore } from "../../src/store/hub-store.js";
+import { DEFAULT_BLOCK_SIZE, type HubStore } from "../../src/store/hub-store.js";
 import { startHubDouble } from "../support/hub-double.js";
 import { hubEnv, repoFiles, seedRepo, sha256 } from "./hub-repo-fixture.js";
 
@@ -62,11 +62,11 @@ test("positional reads and chunks are bit-identical to the file, across block ed
   }
 });
 
-test("audit-style reading from headers: revision + tree + config + index + one request per shard header", async () => {
+test("a 30-shard repo from headers alone: revision + tree + config + index + one request per shard header (34)", async () => {
   const d = await startHubDouble();
   try {
-    const shards = 5;
-    const repo = await seedRepo(d, "acme/sharded", repoFiles(shards, 40, 16 * 1024));
+    const shards = 30;
+    const repo = await seedRepo(d, "acme/sharded", repoFiles(shards, 40, 4 * 1024));
     const store = await openStore("hf://acme/sharded@main", { env: await hubEnv(d) });
     const entries = await store.list();
     await readWholeFile(store, "config.json", 1 << 20);
@@ -82,13 +82,15 @@ test("audit-style reading from headers: revision + tree + config + index + one r
     }
     assert.equal(tensors, Object.keys(index.weight_map).length);
     assert.equal(store.stats().requests, 4 + shards, "revision, tree, config.json, index, then one per shard");
+    assert.ok(store.stats().requests <= 35, "issue 11's target");
     const hub = d.requests.filter((r) => r.server === "hub");
     const storage = d.requests.filter((r) => r.server === "storage");
     assert.equal(hub.length, 4 + shards);
     assert.equal(storage.length, shards, "each shard's header block is one redirect to the storage host");
     assert.ok(storage.every((r) => r.headers.range === "bytes=0-262143"), "the first read fetched the speculative block");
     const shardBytes = Object.entries(repo.files).filter(([p]) => p.endsWith(".safetensors")).reduce((s, [, b]) => s + b.byteLength, 0);
-    assert.ok(store.stats().bytesRead < shardBytes / 2, `${store.stats().bytesRead} bytes read of ${shardBytes}: headers, not weights`);
+    const small = Object.entries(repo.files).filter(([p]) => !p.endsWith(".safetensors")).reduce((s, [, b]) => s + b.byteLength, 0);
+    assert.ok(store.stats().bytesRead <= shards * DEFAULT_BLOCK_SIZE + small + 64 * 1024, `${store.stats().bytesRead} bytes read of ${shardBytes}: one block a shard, not its weights`);
   } finally {
     await d.stop();
   }
