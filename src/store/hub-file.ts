@@ -1,14 +1,18 @@
 /**
  * One file of a Hub repo opened for reading: positional reads served from a small block cache, and ranges
- * streamed with bounded memory. A read that misses the cache fetches a block of `blockSize` bytes from where it
- * starts (the read-ahead that makes "8 bytes, then the header" one request), or the file whole when it is no bigger
- * than a block; a read of a block or more goes straight to the Hub and is not kept. Reads of one block at once share
- * one request.
+ * streamed with bounded memory. A short read that misses the cache fetches the file's first `blockSize` bytes when
+ * it falls in them (the speculative block that makes "8 bytes, then the header" one request), its last ones when
+ * it falls there (a zip's end records and central directory), else {@link MID_READ_AHEAD} bytes from where it
+ * starts; a file no bigger than a block is read whole, once; a read of a block or more goes straight to the Hub and
+ * is not kept. Reads of one block at once share one request.
  */
 import { TruecastError } from "../errors.js";
 import type { StoreFile } from "./store.js";
 import type { BlockCache } from "./block-cache.js";
 import { fetchRange, streamRange, type RangeTarget } from "./hub-range.js";
+
+/** Read-ahead of a short read in the middle of a file: a zip entry's local header and name, not megabytes. */
+export const MID_READ_AHEAD = 16 * 1024;
 
 export interface HubFileParams {
   path: string;
@@ -62,9 +66,14 @@ export function openHubFile(p: HubFileParams): StoreFile {
     const head = cache.prefix(path, position, end) ?? new Uint8Array(0);
     const from = position + head.byteLength;
     if (end - from >= blockSize) return concat(head, await fetchRange(target, from, end));
-    // A short read: a block from here (or the file's last block, for reads near its end, such as a zip's records).
-    const bStart = Math.min(from, size - blockSize);
-    const bytes = await block(bStart, bStart + blockSize);
+    // A short read: the file's first block (a safetensors length and header), its last (a zip's end records and
+    // central directory), or a little read-ahead anywhere else (a zip entry's local header, then its name).
+    let bStart: number;
+    let bEnd: number;
+    if (from < blockSize) [bStart, bEnd] = [0, blockSize];
+    else if (from >= size - blockSize) [bStart, bEnd] = [size - blockSize, size];
+    else [bStart, bEnd] = [from, Math.min(size, Math.max(end, from + MID_READ_AHEAD))];
+    const bytes = await block(bStart, bEnd);
     return concat(head, bytes.subarray(from - bStart, end - bStart));
   }
 
