@@ -147,8 +147,11 @@ export async function openHubStore(p: OpenHubStoreParams): Promise<HubStore> {
     endpoint,
     commit,
     list() {
-      listing ??= list();
-      listing.catch(() => (listing = undefined));
+      // One listing for every caller; a failed one is asked again next time.
+      listing ??= list().catch((e: unknown) => {
+        listing = undefined;
+        throw e;
+      });
       return listing;
     },
     async open(path): Promise<StoreFile> {

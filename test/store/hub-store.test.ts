@@ -116,6 +116,23 @@ test("a header larger than the read-ahead block costs one more request, for the 
   }
 });
 
+test("reads of one block at the same time share one request", async () => {
+  const d = await startHubDouble();
+  try {
+    const repo = await seedRepo(d, "acme/tiny", repoFiles(1));
+    const name = "model-00001-of-00001.safetensors";
+    const bytes = Buffer.from(repo.files[name] ?? []);
+    const store = await openStore("hf://acme/tiny", { env: await hubEnv(d) });
+    const f = await store.open(name);
+    const before = store.stats().requests;
+    const [a, b, c] = await Promise.all([f.read(0, 8), f.read(8, 100), f.read(1000, 5000)]);
+    assert.deepEqual([a, b, c].map((x) => Buffer.from(x)), [bytes.subarray(0, 8), bytes.subarray(8, 108), bytes.subarray(1000, 6000)]);
+    assert.equal(store.stats().requests - before, 1);
+  } finally {
+    await d.stop();
+  }
+});
+
 test("the token goes to the Hub's origin only: the storage host it redirects to never sees it", async () => {
   const d = await startHubDouble();
   try {
