@@ -17,3 +17,7 @@ export { writeReportPage, type WriteReportPageOptions } from "./report/write-pag
 export { groupOf, layerOf, type ReportPage, type Finding, type TensorRow, type TensorGroup, type Severity } from "./report/page-data.js";
 export { publishFolder, createUploadSession, resolveToken, resolveEndpoint, type PublishReport, type PublishEvent } from "./hub/index.js";
 export { createExportPublisher } from "./hub/export-push.js";
+export { auditModel, type AuditParams, type AuditResult, type AuditTensorRow } from "./audit/audit.js";
+export { auditReportPage } from "./audit/audit-page.js";
+export { AUDIT_CODES, type AuditCode } from "./audit/finding.js";
+export { openLocalStore } from "./store/local-store.js";
