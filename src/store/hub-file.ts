@@ -88,18 +88,9 @@ export function openHubFile(p: HubFileParams): StoreFile {
         throw new TruecastError("ST_TRUNCATED", `${target.label}: the file has ${size} bytes, fewer than bytes ${start}..${start + length} that were to be read; the file or its index is damaged`);
       }
       if (length === 0) return;
-      const cached = cache.get(path, start, start + length);
-      if (cached) {
-        for (let at = 0; at < length; at += chunkSize) {
-          const n = Math.min(chunkSize, length - at);
-          const c = alloc ? alloc(n) : new Uint8Array(n);
-          if (c.byteLength !== n) throw new TruecastError("INTERNAL", `chunks: alloc gave ${c.byteLength} bytes for ${n}`);
-          c.set(cached.subarray(at, at + n));
-          yield c;
-        }
-        return;
-      }
-      yield* streamRange(target, start, start + length, chunkSize, alloc);
+      // Bytes the cache holds from `start` on (a tensor that begins in a header block) are not asked for again.
+      const head = cache.prefix(path, start, start + length) ?? undefined;
+      yield* streamRange(target, start, start + length, chunkSize, alloc, head);
     },
     async close() {},
   };

@@ -70,7 +70,8 @@ async function openRange(t: RangeTarget, start: number, end: number): Promise<Re
 
 /**
  * Bytes [start, end) of the file as chunks of `chunkSize` (the last one shorter), each `alloc(n)` or a fresh
- * buffer; at most one chunk and the connection's own buffers are in memory at a time.
+ * buffer; at most one chunk and the connection's own buffers are in memory at a time. `head`: the first bytes of
+ * the range, already at hand (from the block cache); only the rest is asked for.
  */
 export async function* streamRange(
   t: RangeTarget,
@@ -78,6 +79,7 @@ export async function* streamRange(
   end: number,
   chunkSize: number,
   alloc?: (byteLength: number) => Uint8Array,
+  head?: Uint8Array,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   let pos = start;
   let resumes = 0;
@@ -89,6 +91,20 @@ export async function* streamRange(
     if (c.byteLength !== n) throw new TruecastError("INTERNAL", `chunks: alloc gave ${c.byteLength} bytes for ${n}`);
     return c;
   };
+  for (let v = head?.subarray(0, end - start) ?? new Uint8Array(0); v.byteLength > 0; ) {
+    chunk ??= newChunk();
+    const n = Math.min(v.byteLength, chunk.byteLength - filled);
+    chunk.set(v.subarray(0, n), filled);
+    filled += n;
+    v = v.subarray(n);
+    if (filled === chunk.byteLength) {
+      const out = chunk;
+      pos += filled;
+      filled = 0;
+      chunk = null;
+      yield out;
+    }
+  }
   while (pos + filled < end) {
     // pos: the first byte not yet yielded; the current chunk holds `filled` bytes from pos.
     const from = pos + filled;
