@@ -8,7 +8,7 @@ import { writeReportPage } from "../report/write-page.js";
 import { truecastVersion } from "../version.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatDiff } from "./format-diff.js";
-import { EXIT, type CliIo } from "./io.js";
+import { EXIT, sourceArg, type CliIo } from "./io.js";
 import { Progress } from "./progress.js";
 
 export const DIFF_USAGE = `truecast diff <a> <b> [options]
@@ -37,11 +37,6 @@ Options:
   --json        print the report as JSON on stdout (schemaVersion, verdict, counts, every compared tensor)
   --quiet, -q   print nothing; the exit status says identical or not
   --debug       show stack traces on errors`;
-
-/** A source as given: a Hub repo (`hf://org/name@rev`) stays as it is, a path is made absolute. */
-function sourceArg(cwd: string, given: string): string {
-  return /^hf:\/\//.test(given) ? given : resolve(cwd, given);
-}
 
 /** Refuses an --html target that exists (unless --force) or is a folder before the diff runs, not after. */
 async function checkPageTarget(path: string, given: string, force: boolean): Promise<void> {

@@ -59,12 +59,17 @@ export async function inspectSource(model: SourceModel): Promise<InspectReport> 
     s.tensors++;
     s.bytes += t.byteLength;
   }
-  const folder = (await stat(model.path)).isDirectory() ? model.path : dirname(model.path);
+  const known = model.shardMetadata;
+  const folder = known !== undefined ? "" : (await stat(model.path)).isDirectory() ? model.path : dirname(model.path);
   const shards = await Promise.all(
     shardOrder.map(async (origin) => {
       const s = shardStats.get(origin) ?? { tensors: 0, bytes: 0 };
       let metadata: Record<string, string> | null = null;
-      if (origin.endsWith(".safetensors")) {
+      if (known?.has(basename(origin))) {
+        const m = known.get(basename(origin));
+        metadata = m === null || m === undefined ? null : { ...m };
+      }
+      else if (known === undefined && origin.endsWith(".safetensors")) {
         const file = origin.includes("/") ? origin : join(folder, basename(origin));
         metadata = (await readSafetensorsHeader(file)).metadata;
       }

@@ -10,6 +10,8 @@ import type { SourceModel } from "./tensor-ref.js";
 import { openTorchStoreFile, openTorchStoreFolder } from "./torch.js";
 import { openLocalFileStore, openLocalStore } from "../store/local-store.js";
 import { storeFileName, type ModelStore } from "../store/store.js";
+import { isHubSpec } from "../store/hub-spec.js";
+import { openStore } from "../store/open-store.js";
 
 export interface OpenSourceOptions {
   /** `--base <folder>`: where a source that needs its base model's files (an H2O experiment) finds them. */
@@ -67,10 +69,16 @@ function withFiles(model: SourceModel, files: ReadonlyMap<string, string>, notes
 /**
  * Open any input `export` accepts: a .safetensors file, a PyTorch .bin/.pt/.pth state dict, a Hugging Face folder
  * (safetensors or PyTorch weights, single or sharded) or an H2O LLM Studio experiment folder; with
- * `options.store`, the folder that store holds (see {@link openSourceStore}).
+ * `options.store`, the folder that store holds (see {@link openSourceStore}); `hf://namespace/name[@revision]`, a Hub
+ * repo read in place with range requests (tensor bytes only when pulled, never written to disk).
  */
 export async function openSource(path: string, options: OpenSourceOptions = {}): Promise<SourceModel> {
   if (options.store !== undefined) return openSourceStore(options.store, options);
+  if (isHubSpec(path)) {
+    // A Hub repo read in place: the store is the source's own, closed with it.
+    const store = await openStore(path, { ...(options.env && { env: options.env }), ...(options.fetch && { fetch: options.fetch }) });
+    return openSourceStore(store, { ...options, closeStore: true });
+  }
   let info;
   try {
     info = await stat(path);

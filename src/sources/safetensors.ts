@@ -35,7 +35,7 @@ export async function openSafetensorsFile(path: string): Promise<SourceModel> {
 /** The `.safetensors` file `path` of `store`, alone (no carried files). */
 export async function openSafetensorsStoreFile(store: ModelStore, path: string): Promise<SourceModel> {
   const header = await readStoreHeader(store, path);
-  return model({ kind: SAFETENSORS_FILE_KIND, path: header.path, tensors: tensorRefs(header, store, path), files: new Map(), weightFiles: storeWeightFiles(store, [path]), notes: [] });
+  return model({ kind: SAFETENSORS_FILE_KIND, path: header.path, tensors: tensorRefs(header, store, path), files: new Map(), weightFiles: storeWeightFiles(store, [path]), shardMetadata: new Map([[posix.basename(path), header.metadata]]), notes: [] });
 }
 
 /** Does `dir` look like a safetensors model folder (single file, index, or transformers-named shards)? */
@@ -67,12 +67,13 @@ export async function openSafetensorsStoreFolder(store: ModelStore): Promise<Sou
   const top = await topLevelFiles(store);
   const weightFiles = safetensorsFilesIn(top);
   const notes: string[] = [];
+  const shardMetadata = new Map<string, Record<string, string> | null>();
   let tensors: TensorRef[];
   let read: readonly string[];
   if (weightFiles.includes(SAFETENSORS_INDEX_NAME)) {
     const indexPath = storeFileName(store, SAFETENSORS_INDEX_NAME);
     const index = parseIndex({ text: await readStoreSideFile(store, SAFETENSORS_INDEX_NAME, INDEX_FILE), file: indexPath });
-    tensors = await openShards({ store, index, present: weightFiles, isFile: (n) => top.has(n), notes });
+    tensors = await openShards({ store, index, present: weightFiles, isFile: (n) => top.has(n), notes, metadata: shardMetadata });
     read = index.shards;
   } else if (weightFiles.includes(SAFETENSORS_SINGLE_NAME)) {
     const others = weightFiles.filter((n) => n !== SAFETENSORS_SINGLE_NAME);
@@ -83,7 +84,9 @@ export async function openSafetensorsStoreFolder(store: ModelStore): Promise<Sou
           "weights: move the extra files out of the folder",
       );
     }
-    tensors = tensorRefs(await readStoreHeader(store, SAFETENSORS_SINGLE_NAME), store, SAFETENSORS_SINGLE_NAME);
+    const header = await readStoreHeader(store, SAFETENSORS_SINGLE_NAME);
+    shardMetadata.set(SAFETENSORS_SINGLE_NAME, header.metadata);
+    tensors = tensorRefs(header, store, SAFETENSORS_SINGLE_NAME);
     read = [SAFETENSORS_SINGLE_NAME];
   } else if (weightFiles.some((n) => SHARD_NAME.test(n))) {
     throw new TruecastError(
@@ -107,7 +110,7 @@ export async function openSafetensorsStoreFolder(store: ModelStore): Promise<Sou
   }
   carried ??= await storeCarriedFiles(store);
   notes.unshift(...carried.skipped.map((s) => `${s.name} not carried: ${s.reason}`));
-  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: carried.files, weightFiles: storeWeightFiles(store, [...read, ...sidecars.keys()]), notes, ...(sidecars.size > 0 ? { sidecars } : {}) }, carried.cleanup);
+  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: carried.files, weightFiles: storeWeightFiles(store, [...read, ...sidecars.keys()]), shardMetadata, notes, ...(sidecars.size > 0 ? { sidecars } : {}) }, carried.cleanup);
 }
 
 /** Reads and checks the header of the store's safetensors file `path`. */
@@ -125,12 +128,18 @@ async function openShards(params: {
   present: readonly string[];
   isFile: (name: string) => boolean;
   notes: string[];
+  /** Filled with each shard's `__metadata__`, by shard name. */
+  metadata: Map<string, Record<string, string> | null>;
 }): Promise<TensorRef[]> {
   const { store, index, present, notes } = params;
   const indexPath = storeFileName(store, SAFETENSORS_INDEX_NAME);
   checkShardFiles({ indexPath, indexName: SAFETENSORS_INDEX_NAME, index, present, isFile: params.isFile });
   const headers: SafetensorsFileHeader[] = [];
-  for (const shard of index.shards) headers.push(await readStoreHeader(store, shard));
+  for (const shard of index.shards) {
+    const header = await readStoreHeader(store, shard);
+    params.metadata.set(posix.basename(shard), header.metadata);
+    headers.push(header);
+  }
   checkShardContents({ dir: store.label, indexPath, index, shards: headers.map((h, i) => ({ shard: index.shards[i] ?? "", names: h.entries.map((e) => e.name) })) });
   const tensors = headers.flatMap((h, i) => tensorRefs(h, store, index.shards[i] ?? ""));
   const total = headers.reduce((n, h) => n + h.entries.reduce((m, e) => m + e.end - e.begin, 0), 0);

@@ -67,6 +67,11 @@ export interface SourceModel {
    * model's weights), in reading order. Absent for a model built in memory: the report then lists no source files.
    */
   readonly weightFiles?: readonly SourceFile[];
+  /**
+   * The `__metadata__` of each safetensors file the tensors come from, by the file name tensors give as `origin`
+   * (null where a header has none), when the source read it (so `inspect` need not read headers again).
+   */
+  readonly shardMetadata?: ReadonlyMap<string, Readonly<Record<string, string>> | null>;
   /** What the source did to get here, one line each, for the report (keys renamed, views materialized, ...). */
   readonly notes: readonly string[];
   /** Hub id of the model this checkpoint was fine-tuned from, when the source knows it (H2O cfg, PEFT config). */
