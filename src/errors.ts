@@ -61,6 +61,12 @@ export type ErrorCode =
   | "HUB_NETWORK"
   | "HUB_SERVER"
   | "HUB_VERIFY"
+  /** A Hub repo, or a revision of it, that does not exist or that the token cannot see. */
+  | "HUB_NOT_FOUND"
+  /** The Hub kept answering 429 past what truecast waits; the message says when to retry. */
+  | "HUB_RATE_LIMITED"
+  /** HF_HUB_OFFLINE is set and the local cache has no snapshot of what was asked. */
+  | "HUB_OFFLINE"
   | "PUBLISH_REFUSED"
   | "INTERNAL";
 

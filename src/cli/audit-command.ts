@@ -5,6 +5,8 @@ import { auditModel } from "../audit/audit.js";
 import { TruecastError } from "../errors.js";
 import { reportJson } from "../export/report-json.js";
 import { openLocalStore } from "../store/local-store.js";
+import { isHubSpec } from "../store/hub-spec.js";
+import { openStore } from "../store/open-store.js";
 import type { ModelStore } from "../store/store.js";
 import { writeReportPage } from "../report/write-page.js";
 import { truecastVersion } from "../version.js";
@@ -21,7 +23,9 @@ untied one missing, weights only in pickle form (with the globals the pickle wou
 it), and a model card whose precision or base_model disagrees with the files. Reads headers only, unless
 --values: then every floating tensor is streamed once (bounded memory) for NaN, ±inf, the float16 overflow
 signature (±inf or values at ±65504 in float16 tensors), values a float16 copy could not hold, all-zero
-tensors and subnormal values. <source> is a model folder.
+tensors and subnormal values. <source> is a model folder, or a Hub repo read in place:
+hf://namespace/name[@revision] (a branch, tag, commit or refs/pr/N; HF_TOKEN, HF_ENDPOINT and HF_HUB_OFFLINE
+are honoured); headers come by range requests, never the whole files.
 
 Exit status: 0 when no finding is an error (warnings allowed), 1 when one is, 2 for a usage error.
 
@@ -35,9 +39,7 @@ Options:
   --debug       show stack traces on errors`;
 
 async function openAuditStore(spec: string, io: CliIo): Promise<ModelStore> {
-  if (spec.startsWith("hf://")) {
-    throw new TruecastError("USAGE", `${spec}: Hub sources (hf://) are not available in this build; download the repo and audit its folder`);
-  }
+  if (isHubSpec(spec)) return openStore(spec, { env: io.env, ...(io.fetch && { fetch: io.fetch }) });
   const dir = resolve(io.cwd, spec);
   const info = await stat(dir).catch(() => null);
   if (info !== null && info.isFile()) {

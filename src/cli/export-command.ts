@@ -12,6 +12,7 @@ import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatExport, formatLora } from "./format.js";
 import { formatPublished, HUB_OPTION_RULES, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
 import type { CliIo } from "./io.js";
+import { isHubSpec } from "../store/hub-spec.js";
 import { Progress } from "./progress.js";
 
 export const EXPORT_USAGE = `truecast export <source> <out> [options]
@@ -86,6 +87,11 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   }
   const [source, out] = args.positionals as [string, string];
   const v = args.values;
+  for (const [what, given] of [["source", source], ["--adapter", v.adapter], ["--base", v.base]] as const) {
+    if (given !== undefined && isHubSpec(given)) {
+      throw new TruecastError("USAGE", `export cannot read ${what} ${given} from the Hub in place yet; download it (hf download ${given.slice(5).split("@")[0]}) and give the local folder, or audit, inspect or diff it in place`);
+    }
+  }
   const policy = parseDtypePolicy(v.dtype);
   const maxShardSize = v["max-shard-size"] !== undefined ? parseSize(v["max-shard-size"], "--max-shard-size") : undefined;
   const progress = new Progress(io, v.quiet === true);
@@ -120,6 +126,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
       ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
       ...(baseDir !== undefined ? { baseDir } : {}),
       out: resolve(io.cwd, out),
+      env: io.env,
       dtype: policy,
       ...(maxShardSize !== undefined ? { maxShardSize } : {}),
       allowOverflow: v["allow-overflow"] === true,
@@ -144,6 +151,13 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
             phase = "write";
           }
           progress.update(e.bytes, e.total, e.file);
+        } else if (e.type === "hash-sources") {
+          // Only when the weights are written and the source files' SHA-256 (for the card) is not done yet.
+          if (phase !== "hash-sources") {
+            progress.begin("hashing source files");
+            phase = "hash-sources";
+          }
+          progress.update(e.bytes, e.total, "SHA-256 for the model card");
         } else if (e.type === "done") {
           progress.end();
         }

@@ -4,7 +4,7 @@ import { openSource } from "../sources/open.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatInspect } from "./format.js";
 import { writeReportJson } from "../export/report-json.js";
-import type { CliIo } from "./io.js";
+import { sourceArg, type CliIo } from "./io.js";
 
 export const INSPECT_USAGE = `truecast inspect <path> [options]
 
@@ -32,7 +32,7 @@ export async function inspectCommand(argv: string[], io: CliIo): Promise<number>
     return 0;
   }
   const [path] = args.positionals as [string];
-  const model = await openSource(resolve(io.cwd, path), {
+  const model = await openSource(sourceArg(io.cwd, path), {
     env: io.env,
     ...(args.values.base !== undefined ? { baseDir: resolve(io.cwd, args.values.base) } : {}),
     ...(io.fetch ? { fetch: io.fetch } : {}),

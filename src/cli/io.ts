@@ -1,3 +1,6 @@
+import { resolve } from "node:path";
+import { isHubSpec } from "../store/hub-spec.js";
+
 /** What a command may touch of the outside world; the entry point passes the real process, tests pass fakes. */
 export interface CliIo {
   readonly stdout: { write(s: string): unknown };
@@ -11,3 +14,8 @@ export interface CliIo {
 
 /** Named exit codes. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** A source as given on the command line: a Hub repo (`hf://org/name@rev`) stays as it is, a path is made absolute. */
+export function sourceArg(cwd: string, given: string): string {
+  return isHubSpec(given) ? given : resolve(cwd, given);
+}

@@ -1,6 +1,7 @@
 import { isTruecastError } from "../errors.js";
 import { truecastVersion } from "../version.js";
 import { auditCommand } from "./audit-command.js";
+import { diffCommand } from "./diff-command.js";
 import { exportCommand } from "./export-command.js";
 import { inspectCommand } from "./inspect-command.js";
 import { publishCommand } from "./publish-command.js";
@@ -16,6 +17,7 @@ Usage:
   truecast publish <folder> <repo_id>          publish a folder to the Hugging Face Hub in one verified commit
   truecast audit <source> [--values]           check a model is intact: dtypes, shards, tied head, pickles,
                                                overflow and NaN (exit 1 when an error is found)
+  truecast diff <a> <b> [options]              compare two models tensor by tensor: copy, clean cast, damage
   truecast help <command>                      a command's options (same as \`truecast <command> --help\`)
   truecast --version, -V
 
@@ -28,7 +30,14 @@ const COMMANDS: Record<string, Command> = {
   inspect: inspectCommand,
   publish: publishCommand,
   audit: auditCommand,
+  diff: diffCommand,
 };
+
+/**
+ * Exit code for an error, per command where it differs from EXIT.failure: `diff` exits 1 for "different", so its
+ * trouble is 2, as with cmp and diff.
+ */
+const TROUBLE_EXIT: Readonly<Record<string, number>> = { diff: EXIT.usage };
 
 /** A stack trace for --debug: its first line may quote file contents (and hold newlines), so it is escaped whole. */
 function stackText(e: Error): string {
@@ -78,11 +87,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (isTruecastError(e)) {
       io.stderr.write(`truecast: ${escapeTerminal(e.message)}\n`);
       if (debug) io.stderr.write(stackText(e));
-      return e.code === "USAGE" ? EXIT.usage : EXIT.failure;
+      return e.code === "USAGE" ? EXIT.usage : (TROUBLE_EXIT[name] ?? EXIT.failure);
     }
     const err = e as Error;
     io.stderr.write(`truecast: unexpected error: ${escapeTerminal(err.message ?? String(e))}${debug ? "" : " (run with --debug for details)"}\n`);
     if (debug) io.stderr.write(stackText(err));
-    return EXIT.failure;
+    return TROUBLE_EXIT[name] ?? EXIT.failure;
   }
 }

@@ -67,14 +67,19 @@ export async function inspectSource(model: SourceModel): Promise<InspectReport> 
     parameters += elementCount(t.dtype, byteLength);
     totalSize += byteLength;
   }
-  const folder = (await stat(model.path)).isDirectory() ? model.path : dirname(model.path);
+  const known = model.shardMetadata;
+  const folder = known !== undefined ? "" : (await stat(model.path)).isDirectory() ? model.path : dirname(model.path);
   const shards = await Promise.all(
     shardOrder.map(async (origin) => {
       const s = shardStats.get(origin) ?? { tensors: 0, bytes: 0, first: undefined };
-      let metadata: Readonly<Record<string, string>> | null = null;
-      const known = s.first ? fileMetadataOf(s.first) : undefined;
-      if (known !== undefined) metadata = known;
-      else if (origin.endsWith(".safetensors")) {
+      let metadata: Record<string, string> | null = null;
+      const fromFile = s.first ? fileMetadataOf(s.first) : undefined;
+      if (known?.has(basename(origin))) {
+        const m = known.get(basename(origin));
+        metadata = m === null || m === undefined ? null : { ...m };
+      }
+      else if (fromFile !== undefined) metadata = fromFile === null ? null : { ...fromFile };
+      else if (known === undefined && origin.endsWith(".safetensors")) {
         const file = origin.includes("/") ? origin : join(folder, basename(origin));
         metadata = (await readSafetensorsHeader(file)).metadata;
       }

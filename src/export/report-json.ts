@@ -5,11 +5,15 @@
  */
 import { dtypeLabel, isDType } from "../dtype/table.js";
 
-/** Bumped when a field changes meaning or disappears; new fields do not bump it. */
+/**
+ * Bumped when a field changes meaning or disappears; new fields do not bump it. Added within version 1:
+ * `sourceFiles` (the export's source weight files: `{ name, bytes, sha256, role }`, `name` relative to its input,
+ * `role` one of `source`, `adapter`, `base`; see export/source-digests.ts).
+ */
 export const REPORT_SCHEMA_VERSION = 1;
 
 /** Keys whose string values name a dtype. */
-const DTYPE_KEYS = new Set(["dtype", "sourceDtype", "from", "to", "inputDtype", "outputDtype", "policy", "computeDtype"]);
+const DTYPE_KEYS = new Set(["dtype", "sourceDtype", "from", "to", "inputDtype", "outputDtype", "policy", "computeDtype", "dtypeA", "dtypeB", "ulpDtype"]);
 /** Keys whose object values are keyed by dtype. */
 const DTYPE_MAPS = new Set(["bytesByDtype", "sourceBytesByDtype", "parametersByDtype"]);
 

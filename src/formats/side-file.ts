@@ -7,6 +7,7 @@
 import { open } from "node:fs/promises";
 import { TruecastError, type ErrorCode } from "../errors.js";
 import { jsonNestingDepth, yamlNestingDepth } from "./nesting-depth.js";
+import type { RandomAccess } from "./zip.js";
 
 /**
  * Largest config.json, generation_config.json or adapter_config.json parsed. The largest real ones (image
@@ -76,6 +77,23 @@ export async function readSideFile(path: string, kind: SideFileKind): Promise<st
   } finally {
     await handle.close();
   }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw refuse(kind, path, "not valid UTF-8");
+  }
+}
+
+/**
+ * {@link readSideFile} over a file opened elsewhere (a store's file, local or remote) whose size is known at open:
+ * refused before reading if larger than `kind.maxBytes` or not valid UTF-8, with `path` naming it.
+ */
+export async function readSideFileFrom(file: RandomAccess, path: string, kind: SideFileKind): Promise<string> {
+  if (file.size > kind.maxBytes) {
+    throw refuse(kind, path, `${file.size} bytes, more than the ${kind.maxBytes} bytes ${kind.what} can need (truecast's limit)`);
+  }
+  const bytes = await file.read(0, file.size);
+  if (bytes.length !== file.size) throw refuse(kind, path, `ends at byte ${bytes.length} of its ${file.size} (it shrank while it was read)`);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

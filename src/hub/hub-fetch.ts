@@ -7,12 +7,15 @@
  *   is "error" (undici #4058; measured here: a 1 GiB PUT peaks at ~1.1 GB RSS with "follow" or "manual", ~90 MB
  *   with "error"). Requests with a Blob body (LFS uploads) use "error"; the others use "manual" and redirects
  *   are followed here, with the token dropped when the origin changes;
- * - retries 429 (honouring Retry-After), 5xx, dropped connections and timeouts with backoff, replaying Blob bodies,
- *   within a total budget per request (TRUECAST_HTTP_RETRY_BUDGET_MS): no wait or attempt runs past it;
+ * - retries 429 (honouring Retry-After, else the reset time of the IETF `RateLimit` header the Hub sends), 5xx,
+ *   dropped connections and timeouts with backoff, replaying Blob bodies, within a total budget per request
+ *   (TRUECAST_HTTP_RETRY_BUDGET_MS): no wait or attempt runs past it, and a wait the server asks for that is longer
+ *   than the policy's `maxRetryAfterMs` is not taken: the answer goes back for the caller to say when to retry;
  * - gives every attempt a deadline that covers the answer's body too (TRUECAST_HTTP_TIMEOUT_MS). An upload (a Blob
- *   body, whose time scales with the file) gets an idle limit instead: it fails when no byte moved for that long,
- *   plus a ceiling of one timeout + size / MIN_TRANSFER_BYTES_PER_S, so a slow but moving 5 GB upload finishes
- *   and a stalled one fails within one timeout;
+ *   body, whose time scales with the file) and a ranged read (`Range: bytes=a-b`, whose answer scales with the
+ *   range) get an idle limit instead: they fail when no byte moved for that long, plus a ceiling of one timeout +
+ *   size / MIN_TRANSFER_BYTES_PER_S, so a slow but moving 5 GB transfer finishes and a stalled one fails within
+ *   one timeout;
  * - caps the body of every answer at MAX_JSON_RESPONSE_BYTES, whatever its Content-Length says, except answers
  *   to Range requests (their readers stop at the length they asked for);
  * - counts request body bytes as they are sent, for progress.
@@ -22,7 +25,7 @@ import {
   Deadline, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, formatMs, guardResponse, MAX_JSON_RESPONSE_BYTES,
   MIN_TRANSFER_BYTES_PER_S, type HttpTimeouts,
 } from "../util/http-guard.js";
-import { DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, retryDelayMs, type RetryPolicy } from "./retry.js";
+import { DEFAULT_RETRY, isRetryableStatus, retryDelayMs, serverWaitMs, type RetryPolicy } from "./retry.js";
 
 /** What the official client is given instead of the token; replaced here, on the endpoint's origin only. */
 export const CLIENT_TOKEN_PLACEHOLDER = "hf_truecast_token_is_added_by_hub_fetch";
@@ -48,7 +51,8 @@ export interface HubFetchHooks {
 
 export interface HubFetchParams {
   endpoint: string;
-  token: string;
+  /** Sent as a bearer token to the endpoint's origin only; empty or absent: no Authorization at all (anonymous reads). */
+  token?: string;
   /** The underlying fetch (tests inject one). Default: global fetch. */
   fetch?: typeof fetch;
   retry?: Partial<RetryPolicy>;
@@ -128,6 +132,14 @@ function abortableSleep(ms: number, signal: AbortSignal | null | undefined): Pro
   });
 }
 
+/** Bytes a `Range: bytes=a-b` header asks for, or null when there is none or it is open-ended. */
+export function rangeLength(range: string | null): number | null {
+  const m = range?.match(/^bytes=(\d+)-(\d+)$/);
+  if (!m) return null;
+  const n = Number(m[2]) - Number(m[1]) + 1;
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
 export function createHubFetch(params: HubFetchParams): typeof fetch {
   const endpointOrigin = new URL(params.endpoint).origin;
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...params.retry };
@@ -140,7 +152,7 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
     let body = init.body ?? null;
     for (let hop = 0; ; hop++) {
       const headers = new Headers(init.headers);
-      if (url.origin === endpointOrigin) headers.set("Authorization", `Bearer ${params.token}`);
+      if (url.origin === endpointOrigin && params.token) headers.set("Authorization", `Bearer ${params.token}`);
       else headers.delete("Authorization");
       const res = await base(url, {
         method,
@@ -173,8 +185,8 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
     const attempts = isReplayable(init.body) ? Math.max(1, policy.maxAttempts) : 1;
     const sleep = params.sleep ?? ((ms: number) => abortableSleep(ms, init.signal));
     // A transfer whose length scales with a file gets time in proportion, on top of the fixed limits.
-    const uploadSize = init.body instanceof Blob ? init.body.size : null;
-    const scaledMs = uploadSize === null ? 0 : Math.ceil((uploadSize / MIN_TRANSFER_BYTES_PER_S) * 1000);
+    const transferSize = init.body instanceof Blob ? init.body.size : rangeLength(new Headers(init.headers).get("range"));
+    const scaledMs = transferSize === null ? 0 : Math.ceil((transferSize / MIN_TRANSFER_BYTES_PER_S) * 1000);
     const requestBudgetMs = budgetMs + scaledMs;
     const maxBytes = new Headers(init.headers).has("range") ? Infinity : MAX_JSON_RESPONSE_BYTES;
     const started = Date.now();
@@ -182,7 +194,7 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
     // A retry is made only when its wait and a whole attempt fit in what is left of the budget.
     const fits = (delayMs: number) => delayMs + timeoutMs + scaledMs <= left();
     for (let attempt = 1; ; attempt++) {
-      const deadline = uploadSize === null
+      const deadline = transferSize === null
         ? new Deadline(Math.max(1, Math.min(timeoutMs, left())))
         : new Deadline(Math.max(1, Math.min(timeoutMs + scaledMs, left())), timeoutMs);
       let sent = 0;
@@ -219,9 +231,11 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
         continue;
       }
       if (isRetryableStatus(res.status) && attempt < attempts) {
-        const delayMs = retryDelayMs(policy, attempt, parseRetryAfter(res.headers.get("retry-after")));
-        // A wait that would leave no room for a whole attempt is not taken: the answer goes to the caller as it is.
-        if (fits(delayMs)) {
+        const asked = res.status === 429 || res.status === 503 ? serverWaitMs(res.headers) : null;
+        const delayMs = retryDelayMs(policy, attempt, asked);
+        // A wait that would leave no room for a whole attempt, or longer than the policy accepts from a server, is
+        // not taken: the answer goes to the caller as it is (retrying before the server's time only earns more 429s).
+        if (fits(delayMs) && (asked === null || asked <= policy.maxRetryAfterMs)) {
           deadline.dispose();
           takeBack();
           await res.body?.cancel().catch(() => undefined);

@@ -39,3 +39,32 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, retryAfterMs:
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(attempt - 1, 30));
   return Math.round(random() * ceiling);
 }
+
+/**
+ * Seconds until the quota resets, from the IETF `RateLimit` header the Hub sends (draft-ietf-httpapi-ratelimit-headers
+ * v9, e.g. `"api";r=0;t=55`; several policies are comma-separated), in milliseconds: the largest `t` of an item with
+ * nothing left (`r=0`), else the largest `t`. Null when absent or unreadable. huggingface_hub (1.2+) waits this long.
+ */
+export function parseRateLimitReset(value: string | null): number | null {
+  if (value === null) return null;
+  let exhausted: number | null = null;
+  let any: number | null = null;
+  for (const item of value.split(",")) {
+    const params = new Map<string, string>();
+    for (const p of item.split(";").slice(1)) {
+      const m = p.trim().match(/^([a-z]+)=(\d{1,9})$/i);
+      if (m) params.set((m[1] ?? "").toLowerCase(), m[2] ?? "");
+    }
+    const t = params.get("t");
+    if (t === undefined) continue;
+    const ms = Number(t) * 1000;
+    any = Math.max(any ?? 0, ms);
+    if (params.get("r") === "0") exhausted = Math.max(exhausted ?? 0, ms);
+  }
+  return exhausted ?? any;
+}
+
+/** How long the server asks a client to wait, in ms: Retry-After first, else the RateLimit header's reset time. */
+export function serverWaitMs(headers: Headers, now = Date.now()): number | null {
+  return parseRetryAfter(headers.get("retry-after"), now) ?? parseRateLimitReset(headers.get("ratelimit"));
+}

@@ -50,6 +50,19 @@ function checkShape(token: string, where: string): string {
 
 /** Find the token; throws HUB_AUTH naming where it looked when there is none. */
 export async function resolveToken(params: ResolveTokenParams = {}): Promise<ResolvedToken> {
+  const found = await findToken(params);
+  if (found === null) {
+    const hfHome = (params.env ?? process.env).HF_HOME || join(params.home ?? homedir(), ".cache", "huggingface");
+    throw new TruecastError("HUB_AUTH", `no Hugging Face token: pass --token-file, set HF_TOKEN, or log in so that ${join(hfHome, "token")} exists`);
+  }
+  return found;
+}
+
+/**
+ * The token from the same places as {@link resolveToken}, or null when there is none (reads of public repos need
+ * none). A token file that exists but cannot be read or is empty is still an error.
+ */
+export async function findToken(params: ResolveTokenParams = {}): Promise<ResolvedToken | null> {
   const env = params.env ?? process.env;
   if (params.token !== undefined) {
     const token = params.token.trim();
@@ -65,9 +78,7 @@ export async function resolveToken(params: ResolveTokenParams = {}): Promise<Res
   const hfHome = env.HF_HOME || join(params.home ?? homedir(), ".cache", "huggingface");
   const path = join(hfHome, "token");
   const token = await readTokenFile(path, false);
-  if (token === null) {
-    throw new TruecastError("HUB_AUTH", `no Hugging Face token: pass --token-file, set HF_TOKEN, or log in so that ${path} exists`);
-  }
+  if (token === null) return null;
   return { token: checkShape(token, path), source: "HF_HOME", path };
 }
 

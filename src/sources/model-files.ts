@@ -5,7 +5,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { TruecastError } from "../errors.js";
+import { folderError } from "../store/local-store.js";
 
 /**
  * Largest file carried along. The biggest legitimate companions are tokenizer files (a 256k-token
@@ -77,15 +77,4 @@ export async function scanModelFiles(dir: string): Promise<ModelFilesScan> {
 /** {@link scanModelFiles}, files only. */
 export async function collectModelFiles(dir: string): Promise<Map<string, string>> {
   return (await scanModelFiles(dir)).files;
-}
-
-function folderError(dir: string, e: unknown): TruecastError {
-  const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
-  if (code === "ENOENT") return new TruecastError("NOT_FOUND", `${dir}: no such folder`, { cause: e });
-  if (code === "ENOTDIR") return new TruecastError("UNREADABLE", `${dir}: is a file, not a folder`, { cause: e });
-  if (code === "EACCES" || code === "EPERM") {
-    return new TruecastError("UNREADABLE", `${dir}: permission denied; check the folder's permissions`, { cause: e });
-  }
-  const detail = e instanceof Error ? e.message : String(e);
-  return new TruecastError("UNREADABLE", `${dir}: cannot be listed (${detail})`, { cause: e });
 }

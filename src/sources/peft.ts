@@ -10,13 +10,14 @@
  * - `base_model.model.<path>.<param>` under a `modules_to_save` module, or any `.bias` with `bias="all"`
  * `<module>` is the module's name in the transformers model, which is also the base checkpoint's tensor prefix.
  */
-import { access } from "node:fs/promises";
-import { ADAPTER_CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
-import { join } from "node:path";
+import { ADAPTER_CONFIG_FILE, parseSideJson } from "../formats/side-file.js";
 import { TruecastError } from "../errors.js";
-import { openSafetensorsFile } from "./safetensors.js";
-import type { SourceModel, TensorRef } from "./tensor-ref.js";
-import { openTorchFile } from "./torch.js";
+import { openLocalStore } from "../store/local-store.js";
+import { storeFileName, type ModelStore } from "../store/store.js";
+import { openSafetensorsStoreFile } from "./safetensors.js";
+import { localRoot, readStoreSideFile, topLevelFiles } from "./store-files.js";
+import { withRole, type SourceFile, type SourceModel, type TensorRef } from "./tensor-ref.js";
+import { openTorchStoreFile } from "./torch.js";
 
 export const ADAPTER_CONFIG_NAME = "adapter_config.json";
 export const ADAPTER_SAFETENSORS_NAME = "adapter_model.safetensors";
@@ -71,6 +72,8 @@ export interface AdapterReplacement {
 export interface PeftAdapter {
   readonly path: string;
   readonly weightsPath: string;
+  /** The adapter's weight file as a source file of the merge; absent when its tensors come from the source itself (H2O). */
+  readonly weightFiles?: readonly SourceFile[];
   readonly config: PeftLoraConfig;
   readonly modules: readonly LoraModuleTensors[];
   readonly replacements: readonly AdapterReplacement[];
@@ -241,15 +244,6 @@ export function groupAdapterTensors(params: {
   return { modules, replacements };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Settings for a LoRA config built in code (H2O LLM Studio keeps `lora_r` / `lora_alpha` in cfg.yaml). */
 export function makeLoraConfig(fields: Partial<PeftLoraConfig> & { r: number; loraAlpha: number }): PeftLoraConfig {
   return {
@@ -279,34 +273,52 @@ export function peftAdapterFromTensors(params: {
  * NOT_FOUND with what a PEFT adapter folder holds.
  */
 export async function readPeftConfig(dir: string): Promise<PeftLoraConfig> {
-  const configPath = join(dir, ADAPTER_CONFIG_NAME);
+  return readStorePeftConfig(await openLocalStore(dir, { asFound: true }));
+}
+
+/** {@link readPeftConfig} of the adapter folder a store holds. */
+export async function readStorePeftConfig(store: ModelStore): Promise<PeftLoraConfig> {
+  const configPath = storeFileName(store, ADAPTER_CONFIG_NAME);
+  const missing = () => new TruecastError("NOT_FOUND", `${configPath}: not found; a PEFT adapter folder holds ${ADAPTER_CONFIG_NAME} and ${ADAPTER_SAFETENSORS_NAME}`);
+  // A local folder's config is read whatever it is, as it always was; a remote one's must be listed.
+  if (localRoot(store) === undefined && !(await topLevelFiles(store)).has(ADAPTER_CONFIG_NAME)) throw missing();
   let text: string;
   try {
-    text = await readSideFile(configPath, ADAPTER_CONFIG_FILE);
+    text = await readStoreSideFile(store, ADAPTER_CONFIG_NAME, ADAPTER_CONFIG_FILE);
   } catch (e) {
     if (e instanceof TruecastError) throw e;
-    throw new TruecastError("NOT_FOUND", `${configPath}: not found; a PEFT adapter folder holds ${ADAPTER_CONFIG_NAME} and ${ADAPTER_SAFETENSORS_NAME}`);
+    throw missing();
   }
   return parsePeftConfig(text, configPath);
 }
 
 /** Open a PEFT LoRA adapter folder. Tensor bytes are read only when the merge asks for them. */
 export async function openPeftAdapter(dir: string): Promise<PeftAdapter> {
-  const config = await readPeftConfig(dir);
-  let weightsPath = join(dir, ADAPTER_SAFETENSORS_NAME);
+  return openStorePeftAdapter(await openLocalStore(dir, { asFound: true }));
+}
+
+/**
+ * Open the PEFT LoRA adapter folder a store holds (local, or a Hub repo read in place). Tensor bytes are read
+ * from the store only when the merge asks for them.
+ */
+export async function openStorePeftAdapter(store: ModelStore): Promise<PeftAdapter> {
+  const config = await readStorePeftConfig(store);
+  const top = await topLevelFiles(store);
+  let weightsName = ADAPTER_SAFETENSORS_NAME;
   let source: SourceModel;
-  if (await exists(weightsPath)) {
-    source = await openSafetensorsFile(weightsPath);
+  if (top.has(weightsName)) {
+    source = await openSafetensorsStoreFile(store, weightsName);
   } else {
-    weightsPath = join(dir, ADAPTER_BIN_NAME);
-    if (!(await exists(weightsPath))) {
-      throw new TruecastError("NOT_FOUND", `${dir}: neither ${ADAPTER_SAFETENSORS_NAME} nor ${ADAPTER_BIN_NAME} is there`);
+    weightsName = ADAPTER_BIN_NAME;
+    if (!top.has(weightsName)) {
+      throw new TruecastError("NOT_FOUND", `${store.label}: neither ${ADAPTER_SAFETENSORS_NAME} nor ${ADAPTER_BIN_NAME} is there`);
     }
-    source = await openTorchFile(weightsPath);
+    source = await openTorchStoreFile(store, weightsName);
   }
+  const weightsPath = storeFileName(store, weightsName);
   try {
     const { modules, replacements } = groupAdapterTensors({ tensors: source.tensors, config, file: weightsPath });
-    return { path: dir, weightsPath, config, modules, replacements, close: () => source.close() };
+    return { path: store.label, weightsPath, weightFiles: withRole(source.weightFiles, "adapter"), config, modules, replacements, close: () => source.close() };
   } catch (e) {
     await source.close();
     throw e;

@@ -1,15 +1,21 @@
 /**
  * Opens safetensors checkpoints as a SourceModel: a bare `.safetensors` file, or a Hugging Face folder
  * holding `model.safetensors` or shards listed by `model.safetensors.index.json`. Headers are read and
- * checked up front; tensor bytes are read only when a consumer iterates `chunks()`.
+ * checked up front; tensor bytes are read only when a consumer iterates `chunks()`. Every file is read through a
+ * ModelStore (a local folder, or a Hub repo read in place), each tensor's file opened for its read and closed after.
  */
 import { readdir, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, posix } from "node:path";
 import { TruecastError } from "../errors.js";
-import { SAFETENSORS_INDEX_NAME, readIndexFile, type SafetensorsIndex } from "../formats/safetensors/index-file.js";
-import { readRangeChunks, readSafetensorsHeader, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
-import { SIDECAR_WEIGHT_FILES, scanModelFiles } from "./model-files.js";
+import { SAFETENSORS_INDEX_NAME, parseIndex, type SafetensorsIndex } from "../formats/safetensors/index-file.js";
+import { readSafetensorsHeaderFrom, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
+import { INDEX_FILE } from "../formats/side-file.js";
+import { openLocalFileStore, openLocalStore } from "../store/local-store.js";
+import { storeFileName, type ModelStore } from "../store/store.js";
+import { SIDECAR_WEIGHT_FILES } from "./model-files.js";
 import { checkShardContents, checkShardFiles } from "./shard-index.js";
+import { storeCarriedFiles, type StoreCarriedFiles } from "./store-carried-files.js";
+import { localRoot, readStoreSideFile, storeRangeChunks, storeWeightFiles, topLevelFiles, withStoreFile } from "./store-files.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 import type { DType } from "../dtype/table.js";
 import { SMALL_READ_MAX, SmallReads } from "./small-reads.js";
@@ -24,8 +30,13 @@ export const SAFETENSORS_FOLDER_KIND = "Hugging Face folder (safetensors)";
 
 /** A single `.safetensors` file. It carries no other files: config and tokenizer come from a folder. */
 export async function openSafetensorsFile(path: string): Promise<SourceModel> {
-  const header = await readSafetensorsHeader(path);
-  return model({ kind: SAFETENSORS_FILE_KIND, path, tensors: tensorRefs(header), files: new Map(), notes: [] });
+  return openSafetensorsStoreFile(openLocalFileStore(path), basename(path));
+}
+
+/** The `.safetensors` file `path` of `store`, alone (no carried files). */
+export async function openSafetensorsStoreFile(store: ModelStore, path: string): Promise<SourceModel> {
+  const header = await readStoreHeader(store, path);
+  return model({ kind: SAFETENSORS_FILE_KIND, path: header.path, tensors: tensorRefs(header, store, path), files: new Map(), weightFiles: storeWeightFiles(store, [path]), shardMetadata: new Map([[posix.basename(path), header.metadata]]), notes: [] });
 }
 
 /** Does `dir` look like a safetensors model folder (single file, index, or transformers-named shards)? */
@@ -41,13 +52,30 @@ export async function isSafetensorsFolder(dir: string): Promise<boolean> {
 
 /** A Hugging Face model folder with safetensors weights. */
 export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
-  const scan = await scanModelFiles(dir);
-  const weightFiles = await safetensorsFilesIn(dir);
-  const notes = scan.skipped.map((s) => `${s.name} not carried: ${s.reason}`);
+  return openSafetensorsStoreFolder(await openLocalStore(dir, { asFound: true }));
+}
+
+/**
+ * A Hugging Face model folder with safetensors weights, read through `store` (a local folder or a Hub repo): headers
+ * read and checked now, tensor bytes when pulled, carried files in place (local) or copied out (remote; removed
+ * by `close()`).
+ */
+export async function openSafetensorsStoreFolder(store: ModelStore): Promise<SourceModel> {
+  const dir = store.label;
+  // A local folder is scanned first, as it always was (its listing errors are the scan's); a remote one's files
+  // are copied out last, once the weights are known to be readable.
+  let carried: StoreCarriedFiles | undefined = localRoot(store) !== undefined ? await storeCarriedFiles(store) : undefined;
+  const top = await topLevelFiles(store);
+  const weightFiles = safetensorsFilesOf(top);
+  const notes: string[] = [];
+  const shardMetadata = new Map<string, Record<string, string> | null>();
   let tensors: TensorRef[];
+  let read: readonly string[];
   if (weightFiles.includes(SAFETENSORS_INDEX_NAME)) {
-    const index = await readIndexFile(join(dir, SAFETENSORS_INDEX_NAME));
-    tensors = await openShards({ dir, index, present: weightFiles, notes });
+    const indexPath = storeFileName(store, SAFETENSORS_INDEX_NAME);
+    const index = parseIndex({ text: await readStoreSideFile(store, SAFETENSORS_INDEX_NAME, INDEX_FILE), file: indexPath });
+    tensors = await openShards({ store, index, present: weightFiles, isFile: (n) => top.has(n), notes, metadata: shardMetadata });
+    read = index.shards;
   } else if (weightFiles.includes(SAFETENSORS_SINGLE_NAME)) {
     const others = weightFiles.filter((n) => n !== SAFETENSORS_SINGLE_NAME);
     if (others.length > 0) {
@@ -57,7 +85,10 @@ export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
           "weights: move the extra files out of the folder",
       );
     }
-    tensors = tensorRefs(await readSafetensorsHeader(join(dir, SAFETENSORS_SINGLE_NAME)));
+    const header = await readStoreHeader(store, SAFETENSORS_SINGLE_NAME);
+    shardMetadata.set(SAFETENSORS_SINGLE_NAME, header.metadata);
+    tensors = tensorRefs(header, store, SAFETENSORS_SINGLE_NAME);
+    read = [SAFETENSORS_SINGLE_NAME];
   } else if (weightFiles.some((n) => SHARD_NAME.test(n))) {
     throw new TruecastError(
       "NOT_FOUND",
@@ -74,12 +105,18 @@ export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
   }
   const sidecars = new Map<string, TensorRef[]>();
   for (const name of SIDECAR_WEIGHT_FILES) {
-    const info = await stat(join(dir, name)).catch(() => null);
-    if (!info?.isFile()) continue;
-    sidecars.set(name, tensorRefs(await readSafetensorsHeader(join(dir, name))));
+    if (!top.has(name)) continue;
+    sidecars.set(name, tensorRefs(await readStoreHeader(store, name), store, name));
     notes.push(`${name} carried beside the weights`);
   }
-  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: scan.files, notes, ...(sidecars.size > 0 ? { sidecars } : {}) });
+  carried ??= await storeCarriedFiles(store);
+  notes.unshift(...carried.skipped.map((s) => `${s.name} not carried: ${s.reason}`));
+  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: carried.files, weightFiles: storeWeightFiles(store, [...read, ...sidecars.keys()]), shardMetadata, notes, ...(sidecars.size > 0 ? { sidecars } : {}) }, carried.cleanup);
+}
+
+/** Reads and checks the header of the store's safetensors file `path`. */
+async function readStoreHeader(store: ModelStore, path: string): Promise<SafetensorsFileHeader> {
+  return withStoreFile(store, path, (file) => readSafetensorsHeaderFrom({ file, path: storeFileName(store, path) }));
 }
 
 /**
@@ -87,19 +124,28 @@ export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
  * shard order (sorted shard names), then each shard's file order.
  */
 async function openShards(params: {
-  dir: string;
+  store: ModelStore;
   index: SafetensorsIndex;
   present: readonly string[];
+  isFile: (name: string) => boolean;
   notes: string[];
+  /** Filled with each shard's `__metadata__`, by shard name. */
+  metadata: Map<string, Record<string, string> | null>;
 }): Promise<TensorRef[]> {
-  const { dir, index, present, notes } = params;
-  const indexPath = join(dir, SAFETENSORS_INDEX_NAME);
-  await checkShardFiles({ dir, indexPath, indexName: SAFETENSORS_INDEX_NAME, index, present });
+  const { store, index, present, notes } = params;
+  const indexPath = storeFileName(store, SAFETENSORS_INDEX_NAME);
+  checkShardFiles({ indexPath, indexName: SAFETENSORS_INDEX_NAME, index, present, isFile: params.isFile });
   const headers: SafetensorsFileHeader[] = [];
-  for (const shard of index.shards) headers.push(await readSafetensorsHeader(join(dir, shard)));
-  checkShardContents({ dir, indexPath, index, shards: headers.map((h, i) => ({ shard: index.shards[i] ?? "", names: namesOf(h) })) });
+  for (const shard of index.shards) {
+    const header = await readStoreHeader(store, shard);
+    params.metadata.set(posix.basename(shard), header.metadata);
+    headers.push(header);
+  }
+  checkShardContents({ dir: store.label, indexPath, index, shards: headers.map((h, i) => ({ shard: index.shards[i] ?? "", names: namesOf(h) })) });
   const tensors: TensorRef[] = [];
-  for (const h of headers) for (const t of tensorRefs(h)) tensors.push(t);
+  headers.forEach((h, i) => {
+    for (const t of tensorRefs(h, store, index.shards[i] ?? "")) tensors.push(t);
+  });
   const total = headers.reduce((n, h) => n + (h.tensors.count > 0 ? h.tensors.end(h.tensors.count - 1) : 0), 0);
   notes.push(`read ${index.shards.length} shards through ${SAFETENSORS_INDEX_NAME}`);
   if (index.totalSize !== null && index.totalSize !== total) {
@@ -108,18 +154,16 @@ async function openShards(params: {
   return tensors;
 }
 
-/** The `.safetensors` weight files and the index (sidecars aside), by name, at the top of `dir`. */
+/** The `.safetensors` files and the index, by name, at the top of the store. */
+function safetensorsFilesOf(top: ReadonlyMap<string, unknown>): string[] {
+  return [...top.keys()]
+    .filter((n) => !n.startsWith(".") && !SIDECAR_WEIGHT_FILES.includes(n) && (n.endsWith(".safetensors") || n === SAFETENSORS_INDEX_NAME))
+    .sort();
+}
+
+/** The `.safetensors` weight files and the index (sidecars aside), by name, at the top of the local folder `dir`. */
 export async function safetensorsFilesIn(dir: string): Promise<string[]> {
-  const names = (await readdir(dir)).filter(
-    (n) =>
-      !n.startsWith(".") && !SIDECAR_WEIGHT_FILES.includes(n) && (n.endsWith(".safetensors") || n === SAFETENSORS_INDEX_NAME),
-  );
-  const out: string[] = [];
-  for (const n of names.sort()) {
-    const info = await stat(join(dir, n)).catch(() => null);
-    if (info?.isFile() === true) out.push(n);
-  }
-  return out;
+  return safetensorsFilesOf(await topLevelFiles(await openLocalStore(dir, { asFound: true })));
 }
 
 /** Every tensor name of a shard, in offset order. */
@@ -127,13 +171,17 @@ function namesOf(header: SafetensorsFileHeader): string[] {
   return Array.from({ length: header.tensors.count }, (_, i) => header.tensors.name(i));
 }
 
+/** What the tensors of one file share: its header's table, the store's file they are read from, its block reads. */
+type TensorFile = SafetensorsFileHeader & { readonly store: ModelStore; readonly file: string; readonly origin: string; readonly small: SmallReads };
+
 /**
  * One tensor of a file as a view on its header's table: two fields, whatever the shape and name length, so that a
- * file of a million tensors costs a few dozen bytes per tensor beyond the table.
+ * file of a million tensors costs a few dozen bytes per tensor beyond the table. Bytes are read through the store
+ * (a local folder or a Hub repo read in place) when pulled; tiny tensors from blocks of their file.
  */
 class FileTensor implements TensorRef {
   constructor(
-    private readonly header: SafetensorsFileHeader & { readonly origin: string; readonly small: SmallReads },
+    private readonly header: TensorFile,
     private readonly i: number,
   ) {}
 
@@ -164,12 +212,13 @@ class FileTensor implements TensorRef {
   chunks(chunkSize: number, alloc?: (n: number) => Uint8Array): AsyncIterable<Uint8Array> {
     const start = this.header.dataStart + this.header.tensors.begin(this.i);
     const length = this.byteLength;
-    const { path, small } = this.header;
-    if (length === 0 || length > SMALL_READ_MAX || length > chunkSize) return readRangeChunks(path, start, length, chunkSize, alloc);
+    const { store, file: path, small } = this.header;
+    const plain = () => storeRangeChunks({ store, path, start, length, chunkSize, ...(alloc ? { alloc } : {}) });
+    if (length === 0 || length > SMALL_READ_MAX || length > chunkSize) return plain();
     return (async function* () {
       const bytes = await small.bytes(start, length, alloc);
       if (bytes) yield bytes;
-      else yield* readRangeChunks(path, start, length, chunkSize, alloc);
+      else yield* plain();
     })();
   }
 }
@@ -182,14 +231,20 @@ export function fileMetadataOf(ref: TensorRef): Readonly<Record<string, string>>
   return ref instanceof FileTensor ? ref.metadata : undefined;
 }
 
-function tensorRefs(header: SafetensorsFileHeader): TensorRef[] {
-  const file = Object.assign(header, { origin: basename(header.path), small: new SmallReads(header.path, header.fileSize) });
+/** The tensors of `header`, the header of the store's file `path`, each read from the store when pulled. */
+function tensorRefs(header: SafetensorsFileHeader, store: ModelStore, path: string): TensorRef[] {
+  const file: TensorFile = Object.assign(header, {
+    store,
+    file: path,
+    origin: posix.basename(path),
+    small: new SmallReads({ store, path, end: header.fileSize }),
+  });
   return Array.from({ length: header.tensors.count }, (_, i) => new FileTensor(file, i));
 }
 
-function model(params: Omit<SourceModel, "close">): SourceModel {
-  // Handles are opened per read and closed after it, so there is nothing to release.
-  return { ...params, close: async () => {} };
+function model(params: Omit<SourceModel, "close">, cleanup: () => Promise<void> = async () => {}): SourceModel {
+  // Handles are opened per read and closed after it; what remains to release is a remote store's carried files.
+  return { ...params, close: cleanup };
 }
 
 function list(names: readonly string[]): string {

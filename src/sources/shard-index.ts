@@ -3,8 +3,6 @@
  * (`model.safetensors.index.json` or `pytorch_model.bin.index.json`): checked before reading any shard, then again
  * once every shard's tensor names are known.
  */
-import { stat } from "node:fs/promises";
-import { join } from "node:path";
 import { TruecastError } from "../errors.js";
 import type { SafetensorsIndex } from "../formats/safetensors/index-file.js";
 
@@ -14,18 +12,18 @@ function list(names: readonly string[]): string {
 }
 
 /** Every shard the index names is a file in the folder, and every weight file in the folder is named by the index. */
-export async function checkShardFiles(params: {
-  dir: string;
+export function checkShardFiles(params: {
   indexPath: string;
   indexName: string;
   index: SafetensorsIndex;
   /** The weight files (and the index) found in the folder. */
   present: readonly string[];
-}): Promise<void> {
-  const { dir, indexPath, index } = params;
+  /** Is `name` a file at the top of the folder (its store's listing)? */
+  isFile: (name: string) => boolean;
+}): void {
+  const { indexPath, index } = params;
   for (const shard of index.shards) {
-    const info = await stat(join(dir, shard)).catch(() => null);
-    if (info?.isFile() !== true) {
+    if (!params.isFile(shard)) {
       const names = [...index.weightMap].filter(([, s]) => s === shard).map(([n]) => n);
       throw new TruecastError(
         "INDEX_MISSING_SHARD",

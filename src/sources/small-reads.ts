@@ -2,9 +2,12 @@
  * Reads of tiny tensors served from blocks of their file: a file of a million 2-byte tensors is read in a few
  * 256 KB blocks instead of a million open/read/close round trips. A few blocks are kept (most recently read), and
  * when a file's tiny tensors are read in an order that makes blocks wasteful (more than {@link MAX_AMPLIFICATION}
- * times the bytes asked for, after the first blocks), the file's reads go back to plain positional reads.
+ * times the bytes asked for, after the first blocks), the file's reads go back to plain positional reads. Blocks
+ * are read through the file's {@link ModelStore} (a local folder, or a Hub repo read in place), each block's read
+ * opening the file and closing it after, so no handle is held between reads.
  */
-import { readRangeChunks } from "../formats/safetensors/read.js";
+import type { ModelStore } from "../store/store.js";
+import { storeRangeChunks } from "./store-files.js";
 
 /** Bytes per block. */
 const BLOCK = 256 * 1024;
@@ -23,8 +26,16 @@ export class SmallReads {
   private served = 0;
   private off = false;
 
-  /** `end`: the file's length (a block never reaches past it). */
-  constructor(private readonly path: string, private readonly end: number) {}
+  private readonly store: ModelStore;
+  private readonly path: string;
+  private readonly end: number;
+
+  /** The store's file `path`; `end`: the file's length (a block never reaches past it). */
+  constructor(params: { store: ModelStore; path: string; end: number }) {
+    this.store = params.store;
+    this.path = params.path;
+    this.end = params.end;
+  }
 
   /**
    * The `length` bytes at `start` (at most {@link SMALL_READ_MAX}), copied into a buffer of `alloc` or a fresh one;
@@ -58,7 +69,7 @@ export class SmallReads {
     const length = Math.max(0, Math.min(BLOCK, this.end - start));
     const p = (async () => {
       const parts: Uint8Array[] = [];
-      for await (const c of readRangeChunks(this.path, start, length, BLOCK)) parts.push(c);
+      for await (const c of storeRangeChunks({ store: this.store, path: this.path, start, length, chunkSize: BLOCK })) parts.push(c);
       return parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
     })();
     p.catch(() => this.blocks.delete(index));

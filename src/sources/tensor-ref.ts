@@ -28,6 +28,26 @@ export interface TensorRef {
   readonly computed?: string;
 }
 
+/** Which input of a run a source file belongs to. */
+export type SourceFileRole = "source" | "adapter" | "base";
+
+/** A weight file an export reads: listed with its SHA-256 in the model card and the report. */
+export interface SourceFile {
+  /** Where it is on this machine; never reported. */
+  readonly path: string;
+  /**
+   * Its name relative to the input it belongs to (the source folder, the adapter folder, the base model's
+   * folder or Hub repo): `model-00001-of-00002.safetensors`, `checkpoint.pth`; a single-file source by its file name.
+   */
+  readonly name: string;
+  readonly role: SourceFileRole;
+}
+
+/** The same files, as files of another input (an adapter's, a base model's). */
+export function withRole(files: readonly SourceFile[] | undefined, role: SourceFileRole): SourceFile[] {
+  return (files ?? []).map((f) => ({ ...f, role }));
+}
+
 /** A checkpoint opened as tensors plus the small files that travel with them. */
 export interface SourceModel {
   /** What was opened, for the report: "safetensors file", "Hugging Face folder", "H2O LLM Studio experiment", ... */
@@ -38,9 +58,20 @@ export interface SourceModel {
   /**
    * Small non-weight files to carry into the export: name in the output folder → absolute path.
    * config.json is among them when there is one (the export rewrites its dtype keys); weight files and
-   * weight indexes never are.
+   * weight indexes never are. A source read from a remote store gives copies in a private temporary folder,
+   * removed by `close()`.
    */
   readonly files: ReadonlyMap<string, string>;
+  /**
+   * The weight files the tensors are read from (shards, a torch zip, an H2O checkpoint, an adapter's weights, a base
+   * model's weights), in reading order. Absent for a model built in memory: the report then lists no source files.
+   */
+  readonly weightFiles?: readonly SourceFile[];
+  /**
+   * The `__metadata__` of each safetensors file the tensors come from, by the file name tensors give as `origin`
+   * (null where a header has none), when the source read it (so `inspect` need not read headers again).
+   */
+  readonly shardMetadata?: ReadonlyMap<string, Readonly<Record<string, string>> | null>;
   /** What the source did to get here, one line each, for the report (keys renamed, views materialized, ...). */
   readonly notes: readonly string[];
   /** Hub id of the model this checkpoint was fine-tuned from, when the source knows it (H2O cfg, PEFT config). */
@@ -50,6 +81,6 @@ export interface SourceModel {
    * output file name (`classification_head.safetensors`) → tensors.
    */
   readonly sidecars?: ReadonlyMap<string, readonly TensorRef[]>;
-  /** Release file handles. */
+  /** Release file handles, and a remote store's copied-out carried files. */
   close(): Promise<void>;
 }

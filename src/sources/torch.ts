@@ -2,22 +2,23 @@
  * Opens PyTorch checkpoints as a SourceModel: a bare `.bin` / `.pt` / `.pth` state dict (also wrapped as
  * `{"model": ...}` or `{"state_dict": ...}`, with `module.` / `_orig_mod.` prefixes), or a Hugging Face folder
  * with `pytorch_model.bin` or shards listed by `pytorch_model.bin.index.json`. No pickle code ever runs:
- * the restricted unpickler builds descriptors, and tensor bytes are read in place only when pulled.
+ * the restricted unpickler builds descriptors, and tensor bytes are read in place only when pulled. Every file is
+ * read through a ModelStore (a local folder, or a Hub repo read in place), each tensor's file opened for its read.
  */
-import { open, readdir, stat } from "node:fs/promises";
-import { CONFIG_FILE, parseSideJson, readSideFile } from "../formats/side-file.js";
-import { basename, join } from "node:path";
+import { basename, posix } from "node:path";
+import { CONFIG_FILE, INDEX_FILE, parseSideJson } from "../formats/side-file.js";
 import { isDType } from "../dtype/table.js";
 import { TruecastError } from "../errors.js";
-import { readIndexFile } from "../formats/safetensors/index-file.js";
-import { fileError, readRangeChunks } from "../formats/safetensors/read.js";
+import { parseIndex } from "../formats/safetensors/index-file.js";
 import { readTorchCheckpoint } from "../formats/torch/checkpoint.js";
-import { coversStorage, isContiguous, numelOf } from "../formats/torch/layout.js";
+import { coversStorage, isContiguous, numelOf, type StridedView } from "../formats/torch/layout.js";
 import { viewChunks } from "../formats/torch/read-view.js";
 import { extractStateDict, type StateDictEntry } from "../formats/torch/state-dict.js";
-import { fileAccess } from "../formats/zip.js";
-import { scanModelFiles } from "./model-files.js";
+import { openLocalFileStore, openLocalStore } from "../store/local-store.js";
+import { storeFileName, type ModelStore } from "../store/store.js";
 import { checkShardContents, checkShardFiles } from "./shard-index.js";
+import { storeCarriedFiles, type StoreCarriedFiles } from "./store-carried-files.js";
+import { localRoot, readStoreSideFile, storeRangeChunks, storeWeightFiles, topLevelFiles, withStoreFile } from "./store-files.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 
 export const TORCH_SINGLE_NAME = "pytorch_model.bin";
@@ -37,27 +38,16 @@ export interface TorchOpenOptions {
 }
 
 interface FileTensors {
+  readonly store: ModelStore;
+  /** The checkpoint's path in its store. */
   readonly path: string;
   readonly entries: readonly StateDictEntry[];
 }
 
-/** Read one checkpoint's structure (the handle is closed again before any tensor is read). */
-async function readFileTensors(path: string, notes: string[], stripPrefixes: boolean): Promise<FileTensors> {
-  const fileName = basename(path);
-  let handle;
-  try {
-    if (!(await stat(path)).isFile()) throw new TruecastError("UNREADABLE", `${path}: is a folder, not a PyTorch checkpoint`);
-    handle = await open(path, "r");
-  } catch (e) {
-    if (e instanceof TruecastError) throw e;
-    throw fileError(path, e);
-  }
-  let checkpoint;
-  try {
-    checkpoint = await readTorchCheckpoint({ file: fileAccess(handle, (await handle.stat()).size), fileName });
-  } finally {
-    await handle.close();
-  }
+/** Read one checkpoint's structure (the file is closed again before any tensor is read). */
+async function readFileTensors(store: ModelStore, path: string, notes: string[], stripPrefixes: boolean): Promise<FileTensors> {
+  const fileName = posix.basename(path);
+  const checkpoint = await withStoreFile(store, path, (file) => readTorchCheckpoint({ file, fileName }));
   if (checkpoint.format === "legacy") notes.push(`${fileName}: read in the legacy PyTorch format (torch < 1.6)`);
   const sd = extractStateDict({ value: checkpoint.value, fileName, stripPrefixes });
   if (sd.wrapper !== null) {
@@ -68,7 +58,7 @@ async function readFileTensors(path: string, notes: string[], stripPrefixes: boo
   if (sd.skipped.length > 0) {
     notes.push(`${fileName}: ${sd.skipped.length} non-tensor values skipped (${sd.skipped.slice(0, 5).join(", ")})`);
   }
-  return { path, entries: sd.entries };
+  return { store, path, entries: sd.entries };
 }
 
 function sameView(a: StateDictEntry, b: StateDictEntry): boolean {
@@ -79,7 +69,8 @@ function sameView(a: StateDictEntry, b: StateDictEntry): boolean {
 
 /** TensorRefs of one file: views materialized, tied duplicates left out when the model ties them. */
 function tensorRefs(file: FileTensors, notes: string[], tie: boolean): TensorRef[] {
-  const fileName = basename(file.path);
+  const fileName = posix.basename(file.path);
+  const { store, path } = file;
   const byStorage = new Map<string, StateDictEntry[]>();
   for (const e of file.entries) {
     const group = byStorage.get(e.tensor.storage.key) ?? [];
@@ -123,33 +114,51 @@ function tensorRefs(file: FileTensors, notes: string[], tie: boolean): TensorRef
       byteLength,
       origin: fileName,
       chunks: contiguous
-        ? (chunkSize: number, alloc?: (n: number) => Uint8Array) => readRangeChunks(file.path, start, byteLength, chunkSize, alloc)
-        : (chunkSize: number) => viewChunks({ path: file.path, tensor: t, chunkSize }),
+        ? (chunkSize: number, alloc?: (n: number) => Uint8Array) =>
+            storeRangeChunks({ store, path, start, length: byteLength, chunkSize, ...(alloc ? { alloc } : {}) })
+        : (chunkSize: number) => storeViewChunks(store, path, t, chunkSize),
     });
   }
   if (views > 0) notes.push(`${fileName}: ${views} tensors materialized from views (a storage offset, part of a storage, or strides)`);
   return refs;
 }
 
-function model(params: Omit<SourceModel, "close">): SourceModel {
-  // Handles are opened per read and closed after it: nothing to release.
-  return { ...params, close: async () => {} };
+/** A strided view's logical bytes, read from the store's file opened for this read and closed after it. */
+async function* storeViewChunks(store: ModelStore, path: string, tensor: StridedView & { readonly storage: { readonly byteOffset: number } }, chunkSize: number): AsyncGenerator<Uint8Array, void, undefined> {
+  const file = await store.open(path);
+  try {
+    yield* viewChunks({ path: storeFileName(store, path), tensor, chunkSize, file });
+  } finally {
+    await file.close();
+  }
+}
+
+function model(params: Omit<SourceModel, "close">, cleanup: () => Promise<void> = async () => {}): SourceModel {
+  // Handles are opened per read and closed after it; what remains to release is a remote store's carried files.
+  return { ...params, close: cleanup };
 }
 
 /** A bare PyTorch state dict file (`.bin`, `.pt`, `.pth`). */
 export async function openTorchFile(path: string, opts: TorchOpenOptions = {}): Promise<SourceModel> {
+  return openTorchStoreFile(openLocalFileStore(path), basename(path), opts);
+}
+
+/** The PyTorch state dict file `path` of `store`, alone (no carried files). */
+export async function openTorchStoreFile(store: ModelStore, path: string, opts: TorchOpenOptions = {}): Promise<SourceModel> {
   const notes: string[] = [];
-  const file = await readFileTensors(path, notes, true);
+  const file = await readFileTensors(store, path, notes, true);
   const tensors = tensorRefs(file, notes, opts.tieWordEmbeddings === true);
-  return model({ kind: TORCH_FILE_KIND, path, tensors, files: new Map(), notes });
+  return model({ kind: TORCH_FILE_KIND, path: storeFileName(store, path), tensors, files: new Map(), weightFiles: storeWeightFiles(store, [path]), notes });
 }
 
 /** config.json's `tie_word_embeddings`; transformers' default (true) when config.json omits it. */
-async function readTieWordEmbeddings(dir: string, notes: string[]): Promise<boolean> {
-  const path = join(dir, "config.json");
+async function readTieWordEmbeddings(store: ModelStore, present: boolean, notes: string[]): Promise<boolean> {
+  const path = storeFileName(store, "config.json");
   let text: string;
+  // A local folder's config.json is read whatever it is, as it always was (a folder by that name is refused).
+  if (!present && localRoot(store) === undefined) return false;
   try {
-    text = await readSideFile(path, CONFIG_FILE);
+    text = await readStoreSideFile(store, "config.json", CONFIG_FILE);
   } catch (e) {
     if (e instanceof TruecastError) throw e;
     return false;
@@ -169,14 +178,24 @@ async function readTieWordEmbeddings(dir: string, notes: string[]): Promise<bool
 
 /** A Hugging Face folder with `pytorch_model.bin`, or shards listed by `pytorch_model.bin.index.json`. */
 export async function openTorchFolder(dir: string): Promise<SourceModel> {
-  const scan = await scanModelFiles(dir);
-  const files = scan.files;
-  const notes = scan.skipped.map((s) => `${s.name} not carried: ${s.reason}`);
-  const tie = await readTieWordEmbeddings(dir, notes);
-  const present = (await readdir(dir)).filter((n) => n === TORCH_SINGLE_NAME || n === TORCH_INDEX_NAME || SHARD_NAME.test(n)).sort();
+  return openTorchStoreFolder(await openLocalStore(dir, { asFound: true }));
+}
+
+/**
+ * A Hugging Face folder with PyTorch weights read through `store` (a local folder or a Hub repo): pickles read now
+ * (never run), tensor bytes when pulled, carried files in place (local) or copied out (remote; removed by `close()`).
+ */
+export async function openTorchStoreFolder(store: ModelStore): Promise<SourceModel> {
+  const dir = store.label;
+  // As for safetensors: a local folder is scanned first, a remote one's carried files are copied out last.
+  let carried: StoreCarriedFiles | undefined = localRoot(store) !== undefined ? await storeCarriedFiles(store) : undefined;
+  const notes: string[] = [];
+  const top = await topLevelFiles(store);
+  const tie = await readTieWordEmbeddings(store, top.has("config.json"), notes);
+  const present = [...top.keys()].filter((n) => n === TORCH_SINGLE_NAME || n === TORCH_INDEX_NAME || SHARD_NAME.test(n)).sort();
   let perFile: FileTensors[];
   if (present.includes(TORCH_INDEX_NAME)) {
-    perFile = await readShards({ dir, present, notes });
+    perFile = await readShards({ store, present, isFile: (n) => top.has(n), notes });
   } else if (present.includes(TORCH_SINGLE_NAME)) {
     const others = present.filter((n) => n !== TORCH_SINGLE_NAME);
     if (others.length > 0) {
@@ -185,7 +204,7 @@ export async function openTorchFolder(dir: string): Promise<SourceModel> {
         `${dir}: holds ${TORCH_SINGLE_NAME} and also ${others.join(", ")}; it is unclear which are the model's weights: move the extra files out`,
       );
     }
-    perFile = [await readFileTensors(join(dir, TORCH_SINGLE_NAME), notes, false)];
+    perFile = [await readFileTensors(store, TORCH_SINGLE_NAME, notes, false)];
   } else if (present.length > 0) {
     throw new TruecastError(
       "NOT_FOUND",
@@ -195,18 +214,20 @@ export async function openTorchFolder(dir: string): Promise<SourceModel> {
     throw new TruecastError("UNKNOWN_SOURCE", `${dir}: has neither ${TORCH_SINGLE_NAME} nor ${TORCH_INDEX_NAME}; it is not a PyTorch model folder`);
   }
   const tensors = perFile.flatMap((f) => tensorRefs(f, notes, tie));
-  return model({ kind: TORCH_FOLDER_KIND, path: dir, tensors, files, notes });
+  carried ??= await storeCarriedFiles(store);
+  notes.unshift(...carried.skipped.map((s) => `${s.name} not carried: ${s.reason}`));
+  return model({ kind: TORCH_FOLDER_KIND, path: dir, tensors, files: carried.files, weightFiles: storeWeightFiles(store, perFile.map((f) => f.path)), notes }, carried.cleanup);
 }
 
 /** Read every shard the index names, checking that index and shards agree exactly. */
-async function readShards(params: { dir: string; present: readonly string[]; notes: string[] }): Promise<FileTensors[]> {
-  const { dir, present, notes } = params;
-  const indexPath = join(dir, TORCH_INDEX_NAME);
-  const index = await readIndexFile(indexPath);
-  await checkShardFiles({ dir, indexPath, indexName: TORCH_INDEX_NAME, index, present });
+async function readShards(params: { store: ModelStore; present: readonly string[]; isFile: (name: string) => boolean; notes: string[] }): Promise<FileTensors[]> {
+  const { store, present, notes } = params;
+  const indexPath = storeFileName(store, TORCH_INDEX_NAME);
+  const index = parseIndex({ text: await readStoreSideFile(store, TORCH_INDEX_NAME, INDEX_FILE), file: indexPath });
+  checkShardFiles({ indexPath, indexName: TORCH_INDEX_NAME, index, present, isFile: params.isFile });
   const out: FileTensors[] = [];
-  for (const shard of index.shards) out.push(await readFileTensors(join(dir, shard), notes, false));
-  checkShardContents({ dir, indexPath, index, shards: out.map((f, i) => ({ shard: index.shards[i] ?? "", names: f.entries.map((e) => e.name) })) });
+  for (const shard of index.shards) out.push(await readFileTensors(store, shard, notes, false));
+  checkShardContents({ dir: store.label, indexPath, index, shards: out.map((f, i) => ({ shard: index.shards[i] ?? "", names: f.entries.map((e) => e.name) })) });
   notes.push(`read ${index.shards.length} shards through ${TORCH_INDEX_NAME}`);
   return out;
 }

@@ -48,6 +48,16 @@ export interface ModelStore {
   stats(): StoreStats;
   /** Release whatever the store holds (connections, temporary files). */
   close(): Promise<void>;
+  /**
+   * Where a file of the store is on this machine, for a store whose files are local files (absent for a remote
+   * store): sources name local files by this path in messages, and carry small local files in place from it.
+   */
+  localPath?(path: string): string;
+}
+
+/** How to name a store's file to a person: its local path, or `<label>/<path>` (`hf://org/name@rev/config.json`). */
+export function storeFileName(store: ModelStore, path: string): string {
+  return store.localPath?.(path) ?? `${store.label}/${path}`;
 }
 
 /** Reads a whole small file, refusing one larger than `maxBytes` (a side file no real model has). */

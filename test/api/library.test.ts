@@ -45,3 +45,10 @@ test("inspect takes a path", async () => {
   assert.ok(report.tensorCount > 0);
   assert.equal(report.config?.matches, false, "the example's config.json claims float16");
 });
+
+test("diff compares two paths from the library, with the CLI's verdict", async () => {
+  const { diff: diffPaths } = await import("../../src/index.js");
+  const r = await diffPaths({ a: fixture("diff", "bf16-bin"), b: fixture("diff", "bf16") });
+  assert.deepEqual(r.verdict, { code: "IDENTICAL", severity: "ok", text: "b is a bit-exact copy of a", identical: true });
+  assert.equal(r.counts.bitIdentical, 21);
+});

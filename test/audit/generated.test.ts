@@ -146,7 +146,7 @@ describe("truecast audit: usage", () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^truecast audit <source> \[options\]\n/);
     assert.match((await cli(["--help"])).stdout, /truecast audit <source>/);
-    for (const argv of [["audit"], ["audit", ".", "--valeus"], ["audit", "hf://org/model"], ["audit", "package.json"]]) {
+    for (const argv of [["audit"], ["audit", ".", "--valeus"], ["audit", "hf://org/model@"], ["audit", "package.json"]]) {
       const out = await cli(argv, { cwd: repoRoot() });
       assert.equal(out.code, 2, `${argv.join(" ")}: ${out.stderr}`);
       assert.equal(out.stderr.split("\n").length, 2, out.stderr);

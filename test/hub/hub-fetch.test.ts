@@ -98,3 +98,25 @@ test("Retry-After: seconds or an HTTP date; backoff grows and stays under its ce
   assert.equal(retryDelayMs(DEFAULT_RETRY, 30, null, () => 1), DEFAULT_RETRY.maxDelayMs);
   assert.equal(retryDelayMs(DEFAULT_RETRY, 3, null, () => 0), 0);
 });
+
+test("429: the RateLimit reset is waited when there is no Retry-After; a wait past maxRetryAfterMs is handed back", async () => {
+  const waits: number[] = [];
+  const { fetch, seen } = fakeFetch((_u, n) => (n === 1 ? new Response("{}", { status: 429, headers: { RateLimit: '"api";r=0;t=9' } }) : new Response("{}")));
+  const f = createHubFetch({ endpoint: ENDPOINT, token: "hf_x", fetch, sleep: async (ms) => void waits.push(ms) });
+  assert.equal((await f(`${ENDPOINT}/api/x`)).status, 200);
+  assert.deepEqual(waits, [9000]);
+  assert.equal(seen.length, 2);
+  const long = fakeFetch(() => new Response("{}", { status: 429, headers: { "Retry-After": "600" } }));
+  const g = createHubFetch({ endpoint: ENDPOINT, token: "hf_x", fetch: long.fetch, sleep: async (ms) => void waits.push(ms) });
+  const res = await g(`${ENDPOINT}/api/x`);
+  assert.equal(res.status, 429, "the caller gets the answer, to say when to retry");
+  assert.equal(res.headers.get("retry-after"), "600");
+  assert.equal(long.seen.length, 1, "no retry before the server's time");
+});
+
+test("no token: no Authorization header at all, on any origin", async () => {
+  const { fetch, seen } = fakeFetch(() => new Response("{}"));
+  const f = createHubFetch({ endpoint: ENDPOINT, fetch });
+  await f(`${ENDPOINT}/api/models/a/b`, { headers: { Authorization: "Bearer leaked" } });
+  assert.deepEqual(seen.map((s) => s.auth), [null]);
+});

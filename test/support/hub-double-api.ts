@@ -266,6 +266,14 @@ export class DoubleApi {
   private resolve(ctx: DoubleContext, id: string, rev: string, path: string): void {
     const repo = this.readableRepo(ctx, id);
     if (!repo) return;
+    if (repo.gated) {
+      // As the Hub: a gated repo's files need a token of an account that was granted access.
+      const user = ctx.store.user(ctx.token);
+      if (!user || !repo.gated.has(user.user)) {
+        ctx.res.setHeader("X-Error-Code", "GatedRepo");
+        return ctx.send(user ? 403 : 401, { error: `Access to model ${id} is restricted. You must have access to it and be authenticated to access it.` });
+      }
+    }
     const commit = ctx.store.resolve(repo, rev);
     if (!commit) return notFound(ctx, "RevisionNotFound", `Invalid rev id: ${rev}`);
     ctx.res.setHeader("X-Repo-Commit", commit.id);

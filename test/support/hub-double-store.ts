@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
+import { rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 export interface DoubleToken {
@@ -29,6 +29,8 @@ export interface DoubleCommit {
 export interface DoubleRepo {
   id: string;
   private: boolean;
+  /** A gated repo: its listing is public, its files only for these users (resolve answers 401/403 GatedRepo). */
+  gated?: Set<string>;
   /** Ref name ("main", "refs/pr/1") → commit id. */
   refs: Map<string, string>;
   commits: Map<string, DoubleCommit>;
@@ -110,6 +112,32 @@ export class DoubleStore {
     await rename(tempPath, this.objectPath(oid));
     this.objects.set(oid, size);
     return true;
+  }
+
+  /**
+   * A repo with `files` committed on main in one commit, without going through the upload protocol: files ending
+   * in `.safetensors`/`.bin` or larger than `lfsThreshold` (default 10 MiB) become LFS objects on disk, served by the
+   * storage host. Returns the repo (its commit is `refs.get("main")`).
+   */
+  async seed(id: string, files: Record<string, Uint8Array>, opts: { private?: boolean; gated?: string[]; lfsThreshold?: number } = {}): Promise<DoubleRepo> {
+    const repo = this.repos.get(id) ?? this.createRepo(id, opts.private ?? false);
+    if (opts.gated) repo.gated = new Set(opts.gated);
+    const head = this.resolve(repo, "main");
+    const commit: DoubleCommit = { id: newCommitId(), parent: head?.id ?? null, summary: "seed", files: new Map(head?.files) };
+    for (const [path, data] of Object.entries(files)) {
+      const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      if (/\.(safetensors|bin)$/.test(path) || bytes.length > (opts.lfsThreshold ?? 10 * 1024 * 1024)) {
+        const oid = createHash("sha256").update(bytes).digest("hex");
+        await writeFile(this.objectPath(oid), bytes);
+        this.objects.set(oid, bytes.length);
+        commit.files.set(path, this.lfsFile(oid, bytes.length));
+      } else {
+        commit.files.set(path, this.regularFile(bytes));
+      }
+    }
+    repo.commits.set(commit.id, commit);
+    repo.refs.set("main", commit.id);
+    return repo;
   }
 
   /** Damage a published file so that remote verification has something to find. Synchronous on purpose. */

@@ -41,6 +41,8 @@ export interface Fault {
   status?: number;
   /** For "status": a Retry-After header value in seconds. */
   retryAfter?: number;
+  /** For "status": more headers to send (e.g. the Hub's `RateLimit` and `RateLimit-Policy` on a 429). */
+  headers?: Record<string, string>;
   /** For "slow": delay before handling (default 200 ms). For "drop": bytes of body to read first (default 0). */
   delayMs?: number;
   dropAfterBytes?: number;
@@ -190,6 +192,7 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
         if (fault.kind === "respond" && fault.respond) return fault.respond(ctx);
         if (fault.kind === "status") {
           if (fault.retryAfter !== undefined) res.setHeader("Retry-After", String(fault.retryAfter));
+          for (const [k, v] of Object.entries(fault.headers ?? {})) res.setHeader(k, v);
           req.resume();
           return ctx.send(fault.status ?? 500, { error: "injected fault" });
         }

@@ -6,6 +6,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { TruecastError } from "../../errors.js";
 import { parseHeader, readHeaderSize } from "./header.js";
 import { HEADER_LENGTH_PREFIX, type SafetensorsHeader } from "./spec.js";
+import type { RandomAccess } from "../zip.js";
 
 export type SafetensorsFileHeader = SafetensorsHeader & { path: string; fileSize: number };
 
@@ -15,17 +16,27 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsFi
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw notAFile(path, stat.isDirectory());
-    const fileSize = stat.size;
-    const prefix = new Uint8Array(HEADER_LENGTH_PREFIX);
-    const got = await readAt({ handle, into: prefix, position: 0, path });
-    const headerSize = readHeaderSize({ prefix: prefix.subarray(0, got), fileSize, file: path });
-    const headerBytes = new Uint8Array(headerSize);
-    const gotHeader = await readAt({ handle, into: headerBytes, position: HEADER_LENGTH_PREFIX, path });
-    const header = parseHeader({ prefix, headerBytes: headerBytes.subarray(0, gotHeader), fileSize, file: path });
-    return Object.assign(header, { path, fileSize });
+    return await readSafetensorsHeaderFrom({ file: handleAccess(handle, stat.size, path), path });
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Reads and validates the header of a safetensors file opened elsewhere (a store's file, local or remote): two
+ * positional reads, the 8-byte length and then the header; its data is not read. `path` names it in messages
+ * and becomes the header's `path`.
+ */
+export async function readSafetensorsHeaderFrom(params: { file: RandomAccess; path: string }): Promise<SafetensorsFileHeader> {
+  const { file, path } = params;
+  const fileSize = file.size;
+  const prefix = new Uint8Array(HEADER_LENGTH_PREFIX);
+  const gotPrefix = await file.read(0, HEADER_LENGTH_PREFIX);
+  prefix.set(gotPrefix);
+  const headerSize = readHeaderSize({ prefix: prefix.subarray(0, gotPrefix.length), fileSize, file: path });
+  const headerBytes = await file.read(HEADER_LENGTH_PREFIX, headerSize);
+  const header = parseHeader({ prefix, headerBytes, fileSize, file: path });
+  return Object.assign(header, { path, fileSize });
 }
 
 /**
@@ -50,31 +61,68 @@ export async function* readRangeChunks(
   if (length === 0) return;
   const handle = await openForRead(path);
   try {
-    for (let done = 0; done < length; ) {
-      const n = Math.min(chunkSize, length - done);
-      let chunk: Uint8Array;
-      if (alloc) {
-        chunk = alloc(n);
-        if (chunk.byteLength !== n) throw new TruecastError("INTERNAL", `readRangeChunks: alloc gave ${chunk.byteLength} bytes for ${n}`);
-      } else {
-        // allocUnsafeSlow: not from Buffer's shared pool, so the chunk owns its whole ArrayBuffer.
-        const raw = Buffer.allocUnsafeSlow(n);
-        chunk = new Uint8Array(raw.buffer, raw.byteOffset, n);
-      }
-      const got = await readAt({ handle, into: chunk, position: start + done, path });
-      if (got < n) {
-        throw new TruecastError(
-          "ST_TRUNCATED",
-          `${path}: the file ends at byte ${start + done + got}, inside bytes ${start}..${start + length} that were ` +
-            "being read; it shrank while in use or is truncated: re-download or re-copy it",
-        );
-      }
-      done += n;
-      yield chunk;
-    }
+    yield* handleRangeChunks({ handle, path, start, length, chunkSize, ...(alloc ? { alloc } : {}) });
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * {@link readRangeChunks} over a handle the caller opened and closes (a store's file): the same chunks, checks
+ * and errors, with `path` naming the file in them.
+ */
+export async function* handleRangeChunks(params: {
+  handle: FileHandle;
+  path: string;
+  start: number;
+  length: number;
+  chunkSize: number;
+  alloc?: (byteLength: number) => Uint8Array;
+}): AsyncGenerator<Uint8Array, void, undefined> {
+  const { handle, path, start, length, chunkSize, alloc } = params;
+  for (const [what, v] of [["start", start], ["length", length]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new TruecastError("INTERNAL", `readRangeChunks: bad ${what} ${v}`);
+  }
+  if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) {
+    throw new TruecastError("INTERNAL", `readRangeChunks: bad chunk size ${chunkSize}`);
+  }
+  for (let done = 0; done < length; ) {
+    const n = Math.min(chunkSize, length - done);
+    let chunk: Uint8Array;
+    if (alloc) {
+      chunk = alloc(n);
+      if (chunk.byteLength !== n) throw new TruecastError("INTERNAL", `readRangeChunks: alloc gave ${chunk.byteLength} bytes for ${n}`);
+    } else {
+      // allocUnsafeSlow: not from Buffer's shared pool, so the chunk owns its whole ArrayBuffer.
+      const raw = Buffer.allocUnsafeSlow(n);
+      chunk = new Uint8Array(raw.buffer, raw.byteOffset, n);
+    }
+    const got = await readAt({ handle, into: chunk, position: start + done, path });
+    if (got < n) {
+      throw new TruecastError(
+        "ST_TRUNCATED",
+        `${path}: the file ends at byte ${start + done + got}, inside bytes ${start}..${start + length} that were ` +
+          "being read; it shrank while in use or is truncated: re-download or re-copy it",
+      );
+    }
+    done += n;
+    yield chunk;
+  }
+}
+
+/**
+ * Positional reads ({@link RandomAccess}) over an open handle of a file of `size` bytes, with file system errors
+ * turned into one clear line naming `path` (the caller closes the handle).
+ */
+export function handleAccess(handle: FileHandle, size: number, path: string): RandomAccess {
+  return {
+    size,
+    async read(position, length) {
+      const into = new Uint8Array(Math.max(0, Math.min(length, size - position)));
+      const got = await readAt({ handle, into, position, path });
+      return got === into.length ? into : into.subarray(0, got);
+    },
+  };
 }
 
 /** Opens `path` for reading, turning the usual failures into one clear line. */

@@ -1,0 +1,97 @@
+/**
+ * One file of a Hub repo opened for reading: positional reads served from a small block cache, and ranges
+ * streamed with bounded memory. A short read that misses the cache fetches the file's first `blockSize` bytes when
+ * it falls in them (the speculative block that makes "8 bytes, then the header" one request), its last ones when
+ * it falls there (a zip's end records and central directory), else {@link MID_READ_AHEAD} bytes from where it
+ * starts; a file no bigger than a block is read whole, once; a read of a block or more goes straight to the Hub and
+ * is not kept. Reads of one block at once share one request.
+ */
+import { TruecastError } from "../errors.js";
+import type { StoreFile } from "./store.js";
+import type { BlockCache } from "./block-cache.js";
+import { fetchRange, streamRange, type RangeTarget } from "./hub-range.js";
+
+/** Read-ahead of a short read in the middle of a file: a zip entry's local header and name, not megabytes. */
+export const MID_READ_AHEAD = 16 * 1024;
+
+export interface HubFileParams {
+  path: string;
+  target: RangeTarget;
+  cache: BlockCache;
+  blockSize: number;
+  /** Fetches in progress, shared by the store's files: key → bytes. */
+  inflight: Map<string, Promise<Uint8Array>>;
+}
+
+function checkRange(what: string, position: number, length: number): void {
+  if (!Number.isSafeInteger(position) || position < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new TruecastError("INTERNAL", `${what}: bad range ${position}+${length}`);
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
+}
+
+/** The file as a {@link StoreFile}. */
+export function openHubFile(p: HubFileParams): StoreFile {
+  const { path, target, cache, blockSize } = p;
+  const size = target.size;
+
+  /** Bytes [start, end), fetched once for everyone asking at the same time, and kept in the cache. */
+  function block(start: number, end: number): Promise<Uint8Array> {
+    const key = `${path}\u0000${start}\u0000${end}`;
+    let pending = p.inflight.get(key);
+    if (!pending) {
+      pending = fetchRange(target, start, end).then((bytes) => {
+        cache.put(path, start, bytes);
+        return bytes;
+      }).finally(() => p.inflight.delete(key));
+      p.inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  async function read(position: number, length: number): Promise<Uint8Array> {
+    checkRange("read", position, length);
+    const end = Math.min(size, position + length);
+    if (end <= position) return new Uint8Array(0);
+    const hit = cache.get(path, position, end);
+    if (hit) return hit;
+    if (size <= blockSize) return (await block(0, size)).slice(position, end);
+    // What the cache already holds from `position` on is not asked for again.
+    const head = cache.prefix(path, position, end) ?? new Uint8Array(0);
+    const from = position + head.byteLength;
+    if (end - from >= blockSize) return concat(head, await fetchRange(target, from, end));
+    // A short read: the file's first block (a safetensors length and header), its last (a zip's end records and
+    // central directory), or a little read-ahead anywhere else (a zip entry's local header, then its name).
+    let bStart: number;
+    let bEnd: number;
+    if (from < blockSize) [bStart, bEnd] = [0, blockSize];
+    else if (from >= size - blockSize) [bStart, bEnd] = [size - blockSize, size];
+    else [bStart, bEnd] = [from, Math.min(size, Math.max(end, from + MID_READ_AHEAD))];
+    const bytes = await block(bStart, bEnd);
+    return concat(head, bytes.subarray(from - bStart, end - bStart));
+  }
+
+  return {
+    path,
+    size,
+    read,
+    async *chunks(start, length, chunkSize, alloc) {
+      checkRange("chunks", start, length);
+      if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw new TruecastError("INTERNAL", `chunks: bad chunk size ${chunkSize}`);
+      if (start + length > size) {
+        throw new TruecastError("ST_TRUNCATED", `${target.label}: the file has ${size} bytes, fewer than bytes ${start}..${start + length} that were to be read; the file or its index is damaged`);
+      }
+      if (length === 0) return;
+      // Bytes the cache holds from `start` on (a tensor that begins in a header block) are not asked for again.
+      const head = cache.prefix(path, start, start + length) ?? undefined;
+      yield* streamRange(target, start, start + length, chunkSize, alloc, head);
+    },
+    async close() {},
+  };
+}
