@@ -5,7 +5,7 @@
  * ModelStore (a local folder, or a Hub repo read in place), each tensor's file opened for its read and closed after.
  */
 import { readdir, stat } from "node:fs/promises";
-import { basename, posix } from "node:path";
+import { basename, join, posix } from "node:path";
 import { TruecastError } from "../errors.js";
 import { SAFETENSORS_INDEX_NAME, parseIndex, type SafetensorsIndex } from "../formats/safetensors/index-file.js";
 import { readSafetensorsHeaderFrom, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
@@ -163,7 +163,12 @@ function safetensorsFilesOf(top: ReadonlyMap<string, unknown>): string[] {
 
 /** The `.safetensors` weight files and the index (sidecars aside), by name, at the top of the local folder `dir`. */
 export async function safetensorsFilesIn(dir: string): Promise<string[]> {
-  return safetensorsFilesOf(await topLevelFiles(await openLocalStore(dir, { asFound: true })));
+  const out = new Map<string, true>();
+  for (const n of await readdir(dir)) {
+    const info = await stat(join(dir, n)).catch(() => null);
+    if (info?.isFile() === true) out.set(n, true);
+  }
+  return safetensorsFilesOf(out);
 }
 
 /** Every tensor name of a shard, in offset order. */
