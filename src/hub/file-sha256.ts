@@ -9,6 +9,7 @@
 import type { Worker } from "node:worker_threads";
 import { TruecastError } from "../errors.js";
 import { startWorker } from "../util/worker.js";
+import { fileChanged, type FileIdentity } from "./file-identity.js";
 import type { Sha256Job, Sha256Reply } from "./sha256-protocol.js";
 
 /** Progress is reported after every this many bytes (the caller throttles events further). */
@@ -21,16 +22,15 @@ const idle: Worker[] = [];
 
 export interface FileSha256Params {
   path: string;
-  /** The file's size and mtime when its upload began (a FileBlob's snapshot); another file is refused. */
-  size: number;
-  mtimeMs: number;
+  /** The file as listed (device, inode, size, mtime; checked with fstat on the handle hashed); another is refused. */
+  identity: FileIdentity;
   /** Bytes hashed so far. */
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
 }
 
 function changed(path: string): TruecastError {
-  return new TruecastError("UNREADABLE", `${path} changed while it was being uploaded; let whatever writes it finish, then publish again`);
+  return fileChanged(path, "it is not the file listed, or was written to while it was hashed");
 }
 
 function newWorker(): Worker {
@@ -89,7 +89,8 @@ export function sha256OnWorker(params: FileSha256Params): Promise<string> {
     worker.on("error", onError);
     worker.on("exit", onExit);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const job: Sha256Job = { path, size: params.size, mtimeMs: params.mtimeMs, progressBytes: PROGRESS_BYTES };
+    const { dev, ino, size, mtimeMs } = params.identity;
+    const job: Sha256Job = { path, dev, ino, size, mtimeMs, progressBytes: PROGRESS_BYTES };
     worker.postMessage(job);
   });
 }
