@@ -12,5 +12,8 @@ export { runCli } from "./cli/run.js";
 export { openForExport, type OpenForExportParams, type OpenedForExport } from "./export/open-for-export.js";
 export { mergeLora, type LoraReport } from "./transforms/lora/index.js";
 export { openPeftAdapter, type PeftAdapter } from "./sources/peft.js";
+export { renderReportPage, PAGE_DATA_ID } from "./report/render-page.js";
+export { writeReportPage, type WriteReportPageOptions } from "./report/write-page.js";
+export { groupOf, layerOf, type ReportPage, type Finding, type TensorRow, type TensorGroup, type Severity } from "./report/page-data.js";
 export { publishFolder, createUploadSession, resolveToken, resolveEndpoint, type PublishReport, type PublishEvent } from "./hub/index.js";
 export { createExportPublisher } from "./hub/export-push.js";
