@@ -237,6 +237,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     const small = await writeSmallFiles({
       model,
       dominant: census.dominant,
+      mixed: census.mixed,
       facts,
       card,
       target: (n) => stage.path((current = n)),

@@ -47,6 +47,8 @@ async function readJson(path: string | undefined): Promise<Record<string, unknow
 export async function writeSmallFiles(params: {
   model: SourceModel;
   dominant: FloatDType | null;
+  /** More than one floating dtype was written: sub-configs' dtype keys are then left as they are. */
+  mixed: boolean;
   facts: CardExportFacts;
   card: ModelCardOptions | false;
   target: (name: string) => string;
@@ -64,7 +66,7 @@ export async function writeSmallFiles(params: {
     if (name === "config.json") {
       const text = await readSideFile(path, CONFIG_FILE);
       const claims = configClaims(text, spelled);
-      const edited = rewriteConfigDtype(text, params.dominant, spelled);
+      const edited = rewriteConfigDtype(text, params.dominant, spelled, !params.mixed);
       if (edited === text) await copyFile(path, params.target(name));
       else await writeFile(params.target(name), edited);
       config = { before: Object.fromEntries(claims.map((c) => [c.key, c.value])), after: params.dominant ? configName(params.dominant) : null };
