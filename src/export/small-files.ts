@@ -26,6 +26,8 @@ export interface ModelCardOptions {
   readonly tags?: readonly string[];
   /** The LoRA adapter merged into the weights. */
   readonly mergedAdapter?: string;
+  /** Frozen weights taken from the base model instead of the checkpoint (see OpenedForExport.frozenFromBase). */
+  readonly frozenFromBase?: string;
 }
 
 
@@ -93,6 +95,7 @@ export async function writeSmallFiles(params: {
           ...(card.repoId ? { repoId: card.repoId } : {}),
           ...(card.tags ? { tags: card.tags } : {}),
           ...(card.mergedAdapter ? { mergedAdapter: card.mergedAdapter } : {}),
+          ...(card.frozenFromBase ? { frozenFromBase: card.frozenFromBase } : {}),
           ...(architectures ? { architectures } : {}),
           provenance,
           holds: { config: model.files.has("config.json"), tokenizer: TOKENIZER_FILE_NAMES.some((n) => model.files.has(n)) },
