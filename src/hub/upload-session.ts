@@ -4,7 +4,7 @@
  * delete it locally, and commit last.
  *
  * Each upload asks the Hub (preupload) whether the file goes to LFS; a file over MAX_REGULAR_FILE_BYTES goes there
- * whatever the answer. A small file is only hashed here: its bytes travel inside the commit. An LFS file is hashed on a worker thread (file-sha256.ts), then the LFS batch call
+ * whatever the answer. A small file is only hashed here: its bytes travel inside the commit. An LFS file is hashed on a worker thread (util/file-sha256.ts), then the LFS batch call
  * (which skips objects the Hub already stores) and the basic or multipart PUTs follow (lfs-upload.ts). The commit
  * itself is the Hub's ndjson commit call (commit-request.ts), because by then a shard may be gone from the local
  * disk. The official client still does the token check and the repo and branch set-up (repo-setup.ts).
@@ -12,9 +12,9 @@
 import { TruecastError } from "../errors.js";
 import type { FileState, PublishEvent } from "./events.js";
 import { FileBlob } from "./file-blob.js";
-import type { FileIdentity } from "./file-identity.js";
+import { fileChanged, type FileIdentity } from "./file-identity.js";
 import { hashRegularFile } from "./file-hash.js";
-import { sha256OnWorker, warmSha256Worker } from "./file-sha256.js";
+import { sha256OnWorker, warmSha256Worker } from "../util/file-sha256.js";
 import { createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
 import { toHubError } from "./hub-errors.js";
 import { lfsBatch, preuploadMode, putLfsObject, type LfsCall } from "./lfs-upload.js";
@@ -228,7 +228,8 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
         return { localPath, pathInRepo, size, oid: sha256, lfs: false, sent: false, gitOid, identity };
       }
       report("hashing", 0, true);
-      const oid = await sha256OnWorker({ path: localPath, identity, onProgress: (b) => report("hashing", b), ...(signal && { signal }) });
+      const oid = await sha256OnWorker({
+        path: localPath, ...identity, changed: (p) => fileChanged(p, "it is not the file listed, or was written to while it was hashed"), onProgress: (b) => report("hashing", b), ...(signal && { signal }) });
       report("hashing", size, true);
       hashed();
       const action = await lfsBatch({ ...call, oid, size });

@@ -38,9 +38,15 @@ export interface ChartMetric {
 /** Tensors per bar by severity: `[error, warning, info, total]`. */
 export type SeverityCounts = readonly [number, number, number, number];
 
+/** Bars per block chart at most: beyond it, consecutive blocks share a bar (`0–87`), so the chart stays legible and small. */
+export const MAX_LAYER_BARS = 128;
+
 export interface ChartSeries {
-  /** The block indices present, ascending, then null for the tensors outside the blocks (if any). */
-  readonly layers: readonly (number | null)[];
+  /**
+   * The bars of the per-block charts: the block indices present, ascending (`12`, or a range `0–87` when there are
+   * more than {@link MAX_LAYER_BARS} blocks), then `none` for the tensors outside the blocks (if any).
+   */
+  readonly layers: readonly string[];
   /** The groups present, in {@link GROUP_ORDER}. */
   readonly groups: readonly TensorGroup[];
   readonly severityByLayer: readonly SeverityCounts[];
@@ -86,9 +92,16 @@ export function chartSeries(rows: readonly TensorRow[]): ChartSeries {
     for (const k of Object.keys(row.metrics ?? {})) if (!seen.has(k)) (seen.add(k), names.push(k));
   }
   const numbered = [...layerSet].filter((l): l is number => l !== null).sort((a, b) => a - b);
-  const layers: (number | null)[] = layerSet.has(null) ? [...numbered, null] : numbered;
+  const perBar = Math.max(1, Math.ceil(numbered.length / MAX_LAYER_BARS));
+  const layers: string[] = [];
+  const layerIndex = new Map<number | null, number>();
+  for (let i = 0; i < numbered.length; i += perBar) {
+    const bin = numbered.slice(i, i + perBar);
+    for (const l of bin) layerIndex.set(l, layers.length);
+    layers.push(bin.length === 1 ? String(bin[0]) : `${bin[0]}–${bin[bin.length - 1]}`);
+  }
+  if (layerSet.has(null)) (layerIndex.set(null, layers.length), layers.push("none"));
   const groups = GROUP_ORDER.filter((g) => groupSet.has(g));
-  const layerIndex = new Map(layers.map((l, i) => [l, i]));
   const groupIndex = new Map(groups.map((g, i) => [g, i]));
   const ordered = [...PREFERRED_METRICS.filter((m) => seen.has(m)), ...names.filter((m) => !PREFERRED_METRICS.includes(m))];
   const severityByLayer = layers.map(() => [0, 0, 0, 0]);

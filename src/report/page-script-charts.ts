@@ -6,10 +6,9 @@ export const CHART_SCRIPT = String.raw`
 var SEVERITY_COLOURS = ["#c62828", "#ef8f00", "#1565c0"];
 var CHART_W = 560, CHART_H = 200, PAD_L = 56, PAD_R = 8, PAD_T = 14, PAD_B = 30;
 
-function layerLabel(l) { return l === null ? "none" : String(l); }
 
 // series: [{ name, colour, values: [number|null] }], stacked when several. Infinite values draw a full bar marked inf.
-function barChart(title, labels, series, axisTitle) {
+function barChart(title, labels, series, axisTitle, allLabels) {
   var figure = el("figure", "chart");
   figure.appendChild(el("figcaption", null, title));
   var n = labels.length;
@@ -32,7 +31,10 @@ function barChart(title, labels, series, axisTitle) {
   root.appendChild(zero);
   var slot = n > 0 ? plotW / n : plotW;
   var barW = Math.max(1, slot * 0.8);
-  var every = Math.max(1, Math.ceil(n / 24));
+  // Tick labels: a range's first block (the tooltip has the range), as many as fit without overlapping.
+  var short = labels.map(function (l) { return String(l).split("\u2013")[0]; });
+  var widest = short.reduce(function (w, l) { return Math.max(w, l.length); }, 1);
+  var every = allLabels ? 1 : Math.max(1, Math.ceil(n / Math.max(1, Math.floor(plotW / (widest * 6.5 + 8)))));
   var drawn = 0;
   for (var j = 0; j < n; j++) {
     var x = PAD_L + j * slot + (slot - barW) / 2;
@@ -60,7 +62,7 @@ function barChart(title, labels, series, axisTitle) {
     root.appendChild(hit);
     if (j % every === 0) {
       var lab = svg("text", { x: PAD_L + j * slot + slot / 2, y: PAD_T + plotH + 14, "text-anchor": "middle", class: "tick" });
-      lab.textContent = labels[j];
+      lab.textContent = short[j];
       root.appendChild(lab);
     }
   }
@@ -97,11 +99,11 @@ function buildCharts(data, app) {
     s.appendChild(el("p", "empty", "No tensors."));
     return;
   }
-  var layers = c.layers.map(layerLabel);
+  var layers = c.layers;
   var row1 = el("div", "charts");
   row1.id = "severity-charts";
   row1.appendChild(barChart("Tensors with findings, per block", layers, severitySeries(c.severityByLayer), "block"));
-  row1.appendChild(barChart("Tensors with findings, per kind of weight", c.groups, severitySeries(c.severityByGroup), "kind"));
+  row1.appendChild(barChart("Tensors with findings, per kind of weight", c.groups, severitySeries(c.severityByGroup), "kind", true));
   s.appendChild(row1);
   if (c.metrics.length === 0) return;
   var pick = el("label", "metric-pick", "Metric ");
@@ -123,7 +125,7 @@ function buildCharts(data, app) {
     var one = function (values) { return [{ name: m.name, colour: "#5e35b1", values: values.map(num) }]; };
     row2.replaceChildren(
       barChart(how + m.name + ", per block", layers, one(m.byLayer), "block"),
-      barChart(how + m.name + ", per kind of weight", c.groups, one(m.byGroup), "kind")
+      barChart(how + m.name + ", per kind of weight", c.groups, one(m.byGroup), "kind", true)
     );
   }
   select.addEventListener("change", draw);

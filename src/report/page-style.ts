@@ -7,7 +7,7 @@ main { max-width: 1280px; margin: 0 auto; padding: 16px; }
 code, .c-name, .code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
 .top .title { color: var(--muted); font-family: ui-monospace, "DejaVu Sans Mono", monospace; margin-bottom: 8px; overflow-wrap: anywhere; }
 .verdict { display: flex; gap: 12px; align-items: baseline; padding: 14px 16px; border-radius: 6px; color: #fff; font-size: 18px; font-weight: 600; overflow-wrap: anywhere; }
-.verdict .badge { text-transform: uppercase; font-size: 12px; letter-spacing: .06em; padding: 2px 8px; border-radius: 10px; background: rgba(255,255,255,.22); }
+.verdict .badge { flex: none; white-space: nowrap; text-transform: uppercase; font-size: 12px; letter-spacing: .06em; padding: 2px 8px; border-radius: 10px; background: rgba(255,255,255,.22); }
 .verdict.sev-error { background: var(--error); } .verdict.sev-warning { background: var(--warning); color: #1b1f24; }
 .verdict.sev-info { background: var(--info); } .verdict.sev-ok { background: var(--ok); }
 .facts { display: flex; flex-wrap: wrap; gap: 8px 24px; margin: 12px 0 0; padding: 10px 14px; background: #fff; border: 1px solid var(--line); border-radius: 6px; }
@@ -54,4 +54,6 @@ code, .c-name, .code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Con
 .empty { color: var(--muted); }
 .foot { margin: 16px 0; color: var(--muted); font-size: 12px; }
 .noscript { padding: 16px; }
+/* Names and messages come from files: keep right-to-left overrides in them from reordering the text around them. */
+td, dt, dd, .message, .action, .verdict-text, .title, .names li { unicode-bidi: isolate; }
 `;

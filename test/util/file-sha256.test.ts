@@ -4,14 +4,13 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { sha256OnWorker } from "../../src/hub/file-sha256.js";
-import { identityOf } from "../../src/hub/file-identity.js";
+import { sha256OnWorker } from "../../src/util/file-sha256.js";
 import { TruecastError } from "../../src/errors.js";
 import { tempDir } from "../helpers.js";
 
 async function hashOf(path: string, extra: { signal?: AbortSignal } = {}): Promise<string> {
   const st = await stat(path);
-  return sha256OnWorker({ path, identity: identityOf(st), ...extra });
+  return sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs, ...extra });
 }
 
 test("the worker's sha256 equals node:crypto's, for sizes around its read size and for an empty file", async () => {
@@ -29,7 +28,7 @@ test("the worker's sha256 equals node:crypto's, for sizes around its read size a
   }
 });
 
-test("a file whose mtime, size or inode is not the listed one is refused (VERIFY_FAILED, naming it)", async () => {
+test("a file whose mtime, size or inode is not the snapshot is refused (UNREADABLE by default, naming it)", async () => {
   const t = await tempDir();
   try {
     const path = join(t.dir, "model.safetensors");
@@ -37,14 +36,14 @@ test("a file whose mtime, size or inode is not the listed one is refused (VERIFY
     const st = await stat(path);
     const later = new Date(Date.now() + 60_000);
     await utimes(path, later, later);
-    const changed = (e: unknown) => e instanceof TruecastError && e.code === "VERIFY_FAILED" && e.message.includes(path) && /changed during the publish/.test(e.message);
-    await assert.rejects(sha256OnWorker({ path, identity: identityOf(st) }), changed);
+    const changed = (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && e.message.includes(path) && /changed while it was being uploaded/.test(e.message);
+    await assert.rejects(sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs }), changed);
     const now = await stat(path);
-    await assert.rejects(sha256OnWorker({ path, identity: { ...identityOf(now), size: st.size + 1 } }), changed);
+    await assert.rejects(sha256OnWorker({ path, size: st.size + 1, mtimeMs: now.mtimeMs }), changed);
     // Same size and mtime, another inode: a file put in its place (or a link retargeted) after the listing.
-    await assert.rejects(sha256OnWorker({ path, identity: { ...identityOf(now), ino: now.ino + 1 } }), changed);
-    assert.match(await sha256OnWorker({ path, identity: identityOf(now) }), /^[0-9a-f]{64}$/);
-    await assert.rejects(sha256OnWorker({ path: join(t.dir, "missing.safetensors"), identity: { dev: 0, ino: 0, size: 1, mtimeMs: 0 } }), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && /missing\.safetensors: ENOENT/.test(e.message));
+    await assert.rejects(sha256OnWorker({ path, size: now.size, mtimeMs: now.mtimeMs, dev: now.dev, ino: now.ino + 1 }), changed);
+    assert.match(await sha256OnWorker({ path, size: now.size, mtimeMs: now.mtimeMs, dev: now.dev, ino: now.ino }), /^[0-9a-f]{64}$/);
+    await assert.rejects(sha256OnWorker({ path: join(t.dir, "missing.safetensors"), size: 1, mtimeMs: 0 }), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && /missing\.safetensors: ENOENT/.test(e.message));
   } finally {
     await t.cleanup();
   }
