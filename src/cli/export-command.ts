@@ -136,6 +136,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
         ...(v.license !== undefined ? { license: v.license } : {}),
         ...(v.push !== undefined ? { repoId: v.push } : {}),
         ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
+        ...(opened.frozenFromBase ? { frozenFromBase: opened.frozenFromBase } : {}),
       },
       protect: [
         ...(baseDir !== undefined ? [{ path: baseDir, what: "base model folder" }] : []),

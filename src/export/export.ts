@@ -245,6 +245,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     const small = await writeSmallFiles({
       model,
       dominant: census.dominant,
+      mixed: census.mixed,
       facts,
       card,
       sourceFiles,
