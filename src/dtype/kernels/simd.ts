@@ -35,11 +35,11 @@ export interface SimdCasts {
 }
 
 /**
- * Instantiate the cast module with `wasm` (default: the global WebAssembly), or null where there is none or it
- * rejects the module (no SIMD support).
+ * Instantiate the cast module with `wasm` (default: the global WebAssembly; null: none), or null where there is
+ * none or it rejects the module (no SIMD support).
  */
-export function loadSimdCasts(wasm: WasmApi | undefined = (globalThis as { WebAssembly?: WasmApi }).WebAssembly): SimdCasts | null {
-  if (wasm === undefined) return null;
+export function loadSimdCasts(wasm: WasmApi | null = (globalThis as { WebAssembly?: WasmApi }).WebAssembly ?? null): SimdCasts | null {
+  if (wasm === null) return null;
   let exports: Record<string, unknown>;
   try {
     exports = new wasm.Instance(new wasm.Module(castModuleBytes())).exports;
