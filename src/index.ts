@@ -3,7 +3,8 @@ export { TruecastError, isTruecastError, type ErrorCode } from "./errors.js";
 export { DTYPES, isFloatDType, parseFloatDType, configName, type DType, type FloatDType } from "./dtype/table.js";
 export { createCaster, createEncoder, decodeToFloat32, type CastReport } from "./dtype/cast.js";
 export { openSource, type OpenSourceOptions } from "./sources/open.js";
-export type { SourceModel, TensorRef } from "./sources/tensor-ref.js";
+export type { SourceFile, SourceFileRole, SourceModel, TensorRef } from "./sources/tensor-ref.js";
+export type { SourceFileDigest } from "./export/source-digests.js";
 export { exportModel, dtypePolicy, type ExportParams, type ExportReport, type ExportEvent } from "./export/export.js";
 export { inspect, inspectSource, type InspectReport } from "./export/inspect.js";
 export { planExport, type DtypePolicy, type ExportPlan } from "./export/plan.js";
@@ -17,3 +18,7 @@ export { writeReportPage, type WriteReportPageOptions } from "./report/write-pag
 export { groupOf, layerOf, type ReportPage, type Finding, type TensorRow, type TensorGroup, type Severity } from "./report/page-data.js";
 export { publishFolder, createUploadSession, resolveToken, resolveEndpoint, type PublishReport, type PublishEvent } from "./hub/index.js";
 export { createExportPublisher } from "./hub/export-push.js";
+export { auditModel, type AuditParams, type AuditResult, type AuditTensorRow } from "./audit/audit.js";
+export { auditReportPage } from "./audit/audit-page.js";
+export { AUDIT_CODES, type AuditCode } from "./audit/finding.js";
+export { openLocalStore } from "./store/local-store.js";

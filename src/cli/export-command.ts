@@ -120,6 +120,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
       ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
       ...(baseDir !== undefined ? { baseDir } : {}),
       out: resolve(io.cwd, out),
+      env: io.env,
       dtype: policy,
       ...(maxShardSize !== undefined ? { maxShardSize } : {}),
       allowOverflow: v["allow-overflow"] === true,
@@ -144,6 +145,13 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
             phase = "write";
           }
           progress.update(e.bytes, e.total, e.file);
+        } else if (e.type === "hash-sources") {
+          // Only when the weights are written and the source files' SHA-256 (for the card) is not done yet.
+          if (phase !== "hash-sources") {
+            progress.begin("hashing source files");
+            phase = "hash-sources";
+          }
+          progress.update(e.bytes, e.total, "SHA-256 for the model card");
         } else if (e.type === "done") {
           progress.end();
         }

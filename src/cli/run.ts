@@ -1,5 +1,6 @@
 import { isTruecastError } from "../errors.js";
 import { truecastVersion } from "../version.js";
+import { auditCommand } from "./audit-command.js";
 import { exportCommand } from "./export-command.js";
 import { inspectCommand } from "./inspect-command.js";
 import { publishCommand } from "./publish-command.js";
@@ -13,6 +14,8 @@ Usage:
   truecast export <source> <out> [options]     export a checkpoint as a safetensors folder
   truecast inspect <path> [options]            show tensors, dtypes, shards and config.json's claims
   truecast publish <folder> <repo_id>          publish a folder to the Hugging Face Hub in one verified commit
+  truecast audit <source> [--values]           check a model is intact: dtypes, shards, tied head, pickles,
+                                               overflow and NaN (exit 1 when an error is found)
   truecast help <command>                      a command's options (same as \`truecast <command> --help\`)
   truecast --version, -V
 
@@ -24,6 +27,7 @@ const COMMANDS: Record<string, Command> = {
   export: exportCommand,
   inspect: inspectCommand,
   publish: publishCommand,
+  audit: auditCommand,
 };
 
 /** A stack trace for --debug: its first line may quote file contents (and hold newlines), so it is escaped whole. */

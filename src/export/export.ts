@@ -14,8 +14,9 @@ import { StagedOutput } from "./output-dir.js";
 import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
 import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
 import { checkConfigAfterWrite, REPORT_FILE, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
-import { publicName, scrubPaths } from "./provenance.js";
+import { hubCacheRoot, publicName, scrubPaths } from "./provenance.js";
 import { writeReportJson } from "./report-json.js";
+import { startSourceDigests, waitForDigests, type SourceDigests } from "./source-digests.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
 import { writeShard, type WrittenTensor } from "./write-shard.js";
@@ -26,6 +27,8 @@ export type ExportEvent =
   | { readonly type: "plan"; readonly plan: ExportPlan; readonly model: SourceModel }
   | { readonly type: "write"; readonly bytes: number; readonly total: number; readonly file: string }
   | { readonly type: "verify"; readonly bytes: number; readonly total: number }
+  /** Only once the weights are written and the source files' SHA-256 is still being computed (see source-digests.ts). */
+  | { readonly type: "hash-sources"; readonly bytes: number; readonly total: number }
   | { readonly type: "done" };
 
 /**
@@ -125,6 +128,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
   let needed = 0;
   const hasher = new RangeHasher();
   const castPool = new CastPool();
+  let sourceDigests: SourceDigests | null = null;
   try {
     const plan = planExport({ tensors: model.tensors, policy, ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}) });
     const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy })));
@@ -148,6 +152,8 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     const sidecarBytes = sidecars.reduce((n, s) => n + s.fileSize, 0);
     needed = (publisher && !publisher.keepLocal ? Math.min(plan.totalFileSize, 2 * biggest) : plan.totalFileSize) + sidecarBytes + carried.bytes;
     await staged.checkFreeSpace(needed, params.freeBytes);
+    // Every source weight file's SHA-256, on a thread of its own while the shards are written.
+    sourceDigests = startSourceDigests(model.weightFiles ?? [], params.signal ? { signal: params.signal } : {});
 
     const written: WrittenTensor[] = [];
     const verifications: Promise<{ tensors: number; bytes: number }>[] = [];
@@ -225,6 +231,8 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       await writeFile(stage.path("model.safetensors.index.json"), serializeIndex({ totalSize: plan.totalSize, weightMap: plan.weightMap }));
     }
 
+    const onEvent = params.onEvent;
+    const sourceFiles = await waitForDigests(sourceDigests, onEvent && ((bytes, total) => onEvent({ type: "hash-sources", bytes, total })));
     const census = censusDtypes(written.slice(0, written.length - sidecars.reduce((n, s) => n + s.tensors.length, 0)));
     const sourceCensus = censusDtypes(model.tensors);
     const facts = {
@@ -239,6 +247,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       dominant: census.dominant,
       facts,
       card,
+      sourceFiles,
       target: (n) => stage.path((current = n)),
       provenance: {
         command: "truecast export",
@@ -277,10 +286,11 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       verified: { tensors: results.reduce((n, r) => n + r.tensors, 0), bytes: results.reduce((n, r) => n + r.bytes, 0) },
       seconds: 0,
       provenance: small.provenance,
+      sourceFiles,
       notes: stage.removedStale,
     });
     // The report travels with the model: no local path in it (the source by its name, no output folder).
-    const roots = [params.source, params.adapter, params.baseDir, card !== false ? card.file : undefined].filter((r): r is string => r !== undefined);
+    const roots = [params.source, params.adapter, params.baseDir, card !== false ? card.file : undefined, hubCacheRoot(params.env)].filter((r): r is string => r !== undefined);
     current = REPORT_FILE;
     const { tensors: reportTensors, ...summary } = report;
     const handle = await open(stage.path(REPORT_FILE), "w");
@@ -296,6 +306,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     params.onEvent?.({ type: "done" });
     return { ...report, seconds: (performance.now() - started) / 1000 };
   } catch (e) {
+    sourceDigests?.cancel();
     const code = (e as NodeJS.ErrnoException | null)?.code;
     const error = staged && (code === "ENOSPC" || code === "EDQUOT") ? await staged.spaceError(e, current || "the output", needed, params.freeBytes) : e;
     await staged?.discard();

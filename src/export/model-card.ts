@@ -1,6 +1,7 @@
 import { stringify } from "yaml";
 import { configName, parseFloatDType, type FloatDType } from "../dtype/table.js";
 import type { Provenance } from "./provenance.js";
+import type { SourceFileDigest } from "./source-digests.js";
 
 /**
  * The README.md every export carries unless the user gives their own: Hub metadata as YAML front matter, how to
@@ -52,6 +53,8 @@ export interface ModelCardParams {
   sourceKind: string;
   /** Version, date, options, source and corrections of the run that wrote the card. */
   provenance?: Provenance;
+  /** The source weight files with their size and SHA-256, listed in the Provenance section (none: no list). */
+  sourceFiles?: readonly SourceFileDigest[];
   /**
    * What the folder holds besides weights: without config.json no loading snippet is written (the card says the
    * folder holds weights only and how to make it loadable); without tokenizer files no AutoTokenizer line.
@@ -162,7 +165,25 @@ function code(text: string): string {
   return "`" + text.replace(/[`\r\n]/g, " ") + "`";
 }
 
-function provenanceLines(p: Provenance): string[] {
+/** A table cell: inline code whose `|` cannot end the cell. */
+function cell(text: string): string {
+  return code(text).replace(/\|/g, "\\|");
+}
+
+/** The source weight files as a table: name, input, size, SHA-256. */
+function sourceFileLines(files: readonly SourceFileDigest[]): string[] {
+  if (files.length === 0) return [];
+  return [
+    "",
+    "Source weight files (SHA-256 as `sha256sum` prints it; on the Hub, a file's LFS oid):",
+    "",
+    "| file | input | bytes | SHA-256 |",
+    "| --- | --- | ---: | --- |",
+    ...files.map((f) => `| ${cell(f.name)} | ${f.role === "base" ? "base model" : f.role} | ${f.bytes} | ${cell(f.sha256)} |`),
+  ];
+}
+
+function provenanceLines(p: Provenance, files: readonly SourceFileDigest[]): string[] {
   const options = Object.entries(p.options).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${String(v)}`));
   const out = [
     "## Provenance",
@@ -179,6 +200,7 @@ function provenanceLines(p: Provenance): string[] {
     }
   }
   out.push("- Every tensor's digest and every conversion: `truecast-report.json` in this repository.");
+  out.push(...sourceFileLines(files));
   return out;
 }
 
@@ -205,7 +227,7 @@ export function renderModelCard(p: ModelCardParams): string {
     ...conversionLines(p),
     `- Exported by: truecast ${p.truecastVersion}`,
     "",
-    ...(p.provenance ? [...provenanceLines(p.provenance), ""] : []),
+    ...(p.provenance ? [...provenanceLines(p.provenance, p.sourceFiles ?? []), ""] : []),
   ];
   return lines.join("\n");
 }

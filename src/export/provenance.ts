@@ -5,6 +5,8 @@
  */
 import { homedir } from "node:os";
 import { basename, resolve } from "node:path";
+import { hfEnvironment } from "../sources/base-model-env.js";
+import { isInside } from "../util/real-path.js";
 import { truecastVersion } from "../version.js";
 
 export interface Correction {
@@ -72,6 +74,15 @@ export function makeProvenance(p: {
     source: { kind: p.source.kind, name: publicName(p.source.path) },
     corrections: [...p.corrections],
   };
+}
+
+/**
+ * The Hugging Face cache folder `env` names, as a root for {@link scrubPaths} (the report's notes say which cache
+ * snapshot supplied files), unless it is under the home folder, which scrubPaths names `~` anyway.
+ */
+export function hubCacheRoot(env: NodeJS.ProcessEnv | undefined): string | undefined {
+  const dir = resolve(hfEnvironment(env ?? process.env).cacheDir);
+  return isInside(dir, resolve(homedir())) ? undefined : dir;
 }
 
 /**

@@ -5,7 +5,11 @@
  */
 import { dtypeLabel, isDType } from "../dtype/table.js";
 
-/** Bumped when a field changes meaning or disappears; new fields do not bump it. */
+/**
+ * Bumped when a field changes meaning or disappears; new fields do not bump it. Added within version 1:
+ * `sourceFiles` (the export's source weight files: `{ name, bytes, sha256, role }`, `name` relative to its input,
+ * `role` one of `source`, `adapter`, `base`; see export/source-digests.ts).
+ */
 export const REPORT_SCHEMA_VERSION = 1;
 
 /** Keys whose string values name a dtype. */

@@ -4,6 +4,7 @@ import type { DtypeCensus } from "./config.js";
 import type { DtypePolicy, ExportPlan } from "./plan.js";
 import type { WrittenTensor } from "./write-shard.js";
 import type { Provenance } from "./provenance.js";
+import type { SourceFileDigest } from "./source-digests.js";
 
 /** Every conversion of one (from → to) pair, combined: counts added, maxima taken. */
 export interface ConversionSummary extends CastReport {
@@ -12,6 +13,11 @@ export interface ConversionSummary extends CastReport {
 
 export interface ExportReport {
   readonly source: { readonly path: string; readonly kind: string; readonly notes: readonly string[] };
+  /**
+   * Every source weight file (the source's, a merged adapter's, a base model's) with its size and SHA-256, named
+   * relative to its input. Added in schemaVersion 1 (a new field, compatible).
+   */
+  readonly sourceFiles: readonly SourceFileDigest[];
   /** The output folder; null when a `--push` export kept no local copy. */
   readonly out: string | null;
   readonly policy: DtypePolicy;
@@ -78,10 +84,12 @@ export function buildReport(p: {
   verified: { tensors: number; bytes: number };
   seconds: number;
   provenance: Provenance;
+  sourceFiles?: readonly SourceFileDigest[];
   notes?: readonly string[];
 }): ExportReport {
   return {
     source: { path: p.model.path, kind: p.model.kind, notes: p.model.notes },
+    sourceFiles: p.sourceFiles ?? [],
     out: p.out,
     policy: p.policy,
     dtype: p.census.dominant,

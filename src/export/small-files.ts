@@ -9,6 +9,7 @@ import { configClaims, rewriteConfigDtype } from "./config.js";
 import { cardParamsFromExport, renderModelCard, type CardExportFacts } from "./model-card.js";
 import { configCorrections, looksLikeHubId, makeProvenance, type Provenance } from "./provenance.js";
 import type { ExportReport } from "./report.js";
+import type { SourceFileDigest } from "./source-digests.js";
 
 /** The file every export writes beside the weights: the whole report as JSON (see report-json.ts). */
 export const REPORT_FILE = "truecast-report.json";
@@ -49,6 +50,8 @@ export async function writeSmallFiles(params: {
   dominant: FloatDType | null;
   facts: CardExportFacts;
   card: ModelCardOptions | false;
+  /** The source weight files with their SHA-256, for the card's Provenance section. */
+  sourceFiles?: readonly SourceFileDigest[];
   target: (name: string) => string;
   /** Everything the provenance record holds but config.json's corrections, which are measured here. */
   provenance: Omit<Parameters<typeof makeProvenance>[0], "corrections">;
@@ -93,6 +96,7 @@ export async function writeSmallFiles(params: {
           ...(card.mergedAdapter ? { mergedAdapter: card.mergedAdapter } : {}),
           ...(architectures ? { architectures } : {}),
           provenance,
+          ...(params.sourceFiles ? { sourceFiles: params.sourceFiles } : {}),
           holds: { config: model.files.has("config.json"), tokenizer: TOKENIZER_FILE_NAMES.some((n) => model.files.has(n)) },
         }),
       );

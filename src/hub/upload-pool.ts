@@ -1,7 +1,7 @@
 /**
  * The order in which publishFolder uploads files: at most `limit` at once, and at most `hashesAtOnce` of them
  * started and not yet hashed. A file's sha256 must be known before any of it is sent, and hashing reads the whole
- * file (on a worker thread, file-sha256.ts); started all at once, several multi-GB shards would be hashed side by
+ * file (on a worker thread, util/file-sha256.ts); started all at once, several multi-GB shards would be hashed side by
  * side, fighting for the disk and the cores, and no byte would leave before all of them were hashed. With few
  * hashes at once, the first upload begins after about one file's hash, and the next files are hashed while the
  * ones before them upload.

@@ -4,7 +4,7 @@
  * delete it locally, and commit last.
  *
  * Each upload asks the Hub (preupload) whether the file goes to LFS; a file over MAX_REGULAR_FILE_BYTES goes there
- * whatever the answer. A small file is only hashed here: its bytes travel inside the commit. An LFS file is hashed on a worker thread (file-sha256.ts), then the LFS batch call
+ * whatever the answer. A small file is only hashed here: its bytes travel inside the commit. An LFS file is hashed on a worker thread (util/file-sha256.ts), then the LFS batch call
  * (which skips objects the Hub already stores) and the basic or multipart PUTs follow (lfs-upload.ts). The commit
  * itself is the Hub's ndjson commit call (commit-request.ts), because by then a shard may be gone from the local
  * disk. The official client still does the token check and the repo and branch set-up (repo-setup.ts).
@@ -13,7 +13,7 @@ import { TruecastError } from "../errors.js";
 import type { FileState, PublishEvent } from "./events.js";
 import { FileBlob } from "./file-blob.js";
 import { hashRegularFile } from "./file-hash.js";
-import { sha256OnWorker, warmSha256Worker } from "./file-sha256.js";
+import { sha256OnWorker, warmSha256Worker } from "../util/file-sha256.js";
 import { createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
 import { toHubError } from "./hub-errors.js";
 import { lfsBatch, preuploadMode, putLfsObject, type LfsCall } from "./lfs-upload.js";

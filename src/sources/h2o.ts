@@ -11,7 +11,7 @@ import { openQuantizedBase, type QuantizedBase } from "./h2o-quantized.js";
 import { fixVocabSize } from "./h2o-vocab.js";
 import { checkCarriedPath } from "../util/real-path.js";
 import type { PeftLoraConfig } from "./peft.js";
-import type { SourceModel, TensorRef } from "./tensor-ref.js";
+import { withRole, type SourceModel, type TensorRef } from "./tensor-ref.js";
 import { openTorchFile } from "./torch.js";
 
 /**
@@ -306,6 +306,8 @@ export async function openH2oExperiment(p: OpenH2oParams): Promise<H2oExperiment
       path: dir,
       tensors,
       files,
+      // checkpoint.pth, then the base model's weights that stand in for quantized ones
+      weightFiles: [...withRole(torch.weightFiles, "source"), ...withRole(qbase?.source.weightFiles, "base")],
       notes,
       ...(isAbsolute(cfg.llmBackbone) ? {} : { baseModel: cfg.llmBackbone }),
       ...(sidecars.size > 0 ? { sidecars } : {}),

@@ -15,7 +15,7 @@ import { ADAPTER_CONFIG_FILE, parseSideJson, readSideFile } from "../formats/sid
 import { join } from "node:path";
 import { TruecastError } from "../errors.js";
 import { openSafetensorsFile } from "./safetensors.js";
-import type { SourceModel, TensorRef } from "./tensor-ref.js";
+import { withRole, type SourceFile, type SourceModel, type TensorRef } from "./tensor-ref.js";
 import { openTorchFile } from "./torch.js";
 
 export const ADAPTER_CONFIG_NAME = "adapter_config.json";
@@ -71,6 +71,8 @@ export interface AdapterReplacement {
 export interface PeftAdapter {
   readonly path: string;
   readonly weightsPath: string;
+  /** The adapter's weight file as a source file of the merge; absent when its tensors come from the source itself (H2O). */
+  readonly weightFiles?: readonly SourceFile[];
   readonly config: PeftLoraConfig;
   readonly modules: readonly LoraModuleTensors[];
   readonly replacements: readonly AdapterReplacement[];
@@ -306,7 +308,7 @@ export async function openPeftAdapter(dir: string): Promise<PeftAdapter> {
   }
   try {
     const { modules, replacements } = groupAdapterTensors({ tensors: source.tensors, config, file: weightsPath });
-    return { path: dir, weightsPath, config, modules, replacements, close: () => source.close() };
+    return { path: dir, weightsPath, weightFiles: withRole(source.weightFiles, "adapter"), config, modules, replacements, close: () => source.close() };
   } catch (e) {
     await source.close();
     throw e;

@@ -23,7 +23,8 @@ export const SAFETENSORS_FOLDER_KIND = "Hugging Face folder (safetensors)";
 /** A single `.safetensors` file. It carries no other files: config and tokenizer come from a folder. */
 export async function openSafetensorsFile(path: string): Promise<SourceModel> {
   const header = await readSafetensorsHeader(path);
-  return model({ kind: SAFETENSORS_FILE_KIND, path, tensors: tensorRefs(header), files: new Map(), notes: [] });
+  const weightFiles = [{ path, name: basename(path), role: "source" as const }];
+  return model({ kind: SAFETENSORS_FILE_KIND, path, tensors: tensorRefs(header), files: new Map(), weightFiles, notes: [] });
 }
 
 /** Does `dir` look like a safetensors model folder (single file, index, or transformers-named shards)? */
@@ -43,9 +44,11 @@ export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
   const weightFiles = await safetensorsFilesIn(dir);
   const notes = scan.skipped.map((s) => `${s.name} not carried: ${s.reason}`);
   let tensors: TensorRef[];
+  let read: readonly string[];
   if (weightFiles.includes(SAFETENSORS_INDEX_NAME)) {
     const index = await readIndexFile(join(dir, SAFETENSORS_INDEX_NAME));
     tensors = await openShards({ dir, index, present: weightFiles, notes });
+    read = index.shards;
   } else if (weightFiles.includes(SAFETENSORS_SINGLE_NAME)) {
     const others = weightFiles.filter((n) => n !== SAFETENSORS_SINGLE_NAME);
     if (others.length > 0) {
@@ -56,6 +59,7 @@ export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
       );
     }
     tensors = tensorRefs(await readSafetensorsHeader(join(dir, SAFETENSORS_SINGLE_NAME)));
+    read = [SAFETENSORS_SINGLE_NAME];
   } else if (weightFiles.some((n) => SHARD_NAME.test(n))) {
     throw new TruecastError(
       "NOT_FOUND",
@@ -77,7 +81,10 @@ export async function openSafetensorsFolder(dir: string): Promise<SourceModel> {
     sidecars.set(name, tensorRefs(await readSafetensorsHeader(join(dir, name))));
     notes.push(`${name} carried beside the weights`);
   }
-  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: scan.files, notes, ...(sidecars.size > 0 ? { sidecars } : {}) });
+  const sources = [...read, ...sidecars.keys()].map((name) => ({ path: join(dir, name), name, role: "source" as const }));
+  return model({
+    kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: scan.files, weightFiles: sources, notes, ...(sidecars.size > 0 ? { sidecars } : {}),
+  });
 }
 
 /**

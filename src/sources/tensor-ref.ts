@@ -28,6 +28,26 @@ export interface TensorRef {
   readonly computed?: string;
 }
 
+/** Which input of a run a source file belongs to. */
+export type SourceFileRole = "source" | "adapter" | "base";
+
+/** A weight file an export reads: listed with its SHA-256 in the model card and the report. */
+export interface SourceFile {
+  /** Where it is on this machine; never reported. */
+  readonly path: string;
+  /**
+   * Its name relative to the input it belongs to (the source folder, the adapter folder, the base model's
+   * folder or Hub repo): `model-00001-of-00002.safetensors`, `checkpoint.pth`; a single-file source by its file name.
+   */
+  readonly name: string;
+  readonly role: SourceFileRole;
+}
+
+/** The same files, as files of another input (an adapter's, a base model's). */
+export function withRole(files: readonly SourceFile[] | undefined, role: SourceFileRole): SourceFile[] {
+  return (files ?? []).map((f) => ({ ...f, role }));
+}
+
 /** A checkpoint opened as tensors plus the small files that travel with them. */
 export interface SourceModel {
   /** What was opened, for the report: "safetensors file", "Hugging Face folder", "H2O LLM Studio experiment", ... */
@@ -41,6 +61,11 @@ export interface SourceModel {
    * weight indexes never are.
    */
   readonly files: ReadonlyMap<string, string>;
+  /**
+   * The weight files the tensors are read from (shards, a torch zip, an H2O checkpoint, an adapter's weights, a base
+   * model's weights), in reading order. Absent for a model built in memory: the report then lists no source files.
+   */
+  readonly weightFiles?: readonly SourceFile[];
   /** What the source did to get here, one line each, for the report (keys renamed, views materialized, ...). */
   readonly notes: readonly string[];
   /** Hub id of the model this checkpoint was fine-tuned from, when the source knows it (H2O cfg, PEFT config). */

@@ -141,7 +141,8 @@ export async function openTorchFile(path: string, opts: TorchOpenOptions = {}): 
   const notes: string[] = [];
   const file = await readFileTensors(path, notes, true);
   const tensors = tensorRefs(file, notes, opts.tieWordEmbeddings === true);
-  return model({ kind: TORCH_FILE_KIND, path, tensors, files: new Map(), notes });
+  const weightFiles = [{ path, name: basename(path), role: "source" as const }];
+  return model({ kind: TORCH_FILE_KIND, path, tensors, files: new Map(), weightFiles, notes });
 }
 
 /** config.json's `tie_word_embeddings`; transformers' default (true) when config.json omits it. */
@@ -195,7 +196,8 @@ export async function openTorchFolder(dir: string): Promise<SourceModel> {
     throw new TruecastError("UNKNOWN_SOURCE", `${dir}: has neither ${TORCH_SINGLE_NAME} nor ${TORCH_INDEX_NAME}; it is not a PyTorch model folder`);
   }
   const tensors = perFile.flatMap((f) => tensorRefs(f, notes, tie));
-  return model({ kind: TORCH_FOLDER_KIND, path: dir, tensors, files, notes });
+  const weightFiles = perFile.map((f) => ({ path: f.path, name: basename(f.path), role: "source" as const }));
+  return model({ kind: TORCH_FOLDER_KIND, path: dir, tensors, files, weightFiles, notes });
 }
 
 /** Read every shard the index names, checking that index and shards agree exactly. */

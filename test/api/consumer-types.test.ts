@@ -14,17 +14,18 @@ import { repoRoot, tempDir } from "../helpers.js";
 const run = promisify(execFile);
 const built = existsSync(join(repoRoot(), "dist", "src", "index.d.ts"));
 
-const CONSUMER = `import { exportModel, inspect, openSource, publishFolder, TruecastError, type ExportReport, type InspectReport, type PublishReport } from "truecast";
+const CONSUMER = `import { exportModel, inspect, openSource, publishFolder, TruecastError, type ExportReport, type InspectReport, type PublishReport, type SourceFileDigest } from "truecast";
 
 async function main(): Promise<void> {
   const report: ExportReport = await exportModel({ source: "./base", adapter: "./lora", out: "./out", dtype: "bfloat16", maxShardSize: 2e9 });
   const bitExact: number = report.bitExact;
+  const sources: readonly SourceFileDigest[] = report.sourceFiles;
   const seen: InspectReport = await inspect("./out");
   const parameters: number = seen.parameters;
   const model = await openSource("./out");
   await model.close();
   const published: PublishReport = await publishFolder({ folder: "./out", repoId: "acme/model", token: "hf_x" });
-  console.log(bitExact, parameters, published.commit.url);
+  console.log(bitExact, sources[0]?.sha256, parameters, published.commit.url);
 }
 main().catch((e: unknown) => {
   if (e instanceof TruecastError) console.error(e.code, e.message);

@@ -4,6 +4,7 @@
  * The legacy format (torch < 1.6) is read too (legacy.ts); the legacy tar format and anything else are refused.
  */
 import { TruecastError } from "../../errors.js";
+import { collectPickle, type CollectedPickle } from "../pickle/collect.js";
 import { unpickle } from "../pickle/unpickler.js";
 import type { PickleValue } from "../pickle/values.js";
 import { readZipDirectory, storedRange, type RandomAccess, type ZipEntry } from "../zip.js";
@@ -85,6 +86,12 @@ export async function readTorchCheckpoint(params: { file: RandomAccess; fileName
       `${fileName} is neither a PyTorch checkpoint (a torch.save zip) nor the legacy PyTorch format; check that it is the right file`,
     );
   }
+  const { bytes, hooks, prefix } = await readZipPickle(file, fileName);
+  return { value: unpickle({ bytes, fileName, hooks }), prefix, format };
+}
+
+/** A zip checkpoint's data.pkl bytes and the hooks that locate its storages (byte order checked). */
+async function readZipPickle(file: RandomAccess, fileName: string): Promise<{ bytes: Uint8Array; hooks: ReturnType<typeof torchHooks>; prefix: string }> {
   const { entries } = await readZipDirectory({ file, fileName });
   const prefix = findPrefix(fileName, entries);
   const order = entries.get(`${prefix}byteorder`);
@@ -113,5 +120,39 @@ export async function readTorchCheckpoint(params: { file: RandomAccess; fileName
       return { byteOffset: offset, byteLength: length };
     },
   });
-  return { value: unpickle({ bytes, fileName, hooks }), prefix, format };
+  return { bytes, hooks, prefix };
 }
+
+/** What {@link scanTorchCheckpoint} found: the globals the pickle names, and what it describes. */
+export interface TorchCheckpointScan {
+  readonly format: "zip" | "legacy";
+  /** For the zip format; the legacy format is read strictly (its globals are not listed). */
+  readonly collected: CollectedPickle;
+}
+
+/**
+ * Reads a checkpoint's pickle in collecting mode (pickle/collect.ts): every global it names is listed with whether
+ * torch's rebuild allowlist honours it, and the tensors are described even when the pickle also names globals
+ * outside it. Nothing is executed. A file that is not a checkpoint at all still throws.
+ */
+export async function scanTorchCheckpoint(params: { file: RandomAccess; fileName: string }): Promise<TorchCheckpointScan> {
+  const { file, fileName } = params;
+  const head = await file.read(0, Math.min(file.size, 512));
+  const format = detectTorchFormat(head);
+  if (format === "legacy-tar") throw legacyTarError(fileName);
+  if (format === "legacy") {
+    try {
+      const value = await readLegacyCheckpoint({ file, fileName, maxPickleBytes: MAX_PICKLE_BYTES });
+      return { format, collected: { globals: [], value, problem: null } };
+    } catch (e) {
+      if (!(e instanceof TruecastError) || !e.code.startsWith("PICKLE_")) throw e;
+      return { format, collected: { globals: [], value: null, problem: e } };
+    }
+  }
+  if (format === "unknown") {
+    throw new TruecastError("TORCH_INVALID", `${fileName} is neither a PyTorch checkpoint (a torch.save zip) nor the legacy PyTorch format`);
+  }
+  const { bytes, hooks } = await readZipPickle(file, fileName);
+  return { format, collected: collectPickle({ bytes, fileName, hooks }) };
+}
+

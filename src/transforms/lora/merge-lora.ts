@@ -177,6 +177,7 @@ export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResul
     path: base.path,
     tensors,
     files: base.files,
+    weightFiles: [...(base.weightFiles ?? []), ...(adapter.weightFiles ?? [])],
     notes: [...base.notes, `merged LoRA adapter ${adapter.path}: ${modules.length} modules, ${adapter.replacements.length} replaced tensors`, ...notes],
     async close(): Promise<void> {
       try {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { sha256OnWorker } from "../../src/hub/file-sha256.js";
+import { sha256OnWorker } from "../../src/util/file-sha256.js";
 import { TruecastError } from "../../src/errors.js";
 import { tempDir } from "../helpers.js";
 

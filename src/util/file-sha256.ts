@@ -1,14 +1,15 @@
 /**
- * The sha256 of a file to upload, computed on a worker thread. The LFS protocol needs a file's sha256 before its
- * first byte is sent; on the main thread that pass (~0.7 s per GB) would compete with sending the file before it.
- * On a thread of its own, the next file's hash runs while the main thread uploads the current one.
+ * The sha256 of a file, computed on a worker thread: a file to upload (the LFS protocol needs a file's sha256 before
+ * its first byte is sent) or a source file of an export (its digest in the card and the report). On the main thread
+ * that pass (~0.7 s per GB) would compete with sending or writing other files; on a thread of its own it runs beside
+ * them.
  *
  * One idle worker is kept (unref'd, so it never keeps the process alive) for the next file; a job that is
  * cancelled ends its worker, since a synchronous read loop cannot be interrupted any other way.
  */
 import type { Worker } from "node:worker_threads";
 import { TruecastError } from "../errors.js";
-import { startWorker } from "../util/worker.js";
+import { startWorker } from "./worker.js";
 import type { Sha256Job, Sha256Reply } from "./sha256-protocol.js";
 
 /** Progress is reported after every this many bytes (the caller throttles events further). */
@@ -21,15 +22,20 @@ const idle: Worker[] = [];
 
 export interface FileSha256Params {
   path: string;
-  /** The file's size and mtime when its upload began (a FileBlob's snapshot); another file is refused. */
+  /** The file's size and mtime when its upload or export began (a snapshot); a file that differs is refused. */
   size: number;
   mtimeMs: number;
   /** Bytes hashed so far. */
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
+  /**
+   * The error for a file that is not the snapshot (or changed while it was hashed).
+   * @default UNREADABLE "<path> changed while it was being uploaded; ... then publish again"
+   */
+  changed?: (path: string) => Error;
 }
 
-function changed(path: string): TruecastError {
+function uploadChanged(path: string): TruecastError {
   return new TruecastError("UNREADABLE", `${path} changed while it was being uploaded; let whatever writes it finish, then publish again`);
 }
 
@@ -80,7 +86,7 @@ export function sha256OnWorker(params: FileSha256Params): Promise<string> {
       if (idle.length < MAX_IDLE_WORKERS) idle.push(worker);
       else void worker.terminate();
       if (r.type === "done") resolve(r.sha256);
-      else reject(r.changed ? changed(path) : new TruecastError("UNREADABLE", `cannot read ${path}: ${r.message}`));
+      else reject(r.changed ? (params.changed ?? uploadChanged)(path) : new TruecastError("UNREADABLE", `cannot read ${path}: ${r.message}`));
     };
     const onError = (e: Error) => fail(new TruecastError("INTERNAL", `the thread hashing ${path} failed: ${e.message}; this is a truecast bug`));
     const onExit = (code: number) => fail(new TruecastError("INTERNAL", `the thread hashing ${path} exited (code ${code}); this is a truecast bug`));
