@@ -6,6 +6,7 @@
  * (the elements outside the fast range are listed by the module and converted here, one by one, as the JS kernels
  * convert them) and copied out; a last partial step of fewer than 8 elements goes through the JS kernel.
  */
+import { HOST_LITTLE_ENDIAN } from "../host-order.js";
 import { f32BitsToBf16, f32BitsToF16, f32Value } from "../scalar.js";
 import { f16ValueTable } from "../tables.js";
 import type { Tally } from "../tally.js";
@@ -62,9 +63,12 @@ export function loadSimdCasts(wasm: WasmApi | null = (globalThis as { WebAssembl
 
 let threadCasts: SimdCasts | null | undefined;
 
-/** This thread's SIMD casts (instantiated on first use), or null where WebAssembly SIMD is not available. */
+/**
+ * This thread's SIMD casts (instantiated on first use), or null where WebAssembly SIMD is not available, or on a
+ * big-endian host (the kernels get host-order elements; WebAssembly memory is little-endian).
+ */
 export function threadSimdCasts(): SimdCasts | null {
-  if (threadCasts === undefined) threadCasts = loadSimdCasts();
+  if (threadCasts === undefined) threadCasts = HOST_LITTLE_ENDIAN ? loadSimdCasts() : null;
   return threadCasts;
 }
 
