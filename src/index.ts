@@ -27,3 +27,4 @@ export { auditModel, type AuditParams, type AuditResult, type AuditTensorRow } f
 export { auditReportPage } from "./audit/audit-page.js";
 export { AUDIT_CODES, type AuditCode } from "./audit/finding.js";
 export { openLocalStore } from "./store/local-store.js";
+export { openStore, type OpenStoreOptions } from "./store/open-store.js";

@@ -11,7 +11,7 @@ import { abandonAfter, createUploadSession } from "../hub/upload-session.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatExport, formatLora } from "./format.js";
 import { formatPublished, HUB_OPTION_RULES, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
-import type { CliIo } from "./io.js";
+import { sourceArg, type CliIo } from "./io.js";
 import { isHubSpec } from "../store/hub-spec.js";
 import { Progress } from "./progress.js";
 
@@ -87,9 +87,9 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   }
   const [source, out] = args.positionals as [string, string];
   const v = args.values;
-  for (const [what, given] of [["source", source], ["--adapter", v.adapter], ["--base", v.base]] as const) {
+  for (const [what, given] of [["--adapter", v.adapter], ["--base", v.base]] as const) {
     if (given !== undefined && isHubSpec(given)) {
-      throw new TruecastError("USAGE", `export cannot read ${what} ${given} from the Hub in place yet; download it (hf download ${given.slice(5).split("@")[0]}) and give the local folder, or audit, inspect or diff it in place`);
+      throw new TruecastError("USAGE", `export cannot read ${what} ${given} from the Hub in place yet; download it (hf download ${given.slice(5).split("@")[0]}) and give the local folder${what === "--base" ? ", or give its Hub id without hf:// (found in the cache or downloaded)" : ""}`);
     }
   }
   const policy = parseDtypePolicy(v.dtype);
@@ -112,7 +112,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   let phase = "";
   try {
     opened = await openForExport({
-      source: resolve(io.cwd, source),
+      source: sourceArg(io.cwd, source),
       policy,
       ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
       ...(base ? { base } : {}),
@@ -120,7 +120,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
       ...(io.fetch ? { fetch: io.fetch } : {}),
     });
     report = await exportModel({
-      source: resolve(io.cwd, source),
+      source: sourceArg(io.cwd, source),
       model: opened.model,
       ...(opened.lora ? { lora: opened.lora } : {}),
       ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
@@ -136,6 +136,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
         ...(v.license !== undefined ? { license: v.license } : {}),
         ...(v.push !== undefined ? { repoId: v.push } : {}),
         ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
+        ...(opened.frozenFromBase ? { frozenFromBase: opened.frozenFromBase } : {}),
       },
       protect: [
         ...(baseDir !== undefined ? [{ path: baseDir, what: "base model folder" }] : []),

@@ -1,6 +1,6 @@
 import { TruecastError } from "../errors.js";
 import { CONFIG_FILE, parseSideJson } from "../formats/side-file.js";
-import { setTopLevelMembers } from "../formats/json-edit.js";
+import { setTopLevelMembers, topLevelMembers } from "../formats/json-edit.js";
 import { configName, isFloatDType, parseFloatDType, type DType, type FloatDType } from "../dtype/table.js";
 
 /** The config.json keys that state the weights' dtype: transformers 4.x reads `torch_dtype`, 5.x reads `dtype` first. */
@@ -72,13 +72,38 @@ export function configFlag(text: string, key: string, fallback: boolean, file = 
  * duplicated) and every other byte stays, so `2.0`, `1e-05`, key order, indentation and escapes survive. A
  * missing key is inserted in key order when the config is sorted (as transformers writes it), else beside its
  * sibling dtype key, else last. Returns `text` itself when both keys already say `dtype`, or when `dtype` is null.
+ * With `subConfigs` (when every floating tensor written has that one dtype), sub-configs' dtype keys follow too.
  */
-export function rewriteConfigDtype(text: string, dtype: FloatDType | null, file = "config.json"): string {
+export function rewriteConfigDtype(text: string, dtype: FloatDType | null, file = "config.json", subConfigs = true): string {
   if (dtype === null) return text;
   parseConfig(text, file);
   const value = JSON.stringify(configName(dtype));
-  return setTopLevelMembers(
+  const top = setTopLevelMembers(
     text,
     CONFIG_DTYPE_KEYS.map((key) => ({ key, json: value, siblings: CONFIG_DTYPE_KEYS.filter((k) => k !== key) })),
   );
+  return subConfigs ? rewriteSubConfigDtypes(top, value) : top;
+}
+
+/**
+ * The dtype keys of sub-configs (`text_config.torch_dtype`, `vision_config.dtype` of multimodal configs) that state
+ * a dtype (a string) get `value` too, so that they do not contradict the weights; a key that is null or absent stays
+ * so (transformers writes null for a sub-config it did not cast, and 4.44 loads by the top-level key alone). Only the
+ * values change; every other byte stays.
+ */
+function rewriteSubConfigDtypes(text: string, value: string): string {
+  const top = topLevelMembers(text);
+  if (top === null) return text;
+  const edits: Array<{ start: number; end: number }> = [];
+  for (const m of top.members) {
+    if (!m.key.endsWith("_config") || text.charCodeAt(m.valueStart) !== 0x7b) continue;
+    const sub = topLevelMembers(text.slice(m.valueStart, m.valueEnd));
+    for (const s of sub?.members ?? []) {
+      if (!(CONFIG_DTYPE_KEYS as readonly string[]).includes(s.key) || text.charCodeAt(m.valueStart + s.valueStart) !== 0x22) continue;
+      edits.push({ start: m.valueStart + s.valueStart, end: m.valueStart + s.valueEnd });
+    }
+  }
+  let out = text;
+  for (const e of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + value + out.slice(e.end);
+  return out;
 }

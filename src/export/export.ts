@@ -3,6 +3,7 @@ import { TruecastError } from "../errors.js";
 import { serializeIndex } from "../formats/safetensors/index-file.js";
 import { dtypeLabel, parseFloatDType } from "../dtype/table.js";
 import { openSource, type OpenSourceOptions } from "../sources/open.js";
+import { isHubSpec } from "../store/hub-spec.js";
 import { openForExport } from "./open-for-export.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes } from "./config.js";
@@ -159,7 +160,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       out: params.out,
       force: params.force ?? false,
       protect: [
-        { path: model.path, what: "source" },
+        ...(isHubSpec(model.path) ? [] : [{ path: model.path, what: "source" }]),
         ...(params.baseDir !== undefined ? [{ path: params.baseDir, what: "base model folder" }] : []),
         ...(params.adapter !== undefined ? [{ path: params.adapter, what: "adapter" }] : []),
         ...(cardFile !== undefined ? [{ path: cardFile, what: "model card" }] : []),
@@ -270,6 +271,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     const small = await writeSmallFiles({
       model,
       dominant: census.dominant,
+      mixed: census.mixed,
       facts,
       card,
       sourceFiles,

@@ -48,6 +48,8 @@ export interface ModelCardParams {
   mergedAdapter?: string;
   /** How many weights the merge changed (computed in float32, rounded once), when known. */
   mergedTensors?: number;
+  /** Frozen weights that came from the base model, not the checkpoint (int8/int4 H2O runs): a clause for the card. */
+  frozenFromBase?: string;
   truecastVersion: string;
   /** What was exported, for the card: "H2O LLM Studio experiment", "PyTorch checkpoint", ... */
   sourceKind: string;
@@ -148,8 +150,9 @@ function conversionLines(p: ModelCardParams): string[] {
     p.mergedAdapter === undefined
       ? ""
       : `, except the ${p.mergedTensors === undefined ? "" : `${p.mergedTensors} `}weights the adapter was merged into`;
-  if (conversions.length === 0) return [`- Conversion: ${BIT_EXACT}${merged}.`];
-  const out = [`- Conversion (requested by the user; every other weight is a bit-exact copy${merged}):`, ""];
+  const frozen = p.frozenFromBase === undefined ? [] : [`- Frozen weights: ${p.frozenFromBase}.`];
+  if (conversions.length === 0) return [`- Conversion: ${BIT_EXACT}${merged}.`, ...frozen];
+  const out = [...frozen, `- Conversion (requested by the user; every other weight is a bit-exact copy${merged}):`, ""];
   out.push("| tensors | from | to | values changed | became ±inf | became 0 | max abs error |");
   out.push("| ---: | --- | --- | ---: | ---: | ---: | ---: |");
   for (const c of conversions) {

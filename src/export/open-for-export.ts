@@ -30,6 +30,11 @@ export interface OpenedForExport {
   readonly lora: LoraReport | null;
   /** The adapter merged, for the model card. */
   readonly mergedAdapter: string | null;
+  /**
+   * For the model card, when frozen weights came from the base model rather than from the checkpoint (an int8/int4
+   * H2O run, whose checkpoint holds them bitsandbytes-quantized): how many, from which base, and why.
+   */
+  readonly frozenFromBase?: string;
 }
 
 function isH2o(m: SourceModel): m is H2oExperiment {
@@ -58,6 +63,7 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
   let base = await openSource(p.source, { ...p, ...(baseDir === undefined ? {} : { baseDir }) });
   let adapter: PeftAdapter | null = null;
   let mergedAdapter: string | null = null;
+  let frozenFromBase: string | undefined;
   let configFile: string | undefined;
   try {
     const baseRef: BaseRef | undefined = p.base ?? (baseDir === undefined ? undefined : { dir: baseDir });
@@ -65,6 +71,12 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
     if (isH2o(base)) {
       const { h2o } = base;
       if (!base.baseModel && h2o.cfg.llmBackbone) base = { ...base, baseModel: h2o.cfg.llmBackbone };
+      if (h2o.quantized) {
+        const n = h2o.quantized.weights.length;
+        frozenFromBase =
+          `${n} frozen weight${n === 1 ? "" : "s"} come from the base model${base.baseModel ? ` ${base.baseModel}` : ""}, not from the experiment, ` +
+          `whose checkpoint holds ${n === 1 ? "it" : "them"} bitsandbytes-quantized (${h2o.quantized.backboneDtype})`;
+      }
       if (h2o.lora) {
         if (p.adapter) throw new TruecastError("USAGE", `${p.source} already holds LoRA weights; --adapter cannot add another`);
         const lora = h2o.lora;
@@ -84,7 +96,7 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
       mergedAdapter = publicName(p.adapter);
       configFile = join(p.adapter, ADAPTER_CONFIG_NAME);
     }
-    if (!adapter) return { model: base, lora: null, mergedAdapter: null };
+    if (!adapter) return { model: base, lora: null, mergedAdapter: null, ...(frozenFromBase ? { frozenFromBase } : {}) };
     const policy = p.policy;
     const merged = await mergeLora({ base, adapter, outputDtype: (d) => outputDtype(d, policy), ...(configFile === undefined ? {} : { configFile }) });
     const touched = new Set(merged.report.routes.map((r) => r.target));
@@ -94,7 +106,7 @@ export async function openForExport(p: OpenForExportParams): Promise<OpenedForEx
       ...(base.baseModel ?? adapter.config.baseModelNameOrPath ? { baseModel: base.baseModel ?? adapter.config.baseModelNameOrPath ?? "" } : {}),
       ...(base.sidecars ? { sidecars: base.sidecars } : {}),
     };
-    return { model, lora: merged.report, mergedAdapter };
+    return { model, lora: merged.report, mergedAdapter, ...(frozenFromBase ? { frozenFromBase } : {}) };
   } catch (e) {
     await adapter?.close().catch(() => undefined);
     await base.close().catch(() => undefined);

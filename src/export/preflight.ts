@@ -7,6 +7,7 @@ import { constants } from "node:fs";
 import { access, open, readdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { TruecastError } from "../errors.js";
+import { isHubSpec } from "../store/hub-spec.js";
 import { ADAPTER_BIN_NAME, ADAPTER_SAFETENSORS_NAME, readPeftConfig } from "../sources/peft.js";
 import { checkNoOverlap, type ProtectedPath } from "../util/real-path.js";
 import { looksLikeHubId } from "./provenance.js";
@@ -92,13 +93,15 @@ async function checkOutput(out: string, force: boolean): Promise<void> {
  * names. Throws the first problem as a TruecastError.
  */
 export async function preflightExport(p: PreflightParams, cwd: string): Promise<{ base: BaseRef | null }> {
-  const source = resolve(cwd, p.source);
-  if (!(await statOrNull(source))) throw new TruecastError("NOT_FOUND", `${source} does not exist; check the path`);
+  // A Hub repo read in place (`hf://…`) is checked when it is opened (its pinned revision, its listing).
+  const remote = isHubSpec(p.source);
+  const source = remote ? p.source : resolve(cwd, p.source);
+  if (!remote && !(await statOrNull(source))) throw new TruecastError("NOT_FOUND", `${source} does not exist; check the path`);
   if (p.modelCard !== undefined) await checkModelCard(resolve(cwd, p.modelCard));
   if (p.adapter !== undefined) await checkAdapter(resolve(cwd, p.adapter));
   const base = p.base !== undefined ? await checkBase(p.base, cwd) : null;
   const protect: ProtectedPath[] = [
-    { path: source, what: "source" },
+    ...(remote ? [] : [{ path: source, what: "source" }]),
     ...(base && "dir" in base ? [{ path: base.dir, what: "base model folder" }] : []),
     ...(p.adapter !== undefined ? [{ path: resolve(cwd, p.adapter), what: "adapter" }] : []),
     ...(p.modelCard !== undefined ? [{ path: resolve(cwd, p.modelCard), what: "model card" }] : []),

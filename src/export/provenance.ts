@@ -6,6 +6,7 @@
 import { homedir } from "node:os";
 import { basename, resolve } from "node:path";
 import { hfEnvironment } from "../sources/base-model-env.js";
+import { isHubSpec } from "../store/hub-spec.js";
 import { isInside } from "../util/real-path.js";
 import { truecastVersion } from "../version.js";
 
@@ -37,6 +38,7 @@ export function looksLikeHubId(s: string): boolean {
 
 /** How a path or Hub id may appear in a published file: a Hub id as itself, a local path by its last component. */
 export function publicName(pathOrId: string): string {
+  if (isHubSpec(pathOrId)) return pathOrId;
   if (looksLikeHubId(pathOrId) && pathOrId.includes("/") && !pathOrId.startsWith("/")) return pathOrId;
   const trimmed = pathOrId.replace(/[\\/]+$/, "");
   return basename(trimmed) || trimmed;

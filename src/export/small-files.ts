@@ -27,6 +27,8 @@ export interface ModelCardOptions {
   readonly tags?: readonly string[];
   /** The LoRA adapter merged into the weights. */
   readonly mergedAdapter?: string;
+  /** Frozen weights taken from the base model instead of the checkpoint (see OpenedForExport.frozenFromBase). */
+  readonly frozenFromBase?: string;
 }
 
 
@@ -48,6 +50,8 @@ async function readJson(path: string | undefined): Promise<Record<string, unknow
 export async function writeSmallFiles(params: {
   model: SourceModel;
   dominant: FloatDType | null;
+  /** More than one floating dtype was written: sub-configs' dtype keys are then left as they are. */
+  mixed: boolean;
   facts: CardExportFacts;
   card: ModelCardOptions | false;
   /** The source weight files with their SHA-256, for the card's Provenance section. */
@@ -67,7 +71,7 @@ export async function writeSmallFiles(params: {
     if (name === "config.json") {
       const text = await readSideFile(path, CONFIG_FILE);
       const claims = configClaims(text, spelled);
-      const edited = rewriteConfigDtype(text, params.dominant, spelled);
+      const edited = rewriteConfigDtype(text, params.dominant, spelled, !params.mixed);
       if (edited === text) await copyFile(path, params.target(name));
       else await writeFile(params.target(name), edited);
       config = { before: Object.fromEntries(claims.map((c) => [c.key, c.value])), after: params.dominant ? configName(params.dominant) : null };
@@ -94,6 +98,7 @@ export async function writeSmallFiles(params: {
           ...(card.repoId ? { repoId: card.repoId } : {}),
           ...(card.tags ? { tags: card.tags } : {}),
           ...(card.mergedAdapter ? { mergedAdapter: card.mergedAdapter } : {}),
+          ...(card.frozenFromBase ? { frozenFromBase: card.frozenFromBase } : {}),
           ...(architectures ? { architectures } : {}),
           provenance,
           ...(params.sourceFiles ? { sourceFiles: params.sourceFiles } : {}),

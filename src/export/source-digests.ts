@@ -61,6 +61,7 @@ function changed(path: string): TruecastError {
 }
 
 async function snapshot(file: SourceFile): Promise<Snapshot> {
+  if (file.known !== undefined) return { file, size: file.known.bytes, mtimeMs: 0, cached: file.known.sha256 };
   let info;
   try {
     info = await stat(file.path);
@@ -75,7 +76,7 @@ async function distinct(files: readonly SourceFile[]): Promise<SourceFile[]> {
   const seen = new Set<string>();
   const out: SourceFile[] = [];
   for (const f of files) {
-    const real = await realpath(f.path).catch(() => f.path);
+    const real = f.known !== undefined ? f.path : await realpath(f.path).catch(() => f.path);
     if (seen.has(real)) continue;
     seen.add(real);
     out.push(f);
@@ -144,8 +145,10 @@ export function startSourceDigests(files: readonly SourceFile[], opts: { signal?
         const { snaps, digests } = await run;
         const out: SourceFileDigest[] = [];
         for (const [i, s] of snaps.entries()) {
-          const now = await stat(s.file.path).catch(() => null);
-          if (now === null || now.size !== s.size || now.mtimeMs !== s.mtimeMs) throw changed(s.file.path);
+          if (s.file.known === undefined) {
+            const now = await stat(s.file.path).catch(() => null);
+            if (now === null || now.size !== s.size || now.mtimeMs !== s.mtimeMs) throw changed(s.file.path);
+          }
           out.push({ name: s.file.name, bytes: s.size, sha256: digests[i] ?? "", role: s.file.role });
         }
         return out;

@@ -78,7 +78,9 @@ export async function readSideFile(path: string, kind: SideFileKind): Promise<st
     await handle.close();
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    // A byte order mark is kept in the text (TextDecoder would drop it), so that the JSON reader can refuse it as
+    // Python does.
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     throw refuse(kind, path, "not valid UTF-8");
   }
@@ -116,13 +118,43 @@ export function checkYamlDepth(text: string, path: string, kind: Pick<SideFileKi
 }
 
 /**
- * `JSON.parse` behind the depth check: the value, or one error with `kind.code` naming the file. The size cap
- * is `readSideFile`'s job; text given here directly (tests, already-read files) is only depth-checked.
+ * The text with Python's JSON literals `NaN`, `Infinity` and `-Infinity` (outside strings) read as `null`, for
+ * JSON.parse: Python's json (and so transformers and PEFT) accepts them, and truecast reads no key that holds one.
+ * The file itself keeps them: edits are made on the original text (json-edit.ts).
+ */
+function pythonLiteralsAsNull(text: string): string {
+  if (!/NaN|Infinity/.test(text)) return text;
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      continue;
+    }
+    const literal = text.startsWith("NaN", i) ? 3 : text.startsWith("Infinity", i) ? 8 : text.startsWith("-Infinity", i) ? 9 : 0;
+    if (literal > 0) {
+      out += text.slice(from, i) + "null";
+      i += literal - 1;
+      from = i + 1;
+    }
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * JSON as Python's `json` reads it, behind the depth check: the value, or one error with `kind.code` naming the
+ * file. `NaN`, `Infinity` and `-Infinity` are accepted (read as null); a UTF-8 byte order mark is refused, as
+ * Python refuses it (transformers then calls the config "not a valid JSON file"). The size cap is `readSideFile`'s
+ * job; text given here directly (tests, already-read files) is only depth-checked.
  */
 export function parseSideJson(text: string, path: string, kind: Pick<SideFileKind, "code" | "advice">): unknown {
+  if (text.charCodeAt(0) === 0xfeff) {
+    throw refuse(kind, path, "starts with a UTF-8 byte order mark, which Python's json (and so transformers) refuses; save it as UTF-8 without a BOM");
+  }
   checkJsonDepth(text, path, kind);
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(pythonLiteralsAsNull(text)) as unknown;
   } catch (e) {
     throw refuse(kind, path, `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }

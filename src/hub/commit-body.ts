@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
 import type { CommitFileLine } from "./commit-request.js";
+import { describeChange, fileChanged, sameIdentity } from "./file-identity.js";
 
 /** One file of the commit (declared with the commit call, so that no public type names this class). */
 export type CommitBodyFile = CommitFileLine;
@@ -54,7 +55,10 @@ async function* base64Chunks(f: CommitBodyFile): AsyncGenerator<Uint8Array> {
     throw new TruecastError("UNREADABLE", `cannot read ${f.localPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   });
   try {
-    if ((await fh.stat()).size !== f.size) throw changed(f, `${(await fh.stat()).size} bytes`);
+    const st = await fh.stat();
+    // The file listed and hashed (device, inode, size, mtime), checked on the handle the bytes are read from.
+    if (f.identity && !sameIdentity(st, f.identity)) throw fileChanged(f.localPath, describeChange(st, f.identity));
+    if (st.size !== f.size) throw changed(f, `${st.size} bytes`);
     const buf = Buffer.allocUnsafe(BASE64_READ_BYTES);
     // The bytes sent must be the bytes hashed when the folder was listed: the path could have been swapped since
     // (for a link to a secret of the same size), and only the size would show nothing. Hashed through this handle,

@@ -7,6 +7,7 @@
  */
 import { TruecastError } from "../errors.js";
 import { CommitBody } from "./commit-body.js";
+import type { FileIdentity } from "./file-identity.js";
 import type { HubFetchHooks } from "./hub-fetch.js";
 import { answerUrl, readJsonObject } from "./hub-json.js";
 import { apiError, revisionCommit, type HubTarget } from "./repo-setup.js";
@@ -19,6 +20,8 @@ export interface CommitFileLine {
   oid: string;
   /** Uploaded to LFS (a `lfsFile` line); else the bytes go base64-encoded inside the commit. */
   lfs: boolean;
+  /** The file as listed and hashed: a small file's bytes are read for the commit only from that file. */
+  identity?: FileIdentity;
 }
 
 export interface CommitResult {

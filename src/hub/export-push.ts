@@ -3,10 +3,12 @@
  * export has written and verified it (the export then deletes it locally unless --keep-local), and at the end
  * uploads the small files, commits everything in one commit, and verifies the remote copy.
  */
+import { lstat } from "node:fs/promises";
 import { configName } from "../dtype/table.js";
 import type { ExportReport, ShardPublisher } from "../export/export.js";
 import { readSafetensorsHeader, type SafetensorsFileHeader } from "../formats/safetensors/read.js";
 import type { PublishReport } from "./events.js";
+import { fileChanged, identityOf } from "./file-identity.js";
 import { listFolderFiles } from "./folder-files.js";
 import { buildPublishReport } from "./summary.js";
 import { verifyRemote } from "./remote-verify.js";
@@ -26,9 +28,12 @@ export function createExportPublisher(params: { session: UploadSession; keepLoca
   return {
     keepLocal: params.keepLocal,
     async shard(path, fileName) {
+      // The shard as the export wrote and verified it: the upload reads only this file (not one put in its place).
+      const own = await lstat(path);
+      if (!own.isFile()) throw fileChanged(path, "it is no longer the regular file the export wrote");
       headers.set(fileName, await readSafetensorsHeader(path));
       try {
-        uploaded.set(fileName, await session.uploadFile(path, fileName));
+        uploaded.set(fileName, await session.uploadFile(path, fileName, { expect: identityOf(own) }));
       } catch (e) {
         throw session.fail(e, `uploading ${fileName}`);
       }
@@ -38,7 +43,7 @@ export function createExportPublisher(params: { session: UploadSession; keepLoca
         if (uploaded.has(f.pathInRepo)) continue;
         if (f.pathInRepo.endsWith(".safetensors")) headers.set(f.pathInRepo, await readSafetensorsHeader(f.localPath));
         try {
-          uploaded.set(f.pathInRepo, await session.uploadFile(f.localPath, f.pathInRepo));
+          uploaded.set(f.pathInRepo, await session.uploadFile(f.localPath, f.pathInRepo, { expect: f.identity }));
         } catch (e) {
           throw session.fail(e, `uploading ${f.pathInRepo}`);
         }

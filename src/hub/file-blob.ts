@@ -6,12 +6,14 @@
  * hops per chunk; measured here on a 1 GB shard, that pass took 2.1 s against 0.7 s with 1 MiB chunks, and it is
  * time the upload waits for (the LFS protocol needs the sha256 before the first byte is sent).
  *
- * Like a file-backed Blob of Node's, it refuses to read a file that changed (size or modification time) since it
- * was opened, and it reads lazily: nothing is open or buffered until a stream is pulled.
+ * Like a file-backed Blob of Node's, it refuses to read a file that changed since it was listed (device, inode,
+ * size or modification time, checked with fstat on the handle it reads from), and it reads lazily: nothing is open
+ * or buffered until a stream is pulled.
  */
 import type { Stats } from "node:fs";
-import { open, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { TruecastError } from "../errors.js";
+import { fileChanged, identityOf, openIdentified, type FileIdentity } from "./file-identity.js";
 
 /**
  * Bytes read per chunk. Per-chunk costs (a file read, the client's progress hop, a socket write) stop mattering
@@ -19,10 +21,10 @@ import { TruecastError } from "../errors.js";
  */
 export const FILE_BLOB_CHUNK_BYTES = 1024 * 1024;
 
-type Handle = Awaited<ReturnType<typeof open>>;
+type Handle = Awaited<ReturnType<typeof openIdentified>>;
 
 /**
- * The file behind a blob and all its slices: its identity when the blob was opened (a read that finds another
+ * The file behind a blob and all its slices: its identity when it was listed (a read that finds another file,
  * size or mtime fails), and one handle shared by the streams reading it at once (a multipart upload reads five
  * parts at a time; opening and checking the file for each 8 MiB part cost more than reading it).
  */
@@ -30,23 +32,12 @@ class SharedFile {
   #handle: Promise<Handle> | null = null;
   #users = 0;
 
-  constructor(readonly path: string, readonly size: number, readonly mtimeMs: number) {}
+  constructor(readonly path: string, readonly identity: FileIdentity) {}
 
-  /** The open handle, checked against the snapshot when opened; each call needs one release(). */
+  /** The open handle, checked against the identity when opened; each call needs one release(). */
   async acquire(): Promise<Handle> {
     this.#users++;
-    this.#handle ??= (async () => {
-      const h = await open(this.path, "r");
-      const st = await h.stat().catch(async (e: unknown) => {
-        await h.close().catch(() => undefined);
-        throw e;
-      });
-      if (st.size !== this.size || st.mtimeMs !== this.mtimeMs) {
-        await h.close().catch(() => undefined);
-        throw changed(this.path);
-      }
-      return h;
-    })();
+    this.#handle ??= openIdentified(this.path, this.identity);
     const pending = this.#handle;
     try {
       return await pending;
@@ -69,7 +60,7 @@ class SharedFile {
 }
 
 function changed(path: string): TruecastError {
-  return new TruecastError("UNREADABLE", `${path} changed while it was being uploaded; let whatever writes it finish, then publish again`);
+  return fileChanged(path, "it is shorter than when it was listed");
 }
 
 export class FileBlob extends Blob {
@@ -89,8 +80,12 @@ export class FileBlob extends Blob {
     Object.defineProperty(this, "type", { value: type, enumerable: true });
   }
 
-  /** A blob of the whole file. Throws UNREADABLE when it cannot be read or is not a regular file. */
-  static async open(path: string): Promise<FileBlob> {
+  /**
+   * A blob of the whole file. With `expect` (the file as listed), every read checks that the path still names that
+   * file; without, the file as it is now. Throws UNREADABLE when it cannot be read or is not a regular file.
+   */
+  static async open(path: string, expect?: FileIdentity): Promise<FileBlob> {
+    if (expect) return new FileBlob(new SharedFile(path, expect), 0, expect.size, "");
     let st: Stats;
     try {
       st = await stat(path);
@@ -98,12 +93,12 @@ export class FileBlob extends Blob {
       throw new TruecastError("UNREADABLE", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     if (!st.isFile()) throw new TruecastError("UNREADABLE", `cannot read ${path}: not a regular file`);
-    return new FileBlob(new SharedFile(path, st.size, st.mtimeMs), 0, st.size, "");
+    return new FileBlob(new SharedFile(path, identityOf(st)), 0, st.size, "");
   }
 
-  /** The file's modification time when the blob was opened (a read that finds another one fails). */
-  get mtimeMs(): number {
-    return this.#file.mtimeMs;
+  /** The file every read of this blob must find (device, inode, size, mtime). */
+  get identity(): FileIdentity {
+    return this.#file.identity;
   }
 
   override slice(start?: number, end?: number, type?: string): FileBlob {

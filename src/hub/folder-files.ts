@@ -4,10 +4,11 @@
  * folder (or, for a Hugging Face cache snapshot, inside its repository folder, where they point into `blobs/`):
  * a link to anywhere else is refused by name, so that nothing outside the folder is ever uploaded.
  */
-import { readdir, stat } from "node:fs/promises";
+import { lstat, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { TruecastError } from "../errors.js";
 import { allowedRoot, checkInsideRoot } from "../util/real-path.js";
+import { identityOf, type FileIdentity } from "./file-identity.js";
 
 export interface LocalFile {
   /** Absolute or caller-relative path on disk. */
@@ -15,6 +16,11 @@ export interface LocalFile {
   /** Path in the repository, '/'-separated. */
   pathInRepo: string;
   size: number;
+  /**
+   * The file as listed (after the link check: a link's target): every later read checks it on the opened handle,
+   * so a file replaced or re-linked after the listing is refused, not hashed or sent.
+   */
+  identity: FileIdentity;
 }
 
 /** How deep a folder may nest; deeper trees are almost surely a mistake (a whole home folder). */
@@ -37,10 +43,12 @@ export async function listFolderFiles(folder: string): Promise<LocalFile[]> {
       if (e.name.startsWith(".")) continue;
       const localPath = join(dir, e.name);
       const pathInRepo = prefix ? `${prefix}/${e.name}` : e.name;
-      if (e.isSymbolicLink()) await checkInsideRoot(localPath, root);
-      const info = await stat(localPath);
+      // lstat, not the entry's type from readdir: a file turned into a link since then is checked as a link.
+      const own = await lstat(localPath);
+      // The identity is taken from the checked real path, so it names a file inside the root.
+      const info = own.isSymbolicLink() ? await stat(await checkInsideRoot(localPath, root)) : own;
       if (info.isDirectory()) await walk(localPath, pathInRepo, depth + 1);
-      else if (info.isFile()) out.push({ localPath, pathInRepo, size: info.size });
+      else if (info.isFile()) out.push({ localPath, pathInRepo, size: info.size, identity: identityOf(info) });
     }
   }
   await walk(folder, "", 0);

@@ -47,6 +47,11 @@ export interface HubFetchHooks {
   onRetry?: (e: RetryEvent) => void;
   /** Request body bytes handed to the socket; negative when a failed attempt's bytes are taken back. */
   onBodyBytes?: (delta: number) => void;
+  /**
+   * Every answer of an attempt, redirects included, before one is followed: the Hub's own answer to a `resolve`
+   * names the commit and an LFS file's sha256 and size (`X-Linked-Etag`, `X-Linked-Size`) on its redirect.
+   */
+  onHop?: (res: Response, url: URL) => void;
 }
 
 export interface HubFetchParams {
@@ -61,6 +66,11 @@ export interface HubFetchParams {
   hooks?: HubFetchHooks;
   /** Per-attempt deadline and per-request retry budget. Default: 60 s and 5 min (see util/http-guard.ts). */
   timeouts?: Partial<HttpTimeouts>;
+  /**
+   * While it names the size of a file being downloaded, a request gets the deadlines of a transfer (an idle limit,
+   * and one timeout + size / MIN_TRANSFER_BYTES_PER_S in all) instead of one timeout for the whole answer.
+   */
+  transferBytes?: () => number | null;
 }
 
 /** A request that failed at the network level on every attempt; hub-errors.ts adds what was being done. */
@@ -161,6 +171,7 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
         signal: init.signal ?? null,
         redirect: body instanceof Blob ? "error" : "manual",
       });
+      hooks.onHop?.(res, url);
       const location = res.headers.get("location");
       if (res.status < 300 || res.status >= 400 || res.status === 304 || location === null) return res;
       await res.body?.cancel().catch(() => undefined);
@@ -185,7 +196,7 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
     const attempts = isReplayable(init.body) ? Math.max(1, policy.maxAttempts) : 1;
     const sleep = params.sleep ?? ((ms: number) => abortableSleep(ms, init.signal));
     // A transfer whose length scales with a file gets time in proportion, on top of the fixed limits.
-    const transferSize = init.body instanceof Blob ? init.body.size : rangeLength(new Headers(init.headers).get("range"));
+    const transferSize = init.body instanceof Blob ? init.body.size : (rangeLength(new Headers(init.headers).get("range")) ?? params.transferBytes?.() ?? null);
     const scaledMs = transferSize === null ? 0 : Math.ceil((transferSize / MIN_TRANSFER_BYTES_PER_S) * 1000);
     const requestBudgetMs = budgetMs + scaledMs;
     const maxBytes = new Headers(init.headers).has("range") ? Infinity : MAX_JSON_RESPONSE_BYTES;

@@ -125,7 +125,7 @@ async function uploadAndCommit(
     items: local,
     limit: params.concurrency ?? DEFAULT_CONCURRENCY,
     hashesAtOnce: HASHES_AT_ONCE,
-    work: (f, hashed) => session.uploadFile(f.localPath, f.pathInRepo, { signal: cancel.signal, onHashed: hashed }),
+    work: (f, hashed) => session.uploadFile(f.localPath, f.pathInRepo, { signal: cancel.signal, onHashed: hashed, expect: f.identity }),
     onFirstError: () => cancel.abort(),
   });
 

@@ -12,6 +12,7 @@
 import { TruecastError } from "../errors.js";
 import type { FileState, PublishEvent } from "./events.js";
 import { FileBlob } from "./file-blob.js";
+import { fileChanged, type FileIdentity } from "./file-identity.js";
 import { hashRegularFile } from "./file-hash.js";
 import { sha256OnWorker, warmSha256Worker } from "../util/file-sha256.js";
 import { createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
@@ -57,6 +58,8 @@ export interface UploadedFile {
   sent: boolean;
   /** Git blob id, for files that travel inside the commit (the Hub lists it for them instead of a sha256). */
   gitOid?: string;
+  /** The file hashed (device, inode, size, mtime): the commit reads a small file's bytes only from it. */
+  identity: FileIdentity;
 }
 
 export interface UploadSession {
@@ -89,6 +92,12 @@ export interface UploadSession {
 
 export interface UploadFileOptions {
   signal?: AbortSignal;
+  /**
+   * The file as it was listed (see folder-files.ts): the hash and every read of the upload check, on the handle
+   * they read from, that the path still names it, and fail with VERIFY_FAILED otherwise. Default: the file as it is
+   * when the upload starts.
+   */
+  expect?: FileIdentity;
   /**
    * Called once, as soon as the file's sha256 is known (the LFS protocol needs it before the first byte is sent),
    * or when the upload settles, whichever comes first. `publishFolder` starts the next file then, so that file's
@@ -182,15 +191,18 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
       opts.onHashed?.();
     };
     try {
-      return await upload(localPath, pathInRepo, opts.signal, hashed);
+      return await upload(localPath, pathInRepo, opts.signal, hashed, opts.expect);
     } finally {
       hashed();
     }
   }
 
-  async function upload(localPath: string, pathInRepo: string, signal: AbortSignal | undefined, hashed: () => void): Promise<UploadedFile> {
-    const blob = await FileBlob.open(localPath);
+  async function upload(
+    localPath: string, pathInRepo: string, signal: AbortSignal | undefined, hashed: () => void, expect: FileIdentity | undefined,
+  ): Promise<UploadedFile> {
+    const blob = await FileBlob.open(localPath, expect);
     const size = blob.size;
+    const identity = blob.identity;
     let sent = 0;
     let last = { state: "" as FileState | "", at: 0 };
     const report = (state: FileState, bytes: number, force = false) => {
@@ -210,24 +222,25 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     const call: LfsCall = { target, fetch: fileFetch, revision, createPr, pathInRepo, ...(signal && { signal }) };
     try {
       if ((await preuploadMode({ ...call, blob })) === "regular" && size <= MAX_REGULAR_FILE_BYTES) {
-        const { sha256, gitOid } = await hashRegularFile(localPath, size);
+        const { sha256, gitOid } = await hashRegularFile(localPath, identity);
         hashed();
         report("in-commit", size, true);
-        return { localPath, pathInRepo, size, oid: sha256, lfs: false, sent: false, gitOid };
+        return { localPath, pathInRepo, size, oid: sha256, lfs: false, sent: false, gitOid, identity };
       }
       report("hashing", 0, true);
-      const oid = await sha256OnWorker({ path: localPath, size, mtimeMs: blob.mtimeMs, onProgress: (b) => report("hashing", b), ...(signal && { signal }) });
+      const oid = await sha256OnWorker({
+        path: localPath, ...identity, changed: (p) => fileChanged(p, "it is not the file listed, or was written to while it was hashed"), onProgress: (b) => report("hashing", b), ...(signal && { signal }) });
       report("hashing", size, true);
       hashed();
       const action = await lfsBatch({ ...call, oid, size });
       if (action === null) {
         report("already-stored", size, true);
-        return { localPath, pathInRepo, size, oid, lfs: true, sent: false };
+        return { localPath, pathInRepo, size, oid, lfs: true, sent: false, identity };
       }
       report("uploading", 0, true);
       await putLfsObject({ ...call, action, blob, oid });
       report("uploaded", size, true);
-      return { localPath, pathInRepo, size, oid, lfs: true, sent: true };
+      return { localPath, pathInRepo, size, oid, lfs: true, sent: true, identity };
     } catch (e) {
       throw fail(e, `uploading ${pathInRepo}`);
     }

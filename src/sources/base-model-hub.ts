@@ -1,17 +1,21 @@
-import { createWriteStream } from "node:fs";
-import { copyFile, mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, rename, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
-import { downloadFile, fileDownloadInfo, HubApiError } from "@huggingface/hub";
+import { HubApiError } from "@huggingface/hub";
 import { TruecastError } from "../errors.js";
+// The one retrying fetch of every Hub call (a shared Hugging Face convention; it lives with the publish code).
+import { createHubFetch, HubNetworkError } from "../hub/hub-fetch.js";
+import type { RetryPolicy } from "../hub/retry.js";
 import { guardFetch, httpTimeouts, type HttpTimeouts } from "../util/http-guard.js";
 import { COMMIT_HASH, checkRepoPath, isFile, repoFolder } from "./base-model-cache.js";
+import { downloadResumable } from "./hub-download.js";
 
 /**
- * Downloads files of one Hub model into the shared Hugging Face cache layout, through `@huggingface/hub`:
- * the bytes go to `blobs/<etag>` (written to a temporary name, size-checked, then renamed), the snapshot entry
+ * Downloads files of one Hub model into the shared Hugging Face cache layout, through the Hub's retrying fetch
+ * (hub/hub-fetch.ts). A probe reads what Python's client reads from the Hub's own answer (not the storage host's it
+ * redirects to): the commit, the etag (an LFS file's sha256) and the size. A body cut off mid-file is resumed with
+ * Range requests (hub-download.ts):
+ * the bytes go to `blobs/<etag>` (written to a temporary name, size- and sha256-checked, then renamed), the snapshot entry
  * `snapshots/<commit>/<file>` is a relative symlink to the blob (a copy where symlinks are refused), `refs/<revision>`
  * records the commit, and files the repository lacks are marked under `.no_exist/<commit>/`, as huggingface_hub does,
  * so that the next run, or a Python program, finds them offline.
@@ -28,6 +32,10 @@ export interface HubDownloadParams {
   fetch?: typeof fetch;
   /** Deadlines of each request (default: TRUECAST_HTTP_TIMEOUT_MS from process.env, see util/http-guard.ts). */
   timeouts?: HttpTimeouts;
+  /** Retries of each request (default: hub/retry.ts DEFAULT_RETRY). */
+  retry?: Partial<RetryPolicy>;
+  /** Waits between retries (tests shorten them). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface HubDownloadResult {
@@ -81,33 +89,10 @@ export function describeHubFailure(e: unknown, endpoint: string, modelId: string
     if (e.statusCode === 404) return `the Hub at ${endpoint} has no model ${modelId} (HTTP 404)`;
     return `the Hub at ${endpoint} answered HTTP ${e.statusCode} for ${modelId}`;
   }
+  if (e instanceof HubNetworkError) return `could not reach the Hub at ${endpoint} (${e.message})`;
   if (e instanceof TruecastError) return e.message;
   const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message}` : "";
   return `could not reach the Hub at ${endpoint} (${e instanceof Error ? e.message : String(e)}${cause})`;
-}
-
-async function saveBlob(body: ReadableStream<Uint8Array>, blobPath: string, size: number, name: string): Promise<void> {
-  await mkdir(dirname(blobPath), { recursive: true });
-  const tmp = blobPath + uniqueSuffix();
-  let written = 0;
-  const count = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      written += chunk.length;
-      // A server that sends more than it announced is stopped at once, not after filling the disk.
-      if (written > size) return done(new TruecastError("HUB_SERVER", `${name}: the Hub announced ${size} bytes but sends more; run again`));
-      done(null, chunk);
-    },
-  });
-  try {
-    await pipeline(Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>), count, createWriteStream(tmp));
-    if (written !== size) {
-      throw new TruecastError("HUB_NETWORK", `${name}: the Hub announced ${size} bytes but sent ${written}; run again`);
-    }
-    await rename(tmp, blobPath);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }
 
 /**
@@ -126,43 +111,52 @@ async function commitFromHead(p: HubDownloadParams & { path: string }): Promise<
   return c !== null && COMMIT_HASH.test(c) ? c : undefined;
 }
 
+/** What the Hub says of one file at a revision; null when it does not have it. */
+interface FileProbe {
+  commit: string | undefined;
+  etag: string;
+  size: number;
+}
+
+/** A one-byte GET of `url`: the first hop's headers (the Hub's own answer), the last hop's status and range. */
+async function probeFile(hubFetch: typeof fetch, hops: Response[], url: string, name: string): Promise<FileProbe | null> {
+  hops.length = 0;
+  const res = await hubFetch(url, { headers: { Range: "bytes=0-0" } });
+  await res.body?.cancel().catch(() => undefined);
+  const first = hops[0] ?? res;
+  if (res.status === 404 && res.headers.get("x-error-code") === "EntryNotFound") return null;
+  if (!res.ok) throw new HubApiError(url, res.status, res.headers.get("x-request-id") ?? undefined, `HTTP ${res.status}`);
+  const header = (h: string) => first.headers.get(h) ?? res.headers.get(h);
+  const commit = header(COMMIT_HEADER) ?? undefined;
+  const etag = first.headers.get("x-linked-etag") ?? header("etag");
+  if (etag === null) throw new TruecastError("HUB_SERVER", `${name}: the Hub answered without an ETag`);
+  const total = /\/(\d+)$/.exec(res.headers.get("content-range") ?? "")?.[1];
+  const size = Number(first.headers.get("x-linked-size") ?? total ?? res.headers.get("content-length") ?? NaN);
+  if (!Number.isSafeInteger(size) || size < 0) throw new TruecastError("HUB_SERVER", `${name}: the Hub did not say how large it is`);
+  return { commit: commit !== undefined && COMMIT_HASH.test(commit) ? commit : undefined, etag, size };
+}
+
 export async function downloadToCache(params: HubDownloadParams): Promise<HubDownloadResult> {
   const folder = repoFolder(params.cacheDir, params.modelId);
   // While a file's bytes are being fetched, its size: that request gets an idle limit instead of a total one.
   let transferring: number | null = null;
-  const baseFetch = guardFetch(params.fetch ?? fetch, params.timeouts ?? httpTimeouts(), () => transferring);
-  let seenCommit: string | undefined;
-  const origin = new URL(params.endpoint).origin;
-  // The token goes only to the endpoint's own origin (never to a storage host it redirects to), and is passed here
-  // rather than as `accessToken`, which @huggingface/hub refuses unless it starts with "hf_" (Python accepts any).
-  const recordingFetch: typeof fetch = async (input, init) => {
-    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    let withAuth = init;
-    if (params.token !== undefined && new URL(url).origin === origin) {
-      const headers = new Headers(init?.headers);
-      if (!headers.has("authorization")) headers.set("Authorization", `Bearer ${params.token}`);
-      withAuth = { ...init, headers };
-    }
-    const res = await baseFetch(input, withAuth);
-    const c = res.headers.get(COMMIT_HEADER);
-    if (seenCommit === undefined && c !== null && COMMIT_HASH.test(c)) seenCommit = c;
-    return res;
-  };
-  const repo = { type: "model" as const, name: params.modelId };
+  // The token goes only to the endpoint's own origin (never to a storage host it redirects to), and is given to
+  // hub-fetch rather than as `accessToken`, which @huggingface/hub refuses unless it starts with "hf_" (Python accepts any).
+  const hubFetch = createHubFetch({
+    endpoint: params.endpoint, token: params.token ?? "", fetch: params.fetch, timeouts: params.timeouts ?? httpTimeouts(),
+    ...(params.retry && { retry: params.retry }), ...(params.sleep && { sleep: params.sleep }), transferBytes: () => transferring,
+    hooks: { onHop: (res) => hops.push(res) },
+  });
+  const hops: Response[] = [];
+  const fileUrl = (revision: string, name: string) =>
+    `${params.endpoint}/${params.modelId}/resolve/${encodeURIComponent(revision)}/${name.split("/").map(encodeURIComponent).join("/")}`;
   let commit: string | undefined = COMMIT_HASH.test(params.revision) ? params.revision : undefined;
   const got = new Map<string, string>();
   const absent: string[] = [];
   for (const name of params.files) {
     checkRepoPath(name);
-    const common = {
-      repo,
-      path: name,
-      revision: commit ?? params.revision,
-      hubUrl: params.endpoint,
-      fetch: recordingFetch,
-    };
-    const info = await fileDownloadInfo(common);
-    commit ??= seenCommit ?? (await commitFromHead({ ...params, path: name }));
+    const info = await probeFile(hubFetch, hops, fileUrl(commit ?? params.revision, name), name);
+    commit ??= info?.commit ?? (await commitFromHead({ ...params, path: name }));
     if (commit === undefined) {
       throw new TruecastError(
         "HUB_SERVER",
@@ -182,13 +176,9 @@ export async function downloadToCache(params: HubDownloadParams): Promise<HubDow
     if (!(await isFile(blobPath))) {
       // The probe may have asked for a branch: fetch the bytes at the pinned commit, so that a push in between
       // cannot mix files of two commits.
-      const asked = `/resolve/${encodeURIComponent(common.revision)}/`;
-      const url = info.url.startsWith(params.endpoint + "/") ? info.url.replace(asked, `/resolve/${commit}/`) : info.url;
       transferring = info.size;
       try {
-        const blob = await downloadFile({ ...common, revision: commit, downloadInfo: { ...info, url } });
-        if (blob === null) throw new TruecastError("HUB_SERVER", `${name}: the Hub listed it, then said it does not exist`);
-        await saveBlob(blob.stream(), blobPath, info.size, name);
+        await downloadResumable({ fetch: hubFetch, url: fileUrl(commit, name), size: info.size, etag, dest: blobPath, name });
       } finally {
         transferring = null;
       }

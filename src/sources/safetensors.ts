@@ -36,7 +36,7 @@ export async function openSafetensorsFile(path: string): Promise<SourceModel> {
 /** The `.safetensors` file `path` of `store`, alone (no carried files). */
 export async function openSafetensorsStoreFile(store: ModelStore, path: string): Promise<SourceModel> {
   const header = await readStoreHeader(store, path);
-  return model({ kind: SAFETENSORS_FILE_KIND, path: header.path, tensors: tensorRefs(header, store, path), files: new Map(), weightFiles: storeWeightFiles(store, [path]), shardMetadata: new Map([[posix.basename(path), header.metadata]]), notes: [] });
+  return model({ kind: SAFETENSORS_FILE_KIND, path: header.path, tensors: tensorRefs(header, store, path), files: new Map(), weightFiles: await storeWeightFiles(store, [path]), shardMetadata: new Map([[posix.basename(path), header.metadata]]), notes: [] });
 }
 
 /** Does `dir` look like a safetensors model folder (single file, index, or transformers-named shards)? */
@@ -111,7 +111,7 @@ export async function openSafetensorsStoreFolder(store: ModelStore): Promise<Sou
   }
   carried ??= await storeCarriedFiles(store);
   notes.unshift(...carried.skipped.map((s) => `${s.name} not carried: ${s.reason}`));
-  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: carried.files, weightFiles: storeWeightFiles(store, [...read, ...sidecars.keys()]), shardMetadata, notes, ...(sidecars.size > 0 ? { sidecars } : {}) }, carried.cleanup);
+  return model({ kind: SAFETENSORS_FOLDER_KIND, path: dir, tensors, files: carried.files, weightFiles: await storeWeightFiles(store, [...read, ...sidecars.keys()]), shardMetadata, notes, ...(sidecars.size > 0 ? { sidecars } : {}) }, carried.cleanup);
 }
 
 /** Reads and checks the header of the store's safetensors file `path`. */

@@ -63,11 +63,17 @@ export async function* storeRangeChunks(params: {
 
 /**
  * The weight files `names` of the store as a source lists them for its digests: a local store's by their path on
- * this machine; a remote store's not at all (its files are not on this machine to hash; their LFS oids are the
- * Hub's to show).
+ * this machine (hashed by the export); a remote store's with the size and SHA-256 its listing gives (a Hub repo's
+ * LFS oids), or not at all where the listing has none.
  */
-export function storeWeightFiles(store: ModelStore, names: readonly string[]): SourceFile[] {
-  if (store.localPath === undefined) return [];
-  const localPath = store.localPath.bind(store);
-  return names.map((name) => ({ path: localPath(name), name, role: "source" as const }));
+export async function storeWeightFiles(store: ModelStore, names: readonly string[]): Promise<SourceFile[]> {
+  if (store.localPath !== undefined) {
+    const localPath = store.localPath.bind(store);
+    return names.map((name) => ({ path: localPath(name), name, role: "source" as const }));
+  }
+  const listed = new Map((await store.list()).map((e) => [e.path, e]));
+  return names.flatMap((name) => {
+    const e = listed.get(name);
+    return e?.sha256 === undefined ? [] : [{ path: storeFileName(store, name), name, role: "source" as const, known: { bytes: e.size, sha256: e.sha256 } }];
+  });
 }

@@ -41,6 +41,11 @@ export interface SourceFile {
    */
   readonly name: string;
   readonly role: SourceFileRole;
+  /**
+   * Size and SHA-256 when the store knows them without the file being on this machine (a Hub repo's LFS files):
+   * then `path` only names it, and nothing is read or hashed.
+   */
+  readonly known?: { readonly bytes: number; readonly sha256: string };
 }
 
 /** The same files, as files of another input (an adapter's, a base model's). */

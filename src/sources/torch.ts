@@ -148,7 +148,7 @@ export async function openTorchStoreFile(store: ModelStore, path: string, opts: 
   const notes: string[] = [];
   const file = await readFileTensors(store, path, notes, true);
   const tensors = tensorRefs(file, notes, opts.tieWordEmbeddings === true);
-  return model({ kind: TORCH_FILE_KIND, path: storeFileName(store, path), tensors, files: new Map(), weightFiles: storeWeightFiles(store, [path]), notes });
+  return model({ kind: TORCH_FILE_KIND, path: storeFileName(store, path), tensors, files: new Map(), weightFiles: await storeWeightFiles(store, [path]), notes });
 }
 
 /** config.json's `tie_word_embeddings`; transformers' default (true) when config.json omits it. */
@@ -216,7 +216,7 @@ export async function openTorchStoreFolder(store: ModelStore): Promise<SourceMod
   const tensors = perFile.flatMap((f) => tensorRefs(f, notes, tie));
   carried ??= await storeCarriedFiles(store);
   notes.unshift(...carried.skipped.map((s) => `${s.name} not carried: ${s.reason}`));
-  return model({ kind: TORCH_FOLDER_KIND, path: dir, tensors, files: carried.files, weightFiles: storeWeightFiles(store, perFile.map((f) => f.path)), notes }, carried.cleanup);
+  return model({ kind: TORCH_FOLDER_KIND, path: dir, tensors, files: carried.files, weightFiles: await storeWeightFiles(store, perFile.map((f) => f.path)), notes }, carried.cleanup);
 }
 
 /** Read every shard the index names, checking that index and shards agree exactly. */

@@ -25,6 +25,12 @@ export interface FileSha256Params {
   /** The file's size and mtime when its upload or export began (a snapshot); a file that differs is refused. */
   size: number;
   mtimeMs: number;
+  /**
+   * Device and inode of the file as it was listed, when known: checked too (with fstat on the handle hashed), so a
+   * file replaced by another of the same size and mtime, or a link pointed elsewhere, is refused.
+   */
+  dev?: number;
+  ino?: number;
   /** Bytes hashed so far. */
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
@@ -95,7 +101,8 @@ export function sha256OnWorker(params: FileSha256Params): Promise<string> {
     worker.on("error", onError);
     worker.on("exit", onExit);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const job: Sha256Job = { path, size: params.size, mtimeMs: params.mtimeMs, progressBytes: PROGRESS_BYTES };
+    const { dev = null, ino = null, size, mtimeMs } = params;
+    const job: Sha256Job = { path, dev, ino, size, mtimeMs, progressBytes: PROGRESS_BYTES };
     worker.postMessage(job);
   });
 }

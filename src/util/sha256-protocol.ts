@@ -2,7 +2,9 @@
 
 export interface Sha256Job {
   path: string;
-  /** The file as it was when its upload began: a file of another size or mtime is refused, not hashed. */
+  /** The file as it was listed: another file (device, inode; null: not checked), size or mtime is refused, not hashed. */
+  dev: number | null;
+  ino: number | null;
   size: number;
   mtimeMs: number;
   /** A progress message is sent after every this many bytes. */

@@ -25,7 +25,7 @@ function hashFile(job: Sha256Job): Sha256Reply {
   try {
     const same = () => {
       const st = fstatSync(fd);
-      return st.size === job.size && st.mtimeMs === job.mtimeMs;
+      return (job.dev === null || st.dev === job.dev) && (job.ino === null || st.ino === job.ino) && st.size === job.size && st.mtimeMs === job.mtimeMs;
     };
     if (!same()) return { type: "error", changed: true, message: "" };
     const hash = createHash("sha256");

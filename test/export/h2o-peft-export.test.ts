@@ -192,6 +192,9 @@ test("int4 H2O LoRA run with lora_unfreeze_layers [lm_head]: the trained lm_head
     assert.ok(notes.some((n) => n.startsWith("lm_head.weight is F32 in checkpoint.pth") && n.includes("the base model's is BF16")), notes.join("\n"));
     assert.ok(notes.includes("6 frozen weights taken from the base model in its own dtype, not the run's copies"), notes.join("\n"));
     assert.ok(!notes.some((n) => /frozen/.test(n) && /lm_head/.test(n)));
+    // The model card says where the frozen weights came from, beside the Conversion line.
+    const card = await readFile(join(t.dir, "out", "README.md"), "utf8");
+    assert.match(card, /\n- Conversion: [^\n]*\n- Frozen weights: \d+ frozen weights come from the base model \S+, not from the experiment, whose checkpoint holds them bitsandbytes-quantized \(int4\)\.\n/);
   } finally {
     await t.cleanup();
   }

@@ -98,7 +98,7 @@ test("a file modified after open (same size, new mtime) is refused when read, na
     const blob = await FileBlob.open(path);
     const later = new Date(Date.now() + 60_000);
     await utimes(path, later, later);
-    await assert.rejects(drain(blob.stream()), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && e.message.includes(path) && /changed while it was being uploaded/.test(e.message));
+    await assert.rejects(drain(blob.stream()), (e: unknown) => e instanceof TruecastError && e.code === "VERIFY_FAILED" && e.message.includes(path) && /changed during the publish/.test(e.message));
   });
 });
 
@@ -106,12 +106,12 @@ test("a file that grew or shrank after open is refused when read", async () => {
   await withFile(pattern(4096), async (path) => {
     const blob = await FileBlob.open(path);
     await appendFile(path, "x");
-    await assert.rejects(blob.arrayBuffer(), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE");
+    await assert.rejects(blob.arrayBuffer(), (e: unknown) => e instanceof TruecastError && e.code === "VERIFY_FAILED");
   });
   await withFile(pattern(4096), async (path) => {
     const blob = await FileBlob.open(path);
     await truncate(path, 100);
-    await assert.rejects(drain(blob.slice(0, 200).stream()), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE");
+    await assert.rejects(drain(blob.slice(0, 200).stream()), (e: unknown) => e instanceof TruecastError && e.code === "VERIFY_FAILED");
   });
 });
 
@@ -126,7 +126,7 @@ test("a file that shrinks while a stream is reading it ends the stream with an e
       (async () => {
         for (;;) if ((await reader.read()).done) break;
       })(),
-      (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE",
+      (e: unknown) => e instanceof TruecastError && e.code === "VERIFY_FAILED",
     );
   });
 });

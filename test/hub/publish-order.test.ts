@@ -91,7 +91,7 @@ test("a request body whose file changed is reported as that, once, not retried a
     await utimes(path, later, later);
     let retries = 0;
     const f = createHubFetch({ endpoint: origin, token: "hf_x", sleep: async () => undefined, hooks: { onRetry: () => retries++ } });
-    await assert.rejects(f(`${origin}/lfs/put/x`, { method: "PUT", body: blob }), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && e.message.includes(path));
+    await assert.rejects(f(`${origin}/lfs/put/x`, { method: "PUT", body: blob }), (e: unknown) => e instanceof TruecastError && e.code === "VERIFY_FAILED" && e.message.includes(path));
     assert.equal(retries, 0);
     assert.ok(requests <= 1);
   } finally {

@@ -1,15 +1,16 @@
 /**
  * `inspect` and `diff` on Hub repos read in place (the double): inspect from headers alone, diff of a remote repo
- * against a local copy of its files and against another remote repo, and `export hf://…` refused with one line.
+ * against a local copy of its files and against another remote repo, and `export hf://…` giving the same files as
+ * an export of a local copy.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { test } from "node:test";
 import { cli } from "../support/cli.js";
 import { startHubDouble } from "../support/hub-double.js";
-import { hubEnv, repoFiles, seedRepo } from "./hub-repo-fixture.js";
+import { hubEnv, repoFiles, seedRepo, sha256 } from "./hub-repo-fixture.js";
 
 test("inspect hf://… reads headers only; diff pairs a remote repo with a local copy and with another repo", async () => {
   const d = await startHubDouble();
@@ -49,10 +50,32 @@ test("inspect hf://… reads headers only; diff pairs a remote repo with a local
     assert.match(other.stdout, /model\.layers\.0\.w3\.weight/);
     assert.match(other.stdout, /verdict: b differs from a in 1 tensor/);
 
-    const refused = await cli(["export", "hf://acme/three", join(local, "out")], { env });
-    assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /^truecast: export cannot read source hf:\/\/acme\/three from the Hub in place yet/);
-    assert.equal(refused.stderr.trim().split("\n").length, 1);
+    // export from the Hub in place: the same files as an export of the local copy, and the source files listed
+    // with the repo's LFS SHA-256 (nothing hashed locally, no local path).
+    const remoteOut = join(local, "..", `${basename(local)}-remote-out`);
+    const localOut = join(local, "..", `${basename(local)}-local-out`);
+    try {
+      const fromHub = await cli(["export", "hf://acme/three", remoteOut, "--json"], { env });
+      assert.equal(fromHub.code, 0, fromHub.stderr);
+      const fromDisk = await cli(["export", local, localOut, "--json"], { env });
+      assert.equal(fromDisk.code, 0, fromDisk.stderr);
+      const shardNames = ["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors"];
+      const written = (await readdir(remoteOut)).sort();
+      assert.deepEqual(written, (await readdir(localOut)).sort());
+      assert.ok(written.includes("model.safetensors") && written.includes("config.json"), written.join(", "));
+      // Everything but the card and the report (which name their source) is byte for byte the local export's.
+      for (const name of written.filter((n) => n !== "README.md" && n !== "truecast-report.json")) {
+        assert.ok((await readFile(join(remoteOut, name))).equals(await readFile(join(localOut, name))), name);
+      }
+      const r = JSON.parse(fromHub.stdout) as { sourceFiles: { name: string; bytes: number; sha256: string; role: string }[]; bitExact: number };
+      assert.deepEqual(r.sourceFiles, shardNames.map((name) => ({ name, bytes: files[name]?.byteLength, sha256: sha256(files[name] ?? new Uint8Array()), role: "source" })));
+      const card = await readFile(join(remoteOut, "README.md"), "utf8");
+      assert.match(card, /hf:\/\/acme\/three/);
+      assert.doesNotMatch(card + (await readFile(join(remoteOut, "truecast-report.json"), "utf8")), new RegExp(tmpdir().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+    } finally {
+      await rm(remoteOut, { recursive: true, force: true });
+      await rm(localOut, { recursive: true, force: true });
+    }
   } finally {
     await d.stop();
     await rm(local, { recursive: true, force: true });

@@ -28,7 +28,7 @@ test("the worker's sha256 equals node:crypto's, for sizes around its read size a
   }
 });
 
-test("a file whose mtime or size is not the upload's snapshot is refused (UNREADABLE, naming it)", async () => {
+test("a file whose mtime, size or inode is not the snapshot is refused (UNREADABLE by default, naming it)", async () => {
   const t = await tempDir();
   try {
     const path = join(t.dir, "model.safetensors");
@@ -40,6 +40,9 @@ test("a file whose mtime or size is not the upload's snapshot is refused (UNREAD
     await assert.rejects(sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs }), changed);
     const now = await stat(path);
     await assert.rejects(sha256OnWorker({ path, size: st.size + 1, mtimeMs: now.mtimeMs }), changed);
+    // Same size and mtime, another inode: a file put in its place (or a link retargeted) after the listing.
+    await assert.rejects(sha256OnWorker({ path, size: now.size, mtimeMs: now.mtimeMs, dev: now.dev, ino: now.ino + 1 }), changed);
+    assert.match(await sha256OnWorker({ path, size: now.size, mtimeMs: now.mtimeMs, dev: now.dev, ino: now.ino }), /^[0-9a-f]{64}$/);
     await assert.rejects(sha256OnWorker({ path: join(t.dir, "missing.safetensors"), size: 1, mtimeMs: 0 }), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && /missing\.safetensors: ENOENT/.test(e.message));
   } finally {
     await t.cleanup();

@@ -17,18 +17,35 @@ export const SLOT_COST = 12;
 export const STRING_COST = 24;
 
 /**
- * Heap estimate allowed per byte of pickle. The estimate adds up everything built, garbage included; torch-written
- * state dicts need 8 to 12 a byte (100k tensors with module metadata: 9.5; 10k parameters: 12; checked at test time
- * in test/formats/torch/real-checkpoints.test.ts). A pickle that builds more is not a state dict.
+ * Estimated heap bytes of one memo entry (its value is charged when built): an array slot, with the array's growth,
+ * for entries written in order as CPython numbers them; a Map entry (measured: ~60) for any other index.
  */
-export const HEAP_PER_PICKLE_BYTE = 32;
-/** Heap estimate every pickle may use, however small. */
-export const HEAP_FLOOR = 64 * 1024 * 1024;
-/** Memo entries allowed per byte of pickle, and the floor. torch's pickles memoize about one value per 20 bytes. */
+export const MEMO_ENTRY_COST = 16;
+export const SPARSE_MEMO_ENTRY_COST = 64;
+
+/*
+ * The limits below were measured on the whole CLI (`truecast inspect`, peak RSS; node alone is ~64 MB) and on pickles
+ * written by real torch 1.13 (test/formats/torch/real-checkpoints.test.ts and test/formats/pickle/budget-rss.test.ts
+ * check both at test time). Real state dicts need 6 to 15 estimated heap bytes per byte of data.pkl, memo included
+ * (20k short-named Parameters: 15.2; 100k tensors with module metadata: 9.5; H2O LoRA keys: 7.4; a Llama-70B-shaped
+ * state dict: 8.2), at most 0.1 memo entries per byte and 2,009 values on the stack.
+ */
+
+/**
+ * Heap estimate allowed per byte of pickle: 1.6 times the most a torch-written state dict was measured to need. The
+ * estimate adds up everything built, garbage included. A pickle that builds more is not a state dict.
+ */
+export const HEAP_PER_PICKLE_BYTE = 24;
+/**
+ * Heap estimate every pickle may use, however small: a pickle of up to 2 MB may build 48 MB, which keeps the CLI
+ * under ~150 MB of peak RSS whatever the pickle does (measured: 100 to 125 MB for the hostile cases of issue 9).
+ */
+export const HEAP_FLOOR = 48 * 1024 * 1024;
+/** Memo entries allowed per byte of pickle (2.5 times torch's 0.1), and the floor (a 2.5 MB pickle's). */
 export const MEMO_PER_PICKLE_BYTE = 0.25;
-export const MEMO_FLOOR = 1_000_000;
-/** Values on the stack at once: torch batches 1,000 items per MARK, and nesting is shallow. */
-export const MAX_STACK = 500_000;
+export const MEMO_FLOOR = 625_000;
+/** Values on the stack at once: torch batches 1,000 items per MARK, and nesting is shallow (measured: 2,009). */
+export const MAX_STACK = 50_000;
 /** Open MARKs at once: a state dict nests a few levels deep. */
 export const MAX_MARKS = 10_000;
 
@@ -103,9 +120,10 @@ export class PickleBudget {
     this.charge(STRING_COST + n);
   }
 
-  /** Before a memo write that would hold `size + 1` entries. */
-  memo(size: number): void {
+  /** Before a memo write that would hold `size + 1` entries; `dense` when it is the next index in order. */
+  memo(size: number, dense = true): void {
     if (size >= this.limits.memoEntries) throw this.refuse(`memoizes more than ${this.limits.memoEntries} values`);
+    this.charge(dense ? MEMO_ENTRY_COST : SPARSE_MEMO_ENTRY_COST);
   }
 
   /** Before a push that would hold `size + 1` values. */

@@ -6,6 +6,7 @@
 import { TruecastError } from "../../errors.js";
 import { PickleBudget, type BudgetLimits } from "./budget.js";
 import { Cursor } from "./cursor.js";
+import { Memo } from "./memo.js";
 import { decodeLong, parseDecimal, parseFloatArg } from "./numbers.js";
 import { HIGHEST_PROTOCOL, OP } from "./opcodes.js";
 import { readStringOp } from "./string-ops.js";
@@ -68,8 +69,8 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
   const cur = new Cursor(bytes, fileName, params.offset ?? 0);
   const stack: PickleValue[] = [];
   const marks: number[] = [];
-  const memo = new Map<number, PickleValue>();
   const budget = new PickleBudget(fileName, bytes.length - (params.offset ?? 0), params.limits);
+  const memo = new Memo(budget);
 
   const bad = (what: string): TruecastError =>
     new TruecastError("PICKLE_INVALID", `${fileName}: ${what} (at byte ${cur.pos}); the pickle is damaged or not one torch writes`);
@@ -137,9 +138,7 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
     for (let i = 0; i < items.length; i += 2) d.set(hashable(items[i] as PickleValue, "a dict key"), items[i + 1] as PickleValue);
   };
   const memoPut = (i: number): void => {
-    const v = top();
-    if (!memo.has(i)) budget.memo(memo.size);
-    memo.set(i, v);
+    memo.set(i, top());
   };
   const memoGet = (i: number): PickleValue => {
     if (!memo.has(i)) throw bad(`memo entry ${i} is read before it is written`);

@@ -7,6 +7,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { TruecastError } from "../../errors.js";
+import { CONFIG_FILE, parseSideJson } from "../../formats/side-file.js";
 import type { PeftAdapter } from "../../sources/peft.js";
 import type { SourceModel } from "../../sources/tensor-ref.js";
 
@@ -22,7 +23,7 @@ export async function readTieWordEmbeddings(configPath: string | undefined): Pro
   if (configPath === undefined) return null;
   try {
     if ((await stat(configPath)).size > MAX_CONFIG_BYTES) return null;
-    const c = JSON.parse(await readFile(configPath, "utf8")) as unknown;
+    const c = parseSideJson(await readFile(configPath, "utf8"), configPath, CONFIG_FILE);
     if (typeof c !== "object" || c === null || Array.isArray(c)) return null;
     const v = (c as Record<string, unknown>).tie_word_embeddings;
     return v === undefined ? true : typeof v === "boolean" ? v : null;

@@ -142,3 +142,20 @@ export function tensorShapeBomb(): Uint8Array {
     OP.EMPTY_LIST, calls,
   ]);
 }
+
+/** `n` bytes of `}a` pairs into one list: every dict stays alive (nothing is garbage), unlike a bare flood. */
+export function retainedFlood(n: number): Uint8Array {
+  const pairs = new Uint8Array(n);
+  for (let i = 0; i < n; i += 2) {
+    pairs[i] = OP.EMPTY_DICT;
+    pairs[i + 1] = OP.APPEND;
+  }
+  return stateDictZip([OP.EMPTY_LIST, pairs.subarray(0, n - (n % 2))]);
+}
+
+/** One value memoized at `n` distinct memo indices (LONG_BINPUT, 5 bytes each): a memo table that grows for free. */
+export function memoFlood(n: number): Uint8Array {
+  const puts = new Uint8Array(5 * n);
+  for (let i = 0; i < n; i++) puts.set([OP.LONG_BINPUT, ...u32(M + i)], 5 * i);
+  return stateDictZip([OP.NONE, puts]);
+}

@@ -37,27 +37,47 @@ describe("checkpoints written by PyTorch", { skip: HAS_TORCH ? false : `${PYTHON
   });
   after(() => cleanup());
 
-  it("reads a 100,000-tensor state dict, whose pickle needs under a third of its budget", async () => {
-    const m = await openTorchFile(join(dir, "many.pt"));
-    assert.equal(m.tensors.length, 100_001);
-    assert.deepEqual(m.tensors.at(-1)?.shape, [3, 2]);
-    const handle = await open(join(dir, "many.pt"), "r");
+  /** Unpickle `name`'s data.pkl with its budget divided by `margin` (heap and memo). */
+  async function unpickleWithMargin(name: string, margin: number): Promise<unknown> {
+    const handle = await open(join(dir, `${name}.pt`), "r");
     try {
       const file = fileAccess(handle, (await handle.stat()).size);
-      const { entries } = await readZipDirectory({ file, fileName: "many.pt" });
-      const { offset, length } = storedRange("many.pt", entries.get("many/data.pkl") ?? assert.fail("no data.pkl"));
+      const { entries } = await readZipDirectory({ file, fileName: `${name}.pt` });
+      const { offset, length } = storedRange(name, entries.get(`${name}/data.pkl`) ?? assert.fail("no data.pkl"));
       const bytes = await file.read(offset, length);
       const full = budgetLimits(bytes.length);
-      const third = { ...full, heapBytes: Math.floor(full.heapBytes / 3), memoEntries: Math.floor(full.memoEntries / 3) };
-      const hooks = torchHooks({ fileName: "many.pt", locate: (key) => {
-        const e = entries.get(`many/data/${key}`);
-        return e === undefined ? null : { byteOffset: storedRange("many.pt", e).offset, byteLength: Number(e.uncompressedSize) };
+      const limits = { ...full, heapBytes: Math.floor(full.heapBytes / margin), memoEntries: Math.floor(full.memoEntries / margin) };
+      const hooks = torchHooks({ fileName: `${name}.pt`, locate: (key) => {
+        const e = entries.get(`${name}/data/${key}`);
+        return e === undefined ? null : { byteOffset: storedRange(name, e).offset, byteLength: Number(e.uncompressedSize) };
       } });
-      const value = unpickle({ bytes, fileName: "many.pt", hooks, limits: third });
-      assert.ok(value instanceof Map && value.size === 100_001);
+      return unpickle({ bytes, fileName: `${name}.pt`, hooks, limits });
     } finally {
       await handle.close();
     }
+  }
+
+  it("reads a 100,000-tensor state dict, whose pickle needs under half of its budget", async () => {
+    const m = await openTorchFile(join(dir, "many.pt"));
+    assert.equal(m.tensors.length, 100_001);
+    assert.deepEqual(m.tensors.at(-1)?.shape, [3, 2]);
+    const value = await unpickleWithMargin("many", 2);
+    assert.ok(value instanceof Map && value.size === 100_001);
+  });
+
+  it("reads 20,000 short-named Parameters (the most budget per byte torch's pickle needs) with a third to spare", async () => {
+    const m = await openTorchFile(join(dir, "short.pt"));
+    assert.equal(m.tensors.length, 20_000);
+    const value = await unpickleWithMargin("short", 1.5);
+    assert.ok(value instanceof Map && value.size === 20_000);
+  });
+
+  it("reads a Llama-2-70B-shaped state dict (723 tensors, real shapes) well within its budget", async () => {
+    const m = await openTorchFile(join(dir, "llama70b.pt"));
+    assert.equal(m.tensors.length, 723);
+    assert.deepEqual(m.tensors.find((t) => t.name === "model.layers.79.mlp.down_proj.weight")?.shape, [8192, 28672]);
+    const value = await unpickleWithMargin("llama70b", 20);
+    assert.ok(value instanceof Map && value.size === 723);
   });
 
   it("reads every strided view bit-exactly, as torch's .contiguous() bytes", async () => {

@@ -2,6 +2,8 @@
 
 usage: real_checkpoints.py OUT_DIR
   many.pt   a state dict of 100,000 tensors with module metadata, like a very large model's (plus parameters)
+  short.pt  20,000 Parameters with the shortest names ("0", "1", ...): the most budget a byte of torch's pickle needs
+  llama70b.pt  a state dict shaped like Llama-2-70B's (723 tensors, real shapes), each a stride-0 view of one element
   views.pt  strided views of shared storages; views/<name>.bin holds each view's .contiguous() bytes
 """
 import os
@@ -20,6 +22,22 @@ for i in range(50_000):
     sd._metadata[f"model.layers.{i}"] = {"version": 1}
 sd["lm_head.weight"] = torch.nn.Parameter(torch.zeros(3, 2))
 torch.save(sd, os.path.join(out, "many.pt"))
+
+torch.save({str(i): torch.nn.Parameter(torch.zeros(1)) for i in range(20_000)}, os.path.join(out, "short.pt"))
+
+h, inter, vocab, kv = 8192, 28672, 32000, 1024
+one = torch.zeros(1, dtype=torch.bfloat16)
+llama = OrderedDict()
+llama["model.embed_tokens.weight"] = one.expand(vocab, h)
+for layer in range(80):
+    p = f"model.layers.{layer}."
+    for name, shape in [("self_attn.q_proj", (h, h)), ("self_attn.k_proj", (kv, h)), ("self_attn.v_proj", (kv, h)),
+                        ("self_attn.o_proj", (h, h)), ("mlp.gate_proj", (inter, h)), ("mlp.up_proj", (inter, h)),
+                        ("mlp.down_proj", (h, inter)), ("input_layernorm", (h,)), ("post_attention_layernorm", (h,))]:
+        llama[p + name + ".weight"] = one.expand(*shape)
+llama["model.norm.weight"] = one.expand(h)
+llama["lm_head.weight"] = one.expand(vocab, h)
+torch.save(llama, os.path.join(out, "llama70b.pt"))
 
 g = torch.Generator().manual_seed(7)
 big = torch.randn(6 * 1024 * 1024 // 4 * 33, generator=g)  # big[::33] is a 6 MB view

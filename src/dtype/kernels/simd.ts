@@ -1,0 +1,155 @@
+/**
+ * The WebAssembly SIMD cast kernels (module: simd-module.ts): float32 → bfloat16 and float32 → float16 with the
+ * loss report in the same pass, and bfloat16/float16 → float32. Same bits and same report as the JavaScript
+ * kernels (f32-to-bf16.ts, f32-to-f16.ts, widen.ts), which remain the fallback where WebAssembly SIMD is not
+ * available. Each block of up to {@link SIMD_BLOCK} elements is copied into the module's memory, converted there
+ * (the elements outside the fast range are listed by the module and converted here, one by one, as the JS kernels
+ * convert them) and copied out; a last partial step of fewer than 8 elements goes through the JS kernel.
+ */
+import { HOST_LITTLE_ENDIAN } from "../host-order.js";
+import { f32BitsToBf16, f32BitsToF16, f32Value } from "../scalar.js";
+import { f16ValueTable } from "../tables.js";
+import type { Tally } from "../tally.js";
+import { convertF32ToBf16 } from "./f32-to-bf16.js";
+import { convertF32ToF16 } from "./f32-to-f16.js";
+import { type Kernel, i32, stateless, u16 } from "./kernel.js";
+import { castModuleBytes, IN_AT, LIST_AT, OUT_AT, SIMD_BLOCK, STATS_AT } from "./simd-module.js";
+import { bf16ToF32Kernel, f16ToF32Kernel } from "./widen.js";
+
+/** The few WebAssembly APIs used here (the project's TypeScript libs declare no WebAssembly types). */
+export interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { readonly exports: Record<string, unknown> };
+}
+
+/** One instance of the module (one per thread) and views of its memory. */
+export interface SimdCasts {
+  readonly f32ToBf16: (n: number, maxRel: number) => number;
+  readonly f32ToF16: (n: number, maxRel: number) => number;
+  readonly bf16ToF32: (n: number) => number;
+  readonly f16ToF32: (n: number) => number;
+  readonly bytes: Uint8Array;
+  readonly list: Int32Array;
+  readonly changed: Int32Array;
+  readonly absMax: Float32Array;
+  readonly relMax: Float64Array;
+}
+
+/**
+ * Instantiate the cast module with `wasm` (default: the global WebAssembly; null: none), or null where there is
+ * none or it rejects the module (no SIMD support).
+ */
+export function loadSimdCasts(wasm: WasmApi | null = (globalThis as { WebAssembly?: WasmApi }).WebAssembly ?? null): SimdCasts | null {
+  if (wasm === null) return null;
+  let exports: Record<string, unknown>;
+  try {
+    exports = new wasm.Instance(new wasm.Module(castModuleBytes())).exports;
+  } catch {
+    return null;
+  }
+  const buffer = (exports.mem as { buffer: ArrayBuffer }).buffer;
+  return {
+    f32ToBf16: exports.f32ToBf16 as SimdCasts["f32ToBf16"],
+    f32ToF16: exports.f32ToF16 as SimdCasts["f32ToF16"],
+    bf16ToF32: exports.bf16ToF32 as SimdCasts["bf16ToF32"],
+    f16ToF32: exports.f16ToF32 as SimdCasts["f16ToF32"],
+    bytes: new Uint8Array(buffer),
+    list: new Int32Array(buffer, LIST_AT, SIMD_BLOCK),
+    changed: new Int32Array(buffer, STATS_AT, 4),
+    absMax: new Float32Array(buffer, STATS_AT + 16, 4),
+    relMax: new Float64Array(buffer, STATS_AT + 32, 1),
+  };
+}
+
+let threadCasts: SimdCasts | null | undefined;
+
+/**
+ * This thread's SIMD casts (instantiated on first use), or null where WebAssembly SIMD is not available, or on a
+ * big-endian host (the kernels get host-order elements; WebAssembly memory is little-endian).
+ */
+export function threadSimdCasts(): SimdCasts | null {
+  if (threadCasts === undefined) threadCasts = HOST_LITTLE_ENDIAN ? loadSimdCasts() : null;
+  return threadCasts;
+}
+
+/** What differs between the two narrowing kernels. */
+interface Narrow {
+  run(simd: SimdCasts, n: number, maxRel: number): number;
+  /** The scalar conversion and the result's value, for the elements the module lists. */
+  scalar(bits: number): number;
+  value(r: number): number;
+  /** The JS kernel, for the last elements (fewer than 8). */
+  js(src: Uint8Array, dst: Uint8Array, t: Tally): void;
+}
+
+const BF16: Narrow = {
+  run: (simd, n, maxRel) => simd.f32ToBf16(n, maxRel),
+  scalar: f32BitsToBf16,
+  value: (r) => f32Value(r << 16),
+  js: convertF32ToBf16,
+};
+const F16: Narrow = {
+  run: (simd, n, maxRel) => simd.f32ToF16(n, maxRel),
+  scalar: f32BitsToF16,
+  value: (r) => f16ValueTable()[r] ?? NaN,
+  js: convertF32ToF16,
+};
+
+function narrow(simd: SimdCasts, how: Narrow, src: Uint8Array, dst: Uint8Array, t: Tally): void {
+  const n = src.byteLength >>> 2;
+  const body = n & ~7;
+  const bits = i32(src);
+  const out = u16(dst);
+  const { bytes, list, changed, absMax } = simd;
+  for (let at = 0; at < body; at += SIMD_BLOCK) {
+    const len = Math.min(SIMD_BLOCK, body - at);
+    bytes.set(src.subarray(at * 4, (at + len) * 4), IN_AT);
+    const specials = how.run(simd, len, t.maxRelError);
+    dst.set(bytes.subarray(OUT_AT, OUT_AT + len * 2), at * 2);
+    t.changed += (changed[0] ?? 0) + (changed[1] ?? 0) + (changed[2] ?? 0) + (changed[3] ?? 0);
+    t.offer(Math.max(absMax[0] ?? 0, absMax[1] ?? 0, absMax[2] ?? 0, absMax[3] ?? 0), simd.relMax[0] ?? 0);
+    for (let k = 0; k < specials; k++) {
+      const i = at + (list[k] ?? 0);
+      const x = bits[i] ?? 0;
+      const r = how.scalar(x);
+      out[i] = r;
+      t.observe(f32Value(x), how.value(r));
+    }
+  }
+  if (body < n) how.js(src.subarray(body * 4), dst.subarray(body * 2), t);
+}
+
+function widen(simd: SimdCasts, run: (n: number) => number, js: Kernel, src: Uint8Array, dst: Uint8Array, t: Tally): void {
+  const n = src.byteLength >>> 1;
+  const body = n & ~7;
+  const { bytes } = simd;
+  for (let at = 0; at < body; at += SIMD_BLOCK) {
+    const len = Math.min(SIMD_BLOCK, body - at);
+    bytes.set(src.subarray(at * 2, (at + len) * 2), IN_AT);
+    t.nan += run(len);
+    dst.set(bytes.subarray(OUT_AT, OUT_AT + len * 4), at * 4);
+  }
+  if (body < n) js.convert(src.subarray(body * 2), dst.subarray(body * 4), t);
+}
+
+/** float32 → bfloat16 in WebAssembly SIMD (same bits and report as f32-to-bf16.ts). */
+export function simdF32ToBf16Kernel(simd: SimdCasts): Kernel {
+  return stateless((src, dst, t) => narrow(simd, BF16, src, dst, t));
+}
+
+/** float32 → float16 in WebAssembly SIMD (same bits and report as f32-to-f16.ts). */
+export function simdF32ToF16Kernel(simd: SimdCasts): Kernel {
+  return stateless((src, dst, t) => narrow(simd, F16, src, dst, t));
+}
+
+/** bfloat16 → float32 in WebAssembly SIMD (same bits and NaN count as widen.ts). */
+export function simdBf16ToF32Kernel(simd: SimdCasts): Kernel {
+  const js = bf16ToF32Kernel();
+  return stateless((src, dst, t) => widen(simd, simd.bf16ToF32, js, src, dst, t));
+}
+
+/** float16 → float32 in WebAssembly SIMD (same bits and NaN count as widen.ts). */
+export function simdF16ToF32Kernel(simd: SimdCasts): Kernel {
+  const js = f16ToF32Kernel();
+  return stateless((src, dst, t) => widen(simd, simd.f16ToF32, js, src, dst, t));
+}
