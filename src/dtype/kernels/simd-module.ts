@@ -26,6 +26,8 @@ export const LIST_AT = OUT_AT + SIMD_BLOCK * 4;
 export const STATS_AT = LIST_AT + SIMD_BLOCK * 4;
 export const SIMD_PAGES = Math.ceil((STATS_AT + 64) / 65536);
 
+import { i32Const as c, name, section, uleb } from "./wasm-bytes.js";
+
 const I32 = 0x7f;
 const F64 = 0x7c;
 const V128 = 0x7b;
@@ -57,28 +59,6 @@ const s = {
   f64mul: [0xa2], f64max: [0xa5], demote: [0xb6], f64const: (x: number) => [0x44, ...f64Bytes(x)],
 };
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-/** `i32.const n` (signed LEB128; n an int32). */
-function c(n: number): number[] {
-  const out: number[] = [0x41];
-  n |= 0;
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
-    out.push(b | 0x80);
-  }
-}
 
 function f64Bytes(x: number): number[] {
   return [...new Uint8Array(new Float64Array([x]).buffer)];
@@ -235,14 +215,6 @@ function widenBody(from: "BF16" | "F16"): number[] {
     ...s.get(W_NANS), ...v.i32x4extract(2), ...s.add, ...s.get(W_NANS), ...v.i32x4extract(3), ...s.add,
     ...s.end,
   ];
-}
-
-function section(id: number, content: number[]): number[] {
-  return [id, ...uleb(content.length), ...content];
-}
-
-function name(text: string): number[] {
-  return [text.length, ...[...text].map((ch) => ch.charCodeAt(0))];
 }
 
 function func(locals: number[][], body: number[]): number[] {

@@ -10,6 +10,8 @@
  *
  * `bf16Epilogue(...)`: see its comment below.
  */
+import { i32Const as c, name, section, uleb } from "../../dtype/kernels/wasm-bytes.js";
+
 const I32 = 0x7f;
 const V128 = 0x7b;
 const op = {
@@ -37,16 +39,6 @@ const [SCRATCH, RIGHT, LEFT, RANK, BYTES, STRIDE, J, K, RP, L] = [0, 1, 2, 3, 4,
 
 function get(i: number): number[] { return [op.get, i]; }
 function set(i: number): number[] { return [op.set, i]; }
-/** `i32.const n` for n ≥ 0 (signed LEB128). */
-function c(n: number): number[] {
-  const out: number[] = [op.i32const];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>>= 7;
-    if (n === 0 && (b & 0x40) === 0) return [...out, b];
-    out.push(b | 0x80);
-  }
-}
 
 /** `j += 16; if (j < bytes) continue the enclosing loop`. */
 const nextJ = [...get(J), ...c(16), ...op.add, op.tee, J, ...get(BYTES), ...op.ltU, op.brIf, 0];
@@ -76,24 +68,6 @@ const body: number[] = [
   ...op.end,
 ];
 
-function section(id: number, content: number[]): number[] {
-  return [id, ...uleb(content.length), ...content];
-}
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function name(s: string): number[] {
-  return [s.length, ...[...s].map((ch) => ch.charCodeAt(0))];
-}
 
 /**
  * `bf16Epilogue(scratch, base, vals, touched, bytes, scale, limit, counts, minNormal, out) → ok`, 16 columns a
