@@ -17,6 +17,7 @@
  * `bf16ToF32(n) → nan` and `f16ToF32(n) → nan`: the widenings of widen.ts (NaNs quieted, keeping sign and
  * payload; float16 subnormals normalised), returning the NaN count.
  */
+import { i32Const as c, name, section, uleb } from "./wasm-bytes.js";
 
 /** Elements per block (the kernels stage each block through the module's memory, which stays in cache). */
 export const SIMD_BLOCK = 16384;
@@ -25,8 +26,6 @@ export const OUT_AT = SIMD_BLOCK * 4;
 export const LIST_AT = OUT_AT + SIMD_BLOCK * 4;
 export const STATS_AT = LIST_AT + SIMD_BLOCK * 4;
 export const SIMD_PAGES = Math.ceil((STATS_AT + 64) / 65536);
-
-import { i32Const as c, name, section, uleb } from "./wasm-bytes.js";
 
 const I32 = 0x7f;
 const F64 = 0x7c;
