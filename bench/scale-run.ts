@@ -155,7 +155,7 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
       await mkdir(join(work, "hf-home"), { recursive: true });
       const outJson = join(o.dir, `export-${i}.json`);
       const fd = openSync(outJson, "w");
-      const env = { PATH: process.env.PATH ?? "", HF_TOKEN: ready.token, HF_HOME: join(work, "hf-home") };
+      const env = { PATH: process.env.PATH ?? "", HF_TOKEN: ready.token, HF_ENDPOINT: ready.url, HF_HOME: join(work, "hf-home") };
       const args = [cli, "export", `hf://${ready.repo}`, join(work, "out"), "--push", "bench/out", "--max-shard-size", o.maxShardSize, "--endpoint", ready.url, "--json"];
       const sampler = sampleDiskUse(work);
       let t;

@@ -50,7 +50,8 @@ process.on("message", (m: { type: string }) => {
   void (async () => {
     if (m.type === "reset") {
       double.state.repos.delete(SCALE_TARGET);
-      for (const oid of double.state.heads.keys()) double.state.objects.delete(oid);
+      // The raw PUT uploads the source's own shards: those stay (served from the generator).
+      for (const oid of double.state.heads.keys()) if (!double.state.virtual.has(oid)) double.state.objects.delete(oid);
       double.state.heads.clear();
       double.requests.splice(0);
       const received = double.sink?.received.splice(0) ?? [];
