@@ -35,8 +35,11 @@ export async function diskUse(dir: string): Promise<number> {
   return total;
 }
 
-/** Samples {@link diskUse} of `dir` every `everyMs` until stopped; stop() takes one last sample and gives the peak. */
-export function sampleDiskUse(dir: string, everyMs = 500): { stop: () => Promise<{ peak: number; samples: number }> } {
+/**
+ * Samples {@link diskUse} of `dir` every `everyMs` until stopped; stop() takes one last sample and gives the peak.
+ * sample() takes one now (or joins the one under way).
+ */
+export function sampleDiskUse(dir: string, everyMs = 500): { sample: () => Promise<void>; stop: () => Promise<{ peak: number; samples: number }> } {
   let peak = 0;
   let samples = 0;
   let busy: Promise<void> | null = null;
@@ -49,6 +52,7 @@ export function sampleDiskUse(dir: string, everyMs = 500): { stop: () => Promise
   const timer = setInterval(() => void sample(), everyMs);
   void sample();
   return {
+    sample,
     stop: async () => {
       clearInterval(timer);
       await busy;
@@ -69,6 +73,9 @@ export interface ScaleOptions {
   rangeBytes?: number;
   /** Bytes of each uploaded object the sink keeps (default 1 MiB). */
   keepBytes?: number;
+  /** The sink double's multipart threshold and part size (default the double's: 8 MiB and 8 MiB). */
+  multipartThreshold?: number;
+  partSize?: number;
   /** Where the digests of generated shards are cached (default `dir`). */
   cacheDir?: string;
   log?: (line: string) => void;
@@ -78,6 +85,8 @@ export interface ConversionRun extends Run {
   /** Peak disk use of the export's working folder, bytes, and how many samples were taken. */
   peakDisk: number;
   diskSamples: number;
+  /** Two of the largest shard plus the small files: the most the working folder may hold. */
+  diskLimit: number;
   /** The largest shard truecast wrote, bytes. */
   largestShard: number;
   /** LFS files published, each checked against the sha256 the sink computed. */
@@ -126,7 +135,10 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
   const work = join(o.dir, "work");
   await mkdir(o.dir, { recursive: true });
 
-  const serverOptions: ScaleServerOptions = { shape: o.shape, cacheDir: o.cacheDir ?? o.dir, keepBytes: o.keepBytes ?? 2 ** 20 };
+  const serverOptions: ScaleServerOptions = { shape: o.shape, cacheDir: o.cacheDir ?? o.dir, keepBytes: o.keepBytes ?? 2 ** 20,
+    ...(o.multipartThreshold !== undefined && { multipartThreshold: o.multipartThreshold }),
+    ...(o.partSize !== undefined && { partSize: o.partSize }),
+  };
   const double = await startDoubleProcess(join(here, `scale-server${ext}`), nodeArgs, JSON.stringify(serverOptions));
   try {
     const ready = double.ready as { url: string; storageUrl: string; token: string; repo: string; shards: Array<{ name: string; size: number; oid: string }> };
@@ -171,7 +183,11 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
       if (!files) throw new Error(`conversion ${i}: the report in ${outJson} has no "published" section`);
       const shardsChecked = checkReceived(files, r.received);
       const largestShard = Math.max(...files.filter((f) => f.path.endsWith(".safetensors")).map((f) => f.size));
-      const run: ConversionRun = { ...t, serverCpu: r.cpuSeconds, peakDisk: disk.peak, diskSamples: disk.samples, largestShard, shardsChecked, files: files.length };
+      // The bound truecast promises: two shards at a time, beside the small files it writes at the end (each
+      // counted in whole 4 KiB blocks, as the disk holds them).
+      const smallFiles = files.filter((f) => !f.path.endsWith(".safetensors")).reduce((n, f) => n + Math.ceil(f.size / 4096) * 4096, 0);
+      const diskLimit = 2 * (Math.ceil(largestShard / 4096) * 4096) + smallFiles;
+      const run: ConversionRun = { ...t, serverCpu: r.cpuSeconds, peakDisk: disk.peak, diskSamples: disk.samples, diskLimit, largestShard, shardsChecked, files: files.length };
       log(
         `  conversion ${i}: ${t.seconds.toFixed(1)} s, ${(sourceBytes / t.seconds / 1e6).toFixed(0)} MB/s, peak RSS ${(t.peakRss / 1e6).toFixed(0)} MB, ` +
           `peak disk ${(disk.peak / 1e9).toFixed(2)} GB (${disk.samples} samples; largest shard ${(largestShard / 1e9).toFixed(2)} GB), ` +

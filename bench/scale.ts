@@ -64,7 +64,7 @@ console.log(
     `raw read client CPU ${median(r.read.map((x) => x.cpu)).toFixed(0)} s + double ${median(r.read.map((x) => x.serverCpu)).toFixed(0)} s; ` +
     `raw PUT client CPU ${median(r.put.map((x) => x.cpu)).toFixed(0)} s + double ${median(r.put.map((x) => x.serverCpu)).toFixed(0)} s`,
 );
-const over = [rss > 200e6 ? `peak RSS ${mb(rss)} > 200 MB` : "", disk > 2 * shard ? `peak disk ${disk} > 2 shards (${2 * shard})` : ""].filter(Boolean);
+const over = [rss > 200e6 ? `peak RSS ${mb(rss)} > 200 MB` : "", r.conversion.some((x) => x.peakDisk > x.diskLimit) ? `peak disk ${disk} > 2 shards + small files` : ""].filter(Boolean);
 if (over.length) {
   console.log(`OVER TARGET: ${over.join("; ")}`);
   process.exitCode = 1;
