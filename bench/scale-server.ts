@@ -12,6 +12,7 @@
  *   argv[2]: JSON { shape: LlamaShape, cacheDir, keepBytes, multipartThreshold?, partSize? }
  */
 import { startHubDouble } from "../test/support/hub-double.js";
+import type { VirtualObject } from "../test/support/hub-double-store.js";
 import { generateModel, shardChunks, shardDigests, type LlamaShape } from "./scale-model.js";
 
 export const SCALE_TOKEN = "hf_bench";
@@ -37,7 +38,7 @@ const double = await startHubDouble({
   ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }),
   ...(options.partSize !== undefined && { partSize: options.partSize }),
 });
-const files: Record<string, Uint8Array | { size: number; sha256: string; chunks: (a: number, b: number) => Iterable<Uint8Array> }> = { ...model.small };
+const files: Record<string, Uint8Array | VirtualObject> = { ...model.small };
 for (const s of model.shards) files[s.name] = { size: s.size, sha256: oids.get(s.name) ?? "", chunks: (a, b) => shardChunks(s, a, b) };
 await double.state.seed(SCALE_SOURCE, files);
 await send({
