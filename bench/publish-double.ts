@@ -16,13 +16,16 @@ export interface Run {
 
 const TIME = "/usr/bin/time";
 
-/** Like lib.ts `timed()`, plus the command's CPU time: wall seconds, peak RSS and user + system seconds. */
-export function timeCommand(label: string, cmd: string, args: readonly string[]): Promise<Omit<Run, "serverCpu">> {
+/**
+ * Like lib.ts `timed()`, plus the command's CPU time: wall seconds, peak RSS and user + system seconds.
+ * `opts.stdout`: a file descriptor for the command's stdout (default: dropped); `opts.env`: its environment.
+ */
+export function timeCommand(label: string, cmd: string, args: readonly string[], opts: { stdout?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Omit<Run, "serverCpu">> {
   if (!existsSync(TIME)) throw new Error(`${TIME} is missing: apt-get install -y time`);
   return new Promise((resolve, reject) => {
-    const child = spawn(TIME, ["-f", "TIMED %e %M %U %S", cmd, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(TIME, ["-f", "TIMED %e %M %U %S", cmd, ...args], { stdio: ["ignore", opts.stdout ?? "ignore", "pipe"] as const, env: opts.env ?? process.env });
     let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
     child.on("close", (code) => {
       const m = /TIMED ([\d.]+) (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(err);
       if (code !== 0 || !m) return reject(new Error(`${label} failed (exit ${code}): ${err.slice(-2000)}`));
@@ -38,9 +41,13 @@ export interface DoubleProcess {
   reset: () => Promise<number>;
   /** Stop it; its peak RSS in bytes. */
   stop: () => Promise<number>;
+  /** The server's "ready" message, whole (a server may say more than its URLs). */
+  ready: Record<string, unknown>;
+  /** Send `{ type }` and wait for the message of type `answer`. */
+  ask: (type: string, answer: string) => Promise<Record<string, unknown>>;
 }
 
-/** Start bench/publish-server (a sibling of `serverScript`) with HubDoubleOptions as JSON. */
+/** Start a double's server script (bench/publish-server, bench/scale-server) with its options as one JSON argument. */
 export async function startDoubleProcess(serverScript: string, execArgv: string[], options: string): Promise<DoubleProcess> {
   const child = fork(serverScript, [options], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const waitFor = (type: string) =>
@@ -66,5 +73,7 @@ export async function startDoubleProcess(serverScript: string, execArgv: string[
     storageUrl: String(ready.storageUrl),
     reset: async () => Number((await ask("reset", "reset-done")).cpuSeconds),
     stop: async () => Number((await ask("stop", "stopped")).maxRssBytes),
+    ready,
+    ask,
   };
 }

@@ -13,6 +13,7 @@ import { open, rm } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import type { DoubleContext } from "./hub-double.js";
+import type { DoubleSink } from "./hub-double-sink.js";
 
 interface MultipartUpload {
   size: number;
@@ -103,7 +104,7 @@ export class DoubleLfs {
   /** Makes every part's ETag unique, so a completion naming an earlier reception of a part is refused. */
   private partSeq = 0;
 
-  constructor(private readonly opts: { multipartThreshold: number; partSize: number; verifyAction: boolean }) {}
+  constructor(private readonly opts: { multipartThreshold: number; partSize: number; verifyAction: boolean; sink: DoubleSink | null }) {}
 
   /** POST /{repo}.git/info/lfs/objects/batch */
   async batch(ctx: DoubleContext, repoId: string): Promise<void> {
@@ -135,7 +136,8 @@ export class DoubleLfs {
         for (let i = 1; i <= parts; i++) header[String(i).padStart(5, "0")] = `${base}/lfs/part/${oid}/${i}`;
         const old = this.uploads.get(oid);
         if (old) await rm(old.path, { force: true });
-        this.uploads.set(oid, {
+        if (this.opts.sink) this.opts.sink.begin(oid, size, this.opts.partSize);
+        else this.uploads.set(oid, {
           size, chunkSize: this.opts.partSize, path: ctx.store.tempPath(), created: null, parts: new Map(),
           hash: createHash("sha256"), hashedParts: 0, generation: 0, hashing: Promise.resolve(), hashError: null,
         });
@@ -152,6 +154,7 @@ export class DoubleLfs {
     const size = Number(ctx.url.searchParams.get("size"));
     const declared = Number(ctx.req.headers["content-length"] ?? NaN);
     if (!OID_RE.test(oid) || declared !== size) return ctx.send(400, { message: `Content-Length ${declared} is not the object size ${size}` });
+    if (this.opts.sink) return this.opts.sink.put(ctx, oid, size);
     const temp = ctx.store.tempPath();
     const { received, sha256 } = await receive(ctx, temp);
     if (!(await ctx.store.admit(temp, oid, size, sha256, received))) return ctx.send(400, { message: "sha256 or size mismatch" });
@@ -160,6 +163,7 @@ export class DoubleLfs {
 
   /** PUT /lfs/part/{oid}/{n}: written in place into the object's file. */
   async part(ctx: DoubleContext, oid: string, n: number): Promise<void> {
+    if (this.opts.sink) return this.opts.sink.part(ctx, oid, n);
     const upload = this.uploads.get(oid);
     if (!upload) return ctx.send(404, { message: "no such multipart upload" });
     const expected = Math.min(upload.chunkSize, upload.size - (n - 1) * upload.chunkSize);
@@ -205,6 +209,7 @@ export class DoubleLfs {
 
   /** POST /lfs/complete/{oid} */
   async complete(ctx: DoubleContext, oid: string): Promise<void> {
+    if (this.opts.sink) return this.opts.sink.complete(ctx, oid);
     const upload = this.uploads.get(oid);
     const body = (await ctx.json()) as { oid?: string; parts?: Array<{ partNumber: number; etag: string }> };
     if (!upload || body.oid !== oid || !Array.isArray(body.parts)) return ctx.send(400, { message: "bad completion" });

@@ -19,6 +19,16 @@ export type DoubleFile =
   | { kind: "regular"; size: number; bytes: Buffer; gitOid: string }
   | { kind: "lfs"; size: number; oid: string; gitOid: string };
 
+/**
+ * An LFS object whose bytes are computed, not stored (the scale benchmark's 140 GB model): its size, its sha256
+ * (which the caller vouches for) and its bytes [start, end) as views that are never changed.
+ */
+export interface VirtualObject {
+  size: number;
+  sha256: string;
+  chunks: (start: number, end: number) => Iterable<Uint8Array>;
+}
+
 export interface DoubleCommit {
   id: string;
   parent: string | null;
@@ -61,6 +71,10 @@ export class DoubleStore {
   readonly repos = new Map<string, DoubleRepo>();
   /** oid → size of every object completely received and checked. */
   readonly objects = new Map<string, number>();
+  /** Objects served from a generator instead of a file (seeded with a {@link VirtualObject}). */
+  readonly virtual = new Map<string, VirtualObject>();
+  /** Objects a sink double hashed and dropped: only their first bytes are kept, to serve header reads. */
+  readonly heads = new Map<string, Uint8Array>();
 
   constructor(readonly dir: string) {}
 
@@ -117,14 +131,21 @@ export class DoubleStore {
   /**
    * A repo with `files` committed on main in one commit, without going through the upload protocol: files ending
    * in `.safetensors`/`.bin` or larger than `lfsThreshold` (default 10 MiB) become LFS objects on disk, served by the
-   * storage host. Returns the repo (its commit is `refs.get("main")`).
+   * storage host; a {@link VirtualObject} becomes an LFS object served from its generator. Returns the repo (its
+   * commit is `refs.get("main")`).
    */
-  async seed(id: string, files: Record<string, Uint8Array>, opts: { private?: boolean; gated?: string[]; lfsThreshold?: number } = {}): Promise<DoubleRepo> {
+  async seed(id: string, files: Record<string, Uint8Array | VirtualObject>, opts: { private?: boolean; gated?: string[]; lfsThreshold?: number } = {}): Promise<DoubleRepo> {
     const repo = this.repos.get(id) ?? this.createRepo(id, opts.private ?? false);
     if (opts.gated) repo.gated = new Set(opts.gated);
     const head = this.resolve(repo, "main");
     const commit: DoubleCommit = { id: newCommitId(), parent: head?.id ?? null, summary: "seed", files: new Map(head?.files) };
     for (const [path, data] of Object.entries(files)) {
+      if (!(data instanceof Uint8Array)) {
+        this.virtual.set(data.sha256, data);
+        this.objects.set(data.sha256, data.size);
+        commit.files.set(path, this.lfsFile(data.sha256, data.size));
+        continue;
+      }
       const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       if (/\.(safetensors|bin)$/.test(path) || bytes.length > (opts.lfsThreshold ?? 10 * 1024 * 1024)) {
         const oid = createHash("sha256").update(bytes).digest("hex");

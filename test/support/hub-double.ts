@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { DoubleStore, type DoubleToken } from "./hub-double-store.js";
 import { DoubleLfs } from "./hub-double-lfs.js";
 import { DoubleApi } from "./hub-double-api.js";
+import { DoubleSink } from "./hub-double-sink.js";
 
 export interface RecordedRequest {
   /** "hub" (the endpoint) or "storage" (the LFS host). */
@@ -70,6 +71,11 @@ export interface HubDoubleOptions {
    * `POST {hub}/{repo}.git/info/lfs/objects/verify` `{oid, size}`, 200 once the object is stored. Default false.
    */
   verifyAction?: boolean;
+  /**
+   * A sink (the scale benchmark's push target): uploaded objects are hashed and dropped, keeping their first
+   * `keepBytes` (hub-double-sink.ts). Default: objects are stored on disk.
+   */
+  sink?: { keepBytes: number };
 }
 
 export interface DoubleContext {
@@ -91,6 +97,8 @@ export interface HubDouble {
   storageUrl: string;
   state: DoubleStore;
   requests: RecordedRequest[];
+  /** With the `sink` option: every upload it completed, with the sha256 it computed. */
+  sink: DoubleSink | null;
   faults: { add: (f: Fault) => void; clear: () => void };
   stop: () => Promise<void>;
 }
@@ -125,7 +133,8 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
   const store = new DoubleStore(dir);
   for (const [t, u] of Object.entries(opts.tokens ?? DEFAULT_TOKENS)) store.tokens.set(t, u);
   const partSize = opts.partSize ?? 8 * 1024 * 1024;
-  const lfs = new DoubleLfs({ multipartThreshold: opts.multipartThreshold ?? 8 * 1024 * 1024, partSize, verifyAction: opts.verifyAction ?? false });
+  const sink = opts.sink ? new DoubleSink(opts.sink.keepBytes) : null;
+  const lfs = new DoubleLfs({ multipartThreshold: opts.multipartThreshold ?? 8 * 1024 * 1024, partSize, verifyAction: opts.verifyAction ?? false, sink });
   const api = new DoubleApi({ lfsThreshold: opts.lfsThreshold ?? 10 * 1024 * 1024, treePageSize: opts.treePageSize ?? 1000 });
   const requests: RecordedRequest[] = [];
   const faults: Array<Fault & { left: number }> = [];
@@ -239,6 +248,7 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
     storageUrl: origins.storage,
     state: store,
     requests,
+    sink,
     faults: { add: (f) => faults.push({ ...f, left: f.times ?? 1 }), clear: () => void faults.splice(0) },
     stop: async () => {
       await Promise.all([close(hubServer), close(storageServer)]);
