@@ -193,6 +193,31 @@ test("a malicious pickle in shard 2 of the remote repo is refused by name before
   }
 });
 
+test("a signal during the uploads: the temporary folder is removed and the repo the run created is deleted again", { skip: SKIP }, async () => {
+  const d = await startHubDouble();
+  const s = await scratch();
+  try {
+    const src = join(s.root, "src");
+    await mkdir(src);
+    await d.state.seed("acme/m", await pickledRepo(src));
+    const env = await hubEnv(d, { HF_TOKEN: "hf_write", TMPDIR: s.tmp });
+    const stop = new AbortController();
+    // Ctrl-C as the first shard's upload starts (main.ts aborts io.signal on SIGINT).
+    d.faults.add({ match: (r) => (r.path.includes("/preupload/") && stop.abort("SIGINT"), false), kind: "status" });
+    const run = exportCommand(["hf://acme/m", "--push", "acme/new", "--max-shard-size", SHARD_SIZE], {
+      stdout: { write: () => true }, stderr: { write: () => true, isTTY: false }, env, cwd: s.cwd, signal: stop.signal,
+    });
+    await assert.rejects(run, /interrupted by SIGINT/);
+    assert.deepEqual(await readdir(s.tmp), []);
+    assert.deepEqual(await readdir(s.cwd), []);
+    assert.equal(d.state.repos.has("acme/new"), false);
+    assert.ok(!d.requests.some((r) => r.path.includes("/commit/")), "no commit");
+  } finally {
+    await d.stop();
+    await rm(s.root, { recursive: true, force: true });
+  }
+});
+
 test("export without <out>: only with --push, and --keep-local needs <out>", async () => {
   const s = await scratch();
   try {
