@@ -218,6 +218,32 @@ test("a signal during the uploads: the temporary folder is removed and the repo 
   }
 });
 
+test("a plain push (no pull request) from a local folder gets the same description, and --keep-local keeps <out>", { skip: SKIP }, async () => {
+  const d = await startHubDouble();
+  const s = await scratch();
+  try {
+    const src = join(s.root, "src");
+    await mkdir(src);
+    await pickledRepo(src);
+    const env = await hubEnv(d, { HF_TOKEN: "hf_write", TMPDIR: s.tmp });
+    const out = join(s.root, "out");
+    const r = await cli(["export", src, out, "--push", "acme/plain", "--keep-local", "--commit-message", "Convert to safetensors"], { env, cwd: s.cwd });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((await readdir(out)).includes("model.safetensors"));
+    const repo = d.state.repos.get("acme/plain");
+    const head = repo ? d.state.resolve(repo, "main") : null;
+    assert.equal(head?.summary, "Convert to safetensors");
+    // A local source is named by its folder's name, never its path.
+    assert.match(head?.description ?? "", /^Exported with truecast [^\n]+ from `src` \(Hugging Face folder \(PyTorch\)\)\.\n\n### Precision\n\n- 6\/6 tensors bit-exact/);
+    assert.doesNotMatch(head?.description ?? "", new RegExp(s.root.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+    assert.match(head?.description ?? "", /### Audit of the source \(before\)\n\nVerdict: no errors, 2 warnings/);
+    assert.deepEqual(await readdir(s.tmp), []);
+  } finally {
+    await d.stop();
+    await rm(s.root, { recursive: true, force: true });
+  }
+});
+
 test("export without <out>: only with --push, and --keep-local needs <out>", async () => {
   const s = await scratch();
   try {
