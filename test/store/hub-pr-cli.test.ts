@@ -80,13 +80,33 @@ async function scratch(): Promise<Scratch> {
   return s;
 }
 
-test("export hf://… --push --create-pr: a sharded .bin repo converted in a pull request, bit-identical to a local export", { skip: SKIP }, async () => {
+interface Setup {
+  d: HubDouble;
+  s: Scratch;
+  /** The generated repo's folder, and its files. */
+  src: string;
+  files: Record<string, Uint8Array>;
+  /** HF_ENDPOINT (the double), HF_TOKEN (write) and TMPDIR (s.tmp). */
+  env: NodeJS.ProcessEnv;
+}
+
+/** A double, a scratch folder and the torch-written repo's files in `src`, for `body`; all removed after it. */
+async function withSetup(body: (t: Setup) => Promise<void>): Promise<void> {
   const d = await startHubDouble();
   const s = await scratch();
   try {
     const src = join(s.root, "src");
     await mkdir(src);
     const files = await pickledRepo(src);
+    await body({ d, s, src, files, env: await hubEnv(d, { HF_TOKEN: "hf_write", TMPDIR: s.tmp }) });
+  } finally {
+    await d.stop();
+    await rm(s.root, { recursive: true, force: true });
+  }
+}
+
+test("export hf://… --push --create-pr: a sharded .bin repo converted in a pull request, bit-identical to a local export", { skip: SKIP }, async () => {
+  await withSetup(async ({ d, s, src, files, env }) => {
     const repo = await d.state.seed("acme/m", files);
     const mainBefore = repo.refs.get("main");
     const localOut = join(s.root, "local-out");
@@ -95,7 +115,6 @@ test("export hf://… --push --create-pr: a sharded .bin repo converted in a pul
     const localNames = (await readdir(localOut)).sort();
     const localShards = localNames.filter((n) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(n));
     assert.ok(localShards.length >= 2 && localNames.includes("model.safetensors.index.json"), localNames.join(", "));
-    const env = await hubEnv(d, { HF_TOKEN: "hf_write", TMPDIR: s.tmp });
 
     // No <out>: nothing in the cwd, the temporary folder gone after the run.
     const pr = await cli(["export", "hf://acme/m", "--push", "acme/m", "--create-pr", "--max-shard-size", SHARD_SIZE, "--json"], { env, cwd: s.cwd });
@@ -150,26 +169,17 @@ test("export hf://… --push --create-pr: a sharded .bin repo converted in a pul
     assert.match(description(d, "acme/m", "refs/pr/2"), /### Deleted by this commit\n\n- `pytorch_model-00001-of-00002.bin`\n- `pytorch_model-00002-of-00002.bin`\n- `pytorch_model.bin.index.json`\n/);
     assert.deepEqual(await readdir(s.cwd), []);
     assert.deepEqual(await readdir(s.tmp), []);
-  } finally {
-    await d.stop();
-    await rm(s.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a malicious pickle in shard 2 of the remote repo is refused by name before any write request", { skip: SKIP }, async () => {
-  const d = await startHubDouble();
-  const s = await scratch();
-  try {
-    const src = join(s.root, "src");
-    await mkdir(src);
-    const files = await pickledRepo(src);
+  await withSetup(async ({ d, s, files, env }) => {
     const marker = join(s.root, "marker");
     const evil = pickle(dict(
       [str("model.norm.weight"), tensor({ cls: "FloatStorage", key: "0", numel: 2, offset: 0, size: [2], stride: [1] })],
       [str("payload"), call(global("os", "system"), str(`touch ${marker}`))],
     ));
     await d.state.seed("acme/evil", { ...files, [SHARDS[1] ?? ""]: buildTorchZip({ pickle: evil, storages: { "0": new Uint8Array(8) } }) });
-    const env = await hubEnv(d, { HF_TOKEN: "hf_write", TMPDIR: s.tmp });
     const from = d.requests.length;
     let stdout = "";
     const run = exportCommand(["hf://acme/evil", "--push", "acme/converted", "--create-pr", "--replace-weights"], {
@@ -187,20 +197,12 @@ test("a malicious pickle in shard 2 of the remote repo is refused by name before
     assert.deepEqual(await readdir(s.cwd), []);
     assert.deepEqual(await readdir(s.tmp), [], "the temporary folder is removed after a failure");
     await assert.rejects(readFile(marker), "nothing ran");
-  } finally {
-    await d.stop();
-    await rm(s.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a signal during the uploads: the temporary folder is removed and the repo the run created is deleted again", { skip: SKIP }, async () => {
-  const d = await startHubDouble();
-  const s = await scratch();
-  try {
-    const src = join(s.root, "src");
-    await mkdir(src);
-    await d.state.seed("acme/m", await pickledRepo(src));
-    const env = await hubEnv(d, { HF_TOKEN: "hf_write", TMPDIR: s.tmp });
+  await withSetup(async ({ d, s, files, env }) => {
+    await d.state.seed("acme/m", files);
     const stop = new AbortController();
     // Ctrl-C as the first shard's upload starts (main.ts aborts io.signal on SIGINT).
     d.faults.add({ match: (r) => (r.path.includes("/preupload/") && stop.abort("SIGINT"), false), kind: "status" });
@@ -212,20 +214,11 @@ test("a signal during the uploads: the temporary folder is removed and the repo 
     assert.deepEqual(await readdir(s.cwd), []);
     assert.equal(d.state.repos.has("acme/new"), false);
     assert.ok(!d.requests.some((r) => r.path.includes("/commit/")), "no commit");
-  } finally {
-    await d.stop();
-    await rm(s.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a plain push (no pull request) from a local folder gets the same description, and --keep-local keeps <out>", { skip: SKIP }, async () => {
-  const d = await startHubDouble();
-  const s = await scratch();
-  try {
-    const src = join(s.root, "src");
-    await mkdir(src);
-    await pickledRepo(src);
-    const env = await hubEnv(d, { HF_TOKEN: "hf_write", TMPDIR: s.tmp });
+  await withSetup(async ({ d, s, src, env }) => {
     const out = join(s.root, "out");
     const r = await cli(["export", src, out, "--push", "acme/plain", "--keep-local", "--commit-message", "Convert to safetensors"], { env, cwd: s.cwd });
     assert.equal(r.code, 0, r.stderr);
@@ -238,10 +231,7 @@ test("a plain push (no pull request) from a local folder gets the same descripti
     assert.doesNotMatch(head?.description ?? "", new RegExp(s.root.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
     assert.match(head?.description ?? "", /### Audit of the source \(before\)\n\nVerdict: no errors, 2 warnings/);
     assert.deepEqual(await readdir(s.tmp), []);
-  } finally {
-    await d.stop();
-    await rm(s.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test("export without <out>: only with --push, and --keep-local needs <out>", async () => {
