@@ -3,13 +3,14 @@
  * `<out>` is given, the audit of the source before and of the written files after, the weight files
  * `--replace-weights` deletes, and the commit's description built from all of it (hub/pr-description.ts).
  */
-import { mkdtemp, open, rm, stat } from "node:fs/promises";
+import { lstat, mkdtemp, open, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { auditModel } from "../audit/audit.js";
 import { configName } from "../dtype/table.js";
 import { TruecastError } from "../errors.js";
 import type { ExportReport } from "../export/export.js";
+import { hostTag, processAlive } from "../export/stale-staging.js";
 import { HEADER_LENGTH_PREFIX, MAX_HEADER_SIZE } from "../formats/safetensors/spec.js";
 import type { CommitExtras, ExportPublisher } from "../hub/export-push.js";
 import { exportDescription, type AuditSummary } from "../hub/pr-description.js";
@@ -32,9 +33,10 @@ export class PushStaging {
   private constructor(readonly dir: string) {}
 
   static async create(io: CliIo): Promise<PushStaging> {
-    const root = io.env["TMPDIR"] || tmpdir();
+    const root = resolve(io.cwd, io.env["TMPDIR"] || tmpdir());
+    await removeStalePushStaging(root);
     try {
-      return new PushStaging(await mkdtemp(join(resolve(io.cwd, root), `truecast-push-${process.pid}-`)));
+      return new PushStaging(await mkdtemp(join(root, `truecast-push-${process.pid}-${hostTag()}-`)));
     } catch (e) {
       throw new TruecastError("UNREADABLE", `cannot make a temporary folder for the shards in ${root} (${(e as NodeJS.ErrnoException).code ?? String(e)}); set TMPDIR to a writable folder, or give <out>`, { cause: e });
     }
@@ -53,6 +55,24 @@ export class PushStaging {
   explain(e: unknown): unknown {
     if (!(e instanceof TruecastError) || e.code !== "NO_SPACE") return e;
     return new TruecastError("NO_SPACE", `${e.message} (the shards in flight are staged under TMPDIR: set TMPDIR to a folder with room, or give <out>)`, { cause: e });
+  }
+}
+
+/** `truecast-push-<pid>-<host tag>-<mkdtemp suffix>`: a run's temporary folder (see stale-staging.ts for the tag). */
+const PUSH_STAGING_NAME = /^truecast-push-(\d{1,10})-([0-9a-f]{8})-[A-Za-z0-9]{6}$/;
+
+/**
+ * Remove the temporary folders that runs killed outright (SIGKILL, a second Ctrl-C) left in `root`: only real folders
+ * made on this machine by a process that is gone. Best effort: one that cannot be removed stays.
+ */
+async function removeStalePushStaging(root: string): Promise<void> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = PUSH_STAGING_NAME.exec(name);
+    if (!m || m[2] !== hostTag() || processAlive(Number(m[1]))) continue;
+    const path = join(root, name);
+    const info = await lstat(path).catch(() => null);
+    if (info?.isDirectory()) await rm(path, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { exportCommand } from "../../src/cli/export-command.js";
 import { TruecastError } from "../../src/errors.js";
+import { hostTag } from "../../src/export/stale-staging.js";
 import { cli } from "../support/cli.js";
 import { startHubDouble, type HubDouble } from "../support/hub-double.js";
 import { call, dict, global, pickle, str, tensor } from "../formats/pickle/builder.js";
@@ -116,11 +117,19 @@ test("export hf://… --push --create-pr: a sharded .bin repo converted in a pul
     const localShards = localNames.filter((n) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(n));
     assert.ok(localShards.length >= 2 && localNames.includes("model.safetensors.index.json"), localNames.join(", "));
 
+    // Left by runs killed outright: this machine's with a dead process id is removed, others are left alone.
+    const tag = hostTag();
+    const dead = join(s.tmp, `truecast-push-999999999-${tag}-aB3dE9`);
+    await mkdir(join(dead, ".model.truecast-x"), { recursive: true });
+    const elsewhere = `truecast-push-999999999-${tag === "00000000" ? "11111111" : "00000000"}-aB3dE9`;
+    const alive = `truecast-push-${process.pid}-${tag}-aB3dE9`;
+    for (const keep of [elsewhere, alive]) await mkdir(join(s.tmp, keep));
     // No <out>: nothing in the cwd, the temporary folder gone after the run.
     const pr = await cli(["export", "hf://acme/m", "--push", "acme/m", "--create-pr", "--max-shard-size", SHARD_SIZE, "--json"], { env, cwd: s.cwd });
     assert.equal(pr.code, 0, pr.stderr);
     assert.deepEqual(await readdir(s.cwd), []);
-    assert.deepEqual(await readdir(s.tmp), []);
+    assert.deepEqual((await readdir(s.tmp)).sort(), [alive, elsewhere].sort());
+    for (const keep of [elsewhere, alive]) await rm(join(s.tmp, keep), { recursive: true });
     assert.equal(repo.refs.get("main"), mainBefore, "main is unchanged");
     const report = JSON.parse(pr.stdout) as { bitExact: number; tensorCount: number; out: string | null; published: { pullRequestUrl: string; deleted: string[]; keptPickles: string[] } };
     assert.equal(report.out, null);
