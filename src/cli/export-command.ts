@@ -30,9 +30,10 @@ The export is written to a hidden folder beside <out> (.<out>.truecast-<pid>-<ho
 at the end; Ctrl-C, SIGTERM and SIGHUP remove it, and the next export into the same parent folder removes
 those left by runs that were killed. Files linked from outside the source folder are never carried.
 With --push and no <out>, the shards in flight are staged in a private temporary folder under TMPDIR (free space
-is checked for about two shards, not the model) and each is deleted once uploaded; the folder is removed at the end.
-<source> may be a Hub repo read in place (hf://org/name[@rev]): \`export hf://org/name --push org/name --create-pr
---replace-weights\` converts a repo to safetensors in one pull request.
+is checked for about two shards, not the model), each deleted once uploaded; the folder is removed at the end, and
+one left by a run killed outright is removed by the next. <source> may be a Hub repo read in place
+(hf://org/name[@rev]): \`export hf://org/name --push org/name --create-pr --replace-weights\` converts a repo to
+safetensors in one pull request.
 
 Options:
   --dtype keep|bfloat16|float16|float32   dtype of floating tensors in the output (default keep: copy bytes)
