@@ -56,8 +56,10 @@ export function parseCommand<O extends Options>(params: {
   const values = parsed.values as { [K in keyof O]?: O[K]["type"] extends "boolean" ? boolean : string };
   const given = parsed.values as Record<string, unknown>;
   if (given["help"] === true) return { values, positionals: parsed.positionals, help: true };
-  if (parsed.positionals.length !== params.positionals.length) {
-    const want = params.positionals.map((p) => `<${p}>`).join(" ");
+  // A name ending in "?" may be left out (trailing ones only): `["source", "out?"]`.
+  const required = params.positionals.filter((p) => !p.endsWith("?")).length;
+  if (parsed.positionals.length < required || parsed.positionals.length > params.positionals.length) {
+    const want = params.positionals.map((p) => (p.endsWith("?") ? `[<${p.slice(0, -1)}>]` : `<${p}>`)).join(" ");
     throw new TruecastError("USAGE", `\`truecast ${params.command}\` takes ${want}; usage: ${params.usage.split("\n")[0]}`);
   }
   for (const rule of params.rules ?? []) {

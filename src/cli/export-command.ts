@@ -14,8 +14,11 @@ import { formatPublished, HUB_OPTION_RULES, HUB_OPTIONS, HUB_USAGE, hubSettings,
 import { sourceArg, type CliIo } from "./io.js";
 import { isHubSpec } from "../store/hub-spec.js";
 import { Progress } from "./progress.js";
+import { auditSource, PushStaging, withCommitExtras } from "./export-push-extras.js";
+import type { AuditSummary } from "../hub/pr-description.js";
 
 export const EXPORT_USAGE = `truecast export <source> <out> [options]
+       truecast export <source> --push REPO_ID [options]
 
 Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a conversion is asked for.
 <source> is a .safetensors file, a PyTorch .bin/.pt/.pth state dict, a Hugging Face model folder
@@ -26,6 +29,11 @@ work; a Hub repo is created only right before the first upload, and deleted agai
 The export is written to a hidden folder beside <out> (.<out>.truecast-<pid>-<host tag><hex>) and moved into place
 at the end; Ctrl-C, SIGTERM and SIGHUP remove it, and the next export into the same parent folder removes
 those left by runs that were killed. Files linked from outside the source folder are never carried.
+With --push and no <out>, the shards in flight are staged in a private temporary folder under TMPDIR (free space
+is checked for about two shards, not the model), each deleted once uploaded; the folder is removed at the end, and
+one left by a run killed outright is removed by the next. <source> may be a Hub repo read in place
+(hf://org/name[@rev]): \`export hf://org/name --push org/name --create-pr --replace-weights\` converts a repo to
+safetensors in one pull request.
 
 Options:
   --dtype keep|bfloat16|float16|float32   dtype of floating tensors in the output (default keep: copy bytes)
@@ -41,7 +49,11 @@ Options:
   --license ID             license for the model card's front matter (apache-2.0, llama3.1, ...)
   --push REPO_ID           also publish to the Hub in one commit, uploading each shard as soon as it is
                            written and deleting it locally (so the model need not fit on disk)
-  --keep-local             with --push, keep the exported folder at <out>
+  --keep-local             with --push, keep the exported folder at <out> (needs <out>)
+  --replace-weights        with --push, the same commit deletes the revision's weight files the export does not
+                           write (pytorch_model*.bin, *.bin.index.json, stale model*.safetensors and index,
+                           top-level .pt/.pth); nothing else. The commit's description (the pull request's with
+                           --create-pr) holds the precision report, the digests and the audit before and after
 ${HUB_USAGE}
   --json                   print the whole report as JSON on stdout
   --quiet, -q              print nothing but errors
@@ -60,12 +72,14 @@ export const EXPORT_OPTIONS = {
   license: { type: "string" },
   push: { type: "string" },
   "keep-local": { type: "boolean" },
+  "replace-weights": { type: "boolean" },
 } as const;
 
 /** Options that only mean something together, or that contradict each other. */
 const EXPORT_RULES = [
   ...HUB_OPTION_RULES,
   { option: "keep-local", with: "push", because: "without --push the folder is always kept" },
+  { option: "replace-weights", with: "push", because: "it deletes files of the Hub revision pushed to" },
   { option: "license", not: "model-card", because: "the license goes into the generated card; put it in your own card's front matter" },
 ];
 
@@ -80,13 +94,30 @@ export function parseDtypePolicy(text: string | undefined): DtypePolicy {
 
 /** `truecast export <source> <out>`: parse, open (merging an adapter if asked), export, report; returns the exit code. */
 export async function exportCommand(argv: string[], io: CliIo): Promise<number> {
-  const args = parseCommand({ command: "export", argv, options: EXPORT_OPTIONS, positionals: ["source", "out"], usage: EXPORT_USAGE, rules: EXPORT_RULES });
+  const args = parseCommand({ command: "export", argv, options: EXPORT_OPTIONS, positionals: ["source", "out?"], usage: EXPORT_USAGE, rules: EXPORT_RULES });
   if (args.help) {
     io.stdout.write(EXPORT_USAGE + "\n");
     return 0;
   }
-  const [source, out] = args.positionals as [string, string];
+  const [source, out] = args.positionals as [string, string | undefined];
   const v = args.values;
+  if (out !== undefined) return exportTo(source, out, v, io);
+  if (v.push === undefined) throw new TruecastError("USAGE", "`truecast export` takes <source> <out>; <out> may be left out only with --push");
+  if (v["keep-local"] === true) throw new TruecastError("USAGE", "--keep-local keeps the exported folder at <out>; give <out>");
+  const staging = await PushStaging.create(io);
+  try {
+    return await exportTo(source, staging.out, v, io);
+  } catch (e) {
+    throw staging.explain(e);
+  } finally {
+    await staging.remove();
+  }
+}
+
+type ExportValues = ReturnType<typeof parseCommand<typeof EXPORT_OPTIONS>>["values"];
+
+/** The export into `out` (or into a temporary folder standing for an `<out>` that was not given). */
+async function exportTo(source: string, out: string, v: ExportValues, io: CliIo): Promise<number> {
   for (const [what, given] of [["--adapter", v.adapter], ["--base", v.base]] as const) {
     if (given !== undefined && isHubSpec(given)) {
       throw new TruecastError("USAGE", `export cannot read ${what} ${given} from the Hub in place yet; download it (hf download ${given.slice(5).split("@")[0]}) and give the local folder${what === "--base" ? ", or give its Hub id without hf:// (found in the cache or downloaded)" : ""}`);
@@ -103,8 +134,13 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   );
   const baseDir = base && "dir" in base ? base.dir : undefined;
   const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;
+  let auditedBefore: (value: AuditSummary) => void = () => undefined;
+  const before = new Promise<AuditSummary>((r) => (auditedBefore = r));
   const publisher = session
-    ? createExportPublisher({ session, keepLocal: v["keep-local"] === true, ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}) })
+    ? withCommitExtras(
+        (beforeCommit) => createExportPublisher({ session, keepLocal: v["keep-local"] === true, ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}), beforeCommit }),
+        { session, replaceWeights: v["replace-weights"] === true, before },
+      )
     : undefined;
 
   let opened: Awaited<ReturnType<typeof openForExport>>;
@@ -119,6 +155,8 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
       env: io.env,
       ...(io.fetch ? { fetch: io.fetch } : {}),
     });
+    // The source as found, for the commit's description: audited once it opened (every pickle read and allowed).
+    if (publisher) auditSource(source, io).then(auditedBefore, () => undefined);
     report = await exportModel({
       source: sourceArg(io.cwd, source),
       model: opened.model,

@@ -101,5 +101,7 @@ export function showPublishProgress(progress: Progress): (e: PublishEvent) => vo
 export function formatPublished(report: PublishReport): string {
   const lines = [report.summary, `  repo:   ${report.endpoint}/${report.repoId}`, `  commit: ${report.commit.url}`];
   if (report.pullRequestUrl) lines.push(`  pull request: ${report.pullRequestUrl}`);
+  if (report.deleted.length > 0) lines.push(`  deleted: ${report.deleted.join(", ")}`);
+  if (report.keptPickles.length > 0) lines.push(`  left in place: ${report.keptPickles.join(", ")} (--replace-weights would delete them in the same commit)`);
   return terminalLines(lines);
 }

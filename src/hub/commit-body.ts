@@ -28,8 +28,8 @@ function base64Length(n: number): number {
   return 4 * Math.ceil(n / 3);
 }
 
-/** The pieces of the body: JSON text around each file's base64 content, in order. */
-function pieces(header: object, files: readonly CommitBodyFile[]): Piece[] {
+/** The pieces of the body: JSON text around each file's base64 content, in order, then the deletions. */
+function pieces(header: object, files: readonly CommitBodyFile[], deleted: readonly string[]): Piece[] {
   const out: Piece[] = [{ text: JSON.stringify({ key: "header", value: header }) }];
   for (const f of files) {
     if (f.lfs) {
@@ -42,6 +42,7 @@ function pieces(header: object, files: readonly CommitBodyFile[]): Piece[] {
     const at = line.lastIndexOf(JSON.stringify(marker));
     out.push({ text: "\n" + line.slice(0, at + 1) }, { file: f }, { text: line.slice(at + JSON.stringify(marker).length - 1) });
   }
+  for (const path of deleted) out.push({ text: "\n" + JSON.stringify({ key: "deletedFile", value: { path } }) });
   return out;
 }
 
@@ -90,9 +91,10 @@ async function* base64Chunks(f: CommitBodyFile): AsyncGenerator<Uint8Array> {
 export class CommitBody extends Blob {
   readonly #pieces: Piece[];
 
-  constructor(header: { summary: string; description?: string; parentCommit?: string }, files: readonly CommitBodyFile[]) {
+  /** `deleted`: paths the same commit deletes from the revision (`deletedFile` lines). */
+  constructor(header: { summary: string; description?: string; parentCommit?: string }, files: readonly CommitBodyFile[], deleted: readonly string[] = []) {
     super([]);
-    this.#pieces = pieces(header, files);
+    this.#pieces = pieces(header, files, deleted);
     let size = 0;
     for (const p of this.#pieces) size += "text" in p ? utf8.encode(p.text).byteLength : base64Length(p.file.size);
     // Own properties shadow Blob's accessors, which would report the empty Blob given to super().

@@ -41,13 +41,15 @@ export async function postCommit(params: {
   files: readonly CommitFileLine[];
   summary: string;
   description?: string;
+  /** Paths of the revision this commit deletes. */
+  deleted?: readonly string[];
 }): Promise<CommitResult> {
   const { target, revision } = params;
   let retried = false;
   const f = params.makeFetch({ onRetry: () => (retried = true) });
   const url = `${target.endpoint}/api/models/${target.repo.full}/commit/${encodeURIComponent(revision)}${params.createPr ? "?create_pr=1" : ""}`;
   const header = { summary: params.summary, description: params.description ?? "", ...(params.parent && { parentCommit: params.parent }) };
-  const body = new CommitBody(header, params.files);
+  const body = new CommitBody(header, params.files, params.deleted ?? []);
   const res = await f(url, { method: "POST", headers: { "Content-Type": "application/x-ndjson" }, body });
   if (res.status === 412 && retried && !params.createPr) {
     await res.body?.cancel();

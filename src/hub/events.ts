@@ -59,6 +59,10 @@ export interface PublishReport {
   problems: string[];
   /** Files in the remote revision that the folder does not have (left from earlier commits). */
   extraRemoteFiles: string[];
+  /** Files of the revision the commit deleted (`export --push --replace-weights`: the weight files it superseded). */
+  deleted: string[];
+  /** Pickle checkpoints left in the revision beside the new safetensors files (`--replace-weights` deletes them). */
+  keptPickles: string[];
   /** One line, e.g. `published acme/model@<commit>: 7 files, 3 shards verified on the Hub, dtype bfloat16`. */
   summary: string;
 }

@@ -19,8 +19,22 @@ export interface ExportPublisher extends ShardPublisher {
   result(): PublishReport | null;
 }
 
+/** What goes into the commit besides the files: its description and the revision's files it deletes. */
+export interface CommitExtras {
+  description?: string;
+  deleted?: readonly string[];
+  /** Pickles of the revision left in place (named in the report: `--replace-weights` would delete them). */
+  keptPickles?: readonly string[];
+}
+
 /** The ShardPublisher of `export --push`: each verified shard is uploaded at once, the commit is made at the end. */
-export function createExportPublisher(params: { session: UploadSession; keepLocal: boolean; commitMessage?: string }): ExportPublisher {
+export function createExportPublisher(params: {
+  session: UploadSession;
+  keepLocal: boolean;
+  commitMessage?: string;
+  /** Called after the last upload, right before the commit (see replace-weights.ts, pr-description.ts). */
+  beforeCommit?: (dir: string, exported: ExportReport, files: readonly UploadedFile[]) => Promise<CommitExtras>;
+}): ExportPublisher {
   const { session } = params;
   const uploaded = new Map<string, UploadedFile>();
   const headers = new Map<string, SafetensorsFileHeader>();
@@ -49,14 +63,19 @@ export function createExportPublisher(params: { session: UploadSession; keepLoca
         }
       }
       const files = [...uploaded.values()];
-      const commit = await session.commit(files, { summary: params.commitMessage ?? `Upload ${session.repoId.split("/").pop() ?? "model"} with truecast` });
+      const extras = (await params.beforeCommit?.(dir, exported, files)) ?? {};
+      const commit = await session.commit(files, {
+        summary: params.commitMessage ?? `Upload ${session.repoId.split("/").pop() ?? "model"} with truecast`,
+        ...(extras.description !== undefined ? { description: extras.description } : {}),
+        ...(extras.deleted ? { deleted: extras.deleted } : {}),
+      });
       let verified;
       try {
         verified = await verifyRemote({ target: session.target, commit: commit.oid, files, headers });
       } catch (e) {
         throw session.fail(e, `verifying ${session.repoId}@${commit.oid}`);
       }
-      report = buildPublishReport({ session, commit, files, verified, dtype: exported.dtype ? configName(exported.dtype) : null, problems: [] });
+      report = buildPublishReport({ session, commit, files, verified, dtype: exported.dtype ? configName(exported.dtype) : null, problems: [], deleted: extras.deleted ?? [], keptPickles: extras.keptPickles ?? [] });
     },
     result: () => report,
   };

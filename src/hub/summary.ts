@@ -40,6 +40,10 @@ export function buildPublishReport(p: {
   dtype: string | null;
   /** Problems of the folder check published anyway with --force. */
   problems: readonly string[];
+  /** Files of the revision the commit deleted. */
+  deleted?: readonly string[];
+  /** Pickles left beside the new safetensors files. */
+  keptPickles?: readonly string[];
 }): PublishReport {
   const { session, commit, verified } = p;
   const forced = p.problems.length > 0;
@@ -59,6 +63,8 @@ export function buildPublishReport(p: {
     forced,
     problems: [...p.problems],
     extraRemoteFiles: verified.extraRemoteFiles,
+    deleted: [...(p.deleted ?? [])],
+    keptPickles: [...(p.keptPickles ?? [])],
     summary: publishSummaryLine({
       repoId: session.repoId,
       commit: commit.oid,

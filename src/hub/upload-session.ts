@@ -78,9 +78,9 @@ export interface UploadSession {
   uploadFile(localPath: string, pathInRepo: string, opts?: UploadFileOptions): Promise<UploadedFile>;
   /**
    * Commit the files in one commit; when the revision already holds every one of them unchanged, no commit is made
-   * and the result names the revision's current commit with `unchanged: true`.
+   * and the result names the revision's current commit with `unchanged: true` (never when `deleted` names files).
    */
-  commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<SessionCommit>;
+  commit(files: readonly UploadedFile[], opts: CommitOptions): Promise<SessionCommit>;
   /**
    * After a failure: delete the repository if this session created it and nothing was committed, so that a failed
    * run leaves no empty repository. Returns a line saying what happened, or null when there was nothing to undo.
@@ -104,6 +104,14 @@ export interface UploadFileOptions {
    * hash (on its worker thread) overlaps this file's upload instead of running beside this file's hash.
    */
   onHashed?: () => void;
+}
+
+export interface CommitOptions {
+  summary: string;
+  /** The commit's description (a pull request's description with `createPr`); Markdown. */
+  description?: string;
+  /** Paths of the revision the same commit deletes. */
+  deleted?: readonly string[];
 }
 
 /** A commit made, or the commit that already held the files (`unchanged`). */
@@ -246,11 +254,11 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     }
   }
 
-  async function commit(files: readonly UploadedFile[], opts: { summary: string; description?: string }): Promise<SessionCommit> {
+  async function commit(files: readonly UploadedFile[], opts: CommitOptions): Promise<SessionCommit> {
     await prepare();
     try {
       const parent = createPr ? null : ((await revisionCommit(target, revision))?.sha ?? null);
-      if (parent !== null && (await remoteAlreadyHolds(target, parent, files))) {
+      if (parent !== null && (opts.deleted ?? []).length === 0 && (await remoteAlreadyHolds(target, parent, files))) {
         return { oid: parent, url: `${endpoint}/${repo.full}/tree/${parent}`, pullRequestUrl: null, recovered: false, unchanged: true };
       }
       // From here the commit may land even if its answer is lost: a repo that may hold it is never deleted.

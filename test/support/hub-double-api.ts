@@ -14,7 +14,7 @@ const LFS_EXTENSIONS = [".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", "
 
 interface CommitLine {
   key?: string;
-  value?: { summary?: string; parentCommit?: string; path?: string; content?: string; encoding?: string; oid?: string; size?: number };
+  value?: { summary?: string; description?: string; parentCommit?: string; path?: string; content?: string; encoding?: string; oid?: string; size?: number };
   /** A `file` line's content, decoded as it arrived. */
   bytes?: Buffer;
 }
@@ -201,7 +201,7 @@ export class DoubleApi {
         return ctx.send(400, { error: `unknown operation ${String(line.key)}` });
       }
     }
-    const commit: DoubleCommit = { id: newCommitId(), parent: parentId, summary: header.value?.summary ?? "", files };
+    const commit: DoubleCommit = { id: newCommitId(), parent: parentId, summary: header.value?.summary ?? "", description: header.value?.description ?? "", files };
     repo.commits.set(commit.id, commit);
     let pullRequestUrl: string | undefined;
     if (createPr) {

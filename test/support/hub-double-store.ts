@@ -33,6 +33,8 @@ export interface DoubleCommit {
   id: string;
   parent: string | null;
   summary: string;
+  /** The commit's description (a pull request's description when made with `create_pr=1`). */
+  description?: string;
   files: Map<string, DoubleFile>;
 }
 
