@@ -7,7 +7,7 @@ import type { DtypePolicy } from "../export/plan.js";
 import { parseSize } from "../export/units.js";
 import { createExportPublisher } from "../hub/export-push.js";
 import { preflightExport } from "../export/preflight.js";
-import { abandonAfter, createUploadSession } from "../hub/upload-session.js";
+import { createUploadSession } from "../hub/upload-session.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatExport, formatLora } from "./format.js";
 import { formatPublished, HUB_OPTION_RULES, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
@@ -104,7 +104,10 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   const baseDir = base && "dir" in base ? base.dir : undefined;
   const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;
   const publisher = session
-    ? createExportPublisher({ session, keepLocal: v["keep-local"] === true, ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}) })
+    ? createExportPublisher({
+        session, keepLocal: v["keep-local"] === true, env: io.env, warn: (line) => io.stderr.write(`truecast: warning: ${line}\n`),
+        ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}),
+      })
     : undefined;
 
   let opened: Awaited<ReturnType<typeof openForExport>>;
@@ -166,8 +169,8 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
     });
   } catch (e) {
     progress.end();
-    // A repo this run created is deleted again: a failed run leaves no empty repo.
-    throw await abandonAfter(session, e);
+    // A repo this run created is deleted again (a failed run leaves no empty repo), unless a re-run resumes from it.
+    throw publisher ? await publisher.abandon(e, { interrupted: io.signal?.aborted === true }) : e;
   }
   progress.end();
   const published = publisher?.result() ?? null;

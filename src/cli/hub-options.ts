@@ -101,5 +101,6 @@ export function showPublishProgress(progress: Progress): (e: PublishEvent) => vo
 export function formatPublished(report: PublishReport): string {
   const lines = [report.summary, `  repo:   ${report.endpoint}/${report.repoId}`, `  commit: ${report.commit.url}`];
   if (report.pullRequestUrl) lines.push(`  pull request: ${report.pullRequestUrl}`);
+  if (report.resumed) lines.push(`  resumed: ${report.resumed.shards} of ${report.resumed.of} shards already on the Hub, not read again`);
   return terminalLines(lines);
 }
