@@ -181,6 +181,8 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
   const hasher = new RangeHasher();
   const castPool = new CastPool();
   let sourceDigests: SourceDigests | null = null;
+  /** Each shard's upload (with a publisher), in plan order. */
+  const uploads: Promise<void>[] = [];
   try {
     const plan = planExport({ tensors: model.tensors, policy, ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}) });
     const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy, fileName })));
@@ -209,7 +211,6 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
 
     const written = new WrittenTensors();
     const verifications: Promise<{ tensors: number; bytes: number }>[] = [];
-    const uploads: Promise<void>[] = [];
     let before = 0;
     let verifiedBytes = 0;
     const stage = staged;
@@ -379,6 +380,9 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     return { ...report, seconds: (performance.now() - started) / 1000 };
   } catch (e) {
     sourceDigests?.cancel();
+    // A shard still uploading finishes first (its upload reads the staged file, and once on the Hub it is recorded
+    // for a resume), unless the run was interrupted: then it stops at once.
+    if (!params.signal?.aborted) await Promise.allSettled(uploads);
     const code = (e as NodeJS.ErrnoException | null)?.code;
     const error = staged && (code === "ENOSPC" || code === "EDQUOT") ? await staged.spaceError(e, current || "the output", needed, params.freeBytes) : e;
     await staged?.discard();
