@@ -108,8 +108,13 @@ export function createExportPublisher(params: {
       }
       uploaded.set(fileName, file);
       if (fingerprint !== null && record !== undefined && file.lfs) {
-        await recordShard(journal, fingerprint, { file: fileName, size: file.size, sha256: file.oid, record });
-        held++;
+        try {
+          await recordShard(journal, fingerprint, { file: fileName, size: file.size, sha256: file.oid, record });
+          held++;
+        } catch (e) {
+          // The journal only saves a re-run work: a cache that cannot be written costs that, not this run.
+          params.warn?.(`cannot write the resume journal in ${journal} (${(e as NodeJS.ErrnoException).code ?? String(e)}); a re-run after a failure produces ${fileName} again`);
+        }
       }
     },
     async finish(dir: string, exported: ExportReport) {
