@@ -12,6 +12,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { runCli } from "../../src/cli/run.js";
 import { cli, type CliResult } from "../support/cli.js";
 import { startHubDouble, type HubDouble } from "../support/hub-double.js";
 import type { DoubleFile } from "../support/hub-double-store.js";
@@ -263,5 +264,51 @@ test("a damaged journal entry is ignored with a warning, never a crash; the rest
     assert.match(r.stdout, /\n {2}resumed: 1 of 4 shards already on the Hub, not read again\n/);
     assert.ok(reads(d, mark, OID1).bytes > HEADER_BLOCK, "shard 1 produced again");
     assert.deepEqual(puts(d, mark).length, 2, "shard 1's object is stored already: only shards 3-4 are sent");
+  });
+});
+
+test("Ctrl-C after shards were uploaded keeps the repo this run created; --keep-local then produces every shard but sends none the Hub stores", async () => {
+  await withSource(async (s) => {
+    const { d } = s;
+    // Interrupted (as by SIGINT) once shards 1-2 are on the Hub, while shard 3 waits for source file 2's bytes.
+    const stop = new AbortController();
+    const stopped = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
+    d.faults.add({
+      match: (r) => r.server === "storage" && r.method === "GET" && r.path === `/lfs/get/${OID2}` && rangeStart(r.headers.range) > 0,
+      kind: "respond",
+      respond: async (ctx) => {
+        await stopped;
+        ctx.res.destroy();
+      },
+    });
+    const watch = setInterval(() => {
+      if (d.requests.filter((r) => r.server === "storage" && r.method === "PUT" && r.status === 200).length >= 2) stop.abort("SIGINT");
+    }, 20);
+    let stderr = "";
+    let code: number;
+    try {
+      code = await runCli(exportArgs(d, "hf://acme/src"), {
+        stdout: { write: () => undefined },
+        stderr: { write: (t: string) => (stderr += t), isTTY: false },
+        // The held read is retried once the run is interrupted, however long the uploads took under load.
+        env: { ...s.env, TRUECAST_HTTP_RETRY_BUDGET_MS: "600000" },
+        cwd: s.dir,
+        signal: stop.signal,
+      });
+    } finally {
+      clearInterval(watch);
+      d.faults.clear();
+    }
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /^truecast: interrupted by SIGINT[^\n]*\(acme\/out was created by this run and is kept without a commit: 2 shards are uploaded[^\n]*\)\n$/);
+    assert.deepEqual([...(await journal(s.cache)).keys()].sort(), SHARDS.slice(0, 2));
+
+    // --keep-local: the folder needs every shard, so all are produced, but the objects the Hub stores are not sent.
+    const mark = d.requests.length;
+    const r = await run(s, ["--keep-local"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { published: { resumed?: unknown } }).published.resumed, undefined);
+    assert.deepEqual((await readdir(join(s.dir, "out"))).filter((n) => n.endsWith(".safetensors")).sort(), SHARDS);
+    assert.equal(puts(d, mark).length, 2);
   });
 });
