@@ -22,7 +22,8 @@ Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a c
 (safetensors or PyTorch weights, single or sharded), a folder holding one such checkpoint file, or an H2O
 LLM Studio experiment folder. config.json, tokenizer and generation_config.json files beside a checkpoint
 file travel with it. Every path and option, and the Hub token and repo with --push, are checked before any
-work; a Hub repo is created only right before the first upload, and deleted again if the run fails before its commit.
+work; a Hub repo is created only right before the first upload, and deleted again if the run fails before its commit
+(kept, to resume from, when shards were uploaded and the network, the Hub or an interruption stopped the run).
 The export is written to a hidden folder beside <out> (.<out>.truecast-<pid>-<host tag><hex>) and moved into place
 at the end; Ctrl-C, SIGTERM and SIGHUP remove it, and the next export into the same parent folder removes
 those left by runs that were killed. Files linked from outside the source folder are never carried.
@@ -40,7 +41,9 @@ Options:
   --model-card FILE        use FILE as README.md instead of the generated model card
   --license ID             license for the model card's front matter (apache-2.0, llama3.1, ...)
   --push REPO_ID           also publish to the Hub in one commit, uploading each shard as soon as it is
-                           written and deleting it locally (so the model need not fit on disk)
+                           written and deleting it locally (so the model need not fit on disk); after a
+                           failed or interrupted run, the same command again skips the shards already on
+                           the Hub (neither read nor sent again; journal in $TRUECAST_CACHE, else ~/.cache/truecast)
   --keep-local             with --push, keep the exported folder at <out>
 ${HUB_USAGE}
   --json                   print the whole report as JSON on stdout
