@@ -7,7 +7,7 @@ import type { DtypePolicy } from "../export/plan.js";
 import { parseSize } from "../export/units.js";
 import { createExportPublisher } from "../hub/export-push.js";
 import { preflightExport } from "../export/preflight.js";
-import { abandonAfter, createUploadSession } from "../hub/upload-session.js";
+import { createUploadSession } from "../hub/upload-session.js";
 import { COMMON_OPTIONS, parseCommand } from "./args.js";
 import { formatExport, formatLora } from "./format.js";
 import { formatPublished, HUB_OPTION_RULES, HUB_OPTIONS, HUB_USAGE, hubSettings, showPublishProgress } from "./hub-options.js";
@@ -25,7 +25,8 @@ Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a c
 (safetensors or PyTorch weights, single or sharded), a folder holding one such checkpoint file, or an H2O
 LLM Studio experiment folder. config.json, tokenizer and generation_config.json files beside a checkpoint
 file travel with it. Every path and option, and the Hub token and repo with --push, are checked before any
-work; a Hub repo is created only right before the first upload, and deleted again if the run fails before its commit.
+work; a Hub repo is created only right before the first upload, and deleted again if the run fails before its commit
+(kept, to resume from, when shards were uploaded and the network, the Hub or an interruption stopped the run).
 The export is written to a hidden folder beside <out> (.<out>.truecast-<pid>-<host tag><hex>) and moved into place
 at the end; Ctrl-C, SIGTERM and SIGHUP remove it, and the next export into the same parent folder removes
 those left by runs that were killed. Files linked from outside the source folder are never carried.
@@ -48,7 +49,9 @@ Options:
   --model-card FILE        use FILE as README.md instead of the generated model card
   --license ID             license for the model card's front matter (apache-2.0, llama3.1, ...)
   --push REPO_ID           also publish to the Hub in one commit, uploading each shard as soon as it is
-                           written and deleting it locally (so the model need not fit on disk)
+                           written and deleting it locally (so the model need not fit on disk); after a
+                           failed or interrupted run, the same command again skips the shards already on
+                           the Hub (neither read nor sent again; journal in $TRUECAST_CACHE, else ~/.cache/truecast)
   --keep-local             with --push, keep the exported folder at <out> (needs <out>)
   --replace-weights        with --push, the same commit deletes the revision's weight files the export does not
                            write (pytorch_model*.bin, *.bin.index.json, stale model*.safetensors and index,
@@ -138,7 +141,12 @@ async function exportTo(source: string, out: string, v: ExportValues, io: CliIo)
   const before = new Promise<AuditSummary>((r) => (auditedBefore = r));
   const publisher = session
     ? withCommitExtras(
-        (beforeCommit) => createExportPublisher({ session, keepLocal: v["keep-local"] === true, ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}), beforeCommit }),
+        (beforeCommit) =>
+          createExportPublisher({
+            session, keepLocal: v["keep-local"] === true, env: io.env, warn: (line) => io.stderr.write(`truecast: warning: ${line}\n`),
+            ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}),
+            beforeCommit,
+          }),
         { session, replaceWeights: v["replace-weights"] === true, before },
       )
     : undefined;
@@ -204,8 +212,8 @@ async function exportTo(source: string, out: string, v: ExportValues, io: CliIo)
     });
   } catch (e) {
     progress.end();
-    // A repo this run created is deleted again: a failed run leaves no empty repo.
-    throw await abandonAfter(session, e);
+    // A repo this run created is deleted again (a failed run leaves no empty repo), unless a re-run resumes from it.
+    throw publisher ? await publisher.abandon(e, { interrupted: io.signal?.aborted === true }) : e;
   }
   progress.end();
   const published = publisher?.result() ?? null;

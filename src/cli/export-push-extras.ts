@@ -200,9 +200,14 @@ export function withCommitExtras(
   });
   return {
     ...inner,
-    async shard(path, fileName) {
+    async shard(path, fileName, record) {
       shards.set(fileName, { size: (await stat(path)).size, head: await headerBytes(path) });
-      return inner.shard(path, fileName);
+      return inner.shard(path, fileName, record);
+    },
+    // A shard an interrupted run already put on the Hub is never written here: its header is the plan's.
+    reuse(shard) {
+      shards.set(shard.fileName, { size: shard.fileSize, head: shard.header });
+      inner.reuse?.(shard);
     },
     result: () => inner.result(),
   };

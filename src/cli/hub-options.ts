@@ -103,5 +103,6 @@ export function formatPublished(report: PublishReport): string {
   if (report.pullRequestUrl) lines.push(`  pull request: ${report.pullRequestUrl}`);
   if (report.deleted.length > 0) lines.push(`  deleted: ${report.deleted.join(", ")}`);
   if (report.keptPickles.length > 0) lines.push(`  left in place: ${report.keptPickles.join(", ")} (--replace-weights would delete them in the same commit)`);
+  if (report.resumed) lines.push(`  resumed: ${report.resumed.shards} of ${report.resumed.of} shards already on the Hub, not read again`);
   return terminalLines(lines);
 }

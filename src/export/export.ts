@@ -21,6 +21,8 @@ import { startSourceDigests, waitForDigests, type SourceDigests } from "./source
 import type { LoraReport } from "../transforms/lora/index.js";
 import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
 import { writeShard } from "./write-shard.js";
+import { exportFingerprint } from "./resume-fingerprint.js";
+import { restoreShard, shardRecord, type RestoredShard, type ShardRecord } from "./shard-record.js";
 import { WrittenTensors, type WrittenShard } from "./written.js";
 
 export type { ConversionSummary, ExportReport } from "./report.js";
@@ -40,7 +42,17 @@ export type ExportEvent =
  */
 export interface ShardPublisher {
   readonly keepLocal: boolean;
-  shard(path: string, fileName: string): Promise<void>;
+  /**
+   * Before the first shard: given the run's fingerprint (resume-fingerprint.ts) and plan, the shards an earlier,
+   * interrupted run with the same fingerprint already put on the Hub, each with the record of its tensors that run
+   * made (shard-record.ts); none with `keepLocal` (its folder needs every shard). The export takes each whose record
+   * fits its planned shard: it neither reads, writes nor uploads it, and calls `reuse` instead of `shard` for it.
+   */
+  resume?(run: { fingerprint: string; plan: ExportPlan }): Promise<ReadonlyMap<string, unknown>>;
+  /** A shard taken from an earlier run (see `resume`): to be committed as the Hub stores it. */
+  reuse?(shard: PlannedShard): void;
+  /** A shard written and verified (`record` describes its tensors, for a later resume); uploaded before it resolves. */
+  shard(path: string, fileName: string, record?: ShardRecord): Promise<void>;
   /** Called with the staging folder once everything is written and verified, before it is moved into place or removed. */
   finish(dir: string, report: ExportReport): Promise<void>;
 }
@@ -93,6 +105,26 @@ function checkAbort(signal?: AbortSignal): void {
   if (!signal?.aborted) return;
   const by = typeof signal.reason === "string" && signal.reason.startsWith("SIG") ? ` by ${signal.reason}` : "";
   throw new TruecastError("INTERNAL", `interrupted${by}; nothing was written`);
+}
+
+/**
+ * The planned shards an interrupted run already published (see {@link ShardPublisher.resume}), restored from their
+ * records; a record that does not fit its planned shard is dropped (the shard is produced again).
+ */
+async function resumeShards(p: { params: ExportParams; model: SourceModel; plan: ExportPlan; policy: DtypePolicy }): Promise<Map<string, RestoredShard>> {
+  const out = new Map<string, RestoredShard>();
+  const publisher = p.params.publisher;
+  if (!publisher?.resume) return out;
+  const inputs = [p.params.source, p.params.adapter, p.params.baseDir].filter((x): x is string => x !== undefined);
+  const fingerprint = await exportFingerprint({ model: p.model, plan: p.plan, policy: p.policy, inputs });
+  const records = await publisher.resume({ fingerprint, plan: p.plan });
+  if (publisher.keepLocal) return out;
+  for (const shard of p.plan.shards) {
+    const record = records.get(shard.fileName);
+    const restored = record === undefined ? null : restoreShard(shard, record);
+    if (restored) out.set(shard.fileName, restored);
+  }
+  return out;
 }
 
 /** A sidecar (e.g. an H2O classification head) is planned as one shard under its own file name. */
@@ -149,6 +181,8 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
   const hasher = new RangeHasher();
   const castPool = new CastPool();
   let sourceDigests: SourceDigests | null = null;
+  /** Each shard's upload (with a publisher), in plan order. */
+  const uploads: Promise<void>[] = [];
   try {
     const plan = planExport({ tensors: model.tensors, policy, ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}) });
     const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy, fileName })));
@@ -177,18 +211,30 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
 
     const written = new WrittenTensors();
     const verifications: Promise<{ tensors: number; bytes: number }>[] = [];
-    const uploads: Promise<void>[] = [];
     let before = 0;
     let verifiedBytes = 0;
     const stage = staged;
+    const resumed = await resumeShards({ params, model, plan, policy });
     for (const [i, shard] of [...plan.shards, ...sidecars].entries()) {
       checkAbort(params.signal);
+      const isSidecar = i >= plan.shards.length;
+      const earlier = isSidecar ? undefined : resumed.get(shard.fileName);
+      if (earlier) {
+        // Already on the Hub from an interrupted run with this fingerprint: not read, written nor uploaded again.
+        written.shards.push(earlier.written);
+        verifications.push(Promise.resolve(earlier.verified));
+        uploads.push(Promise.resolve());
+        publisher?.reuse?.(shard);
+        before += shard.dataSize;
+        verifiedBytes += earlier.verified.bytes;
+        params.onEvent?.({ type: "write", bytes: before, total: plan.totalSize, file: shard.fileName });
+        continue;
+      }
       // Bounded disk with a publisher: at most two shards on disk (one uploading, one being written).
       if (i >= 2) await uploads[i - 2];
       const base = before;
       const path = stage.path(shard.fileName);
       current = shard.fileName;
-      const isSidecar = i >= plan.shards.length;
       const checks: Promise<{ tensors: number; bytes: number }>[] = [];
       // Tensors are verified in batches (one hashing task for many small tensors), so that a shard of a million
       // tiny tensors costs one small record per tensor, not a task, a message and a promise chain each.
@@ -240,8 +286,8 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       verifications.push(v);
       const u =
         publisher && !isSidecar
-          ? v.then(async () => {
-              await publisher.shard(path, shard.fileName);
+          ? v.then(async (counted) => {
+              await publisher.shard(path, shard.fileName, shardRecord(mine, counted));
               if (!publisher.keepLocal) await rm(path);
             })
           : v.then(() => undefined);
@@ -334,6 +380,9 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     return { ...report, seconds: (performance.now() - started) / 1000 };
   } catch (e) {
     sourceDigests?.cancel();
+    // A shard still uploading finishes first (its upload reads the staged file, and once on the Hub it is recorded
+    // for a resume), unless the run was interrupted: then it stops at once.
+    if (!params.signal?.aborted) await Promise.allSettled(uploads);
     const code = (e as NodeJS.ErrnoException | null)?.code;
     const error = staged && (code === "ENOSPC" || code === "EDQUOT") ? await staged.spaceError(e, current || "the output", needed, params.freeBytes) : e;
     await staged?.discard();

@@ -63,6 +63,11 @@ export interface PublishReport {
   deleted: string[];
   /** Pickle checkpoints left in the revision beside the new safetensors files (`--replace-weights` deletes them). */
   keptPickles: string[];
+  /**
+   * `export --push` only, when it resumed an interrupted run: shards already on the Hub from that run (not read,
+   * written nor sent again), of the shards planned.
+   */
+  resumed?: { shards: number; of: number };
   /** One line, e.g. `published acme/model@<commit>: 7 files, 3 shards verified on the Hub, dtype bfloat16`. */
   summary: string;
 }

@@ -82,10 +82,16 @@ export interface UploadSession {
    */
   commit(files: readonly UploadedFile[], opts: CommitOptions): Promise<SessionCommit>;
   /**
+   * Which of `objects` the Hub already stores for this repo with that size (the LFS batch call answers them without
+   * an upload action): an earlier run's uploads. Nothing is created or sent; a repo that does not exist stores none.
+   */
+  stored(objects: readonly { pathInRepo: string; oid: string; size: number }[]): Promise<Set<string>>;
+  /**
    * After a failure: delete the repository if this session created it and nothing was committed, so that a failed
    * run leaves no empty repository. Returns a line saying what happened, or null when there was nothing to undo.
+   * With `keep` (why it is worth keeping: objects a re-run resumes from) such a repository is kept and the line says so.
    */
-  abandon(): Promise<string | null>;
+  abandon(opts?: { keep?: string }): Promise<string | null>;
   /** Map any error of a Hub call to a TruecastError without the token. */
   fail(e: unknown, step: string): TruecastError;
 }
@@ -274,11 +280,27 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     }
   }
 
-  async function abandon(): Promise<string | null> {
+  async function stored(objects: readonly { pathInRepo: string; oid: string; size: number }[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    if (!exists || objects.length === 0) return out;
+    await prepare();
+    for (const o of objects) {
+      try {
+        const action = await lfsBatch({ target, fetch: target.fetch, revision, createPr, pathInRepo: o.pathInRepo, oid: o.oid, size: o.size });
+        if (action === null) out.add(o.oid);
+      } catch (e) {
+        throw fail(e, `asking whether the Hub stores ${o.pathInRepo}`);
+      }
+    }
+    return out;
+  }
+
+  async function abandon(opts: { keep?: string } = {}): Promise<string | null> {
     abandoned = true;
     await ready?.catch(() => undefined);
     if (!created || committed) return null;
     if (commitSent) return `${repo.full} was created by this run and its commit may have landed although no answer came back; check it on the Hub`;
+    if (opts.keep !== undefined) return `${repo.full} was created by this run and is kept without a commit: ${opts.keep}`;
     try {
       await deleteCreatedRepo(target);
       created = false;
@@ -296,7 +318,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     get private() {
       return isPrivate;
     },
-    bytesSent: () => sentTotal, uploadFile, commit, abandon, fail,
+    bytesSent: () => sentTotal, uploadFile, commit, stored, abandon, fail,
   };
 }
 
@@ -304,8 +326,8 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
  * After a failed run: undo the repository this session created (see {@link UploadSession.abandon}) and return the
  * error to report, with what happened to the repository added to its message.
  */
-export async function abandonAfter(session: UploadSession | null, e: unknown): Promise<unknown> {
-  const note = await session?.abandon();
+export async function abandonAfter(session: UploadSession | null, e: unknown, opts: { keep?: string } = {}): Promise<unknown> {
+  const note = await session?.abandon(opts);
   if (!note) return e;
   if (e instanceof TruecastError) return new TruecastError(e.code, `${e.message} (${note})`, { cause: e });
   return e;

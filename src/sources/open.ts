@@ -100,7 +100,9 @@ export async function openSource(path: string, options: OpenSourceOptions = {}):
  * `options.closeStore` hands it to the source.
  */
 export async function openSourceStore(store: ModelStore, options: OpenSourceStoreOptions = {}): Promise<SourceModel> {
-  if (options.closeStore !== true) return openStoreModel(store, options);
+  // A Hub store is pinned to a commit: the model says which (an interrupted export resumes only at the same one).
+  const pinned = "commit" in store && typeof store.commit === "string" ? { commit: store.commit } : {};
+  if (options.closeStore !== true) return { ...(await openStoreModel(store, options)), ...pinned };
   let model: SourceModel;
   try {
     model = await openStoreModel(store, options);
@@ -108,7 +110,7 @@ export async function openSourceStore(store: ModelStore, options: OpenSourceStor
     await store.close();
     throw e;
   }
-  return { ...model, close: async () => { try { await model.close(); } finally { await store.close(); } } };
+  return { ...model, ...pinned, close: async () => { try { await model.close(); } finally { await store.close(); } } };
 }
 
 async function openStoreModel(store: ModelStore, options: OpenSourceOptions): Promise<SourceModel> {

@@ -79,6 +79,11 @@ export interface SourceModel {
   readonly shardMetadata?: ReadonlyMap<string, Readonly<Record<string, string>> | null>;
   /** What the source did to get here, one line each, for the report (keys renamed, views materialized, ...). */
   readonly notes: readonly string[];
+  /**
+   * For a source read from the Hub in place (`hf://org/name@rev`): the commit the revision was pinned to when it was
+   * opened; every tensor byte is read at this commit.
+   */
+  readonly commit?: string;
   /** Hub id of the model this checkpoint was fine-tuned from, when the source knows it (H2O cfg, PEFT config). */
   readonly baseModel?: string;
   /**

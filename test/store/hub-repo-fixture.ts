@@ -51,5 +51,6 @@ export async function seedRepo(d: HubDouble, id: string, files: Record<string, U
 /** An environment that points at the double and at an empty HF_HOME (no token file of the machine is read). */
 export async function hubEnv(d: HubDouble, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
   const home = await mkdtemp(join(tmpdir(), "tc-hf-home-"));
-  return { HF_ENDPOINT: d.url, HF_HOME: home, ...extra };
+  // The resume journal of export --push goes there too, never into the user's cache.
+  return { HF_ENDPOINT: d.url, HF_HOME: home, TRUECAST_CACHE: join(home, "truecast"), ...extra };
 }

@@ -22,6 +22,8 @@ export interface RecordedRequest {
   /** Lower-cased header names; an Authorization value is replaced by "<present>". */
   headers: Record<string, string>;
   bytesReceived: number;
+  /** Bytes of the answer's body handed to the socket (a range read's bytes served). */
+  bytesSent: number;
   status: number;
   fault?: FaultKind;
 }
@@ -143,8 +145,22 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
   const handler = (server: "hub" | "storage") => (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", origins[server]);
     const headers = maskHeaders(req);
-    const entry: RecordedRequest = { server, method: req.method ?? "GET", path: url.pathname + url.search, headers, bytesReceived: 0, status: 0 };
+    const entry: RecordedRequest = { server, method: req.method ?? "GET", path: url.pathname + url.search, headers, bytesReceived: 0, bytesSent: 0, status: 0 };
     requests.push(entry);
+    const count = (chunk: unknown) => {
+      if (typeof chunk === "string") entry.bytesSent += Buffer.byteLength(chunk);
+      else if (chunk instanceof Uint8Array) entry.bytesSent += chunk.byteLength;
+    };
+    const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
+    res.write = ((chunk: unknown, ...rest: unknown[]) => {
+      count(chunk);
+      return write(chunk, ...rest);
+    }) as typeof res.write;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      if (typeof chunk !== "function") count(chunk);
+      return end(chunk, ...rest);
+    }) as typeof res.end;
     res.on("finish", () => (entry.status = res.statusCode));
     const auth = req.headers.authorization;
     const ctx: DoubleContext = {

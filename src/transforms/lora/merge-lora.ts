@@ -178,6 +178,7 @@ export async function mergeLora(params: MergeLoraParams): Promise<MergeLoraResul
     tensors,
     files: base.files,
     weightFiles: [...(base.weightFiles ?? []), ...(adapter.weightFiles ?? [])],
+    ...(base.commit !== undefined ? { commit: base.commit } : {}),
     notes: [...base.notes, `merged LoRA adapter ${adapter.path}: ${modules.length} modules, ${adapter.replacements.length} replaced tensors`, ...notes],
     async close(): Promise<void> {
       try {
