@@ -43,6 +43,7 @@ export function parseCommand<O extends Options>(params: {
   command: string;
   argv: string[];
   options: O;
+  /** Names of the positional arguments, in order; a trailing `name?` may be left out. */
   positionals: readonly string[];
   usage: string;
   rules?: readonly OptionRule[];
@@ -56,8 +57,10 @@ export function parseCommand<O extends Options>(params: {
   const values = parsed.values as { [K in keyof O]?: O[K]["type"] extends "boolean" ? boolean : string };
   const given = parsed.values as Record<string, unknown>;
   if (given["help"] === true) return { values, positionals: parsed.positionals, help: true };
-  if (parsed.positionals.length !== params.positionals.length) {
-    const want = params.positionals.map((p) => `<${p}>`).join(" ");
+  // A name ending in "?" is optional (trailing ones only): the command decides when it may be left out.
+  const required = params.positionals.filter((p) => !p.endsWith("?")).length;
+  if (parsed.positionals.length < required || parsed.positionals.length > params.positionals.length) {
+    const want = params.positionals.map((p) => (p.endsWith("?") ? `[<${p.slice(0, -1)}>]` : `<${p}>`)).join(" ");
     throw new TruecastError("USAGE", `\`truecast ${params.command}\` takes ${want}; usage: ${params.usage.split("\n")[0]}`);
   }
   for (const rule of params.rules ?? []) {

@@ -14,8 +14,10 @@ import { formatPublished, HUB_OPTION_RULES, HUB_OPTIONS, HUB_USAGE, hubSettings,
 import { sourceArg, type CliIo } from "./io.js";
 import { isHubSpec } from "../store/hub-spec.js";
 import { Progress } from "./progress.js";
+import { exportDryRun } from "./export-dry-run.js";
 
 export const EXPORT_USAGE = `truecast export <source> <out> [options]
+       truecast export <source> [<out>] --dry-run [options]
 
 Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a conversion is asked for.
 <source> is a .safetensors file, a PyTorch .bin/.pt/.pth state dict, a Hugging Face model folder
@@ -43,7 +45,16 @@ Options:
                            written and deleting it locally (so the model need not fit on disk)
   --keep-local             with --push, keep the exported folder at <out>
 ${HUB_USAGE}
-  --json                   print the whole report as JSON on stdout
+  --dry-run                make every check the real run makes before its first byte (paths, output, --force,
+                           config, carried files, free space; with --push the token, repo and branch by GET
+                           requests only), open the source and print the plan: each file that would be written
+                           (shards with tensors and bytes, index, carried files and where from, README, report),
+                           each dtype conversion, the merge, with --push the target and the uploads and write
+                           calls, and the source's audit (headers only). Nothing is written, uploaded or committed;
+                           <out> may be left out. Exit 0 when the real run would start, else its error.
+                           Not known without reading every value: whether a conversion overflows (the real run
+                           refuses it then, unless --allow-overflow; \`truecast audit --values\` tells beforehand)
+  --json                   print the whole report as JSON on stdout (with --dry-run: see dry-run-json.ts)
   --quiet, -q              print nothing but errors
   --debug                  show stack traces on errors`;
 
@@ -60,6 +71,7 @@ export const EXPORT_OPTIONS = {
   license: { type: "string" },
   push: { type: "string" },
   "keep-local": { type: "boolean" },
+  "dry-run": { type: "boolean" },
 } as const;
 
 /** Options that only mean something together, or that contradict each other. */
@@ -80,13 +92,16 @@ export function parseDtypePolicy(text: string | undefined): DtypePolicy {
 
 /** `truecast export <source> <out>`: parse, open (merging an adapter if asked), export, report; returns the exit code. */
 export async function exportCommand(argv: string[], io: CliIo): Promise<number> {
-  const args = parseCommand({ command: "export", argv, options: EXPORT_OPTIONS, positionals: ["source", "out"], usage: EXPORT_USAGE, rules: EXPORT_RULES });
+  const args = parseCommand({ command: "export", argv, options: EXPORT_OPTIONS, positionals: ["source", "out?"], usage: EXPORT_USAGE, rules: EXPORT_RULES });
   if (args.help) {
     io.stdout.write(EXPORT_USAGE + "\n");
     return 0;
   }
-  const [source, out] = args.positionals as [string, string];
+  const [source, out] = args.positionals as [string, string | undefined];
   const v = args.values;
+  if (out === undefined && v["dry-run"] !== true) {
+    throw new TruecastError("USAGE", `\`truecast export\` takes <source> <out> (<out> may be left out only with --dry-run); usage: ${EXPORT_USAGE.split("\n")[0]}`);
+  }
   for (const [what, given] of [["--adapter", v.adapter], ["--base", v.base]] as const) {
     if (given !== undefined && isHubSpec(given)) {
       throw new TruecastError("USAGE", `export cannot read ${what} ${given} from the Hub in place yet; download it (hf download ${given.slice(5).split("@")[0]}) and give the local folder${what === "--base" ? ", or give its Hub id without hf:// (found in the cache or downloaded)" : ""}`);
@@ -102,6 +117,23 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
     io.cwd,
   );
   const baseDir = base && "dir" in base ? base.dir : undefined;
+  const openParams = {
+    source: sourceArg(io.cwd, source),
+    policy,
+    ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
+    ...(base ? { base } : {}),
+    env: io.env,
+    ...(io.fetch ? { fetch: io.fetch } : {}),
+  };
+  const protect = [
+    ...(baseDir !== undefined ? [{ path: baseDir, what: "base model folder" }] : []),
+    ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
+    ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
+  ];
+  if (v["dry-run"] === true) {
+    return exportDryRun({ io, values: v, openParams, protect, ...(out !== undefined ? { out: resolve(io.cwd, out) } : {}), ...(baseDir !== undefined ? { baseDir } : {}), ...(v["model-card"] !== undefined ? { cardFile: resolve(io.cwd, v["model-card"]) } : {}), ...(maxShardSize !== undefined ? { maxShardSize } : {}) });
+  }
+  if (out === undefined) throw new TruecastError("INTERNAL", "no output folder");
   const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;
   const publisher = session
     ? createExportPublisher({ session, keepLocal: v["keep-local"] === true, ...(v["commit-message"] !== undefined ? { commitMessage: v["commit-message"] } : {}) })
@@ -111,14 +143,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   let report: ExportReport;
   let phase = "";
   try {
-    opened = await openForExport({
-      source: sourceArg(io.cwd, source),
-      policy,
-      ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
-      ...(base ? { base } : {}),
-      env: io.env,
-      ...(io.fetch ? { fetch: io.fetch } : {}),
-    });
+    opened = await openForExport(openParams);
     report = await exportModel({
       source: sourceArg(io.cwd, source),
       model: opened.model,
@@ -138,11 +163,7 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
         ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
         ...(opened.frozenFromBase ? { frozenFromBase: opened.frozenFromBase } : {}),
       },
-      protect: [
-        ...(baseDir !== undefined ? [{ path: baseDir, what: "base model folder" }] : []),
-        ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
-        ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
-      ],
+      protect,
       ...(publisher ? { publisher } : {}),
       ...(io.signal ? { signal: io.signal } : {}),
       onEvent: (e) => {
