@@ -17,7 +17,7 @@
  *   files' known sizes), `plan.unknownSize` (names of the files sized only once written), `plan.bytesNeeded` (free
  *   space the real run requires, before its 16 MB head-room).
  * - `plan.conversions[]`: `{from, to, tensors, bytesIn, bytesOut, overflow}`, `overflow` one of "impossible",
- *   "refused-if-any" (values beyond `to`'s range, if the values hold any, make the real run fail with CAST_OVERFLOW:
+ *   "refused-if-any" (values beyond `to`'s range, if the values hold any, make the real run fail with OVERFLOW:
  *   a dry run does not read values), "allowed" (--allow-overflow).
  * - `plan.lora`: null, or `{adapter, routes, modules: [{module, baseTensor, variant, rank, alpha, scaling}]}`.
  * - `plan.notes[]`: what the source did or left out.

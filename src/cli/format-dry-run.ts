@@ -25,7 +25,7 @@ function conversionLine(c: DryRunConversion): string {
   const head = `  ${dtypeName(c.from)} → ${dtypeName(c.to)}: ${c.tensors} tensor${c.tensors === 1 ? "" : "s"}, ${c.bytesIn} → ${c.bytesOut} bytes`;
   if (c.overflow === "impossible") return `${head}; cannot overflow (every ${dtypeName(c.from)} value is finite in ${dtypeName(c.to)})`;
   if (c.overflow === "allowed") return `${head}; values beyond ${dtypeName(c.to)}'s range would become ±inf, allowed by --allow-overflow and counted in the report`;
-  return `${head}; values beyond ${dtypeName(c.to)}'s range would make the real run fail (CAST_OVERFLOW) unless --allow-overflow: not known until the values are read (\`truecast audit --values\` reads them)`;
+  return `${head}; values beyond ${dtypeName(c.to)}'s range would make the real run fail (OVERFLOW) unless --allow-overflow: not known until the values are read (\`truecast audit --values\` reads them)`;
 }
 
 function pushLines(target: PushTarget, uploads: readonly PlannedUpload[], requests: PlannedRequests, summary: string): string[] {

@@ -48,7 +48,7 @@ export interface DryRunConversion {
   /**
    * `impossible`: every finite value of `from` is finite in `to`. `refused-if-any`: values beyond `to`'s range would
    * become ±inf; whether any does is known only when the values are read, and then the real run refuses
-   * (CAST_OVERFLOW) unless --allow-overflow. `allowed`: the same, with --allow-overflow (counted in the report).
+   * (OVERFLOW) unless --allow-overflow. `allowed`: the same, with --allow-overflow (counted in the report).
    */
   readonly overflow: "impossible" | "refused-if-any" | "allowed";
 }
