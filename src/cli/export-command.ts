@@ -51,7 +51,8 @@ ${HUB_USAGE}
                            (shards with tensors and bytes, index, carried files and where from, README, report),
                            each dtype conversion, the merge, with --push the target and the uploads and write
                            calls, and the source's audit (headers only). Nothing is written, uploaded or committed;
-                           <out> may be left out. Exit 0 when the real run would start, else its error.
+                           nothing is downloaded into the Hugging Face cache (--base ORG/NAME is looked up
+                           there only); <out> may be left out. Exit 0 when the real run would start, else its error.
                            Not known without reading every value: whether a conversion overflows (the real run
                            refuses it then, unless --allow-overflow; \`truecast audit --values\` tells beforehand)
   --json                   print the whole report as JSON on stdout (with --dry-run: see dry-run-json.ts)

@@ -40,7 +40,7 @@ export interface ExportDryRunParams {
 export async function exportDryRun(p: ExportDryRunParams): Promise<number> {
   const { io, values: v } = p;
   const target = v.push !== undefined ? await checkPushTarget({ repoId: v.push, ...(await hubSettings(v, io)) }) : null;
-  const opened = await openForExport(p.openParams);
+  const opened = await openForExport({ ...p.openParams, noDownloads: true });
   const model = opened.model;
   let plan;
   let audit: AuditResult | { readonly error: string };

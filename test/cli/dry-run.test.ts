@@ -227,6 +227,31 @@ test("export --dry-run --adapter: the modules the LoRA would merge, and the plan
   });
 });
 
+test("export --dry-run --base ORG/NAME: the base's files from the Hugging Face cache, nothing downloaded or written there", async () => {
+  const d = await startHubDouble();
+  try {
+    await withRun(async (r) => {
+      await writeModelFolder(join(r.work, "m"), { tensors: [{ name: "a.weight", dtype: "BF16", shape: [2048], data: bf16Weights(2048, 1) }] });
+      const cache = join(r.root, "hf-home", "hub");
+      await cp(fixture("h2o-lora-cache"), cache, { recursive: true });
+      const env = { HF_HUB_CACHE: cache, HF_ENDPOINT: d.url };
+      const args = ["export", "m", "out", "--base", "truecast-test/tiny-lora-base"];
+      const { plan } = parseDry(await dryRun(r, [...args, "--json"], env));
+      assert.deepEqual(d.requests.length, 0, "the cache only: no request to the Hub");
+      const snapshotDir = join(cache, "models--truecast-test--tiny-lora-base", "snapshots", "7a1e5c3b9d2f4a6081c7e5d3b1a9f7e5c3a1b9d7");
+      assert.deepEqual(plan.files.filter((f) => f.origin !== "generated").map((f) => [f.name, f.origin]), [
+        ["config.json", join(snapshotDir, "config.json")],
+        ["generation_config.json", join(snapshotDir, "generation_config.json")],
+      ]);
+      const real = await run(r, args, env);
+      assert.equal(real.code, 0, real.stderr);
+      await assertPlanMatches(plan, join(r.work, "out"));
+    });
+  } finally {
+    await d.stop();
+  }
+});
+
 async function withHub(fn: (d: HubDouble, r: Run) => Promise<void>): Promise<void> {
   const d = await startHubDouble();
   try {
