@@ -10,22 +10,11 @@ import { toHubError } from "./hub-errors.js";
 import { parseRepoId } from "./repo-id.js";
 import { checkToken, repoState, revisionCommit, type HubTarget } from "./repo-setup.js";
 import { resolveEndpoint } from "./token.js";
-import { MAX_REGULAR_FILE_BYTES } from "./upload-session.js";
-import { httpTimeouts, type HttpTimeouts } from "../util/http-guard.js";
-import type { RetryPolicy } from "./retry.js";
+import { MAX_REGULAR_FILE_BYTES, type UploadSessionParams } from "./upload-session.js";
+import { httpTimeouts } from "../util/http-guard.js";
 
-export interface PushTargetParams {
-  repoId: string;
-  token: string;
-  endpoint?: string;
-  revision?: string;
-  createPr?: boolean;
-  public?: boolean;
-  fetch?: typeof fetch;
-  retry?: Partial<RetryPolicy>;
-  sleep?: (ms: number) => Promise<void>;
-  timeouts?: Partial<HttpTimeouts>;
-}
+/** The settings of an upload session that name the target and how to reach it. */
+export type PushTargetParams = Pick<UploadSessionParams, "repoId" | "token" | "endpoint" | "revision" | "createPr" | "public" | "fetch" | "retry" | "sleep" | "timeouts">;
 
 /** Where a publish would go, as the Hub answers read-only calls now. */
 export interface PushTarget {

@@ -7,7 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cp, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { cp, lstat, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { readSafetensorsHeader } from "../../src/formats/safetensors/read.js";
 import { EXPORT_USAGE } from "../../src/cli/export-command.js";
@@ -15,7 +15,7 @@ import { PUBLISH_USAGE } from "../../src/cli/publish-command.js";
 import { startHubDouble, type HubDouble } from "../support/hub-double.js";
 import { cliChild, type ChildResult } from "../support/cli-child.js";
 import { fixture, tempDir } from "../helpers.js";
-import { bf16Weights, f32, writeModelFolder } from "../support/build-model.js";
+import { bf16Weights, threeTensorFolder, writeModelFolder } from "../support/build-model.js";
 import { repoFiles } from "../store/hub-repo-fixture.js";
 
 interface Run {
@@ -125,18 +125,8 @@ function assertHumanLists(text: string, plan: Plan): void {
   assert.match(text, /audit of the source \(headers only\):\n(PASS|FAIL)/);
 }
 
-/** Three tensors (one shard each at --max-shard-size 5KB); with `overflow`, z.weight holds 1e10 (float16 max is 65504). */
-async function source(dir: string, overflow = false): Promise<void> {
-  await writeModelFolder(dir, {
-    tensors: [
-      { name: "a.weight", dtype: "BF16", shape: [2048], data: bf16Weights(2048, 1) },
-      { name: "b.weight", dtype: "BF16", shape: [2048], data: bf16Weights(2048, 2) },
-      { name: "z.weight", dtype: "F32", shape: [1024], data: f32(Array.from({ length: 1024 }, (_, i) => (overflow && i === 1000 ? 1e10 : i / 1024))) },
-    ],
-    config: { architectures: ["LlamaForCausalLM"], torch_dtype: "bfloat16" },
-    files: { "tokenizer.json": '{"model":{}}' },
-  });
-}
+/** Three tensors (one shard each at --max-shard-size 5KB) and a tokenizer; see threeTensorFolder. */
+const source = (dir: string, overflow = false) => threeTensorFolder(dir, { overflow, files: { "tokenizer.json": '{"model":{}}' } });
 
 test("export --dry-run of a sharded local folder: the plan is the real output, nothing is written", async () => {
   await withRun(async (r) => {
@@ -362,10 +352,8 @@ test("publish --dry-run: files, LFS or not, bytes, commit title and target, GETs
   });
 });
 
-test("usage: --dry-run in export's and publish's help", async () => {
+test("usage: --dry-run in export's and publish's help", () => {
   assert.match(EXPORT_USAGE, /truecast export <source> \[<out>\] --dry-run/);
   assert.match(EXPORT_USAGE, /  --dry-run  .*\n[^]*GET/);
   assert.match(PUBLISH_USAGE, /  --dry-run  .*check the folder, the token and the repo \(GET requests only\)/);
-  const text = await readFile(fixture("..", "..", "src", "cli", "export-command.ts"), "utf8").catch(() => "");
-  assert.ok(text === "" || text.includes("--dry-run"));
 });
