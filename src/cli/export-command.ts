@@ -55,7 +55,7 @@ ${HUB_USAGE}
                            there only); <out> may be left out. Exit 0 when the real run would start, else its error.
                            Not known without reading every value: whether a conversion overflows (the real run
                            refuses it then, unless --allow-overflow; \`truecast audit --values\` tells beforehand)
-  --json                   print the whole report as JSON on stdout (with --dry-run: see dry-run-json.ts)
+  --json                   print the whole report as JSON on stdout (with --dry-run: {dryRun: true, plan, audit})
   --quiet, -q              print nothing but errors
   --debug                  show stack traces on errors`;
 

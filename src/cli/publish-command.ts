@@ -27,7 +27,7 @@ ${HUB_USAGE}
                            the Hub's default .gitattributes says, predicted: the Hub's preupload answer is not
                            asked), total bytes, the commit's title, the target and the write calls; nothing is
                            uploaded or committed
-  --json                   print the report as JSON on stdout
+  --json                   print the report as JSON on stdout (with --dry-run: {dryRun: true, plan})
   --quiet, -q              print nothing but errors
   --debug                  show stack traces on errors`;
 
