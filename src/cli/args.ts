@@ -43,6 +43,7 @@ export function parseCommand<O extends Options>(params: {
   command: string;
   argv: string[];
   options: O;
+  /** Names of the positional arguments, in order; a trailing `name?` may be left out. */
   positionals: readonly string[];
   usage: string;
   rules?: readonly OptionRule[];

@@ -16,9 +16,11 @@ import { isHubSpec } from "../store/hub-spec.js";
 import { Progress } from "./progress.js";
 import { auditSource, PushStaging, withCommitExtras } from "./export-push-extras.js";
 import type { AuditSummary } from "../hub/pr-description.js";
+import { exportDryRun } from "./export-dry-run.js";
 
 export const EXPORT_USAGE = `truecast export <source> <out> [options]
        truecast export <source> --push REPO_ID [options]
+       truecast export <source> [<out>] --dry-run [options]
 
 Export a checkpoint as a Hugging Face safetensors folder, bit for bit unless a conversion is asked for.
 <source> is a .safetensors file, a PyTorch .bin/.pt/.pth state dict, a Hugging Face model folder
@@ -58,7 +60,17 @@ Options:
                            top-level .pt/.pth); nothing else. The commit's description (the pull request's with
                            --create-pr) holds the precision report, the digests and the audit before and after
 ${HUB_USAGE}
-  --json                   print the whole report as JSON on stdout
+  --dry-run                make every check the real run makes before its first byte (paths, output, --force,
+                           config, carried files, free space; with --push the token, repo and branch by GET
+                           requests only), open the source and print the plan: each file that would be written
+                           (shards with tensors and bytes, index, carried files and where from, README, report),
+                           each dtype conversion, the merge, with --push the target and the uploads and write
+                           calls, and the source's audit (headers only). Nothing is written, uploaded or committed;
+                           nothing is downloaded into the Hugging Face cache (--base ORG/NAME is looked up
+                           there only); <out> may be left out. Exit 0 when the real run would start, else its error.
+                           Not known without reading every value: whether a conversion overflows (the real run
+                           refuses it then, unless --allow-overflow; \`truecast audit --values\` tells beforehand)
+  --json                   print the whole report as JSON on stdout (with --dry-run: {dryRun: true, plan, audit})
   --quiet, -q              print nothing but errors
   --debug                  show stack traces on errors`;
 
@@ -76,6 +88,7 @@ export const EXPORT_OPTIONS = {
   push: { type: "string" },
   "keep-local": { type: "boolean" },
   "replace-weights": { type: "boolean" },
+  "dry-run": { type: "boolean" },
 } as const;
 
 /** Options that only mean something together, or that contradict each other. */
@@ -104,8 +117,8 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
   }
   const [source, out] = args.positionals as [string, string | undefined];
   const v = args.values;
-  if (out !== undefined) return exportTo(source, out, v, io);
-  if (v.push === undefined) throw new TruecastError("USAGE", "`truecast export` takes <source> <out>; <out> may be left out only with --push");
+  if (out !== undefined || v["dry-run"] === true) return exportTo(source, out, v, io);
+  if (v.push === undefined) throw new TruecastError("USAGE", `\`truecast export\` takes <source> <out>; <out> may be left out only with --push or --dry-run; usage: ${EXPORT_USAGE.split("\n")[0]}`);
   if (v["keep-local"] === true) throw new TruecastError("USAGE", "--keep-local keeps the exported folder at <out>; give <out>");
   const staging = await PushStaging.create(io);
   try {
@@ -119,8 +132,8 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
 
 type ExportValues = ReturnType<typeof parseCommand<typeof EXPORT_OPTIONS>>["values"];
 
-/** The export into `out` (or into a temporary folder standing for an `<out>` that was not given). */
-async function exportTo(source: string, out: string, v: ExportValues, io: CliIo): Promise<number> {
+/** The export into `out` (or into a temporary folder standing for an `<out>` that was not given; none for a dry run). */
+async function exportTo(source: string, out: string | undefined, v: ExportValues, io: CliIo): Promise<number> {
   for (const [what, given] of [["--adapter", v.adapter], ["--base", v.base]] as const) {
     if (given !== undefined && isHubSpec(given)) {
       throw new TruecastError("USAGE", `export cannot read ${what} ${given} from the Hub in place yet; download it (hf download ${given.slice(5).split("@")[0]}) and give the local folder${what === "--base" ? ", or give its Hub id without hf:// (found in the cache or downloaded)" : ""}`);
@@ -136,6 +149,23 @@ async function exportTo(source: string, out: string, v: ExportValues, io: CliIo)
     io.cwd,
   );
   const baseDir = base && "dir" in base ? base.dir : undefined;
+  const openParams = {
+    source: sourceArg(io.cwd, source),
+    policy,
+    ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
+    ...(base ? { base } : {}),
+    env: io.env,
+    ...(io.fetch ? { fetch: io.fetch } : {}),
+  };
+  const protect = [
+    ...(baseDir !== undefined ? [{ path: baseDir, what: "base model folder" }] : []),
+    ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
+    ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
+  ];
+  if (v["dry-run"] === true) {
+    return exportDryRun({ io, values: v, openParams, protect, ...(out !== undefined ? { out: resolve(io.cwd, out) } : {}), ...(baseDir !== undefined ? { baseDir } : {}), ...(v["model-card"] !== undefined ? { cardFile: resolve(io.cwd, v["model-card"]) } : {}), ...(maxShardSize !== undefined ? { maxShardSize } : {}) });
+  }
+  if (out === undefined) throw new TruecastError("INTERNAL", "no output folder");
   const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;
   let auditedBefore: (value: AuditSummary) => void = () => undefined;
   const before = new Promise<AuditSummary>((r) => (auditedBefore = r));
@@ -155,14 +185,7 @@ async function exportTo(source: string, out: string, v: ExportValues, io: CliIo)
   let report: ExportReport;
   let phase = "";
   try {
-    opened = await openForExport({
-      source: sourceArg(io.cwd, source),
-      policy,
-      ...(v.adapter !== undefined ? { adapter: resolve(io.cwd, v.adapter) } : {}),
-      ...(base ? { base } : {}),
-      env: io.env,
-      ...(io.fetch ? { fetch: io.fetch } : {}),
-    });
+    opened = await openForExport(openParams);
     // The source as found, for the commit's description: audited once it opened (every pickle read and allowed).
     if (publisher) auditSource(source, io).then(auditedBefore, () => undefined);
     report = await exportModel({
@@ -184,11 +207,7 @@ async function exportTo(source: string, out: string, v: ExportValues, io: CliIo)
         ...(opened.mergedAdapter ? { mergedAdapter: opened.mergedAdapter } : {}),
         ...(opened.frozenFromBase ? { frozenFromBase: opened.frozenFromBase } : {}),
       },
-      protect: [
-        ...(baseDir !== undefined ? [{ path: baseDir, what: "base model folder" }] : []),
-        ...(v.adapter !== undefined ? [{ path: resolve(io.cwd, v.adapter), what: "adapter" }] : []),
-        ...(v["model-card"] !== undefined ? [{ path: resolve(io.cwd, v["model-card"]), what: "model card" }] : []),
-      ],
+      protect,
       ...(publisher ? { publisher } : {}),
       ...(io.signal ? { signal: io.signal } : {}),
       onEvent: (e) => {

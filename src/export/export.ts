@@ -3,16 +3,15 @@ import { TruecastError } from "../errors.js";
 import { serializeIndex } from "../formats/safetensors/index-file.js";
 import { dtypeLabel, parseFloatDType } from "../dtype/table.js";
 import { openSource, type OpenSourceOptions } from "../sources/open.js";
-import { isHubSpec } from "../store/hub-spec.js";
 import { openForExport } from "./open-for-export.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes } from "./config.js";
 import { CastPool } from "./cast-pool.js";
 import { RangeHasher } from "./hasher.js";
 import type { ProtectedPath } from "../util/real-path.js";
-import { checkCarriedFiles } from "./carried-files.js";
 import { StagedOutput } from "./output-dir.js";
-import { planExport, type DtypePolicy, type ExportPlan, type PlannedShard } from "./plan.js";
+import type { DtypePolicy, ExportPlan, PlannedShard } from "./plan.js";
+import { prepareExport } from "./prepare.js";
 import { buildReport, conversionSummaries, type ExportReport } from "./report.js";
 import { checkConfigAfterWrite, REPORT_FILE, writeSmallFiles, type ModelCardOptions } from "./small-files.js";
 import { hubCacheRoot, publicName, scrubPaths } from "./provenance.js";
@@ -127,13 +126,6 @@ async function resumeShards(p: { params: ExportParams; model: SourceModel; plan:
   return out;
 }
 
-/** A sidecar (e.g. an H2O classification head) is planned as one shard under its own file name. */
-function sidecarShard(fileName: string, plan: ExportPlan): PlannedShard {
-  const only = plan.shards[0];
-  if (!only) throw new TruecastError("INTERNAL", `no plan for ${fileName}`);
-  return only;
-}
-
 /** Rows `from`..`to` of a written shard as items to verify, with their file ranges (name and digest read when asked). */
 function rowItems(written: WrittenShard, from: number, to: number): VerifyItem[] {
   const { table, headerSize } = written.shard;
@@ -184,27 +176,22 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
   /** Each shard's upload (with a publisher), in plan order. */
   const uploads: Promise<void>[] = [];
   try {
-    const plan = planExport({ tensors: model.tensors, policy, ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}) });
-    const sidecars = [...(model.sidecars ?? [])].map(([fileName, tensors]) => sidecarShard(fileName, planExport({ tensors, policy, fileName })));
-    params.onEvent?.({ type: "plan", plan, model });
-    // Every carried file is checked (inside its folder, readable) before the first byte is written.
     const cardFile = params.modelCard ? params.modelCard.file : undefined;
-    const carried = await checkCarriedFiles(model.files, cardFile);
-    staged = await StagedOutput.create({
-      out: params.out,
-      force: params.force ?? false,
-      protect: [
-        ...(isHubSpec(model.path) ? [] : [{ path: model.path, what: "source" }]),
-        ...(params.baseDir !== undefined ? [{ path: params.baseDir, what: "base model folder" }] : []),
-        ...(params.adapter !== undefined ? [{ path: params.adapter, what: "adapter" }] : []),
-        ...(cardFile !== undefined ? [{ path: cardFile, what: "model card" }] : []),
-        ...(params.protect ?? []),
-        ...[...model.files.values()].map((path) => ({ path, what: "carried file" })),
-      ],
+    // Every carried file is checked (inside its folder, readable) before the first byte is written.
+    const prepared = await prepareExport({
+      model,
+      policy,
+      ...(params.maxShardSize ? { maxShardSize: params.maxShardSize } : {}),
+      ...(cardFile !== undefined ? { cardFile } : {}),
+      ...(params.baseDir !== undefined ? { baseDir: params.baseDir } : {}),
+      ...(params.adapter !== undefined ? { adapter: params.adapter } : {}),
+      ...(params.protect ? { protect: params.protect } : {}),
+      shardsLeave: publisher !== undefined && !publisher.keepLocal,
     });
-    const biggest = Math.max(0, ...plan.shards.map((s) => s.fileSize));
-    const sidecarBytes = sidecars.reduce((n, s) => n + s.fileSize, 0);
-    needed = (publisher && !publisher.keepLocal ? Math.min(plan.totalFileSize, 2 * biggest) : plan.totalFileSize) + sidecarBytes + carried.bytes;
+    const { plan, sidecars } = prepared;
+    params.onEvent?.({ type: "plan", plan, model });
+    staged = await StagedOutput.create({ out: params.out, force: params.force ?? false, protect: prepared.protect });
+    needed = prepared.needed;
     await staged.checkFreeSpace(needed, params.freeBytes);
     // Every source weight file's SHA-256, on a thread of its own while the shards are written.
     sourceDigests = startSourceDigests(model.weightFiles ?? [], params.signal ? { signal: params.signal } : {});

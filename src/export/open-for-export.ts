@@ -11,6 +11,7 @@ import { fillFromBase } from "./base-files.js";
 import { outputDtype, type DtypePolicy } from "./plan.js";
 import type { BaseRef } from "./preflight.js";
 import { publicName } from "./provenance.js";
+import { isHubSpec } from "../store/hub-spec.js";
 
 export interface OpenForExportParams extends OpenSourceOptions {
   readonly source: string;
@@ -22,6 +23,11 @@ export interface OpenForExportParams extends OpenSourceOptions {
    * A folder is also passed on to the source as `baseDir` (an H2O experiment's base files and weights).
    */
   readonly base?: BaseRef;
+  /**
+   * Download nothing into the Hugging Face cache (a dry run): a `--base` Hub id and an H2O experiment's base weights
+   * are looked up in the cache only, as with HF_HUB_OFFLINE. A `hf://` source is still read from the Hub in place.
+   */
+  readonly noDownloads?: boolean;
 }
 
 export interface OpenedForExport {
@@ -60,14 +66,15 @@ function markComputed(t: TensorRef, by: string): TensorRef {
  */
 export async function openForExport(p: OpenForExportParams): Promise<OpenedForExport> {
   const baseDir = p.base && "dir" in p.base ? p.base.dir : p.baseDir;
-  let base = await openSource(p.source, { ...p, ...(baseDir === undefined ? {} : { baseDir }) });
+  const cacheOnly = p.noDownloads === true ? { ...(p.env ?? process.env), HF_HUB_OFFLINE: "1" } : p.env;
+  let base = await openSource(p.source, { ...p, ...(baseDir === undefined ? {} : { baseDir }), ...(cacheOnly && !isHubSpec(p.source) ? { env: cacheOnly } : {}) });
   let adapter: PeftAdapter | null = null;
   let mergedAdapter: string | null = null;
   let frozenFromBase: string | undefined;
   let configFile: string | undefined;
   try {
     const baseRef: BaseRef | undefined = p.base ?? (baseDir === undefined ? undefined : { dir: baseDir });
-    if (baseRef) base = await fillFromBase({ model: base, base: baseRef, usedBySource: isH2o(base) && "dir" in baseRef, ...(p.env ? { env: p.env } : {}), ...(p.fetch ? { fetch: p.fetch } : {}) });
+    if (baseRef) base = await fillFromBase({ model: base, base: baseRef, usedBySource: isH2o(base) && "dir" in baseRef, ...(cacheOnly ? { env: cacheOnly } : {}), ...(p.fetch ? { fetch: p.fetch } : {}) });
     if (isH2o(base)) {
       const { h2o } = base;
       if (!base.baseModel && h2o.cfg.llmBackbone) base = { ...base, baseModel: h2o.cfg.llmBackbone };

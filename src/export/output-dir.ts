@@ -25,6 +25,36 @@ async function statfsFree(dir: string): Promise<number> {
 }
 
 /**
+ * What {@link StagedOutput.create} checks before it writes anything, without writing: the output overlaps none of
+ * `protect`, is not a file, and is not a non-empty folder unless `force`. Returns what is there now.
+ */
+export async function checkOutputFolder(params: { out: string; force: boolean; protect?: readonly (string | ProtectedPath)[] }): Promise<"missing" | "empty-dir" | "non-empty-dir"> {
+  await checkNoOverlap(params.out, (params.protect ?? []).map((p) => (typeof p === "string" ? { path: p, what: "source" } : p)));
+  const state = await exists(resolve(params.out));
+  if (state === "file") throw new TruecastError("OUTPUT_EXISTS", `${params.out} is a file; choose a folder path for the output`);
+  if (state === "non-empty-dir" && !params.force) {
+    throw new TruecastError("OUTPUT_EXISTS", `${params.out} already exists and is not empty; choose another folder or pass --force to replace it`);
+  }
+  return state;
+}
+
+/**
+ * Refuse to start when the file system holding `dir` cannot hold `bytes` more (`out` names the output in the
+ * message). `freeBytes` measures the free space of a folder (default: statfs, blocks available to this user ×
+ * block size).
+ */
+export async function checkFreeSpaceIn(dir: string, out: string, bytes: number, freeBytes: (dir: string) => Promise<number> = statfsFree): Promise<{ free: number }> {
+  const free = await freeBytes(dir);
+  if (free < bytes + FREE_SPACE_MARGIN) {
+    throw new TruecastError(
+      "NO_SPACE",
+      `the export needs ${formatBytes(bytes + FREE_SPACE_MARGIN)} (${formatBytes(bytes)} of files and ${formatBytes(FREE_SPACE_MARGIN)} of head-room) but only ${formatBytes(free)} is free where ${out} goes; free some space or choose another output folder`,
+    );
+  }
+  return { free };
+}
+
+/**
  * An output folder written under a temporary sibling name and renamed into place only on success,
  * so that a failed run leaves nothing at the output path and an existing output is replaced only with `force`.
  */
@@ -46,12 +76,7 @@ export class StagedOutput {
    */
   static async create(params: { out: string; force: boolean; protect?: readonly (string | ProtectedPath)[] }): Promise<StagedOutput> {
     const out = resolve(params.out);
-    await checkNoOverlap(params.out, (params.protect ?? []).map((p) => (typeof p === "string" ? { path: p, what: "source" } : p)));
-    const state = await exists(out);
-    if (state === "file") throw new TruecastError("OUTPUT_EXISTS", `${params.out} is a file; choose a folder path for the output`);
-    if (state === "non-empty-dir" && !params.force) {
-      throw new TruecastError("OUTPUT_EXISTS", `${params.out} already exists and is not empty; choose another folder or pass --force to replace it`);
-    }
+    const state = await checkOutputFolder(params);
     const parent = dirname(out);
     let createdParent: string | undefined;
     try {
@@ -76,14 +101,7 @@ export class StagedOutput {
    * folder (default: statfs, blocks available to this user × block size).
    */
   async checkFreeSpace(bytes: number, freeBytes: (dir: string) => Promise<number> = statfsFree): Promise<{ free: number }> {
-    const free = await freeBytes(this.staging);
-    if (free < bytes + FREE_SPACE_MARGIN) {
-      throw new TruecastError(
-        "NO_SPACE",
-        `the export needs ${formatBytes(bytes + FREE_SPACE_MARGIN)} (${formatBytes(bytes)} of files and ${formatBytes(FREE_SPACE_MARGIN)} of head-room) but only ${formatBytes(free)} is free where ${this.out} goes; free some space or choose another output folder`,
-      );
-    }
-    return { free };
+    return checkFreeSpaceIn(this.staging, this.out, bytes, freeBytes);
   }
 
   path(name: string): string {

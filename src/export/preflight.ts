@@ -14,7 +14,8 @@ import { looksLikeHubId } from "./provenance.js";
 
 export interface PreflightParams {
   readonly source: string;
-  readonly out: string;
+  /** Absent only for a dry run without an output folder: the output checks are then left out. */
+  readonly out?: string;
   readonly force?: boolean;
   readonly adapter?: string;
   /** `--base` as given: a local folder, or a Hub model id when no such path exists. */
@@ -106,7 +107,9 @@ export async function preflightExport(p: PreflightParams, cwd: string): Promise<
     ...(p.adapter !== undefined ? [{ path: resolve(cwd, p.adapter), what: "adapter" }] : []),
     ...(p.modelCard !== undefined ? [{ path: resolve(cwd, p.modelCard), what: "model card" }] : []),
   ];
-  await checkNoOverlap(resolve(cwd, p.out), protect);
-  await checkOutput(resolve(cwd, p.out), p.force ?? false);
+  if (p.out !== undefined) {
+    await checkNoOverlap(resolve(cwd, p.out), protect);
+    await checkOutput(resolve(cwd, p.out), p.force ?? false);
+  }
   return { base };
 }

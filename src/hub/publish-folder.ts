@@ -68,15 +68,28 @@ export async function publishFolder(params: PublishFolderParams): Promise<Publis
   }
 }
 
+/** The commit title when none is given: `Upload <folder name> with truecast`. */
+export function defaultCommitSummary(folder: string): string {
+  return `Upload ${folder.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? "model"} with truecast`;
+}
+
+/**
+ * The folder's files and its check (strict safetensors rules, index, config.json dtype); a folder that fails the
+ * check is refused (PUBLISH_REFUSED) unless `force`. Reads only.
+ */
+export async function checkedFolder(folder: string, force: boolean): Promise<{ local: LocalFile[]; check: Awaited<ReturnType<typeof checkFolder>> }> {
+  const local: LocalFile[] = await listFolderFiles(folder);
+  const check = await checkFolder(local);
+  if (check.problems.length > 0 && !force) {
+    const more = check.problems.length > 1 ? ` (and ${check.problems.length - 1} more problem${check.problems.length > 2 ? "s" : ""})` : "";
+    throw new TruecastError("PUBLISH_REFUSED", `not publishing ${folder}: ${check.problems[0] ?? ""}${more}; fix the folder, or pass --force to publish it anyway`);
+  }
+  return { local, check };
+}
+
 async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => void): Promise<PublishReport> {
   emit({ type: "phase", phase: "checking" });
-  const local: LocalFile[] = await listFolderFiles(params.folder);
-  const check = await checkFolder(local);
-  const forced = check.problems.length > 0;
-  if (forced && !params.force) {
-    const more = check.problems.length > 1 ? ` (and ${check.problems.length - 1} more problem${check.problems.length > 2 ? "s" : ""})` : "";
-    throw new TruecastError("PUBLISH_REFUSED", `not publishing ${params.folder}: ${check.problems[0] ?? ""}${more}; fix the folder, or pass --force to publish it anyway`);
-  }
+  const { local, check } = await checkedFolder(params.folder, params.force === true);
 
   emit({ type: "phase", phase: "connecting" });
   const total = local.reduce((s, f) => s + f.size, 0);
@@ -130,8 +143,7 @@ async function uploadAndCommit(
   });
 
   emit({ type: "phase", phase: "committing" });
-  const folderName = params.folder.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? "model";
-  const commit = await session.commit(uploaded, { summary: params.commitMessage ?? `Upload ${folderName} with truecast` });
+  const commit = await session.commit(uploaded, { summary: params.commitMessage ?? defaultCommitSummary(params.folder) });
 
   emit({ type: "phase", phase: "verifying" });
   let verified;

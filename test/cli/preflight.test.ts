@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startHubDouble, type HubDouble } from "../support/hub-double.js";
 import { tempDir } from "../helpers.js";
 import { cli } from "../support/cli.js";
-import { bf16Weights, f32, writeModelFolder } from "../support/build-model.js";
+import { threeTensorFolder } from "../support/build-model.js";
 
 const env = { HF_TOKEN: "hf_write" };
 
@@ -25,17 +25,8 @@ async function withHub(fn: (d: HubDouble, dir: string) => Promise<void>): Promis
   }
 }
 
-/** Three 4 KB tensors (one shard each at --max-shard-size 5KB); with `overflow`, the last one holds 1e10 (float16 max is 65504). */
-async function source(dir: string, overflow = false): Promise<void> {
-  await writeModelFolder(dir, {
-    tensors: [
-      { name: "a.weight", dtype: "BF16", shape: [2048], data: bf16Weights(2048, 1) },
-      { name: "b.weight", dtype: "BF16", shape: [2048], data: bf16Weights(2048, 2) },
-      { name: "z.weight", dtype: "F32", shape: [1024], data: f32(Array.from({ length: 1024 }, (_, i) => (overflow && i === 1000 ? 1e10 : i / 1024))) },
-    ],
-    config: { architectures: ["LlamaForCausalLM"], torch_dtype: "bfloat16" },
-  });
-}
+/** The model of these tests; with `overflow`, z.weight holds 1e10 (see threeTensorFolder). */
+const source = (dir: string, overflow = false) => threeTensorFolder(dir, { overflow });
 
 /** Bad inputs given with --push: each fails with one line, before any request reaches the Hub, and writes nothing. */
 test("export --push: a missing or wrong --model-card, --base, --adapter or output fails before the Hub is contacted", async () => {

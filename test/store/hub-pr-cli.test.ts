@@ -250,7 +250,7 @@ test("export without <out>: only with --push, and --keep-local needs <out>", asy
     await writeFile(join(s.root, "x.safetensors"), new Uint8Array(0));
     const noOut = await cli(["export", join(s.root, "x.safetensors")], { env: {} });
     assert.equal(noOut.code, 2);
-    assert.match(noOut.stderr, /<out> may be left out only with --push/);
+    assert.match(noOut.stderr, /<out> may be left out only with --push or --dry-run/);
     const keep = await cli(["export", "hf://acme/m", "--push", "acme/m", "--keep-local"], { env: {} });
     assert.equal(keep.code, 2);
     assert.match(keep.stderr, /--keep-local keeps the exported folder at <out>; give <out>/);

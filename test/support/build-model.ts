@@ -84,3 +84,19 @@ export function bf16Weights(n: number, seed = 7): Uint8Array {
   }
   return new Uint8Array(out.buffer);
 }
+
+/**
+ * A folder of three tensors of about 4 KB (one shard each at --max-shard-size 5KB): two bfloat16, one float32, and
+ * config.json; with `overflow`, the float32 one holds 1e10 (float16 max is 65504). `files`: more small files.
+ */
+export async function threeTensorFolder(dir: string, opts: { overflow?: boolean; files?: Record<string, string> } = {}): Promise<void> {
+  await writeModelFolder(dir, {
+    tensors: [
+      { name: "a.weight", dtype: "BF16", shape: [2048], data: bf16Weights(2048, 1) },
+      { name: "b.weight", dtype: "BF16", shape: [2048], data: bf16Weights(2048, 2) },
+      { name: "z.weight", dtype: "F32", shape: [1024], data: f32(Array.from({ length: 1024 }, (_, i) => (opts.overflow === true && i === 1000 ? 1e10 : i / 1024))) },
+    ],
+    config: { architectures: ["LlamaForCausalLM"], torch_dtype: "bfloat16" },
+    ...(opts.files ? { files: opts.files } : {}),
+  });
+}
