@@ -97,7 +97,7 @@ describe("strided views with a non-unit innermost stride", { skip: HAS_TORCH ? f
     });
   });
 
-  it("sweeps a view whose span exceeds the bound in bounded slices, bit-identically", async () => {
+  it("reads a view whose span exceeds the bound tile by tile in bounded reads, bit-identically", async () => {
     await withViews(async (inner, views) => {
       for (const name of NAMES.filter((n) => n !== "transposed")) {
         const tensor = views.get(name) ?? assert.fail(`no ${name}`);
