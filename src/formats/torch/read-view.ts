@@ -240,7 +240,7 @@ async function* blockChunks(p: ViewChunksParams, file: RandomAccess): AsyncGener
   for (; !before.done; before.next()) {
     for (let r0 = 0; r0 < (shape[k] ?? 1); r0 += g) {
       const rows = Math.min(g, (shape[k] ?? 1) - r0);
-      let out = new Uint8Array(rows * rowNumel * size);
+      const out = new Uint8Array(rows * rowNumel * size);
       const base = t.storageOffset + before.storage + r0 * sk; // storage element of the block's index 0
       if (whole !== undefined) {
         const b = tileOf([k, ...after], rows);
@@ -248,14 +248,18 @@ async function* blockChunks(p: ViewChunksParams, file: RandomAccess): AsyncGener
       } else {
         await readTiles(file, p, out, base, tileOf([k, ...inside], rows), tileOf(outside, 0), window);
       }
+      let at = 0;
       if (pending !== undefined) {
-        const joined = new Uint8Array(pending.length + out.length);
-        joined.set(pending);
-        joined.set(out, pending.length);
-        out = joined;
+        // The carried part chunk, completed from the block's head (never a copy of the whole block).
+        at = Math.min(perChunk - pending.length, out.length);
+        const head = new Uint8Array(pending.length + at);
+        head.set(pending);
+        head.set(out.subarray(0, at), pending.length);
+        pending = head;
+        if (head.length < perChunk) continue;
+        yield head;
         pending = undefined;
       }
-      let at = 0;
       for (; out.length - at >= perChunk; at += perChunk) yield out.slice(at, at + perChunk);
       if (at < out.length) pending = out.slice(at);
     }
