@@ -6,7 +6,8 @@
  * - never lets fetch follow redirects itself: Node's fetch keeps a whole request body in memory unless `redirect`
  *   is "error" (undici #4058; measured here: a 1 GiB PUT peaks at ~1.1 GB RSS with "follow" or "manual", ~90 MB
  *   with "error"). Requests with a Blob body (LFS uploads) use "error"; the others use "manual" and redirects
- *   are followed here, with the token dropped when the origin changes;
+ *   are followed here, with the token dropped when the origin changes (a caller that asks for `redirect: "manual"`
+ *   gets the redirect itself: the Hub's own answer to a `resolve` names the commit, its storage host's does not);
  * - retries 429 (honouring Retry-After, else the reset time of the IETF `RateLimit` header the Hub sends), 5xx,
  *   dropped connections and timeouts with backoff, replaying Blob bodies, within a total budget per request
  *   (TRUECAST_HTTP_RETRY_BUDGET_MS): no wait or attempt runs past it, and a wait the server asks for that is longer
@@ -173,7 +174,7 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
       });
       hooks.onHop?.(res, url);
       const location = res.headers.get("location");
-      if (res.status < 300 || res.status >= 400 || res.status === 304 || location === null) return res;
+      if (res.status < 300 || res.status >= 400 || res.status === 304 || location === null || init.redirect === "manual") return res;
       await res.body?.cancel().catch(() => undefined);
       if (hop >= MAX_REDIRECTS) throw new TruecastError("HUB_SERVER", `too many redirects from ${url.origin}${url.pathname}`);
       if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {

@@ -6,7 +6,7 @@ import { TruecastError } from "../errors.js";
 // The one retrying fetch of every Hub call (a shared Hugging Face convention; it lives with the publish code).
 import { createHubFetch, HubNetworkError } from "../hub/hub-fetch.js";
 import type { RetryPolicy } from "../hub/retry.js";
-import { guardFetch, httpTimeouts, type HttpTimeouts } from "../util/http-guard.js";
+import { httpTimeouts, type HttpTimeouts } from "../util/http-guard.js";
 import { COMMIT_HASH, checkRepoPath, isFile, repoFolder } from "./base-model-cache.js";
 import { downloadResumable } from "./hub-download.js";
 
@@ -96,19 +96,18 @@ export function describeHubFailure(e: unknown, endpoint: string, modelId: string
 }
 
 /**
- * The commit a revision points to, from the Hub's own answer to a HEAD that does not follow redirects (an LFS file's
- * final answer comes from a storage host that does not name the commit), as Python's client asks for it.
+ * The commit a revision points to, from the Hub's own answer to a HEAD whose redirect is not followed (an LFS file's
+ * final answer comes from a storage host that does not name the commit), as Python's client asks for it; through the
+ * retrying Hub fetch, like every other request of the download.
  */
-async function commitFromHead(p: HubDownloadParams & { path: string }): Promise<string | undefined> {
-  const url = `${p.endpoint}/${p.modelId}/resolve/${encodeURIComponent(p.revision)}/${p.path}`;
-  const res = await guardFetch(p.fetch ?? fetch, p.timeouts ?? httpTimeouts())(url, {
-    method: "HEAD",
-    redirect: "manual",
-    headers: p.token === undefined ? {} : { Authorization: `Bearer ${p.token}` },
-  });
+async function commitFromHead(hubFetch: typeof fetch, url: string): Promise<string | undefined> {
+  const res = await hubFetch(url, { method: "HEAD", redirect: "manual" });
   await res.body?.cancel().catch(() => undefined);
   const c = res.headers.get(COMMIT_HEADER);
-  return c !== null && COMMIT_HASH.test(c) ? c : undefined;
+  if (c !== null && COMMIT_HASH.test(c)) return c;
+  // A failure that outlasted the retries is said as such, not as a missing header (a 404 of an absent file names the commit).
+  if (res.status >= 400 && res.status !== 404) throw new HubApiError(url, res.status, res.headers.get("x-request-id") ?? undefined, `HTTP ${res.status}`);
+  return undefined;
 }
 
 /** What the Hub says of one file at a revision; null when it does not have it. */
@@ -156,7 +155,7 @@ export async function downloadToCache(params: HubDownloadParams): Promise<HubDow
   for (const name of params.files) {
     checkRepoPath(name);
     const info = await probeFile(hubFetch, hops, fileUrl(commit ?? params.revision, name), name);
-    commit ??= info?.commit ?? (await commitFromHead({ ...params, path: name }));
+    commit ??= info?.commit ?? (await commitFromHead(hubFetch, fileUrl(params.revision, name)));
     if (commit === undefined) {
       throw new TruecastError(
         "HUB_SERVER",

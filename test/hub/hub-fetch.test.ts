@@ -55,6 +55,22 @@ test("a redirect to another origin is followed without Authorization", async () 
   ]);
 });
 
+test("redirect: manual hands back the Hub's own redirect (its headers name the commit), after retrying a 503", async () => {
+  const { fetch, seen } = fakeFetch((_url, n) =>
+    n === 1
+      ? new Response(null, { status: 503 })
+      : new Response(null, { status: 302, headers: { Location: "https://cdn.example/obj", "X-Repo-Commit": "c".repeat(40) } }),
+  );
+  const f = createHubFetch({ endpoint: ENDPOINT, token: "hf_real", fetch, sleep: async () => undefined });
+  const res = await f(`${ENDPOINT}/acme/m/resolve/main/model.safetensors`, { method: "HEAD", redirect: "manual" });
+  assert.equal(res.status, 302);
+  assert.equal(res.headers.get("x-repo-commit"), "c".repeat(40));
+  assert.deepEqual(seen.map((s) => [s.method, s.url, s.auth]), [
+    ["HEAD", `${ENDPOINT}/acme/m/resolve/main/model.safetensors`, "Bearer hf_real"],
+    ["HEAD", `${ENDPOINT}/acme/m/resolve/main/model.safetensors`, "Bearer hf_real"],
+  ], "retried once, and the storage host is not asked");
+});
+
 test("retries replay a Blob body and take back the bytes of the failed attempt", async () => {
   const { fetch, seen } = fakeFetch((_u, n) => (n === 1 ? new Response("busy", { status: 503 }) : n === 2 ? new TypeError("fetch failed") : new Response("ok")));
   let bytes = 0;

@@ -1,13 +1,15 @@
 /**
  * Base-model downloads survive a dropped connection: a body cut off mid-file is resumed with a Range request from
  * the bytes already received (an LFS file, whose sha256 the Hub gives, is checked whole after the splice), or
- * started again (a regular file, which has no sha256 to check a splice against). Served by the Hub double, with
- * the cut-offs injected as faults; the model is published to it first, from a folder generated here.
+ * started again (a regular file, which has no sha256 to check a splice against); the HEAD that names the commit when
+ * the first file asked for is absent is retried like every other request. Served by the Hub double, with the
+ * cut-offs injected as faults; the model is published to it first, from a folder generated here.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { HubApiError } from "@huggingface/hub";
 import { TruecastError } from "../../src/errors.js";
 import { publishFolder } from "../../src/hub/publish-folder.js";
 import { downloadToCache } from "../../src/sources/base-model-hub.js";
@@ -139,5 +141,38 @@ test("a connection that keeps dropping fails after a bounded number of resumes, 
     assert.equal(byteRanges(d, (p) => p.startsWith("/lfs/get/")).length, 6);
     const blobs = await readdir(join(cache, "models--acme--base", "blobs")).catch(() => []);
     assert.deepEqual(blobs, []);
+  });
+});
+
+/** The HEAD requests of the download that ask which commit the revision is. */
+const heads = (d: HubDouble) => d.requests.slice(published).filter((r) => r.method === "HEAD");
+
+for (const fault of [{ kind: "status", status: 503 }, { kind: "drop" }] as const) {
+  test(`the commit lookup (a HEAD, when the first file is absent) is retried after a ${fault.kind === "drop" ? "dropped connection" : "503"}`, async () => {
+    await withModel(async (d, _model, cache) => {
+      d.faults.add({ match: (r) => r.server === "hub" && r.method === "HEAD", ...fault });
+      const r = await download(d, cache, ["absent.json", "config.json"]);
+      const main = await readFile(join(cache, "models--acme--base", "refs", "main"), "utf8");
+      assert.match(main, /^[0-9a-f]{40}$/);
+      assert.equal(r.commit, main);
+      assert.deepEqual(r.absent, ["absent.json"]);
+      assert.deepEqual([...r.got.keys()], ["config.json"]);
+      assert.deepEqual(heads(d).map((h) => [h.path, h.fault ?? h.status]), [
+        ["/acme/base/resolve/main/absent.json", fault.kind],
+        ["/acme/base/resolve/main/absent.json", 404],
+      ]);
+    });
+  });
+}
+
+test("a commit lookup that fails on every attempt says the Hub's status, after the retry policy's attempts", async () => {
+  await withModel(async (d, _model, cache) => {
+    d.faults.add({ match: (r) => r.server === "hub" && r.method === "HEAD", kind: "status", status: 503, times: 100 });
+    await assert.rejects(download(d, cache, ["absent.json"]), (e: unknown) => {
+      assert.ok(e instanceof HubApiError, String(e));
+      assert.equal(e.statusCode, 503);
+      return true;
+    });
+    assert.equal(heads(d).length, 5);
   });
 });

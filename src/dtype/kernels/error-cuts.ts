@@ -16,9 +16,13 @@ export const ULP_OF_EXPONENT = (() => {
   return t;
 })();
 
-/** Largest exponent e such that 2^dMaxLog2 · 2^(e−150) ≤ maxAbs; −1 when maxAbs is 0 (nothing skips). */
+/**
+ * Largest exponent e such that 2^dMaxLog2 · 2^(e−150) ≤ maxAbs, within −1..255: −1 (nothing skips) when maxAbs
+ * is 0, negative or NaN; 255 (every exponent skips: no finite error exceeds it) when it is +∞.
+ */
 export function exponentCut(maxAbs: number, dMaxLog2: number): number {
   if (!(maxAbs > 0)) return -1;
+  if (maxAbs === Infinity) return 255; // log2 below would be ∞, and the loops never end
   let k = Math.floor(Math.log2(maxAbs));
   while (2 ** k > maxAbs) k -= 1; // make k = floor(log2(maxAbs)) exactly, whatever log2's rounding
   while (2 ** (k + 1) <= maxAbs) k += 1;

@@ -1,29 +1,28 @@
 /**
- * The logical row-major bytes of a strided view, streamed. Each output chunk is gathered in batches of runs
- * (stretches of consecutive storage elements): a batch's runs are sorted by where they lie in the storage and
- * read in few positional reads, each covering runs that lie close together (gaps under {@link VIEW_GAP_BYTES})
- * and at most {@link VIEW_WINDOW_BYTES} long, then copied into place. Memory per reader is bounded by the window,
- * the chunk and the batch; a whole storage is never loaded just to read part of it.
+ * The logical row-major bytes of a strided view, streamed. The output is made in blocks (a range of one dim's
+ * indices, every index of the dims after it), each at most the span bound. A view whose whole storage span fits
+ * the bound is read once and every block gathered from it. A larger one is read tile by tile: a tile is the
+ * block's elements for one index of its "outside" dims (those whose stride exceeds the split dim's); its storage
+ * is one range, and for views made by torch (permutes, transposes, slices and steps of a contiguous tensor) no two
+ * tiles, of one block or of two, share a byte, so the view reads about its span once whatever its strides.
+ * Neighbouring tiles are read together when what lies between them is less than a page, or at most what the read
+ * already holds (a read is never more than twice what it needs). Memory: one block and one read of at most the
+ * window; a whole storage larger than the bound is never loaded.
  */
 import { open } from "node:fs/promises";
 import { TruecastError } from "../../errors.js";
-import { numelOf, runLayout, type RunLayout, type StridedView } from "./layout.js";
+import { numelOf, type StridedView } from "./layout.js";
 import { fileAccess, type RandomAccess } from "../zip.js";
 
-/** Largest storage span read at once (a single run longer than this is read alone). */
+/** Largest storage range read at once (a tile larger than this is read in pieces of this size). */
 export const VIEW_WINDOW_BYTES = 16 * 1024 * 1024;
 /**
- * Runs this close together are read together: reading the gap costs less than another positional read
- * (~30 µs through node's file API, about what copying 128 KB takes).
- */
-export const VIEW_GAP_BYTES = 128 * 1024;
-/** Runs gathered per batch; bounds the batch's bookkeeping (about 20 bytes a run). */
-export const VIEW_BATCH_RUNS = 1 << 19;
-/**
- * A view whose storage span (or, row group by row group of its first dim, whose group's span) is at most this
- * is read whole in window-sized reads and gathered in memory; at most this much storage and this much output are held.
+ * A view whose storage span is at most this is read whole and gathered in memory; a larger one is read tile by
+ * tile, its output made in blocks of at most this many bytes.
  */
 export const VIEW_SPAN_BYTES = 64 * 1024 * 1024;
+/** Gaps under this are read through: the storage below reads whole pages anyway. */
+export const VIEW_PAGE_BYTES = 4096;
 
 export interface ViewChunksParams {
   /** The checkpoint file. */
@@ -31,52 +30,12 @@ export interface ViewChunksParams {
   readonly tensor: StridedView & { readonly storage: { readonly byteOffset: number } };
   /** Multiple of 8: every chunk but the last holds whole elements. */
   readonly chunkSize: number;
-  /** Largest storage span read at once; default {@link VIEW_WINDOW_BYTES}. */
+  /** Largest storage range read at once; default {@link VIEW_WINDOW_BYTES}. */
   readonly windowBytes?: number;
-  /** Largest gap read through to join two runs; default {@link VIEW_GAP_BYTES}. */
-  readonly gapBytes?: number;
-  /** Runs per batch; default {@link VIEW_BATCH_RUNS}. */
-  readonly batchRuns?: number;
-  /** Largest storage span (and row group of output) gathered in memory; default {@link VIEW_SPAN_BYTES}. */
+  /** Largest storage span gathered in memory, and largest output block; default {@link VIEW_SPAN_BYTES}. */
   readonly spanBytes?: number;
   /** Read through this instead of opening `path` (tests count reads). */
   readonly file?: RandomAccess;
-}
-
-/** One batch of runs: storage element where each starts, its length, and where it goes in the output chunk. */
-interface Batch {
-  readonly start: Float64Array;
-  readonly count: Uint32Array;
-  readonly out: Uint32Array;
-  n: number;
-}
-
-/** Walks the runs of a view in logical order, an odometer over the outer dims. */
-class RunCursor {
-  private readonly idx: number[];
-  private base: number;
-  constructor(private readonly layout: RunLayout, storageOffset: number) {
-    this.idx = layout.outerShape.map(() => 0);
-    this.base = storageOffset;
-  }
-  /** Storage element where the current run starts. */
-  get start(): number {
-    return this.base;
-  }
-  next(): void {
-    const { outerShape, outerStride } = this.layout;
-    for (let d = outerShape.length - 1; d >= 0; d--) {
-      const i = (this.idx[d] ?? 0) + 1;
-      const stride = outerStride[d] ?? 0;
-      if (i < (outerShape[d] ?? 1)) {
-        this.idx[d] = i;
-        this.base += stride;
-        return;
-      }
-      this.base -= (i - 1) * stride;
-      this.idx[d] = 0;
-    }
-  }
 }
 
 async function readExact(file: RandomAccess, path: string, position: number, length: number): Promise<Uint8Array> {
@@ -87,149 +46,109 @@ async function readExact(file: RandomAccess, path: string, position: number, len
   return b;
 }
 
-/** Read a batch's runs in few reads and copy each into `out` (of element size `size`). */
-async function readBatch(file: RandomAccess, p: ViewChunksParams, b: Batch, out: Uint8Array): Promise<void> {
-  const size = p.tensor.itemSize;
-  const base = p.tensor.storage.byteOffset;
-  const window = Math.max(1, Math.floor((p.windowBytes ?? VIEW_WINDOW_BYTES) / size)); // in elements
-  const gap = Math.floor((p.gapBytes ?? VIEW_GAP_BYTES) / size);
-  let sorted = true;
-  for (let i = 1; i < b.n && sorted; i++) sorted = (b.start[i] ?? 0) >= (b.start[i - 1] ?? 0);
-  const order = new Uint32Array(b.n);
-  for (let i = 0; i < b.n; i++) order[i] = i;
-  if (!sorted) order.sort((x, y) => (b.start[x] ?? 0) - (b.start[y] ?? 0));
-  for (let g = 0; g < b.n; ) {
-    const lo = b.start[order[g] ?? 0] ?? 0;
-    let hi = lo + (b.count[order[g] ?? 0] ?? 0);
-    let h = g + 1;
-    for (; h < b.n; h++) {
-      const j = order[h] ?? 0;
-      const s = b.start[j] ?? 0;
-      const e = Math.max(hi, s + (b.count[j] ?? 0));
-      if (s > hi + gap || e - lo > window) break;
-      hi = e;
-    }
-    const span = await readExact(file, p.path, base + lo * size, (hi - lo) * size);
-    for (let k = g; k < h; k++) {
-      const j = order[k] ?? 0;
-      const from = ((b.start[j] ?? 0) - lo) * size;
-      out.set(span.subarray(from, from + (b.count[j] ?? 0) * size), (b.out[j] ?? 0) * size);
-    }
-    g = h;
-  }
-}
-
 /** The view's logical row-major contents as chunks of at most `chunkSize` bytes. */
 export async function* viewChunks(p: ViewChunksParams): AsyncGenerator<Uint8Array, void, undefined> {
   const { tensor: t, chunkSize } = p;
   if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw new TruecastError("INTERNAL", `viewChunks: bad chunk size ${chunkSize}`);
+  if (t.stride.some((s) => s < 0)) throw new TruecastError("INTERNAL", `viewChunks: negative stride [${t.stride.join(", ")}]`);
   if (Number(numelOf(t.shape)) === 0) return;
-  const window = Math.max(t.itemSize, Math.floor((p.windowBytes ?? VIEW_WINDOW_BYTES) / t.itemSize) * t.itemSize);
-  const bound = p.spanBytes ?? VIEW_SPAN_BYTES;
-  const plan = spanPlan(t, bound, window);
   const handle = p.file === undefined ? await open(p.path, "r") : undefined;
   try {
     const file = p.file ?? fileAccess(handle as NonNullable<typeof handle>, (await (handle as NonNullable<typeof handle>).stat()).size);
-    yield* plan === undefined ? batchedChunks(p, file) : spanChunks(p, file, plan, bound, window);
+    yield* blockChunks(p, file);
   } finally {
     await handle?.close();
   }
 }
 
-/** How a view's rows (of its first dim) are gathered: storage elements one row spans, elements per row, first-dim stride. */
-interface RowShape {
-  readonly rows: number;
-  readonly s0: number;
-  readonly inner: number;
-  readonly rowNumel: number;
-}
+/**
+ * Copies the elements of a strided block of the view (shape, storage strides, output strides in elements) from a
+ * slice of the storage into a row-major output buffer. The dim with the largest stride is scanned innermost, its
+ * in-range indices found by division, so a slice that holds part of the block costs its elements plus one step
+ * per line.
+ */
+class Gatherer {
+  readonly #shape: readonly number[];
+  readonly #stride: readonly number[];
+  readonly #outStride: readonly number[];
+  readonly #q: number;
+  readonly #k: number;
+  readonly #width: 1 | 2 | 4;
+  readonly #out: Uint32Array | Uint16Array | Uint8Array;
 
-function rowShape(t: StridedView): RowShape {
-  let inner = 1;
-  let rowNumel = 1;
-  for (let d = 1; d < t.shape.length; d++) {
-    inner += ((t.shape[d] ?? 1) - 1) * (t.stride[d] ?? 0);
-    rowNumel *= t.shape[d] ?? 1;
+  constructor(shape: readonly number[], stride: readonly number[], outStride: readonly number[], readonly itemSize: number, out: Uint8Array) {
+    this.#shape = shape;
+    this.#stride = stride;
+    this.#outStride = outStride;
+    let q = shape.length - 1; // scanned dim: the largest stride (ties: the innermost)
+    for (let d = shape.length - 1; d >= 0; d--) if ((stride[d] ?? 0) > (stride[q] ?? 0)) q = d;
+    this.#q = q;
+    // Buffers are freshly allocated (offset 0): copy words of 4, 2 or 1 bytes, k per element.
+    this.#width = itemSize % 4 === 0 ? 4 : itemSize % 2 === 0 ? 2 : 1;
+    this.#k = itemSize / this.#width;
+    this.#out = this.#words(out);
   }
-  return { rows: t.shape.length === 0 ? 1 : t.shape[0] ?? 1, s0: t.stride.length === 0 ? 0 : t.stride[0] ?? 0, inner, rowNumel };
-}
 
-/**
- * Rows of the first dim gathered together so that a group's output fits the window. A view whose whole storage span
- * fits `bound` bytes is read once; otherwise each group's span is swept in `bound`-sized slices. Undefined (gather in
- * batches of runs instead) when a stride is negative, or when the span does not fit and the view has contiguous
- * runs (those batches already read only what is needed, in few reads), or when one row's output does not fit.
- */
-function spanPlan(t: StridedView, bound: number, window: number): { groupRows: number; whole: boolean } | undefined {
-  if (t.stride.some((s) => s < 0)) return undefined;
-  const { rows, s0, inner, rowNumel } = rowShape(t);
-  const whole = ((rows - 1) * s0 + inner) * t.itemSize <= bound;
-  if (!whole && runLayout(t).run > 1) return undefined;
-  if (rowNumel * t.itemSize > Math.max(window, bound)) return undefined; // one row's output would not fit
-  return { groupRows: Math.max(1, Math.min(rows, Math.floor(window / (rowNumel * t.itemSize)))), whole };
-}
+  #words(b: Uint8Array): Uint32Array | Uint16Array | Uint8Array {
+    const w = this.#width;
+    return w === 4 ? new Uint32Array(b.buffer, b.byteOffset, b.length >> 2) : w === 2 ? new Uint16Array(b.buffer, b.byteOffset, b.length >> 1) : b;
+  }
 
-/**
- * Copy into `out` (rows [r0, r0 + rows) of dim 0, row-major) every element of those rows whose storage element lies
- * in `src` (storage elements [lo, lo + src.length / itemSize)). The dim with the largest stride is scanned innermost,
- * its in-range indices found by division, so a slice costs its elements plus one step per line.
- */
-function gather(t: StridedView, src: Uint8Array, lo: number, r0: number, rows: number, out: Uint8Array): void {
-  const shape = t.shape.length === 0 ? [1] : [rows, ...t.shape.slice(1)];
-  const stride = t.stride.length === 0 ? [0] : t.stride;
-  const nd = shape.length;
-  // Both buffers are freshly allocated (offset 0): copy words of 4, 2 or 1 bytes, k per element.
-  const width = t.itemSize % 4 === 0 ? 4 : t.itemSize % 2 === 0 ? 2 : 1;
-  const as = (b: Uint8Array): Uint32Array | Uint16Array | Uint8Array =>
-    width === 4 ? new Uint32Array(b.buffer, b.byteOffset, b.length >> 2) : width === 2 ? new Uint16Array(b.buffer, b.byteOffset, b.length >> 1) : b;
-  const sa = as(src);
-  const oa = as(out);
-  const k = t.itemSize / width;
-  const count = src.length / t.itemSize;
-  const outStride = new Array<number>(nd).fill(1);
-  for (let d = nd - 2; d >= 0; d--) outStride[d] = (outStride[d + 1] ?? 1) * (shape[d + 1] ?? 1);
-  let q = nd - 1; // scanned dim: the largest stride (ties: the innermost)
-  for (let d = nd - 1; d >= 0; d--) if ((stride[d] ?? 0) > (stride[q] ?? 0)) q = d;
-  const n = shape[q] ?? 1;
-  const sq = stride[q] ?? 0;
-  const oq = (outStride[q] ?? 1) * k;
-  const idx = new Array<number>(nd).fill(0);
-  let base = t.storageOffset + r0 * (stride[0] ?? 0) - lo; // storage element (relative to lo) of the line's index 0
-  let ob = 0; // output element of the line's index 0
-  for (;;) {
-    let i0 = 0;
-    let i1 = n;
-    if (sq === 0) {
-      if (base < 0 || base >= count) i1 = 0;
-    } else {
-      i0 = base >= 0 ? 0 : Math.ceil(-base / sq);
-      i1 = base >= count ? 0 : Math.min(n, Math.floor((count - 1 - base) / sq) + 1);
-    }
-    let from = (base + i0 * sq) * k;
-    let w = (ob * k) + i0 * oq;
+  /**
+   * Copy every element of the block that lies in `src`: `base` is the storage element of the block's index 0
+   * counted from `src`'s first element (negative when the block starts before it); `outBase` its output element.
+   */
+  copy(src: Uint8Array, base: number, outBase: number): void {
+    const shape = this.#shape;
+    const stride = this.#stride;
+    const outStride = this.#outStride;
+    const nd = shape.length;
+    const q = this.#q;
+    const k = this.#k;
+    const sa = this.#words(src);
+    const oa = this.#out;
+    const count = src.length / this.itemSize;
+    const n = shape[q] ?? 1;
+    const sq = stride[q] ?? 0;
+    const oq = (outStride[q] ?? 1) * k;
     const step = sq * k;
-    if (k === 1) {
-      for (let i = i0; i < i1; i++, from += step, w += oq) oa[w] = sa[from] as number;
-    } else {
-      for (let i = i0; i < i1; i++, from += step, w += oq) for (let j = 0; j < k; j++) oa[w + j] = sa[from + j] as number;
-    }
-    let d = nd - 1;
-    for (; d >= 0; d--) {
-      if (d === q) continue;
-      const i = (idx[d] ?? 0) + 1;
-      const st = stride[d] ?? 0;
-      const os = outStride[d] ?? 1;
-      if (i < (shape[d] ?? 1)) {
-        idx[d] = i;
-        base += st;
-        ob += os;
-        break;
+    const idx = new Array<number>(nd).fill(0);
+    let b = base; // storage element (relative to src) of the line's index 0
+    let ob = outBase; // output element of the line's index 0
+    for (;;) {
+      let i0 = 0;
+      let i1 = n;
+      if (sq === 0) {
+        if (b < 0 || b >= count) i1 = 0;
+      } else {
+        i0 = b >= 0 ? 0 : Math.ceil(-b / sq);
+        i1 = b >= count ? 0 : Math.min(n, Math.floor((count - 1 - b) / sq) + 1);
       }
-      base -= (i - 1) * st;
-      ob -= (i - 1) * os;
-      idx[d] = 0;
+      let from = (b + i0 * sq) * k;
+      let w = ob * k + i0 * oq;
+      if (k === 1) {
+        for (let i = i0; i < i1; i++, from += step, w += oq) oa[w] = sa[from] as number;
+      } else {
+        for (let i = i0; i < i1; i++, from += step, w += oq) for (let j = 0; j < k; j++) oa[w + j] = sa[from + j] as number;
+      }
+      let d = nd - 1;
+      for (; d >= 0; d--) {
+        if (d === q) continue;
+        const i = (idx[d] ?? 0) + 1;
+        const st = stride[d] ?? 0;
+        const os = outStride[d] ?? 1;
+        if (i < (shape[d] ?? 1)) {
+          idx[d] = i;
+          b += st;
+          ob += os;
+          break;
+        }
+        b -= (i - 1) * st;
+        ob -= (i - 1) * os;
+        idx[d] = 0;
+      }
+      if (d < 0) return;
     }
-    if (d < 0) return;
   }
 }
 
@@ -243,73 +162,158 @@ async function readSpan(file: RandomAccess, p: ViewChunksParams, lo: number, cou
   return src;
 }
 
+/** An odometer over some dims: the current index's storage and output offsets (elements). */
+class Odometer {
+  readonly #idx: number[];
+  storage = 0;
+  output = 0;
+  done: boolean;
+  constructor(private readonly shape: readonly number[], private readonly stride: readonly number[], private readonly outStride: readonly number[]) {
+    this.#idx = shape.map(() => 0);
+    this.done = shape.some((n) => n === 0);
+  }
+  next(): void {
+    for (let d = this.shape.length - 1; d >= 0; d--) {
+      const i = (this.#idx[d] ?? 0) + 1;
+      const st = this.stride[d] ?? 0;
+      const os = this.outStride[d] ?? 0;
+      if (i < (this.shape[d] ?? 1)) {
+        this.#idx[d] = i;
+        this.storage += st;
+        this.output += os;
+        return;
+      }
+      this.storage -= (i - 1) * st;
+      this.output -= (i - 1) * os;
+      this.#idx[d] = 0;
+    }
+    this.done = true;
+  }
+}
+
 /**
- * Row group by row group: gather the group from the whole view's span (read once) or from its own span, swept in
- * slices of at most `bound` bytes, each read once per group; yield the result in chunks.
+ * The view block by block. Blocks: indices [r0, r0 + g) of dim `k` (the outermost whose rows, all the dims after it,
+ * fit the bound) for each index of the dims before it; yielded in chunks, a partial chunk carried to the next block.
  */
-async function* spanChunks(p: ViewChunksParams, file: RandomAccess, plan: { groupRows: number; whole: boolean }, bound: number, window: number): AsyncGenerator<Uint8Array, void, undefined> {
+async function* blockChunks(p: ViewChunksParams, file: RandomAccess): AsyncGenerator<Uint8Array, void, undefined> {
   const { tensor: t } = p;
   const size = t.itemSize;
-  const { rows, s0, inner, rowNumel } = rowShape(t);
+  const window = Math.max(size, Math.floor((p.windowBytes ?? VIEW_WINDOW_BYTES) / size) * size);
+  const bound = Math.max(size, p.spanBytes ?? VIEW_SPAN_BYTES);
+  // Size-1 dims change nothing; a scalar is one dim of one element.
+  const shape: number[] = [];
+  const stride: number[] = [];
+  t.shape.forEach((n, d) => {
+    if (n !== 1) {
+      shape.push(n);
+      stride.push(t.stride[d] ?? 0);
+    }
+  });
+  if (shape.length === 0) {
+    shape.push(1);
+    stride.push(0);
+  }
+  const nd = shape.length;
+  const outStride = new Array<number>(nd).fill(1); // row-major output strides, in elements
+  for (let d = nd - 2; d >= 0; d--) outStride[d] = (outStride[d + 1] ?? 1) * (shape[d + 1] ?? 1);
+  let k = 0;
+  while ((outStride[k] ?? 1) * size > bound) k++;
+  const rowNumel = outStride[k] ?? 1;
+  const g = Math.max(1, Math.min(shape[k] ?? 1, Math.floor(bound / (rowNumel * size))));
+  let extent = 1; // storage elements the view spans
+  for (let d = 0; d < nd; d++) extent += ((shape[d] ?? 1) - 1) * (stride[d] ?? 0);
+  const whole = extent * size <= bound ? await readSpan(file, p, t.storageOffset, extent, window) : undefined;
+  // Within a block: dims after k whose stride exceeds k's are outside (one tile per index, largest stride
+  // outermost, so tiles come in storage order); dim k and the rest make the tile.
+  const sk = stride[k] ?? 0;
+  const after = [...Array(nd - k - 1).keys()].map((i) => i + k + 1);
+  const outside = after.filter((d) => (stride[d] ?? 0) > sk).sort((a, b) => (stride[b] ?? 0) - (stride[a] ?? 0) || a - b);
+  const inside = after.filter((d) => (stride[d] ?? 0) <= sk);
+  const tileOf = (dims: number[], rows: number) => ({
+    shape: dims.map((d) => (d === k ? rows : shape[d] ?? 1)),
+    stride: dims.map((d) => stride[d] ?? 0),
+    outStride: dims.map((d) => outStride[d] ?? 1),
+  });
   const perChunk = Math.max(1, Math.floor(p.chunkSize / size)) * size;
-  const wholeSpan = plan.whole ? await readSpan(file, p, t.storageOffset, (rows - 1) * s0 + inner, window) : undefined;
-  const slice = Math.max(1, Math.floor(bound / size)); // storage elements per sweep slice
-  let pending: Uint8Array | undefined; // a partial chunk carried to the next group
-  for (let r0 = 0; r0 < rows; r0 += plan.groupRows) {
-    const n = Math.min(plan.groupRows, rows - r0);
-    let out = new Uint8Array(n * rowNumel * size);
-    if (wholeSpan !== undefined) gather(t, wholeSpan, t.storageOffset, r0, n, out);
-    else {
-      const lo = t.storageOffset + r0 * s0;
-      const span = (n - 1) * s0 + inner;
-      for (let at = 0; at < span; at += slice) gather(t, await readSpan(file, p, lo + at, Math.min(slice, span - at), window), lo + at, r0, n, out);
+  let pending: Uint8Array | undefined; // a partial chunk carried to the next block
+  const before = new Odometer(shape.slice(0, k), stride.slice(0, k), outStride.slice(0, k));
+  for (; !before.done; before.next()) {
+    for (let r0 = 0; r0 < (shape[k] ?? 1); r0 += g) {
+      const rows = Math.min(g, (shape[k] ?? 1) - r0);
+      const out = new Uint8Array(rows * rowNumel * size);
+      const base = t.storageOffset + before.storage + r0 * sk; // storage element of the block's index 0
+      if (whole !== undefined) {
+        const b = tileOf([k, ...after], rows);
+        new Gatherer(b.shape, b.stride, b.outStride, size, out).copy(whole, base - t.storageOffset, 0);
+      } else {
+        await readTiles(file, p, out, base, tileOf([k, ...inside], rows), tileOf(outside, 0), window);
+      }
+      let at = 0;
+      if (pending !== undefined) {
+        // The carried part chunk, completed from the block's head (never a copy of the whole block).
+        at = Math.min(perChunk - pending.length, out.length);
+        const head = new Uint8Array(pending.length + at);
+        head.set(pending);
+        head.set(out.subarray(0, at), pending.length);
+        pending = head;
+        if (head.length < perChunk) continue;
+        yield head;
+        pending = undefined;
+      }
+      for (; out.length - at >= perChunk; at += perChunk) yield out.slice(at, at + perChunk);
+      if (at < out.length) pending = out.slice(at);
     }
-    if (pending !== undefined) {
-      const joined = new Uint8Array(pending.length + out.length);
-      joined.set(pending);
-      joined.set(out, pending.length);
-      out = joined;
-      pending = undefined;
-    }
-    let at = 0;
-    for (; out.length - at >= perChunk; at += perChunk) yield out.slice(at, at + perChunk);
-    if (at < out.length) pending = out.slice(at);
   }
   if (pending !== undefined) yield pending;
 }
 
-/** The view gathered chunk by chunk in batches of runs (a view whose span does not fit the span bound). */
-async function* batchedChunks(p: ViewChunksParams, file: RandomAccess): AsyncGenerator<Uint8Array, void, undefined> {
-  const { tensor: t, chunkSize } = p;
-  const numel = Number(numelOf(t.shape));
-  const perChunk = Math.max(1, Math.floor(chunkSize / t.itemSize));
-  const layout = runLayout(t);
-  const maxRuns = Math.max(1, Math.min(p.batchRuns ?? VIEW_BATCH_RUNS, perChunk));
-  const batch: Batch = { start: new Float64Array(maxRuns), count: new Uint32Array(maxRuns), out: new Uint32Array(maxRuns), n: 0 };
-  const runs = new RunCursor(layout, t.storageOffset);
-  let within = 0; // elements of the current run already emitted
-  for (let first = 0; first < numel; first += perChunk) {
-    const n = Math.min(perChunk, numel - first);
-    const out = new Uint8Array(n * t.itemSize);
-    batch.n = 0;
-    for (let filled = 0; filled < n; ) {
-      const take = Math.min(layout.run - within, n - filled);
-      batch.start[batch.n] = runs.start + within;
-      batch.count[batch.n] = take;
-      batch.out[batch.n] = filled;
-      batch.n++;
-      filled += take;
-      within += take;
-      if (within === layout.run) {
-        runs.next();
-        within = 0;
-      }
-      if (batch.n === maxRuns) {
-        await readBatch(file, p, batch, out);
-        batch.n = 0;
-      }
+interface Dims {
+  readonly shape: readonly number[];
+  readonly stride: readonly number[];
+  readonly outStride: readonly number[];
+}
+
+/**
+ * Fill `out` (one block) tile by tile: `tile` is one tile's dims, `outside` the dims that enumerate the tiles.
+ * Tiles are read in storage order, neighbours together when the gap between them is under a page or at most the
+ * tiles already in the read (so a read is never more than twice what it holds, and a tile larger than the window
+ * is read alone, in window-sized pieces).
+ */
+async function readTiles(file: RandomAccess, p: ViewChunksParams, out: Uint8Array, base: number, tile: Dims, outside: Dims, window: number): Promise<void> {
+  const size = p.tensor.itemSize;
+  const gatherer = new Gatherer(tile.shape, tile.stride, tile.outStride, size, out);
+  let tileExtent = 1; // storage elements one tile spans
+  for (let d = 0; d < tile.shape.length; d++) tileExtent += ((tile.shape[d] ?? 1) - 1) * (tile.stride[d] ?? 0);
+  const windowElems = window / size;
+  const page = Math.max(1, Math.floor(VIEW_PAGE_BYTES / size));
+  // The read being assembled: storage elements [lo, hi), the tiles in it (start, output offset), gap elements in it.
+  let lo = 0;
+  let hi = 0;
+  let gaps = 0;
+  const starts: number[] = [];
+  const outs: number[] = [];
+  const flush = async (): Promise<void> => {
+    for (let at = lo; at < hi; at += windowElems) {
+      const n = Math.min(windowElems, hi - at);
+      const src = await readSpan(file, p, at, n, window);
+      for (let i = 0; i < starts.length; i++) gatherer.copy(src, (starts[i] ?? 0) - at, outs[i] ?? 0);
     }
-    if (batch.n > 0) await readBatch(file, p, batch, out);
-    yield out;
+    starts.length = 0;
+    outs.length = 0;
+  };
+  for (const o = new Odometer(outside.shape, outside.stride, outside.outStride); !o.done; o.next()) {
+    const s = base + o.storage;
+    const gap = s - hi;
+    if (starts.length > 0 && gap >= 0 && s + tileExtent - lo <= windowElems && (gap < page || gaps + gap <= hi - lo - gaps)) {
+      gaps += gap;
+    } else {
+      if (starts.length > 0) await flush();
+      lo = s;
+      gaps = 0;
+    }
+    hi = s + tileExtent;
+    starts.push(s);
+    outs.push(o.output);
   }
+  await flush();
 }

@@ -30,10 +30,11 @@ function naiveGather(storage: Uint8Array, itemSize: number, v: View): Uint8Array
   return out;
 }
 
-async function gather(path: string, byteOffset: number, storageBytes: number, itemSize: number, v: View, chunkSize: number, windowBytes?: number): Promise<Uint8Array> {
+async function gather(path: string, byteOffset: number, storageBytes: number, itemSize: number, v: View, chunkSize: number, windowBytes?: number, spanBytes?: number): Promise<Uint8Array> {
   const tensor = { dtype: "X", itemSize, ...v, storage: { key: "0", byteLength: storageBytes, byteOffset } };
   const parts: Uint8Array[] = [];
-  for await (const c of viewChunks({ path, tensor, chunkSize, ...(windowBytes !== undefined ? { windowBytes } : {}) })) {
+  const bounds = { ...(windowBytes !== undefined ? { windowBytes } : {}), ...(spanBytes !== undefined ? { spanBytes } : {}) };
+  for await (const c of viewChunks({ path, tensor, chunkSize, ...bounds })) {
     assert.ok(c.length <= chunkSize);
     parts.push(c);
   }
@@ -62,7 +63,7 @@ describe("strided views", () => {
     assert.deepEqual([0, 1, 2, 3].map((r) => runStart(l, 5, r)), [5, 15, 105, 115]);
   });
 
-  it("gathers the logical row-major bytes of any view, by window and run by run, at any chunk size", async () => {
+  it("gathers the logical row-major bytes of any view, whole or tile by tile, at any window and chunk size", async () => {
     const { dir, cleanup } = await tempDir();
     try {
       const header = 13; // the storage does not start at 0 in the file
@@ -81,15 +82,21 @@ describe("strided views", () => {
         { shape: [7], stride: [50], storageOffset: 9 },
         { shape: [0, 4], stride: [4, 1], storageOffset: 0 },
         { shape: [], stride: [], storageOffset: 359 },
+        // overlapping, expanded and not nested: read right whatever the tiles
+        { shape: [4, 5], stride: [2, 1], storageOffset: 4 },
+        { shape: [5, 4], stride: [1, 0], storageOffset: 6 },
+        { shape: [3, 4, 5], stride: [20, 0, 3], storageOffset: 0 },
+        { shape: [6, 6], stride: [7, 5], storageOffset: 1 },
+        { shape: [4, 1, 6], stride: [1, 99, 30], storageOffset: 5 },
       ];
       for (const itemSize of [1, 2, 4]) {
         const elems = Math.floor(storageElems * 4 / itemSize);
         for (const v of views) {
           const want = naiveGather(storage, itemSize, v);
           for (const chunkSize of [8, 24, 4096]) {
-            for (const windowBytes of [undefined, 8]) {
-              const got = await gather(path, header, elems * itemSize, itemSize, v, chunkSize, windowBytes);
-              assert.deepEqual(got, want, `${JSON.stringify(v)} item ${itemSize} chunk ${chunkSize} window ${windowBytes}`);
+            for (const [windowBytes, spanBytes] of [[undefined, undefined], [8, undefined], [undefined, 16], [8, 40], [24, 1]]) {
+              const got = await gather(path, header, elems * itemSize, itemSize, v, chunkSize, windowBytes, spanBytes);
+              assert.deepEqual(got, want, `${JSON.stringify(v)} item ${itemSize} chunk ${chunkSize} window ${windowBytes} span ${spanBytes}`);
             }
           }
         }

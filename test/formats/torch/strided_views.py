@@ -3,6 +3,7 @@
 usage: strided_views.py OUT_DIR
   strided.pt  views whose innermost stride is not 1 (bf16 as raw bits: numpy has no bfloat16)
   strided/<name>.bin  each view's .contiguous() bytes
+  strided_big.pt  two 40 MiB views (transposed, permuted), read with a 4 MiB span bound in the test
 """
 import os
 import sys
@@ -26,6 +27,19 @@ views = {
 torch.save(views, os.path.join(out, "strided.pt"))
 os.makedirs(os.path.join(out, "strided"), exist_ok=True)
 for name, t in views.items():
+    c = t.contiguous()
+    if c.dtype == torch.bfloat16:
+        c = c.view(torch.int16)
+    with open(os.path.join(out, "strided", name + ".bin"), "wb") as f:
+        f.write(c.numpy().tobytes())
+    print(name, tuple(t.shape), t.stride(), t.storage_offset())
+
+# 40 MiB each: a transpose and a 3-D permute whose spans are 10x the bound the test sets
+wide = torch.randint(-32768, 32768, (2048, 10240), dtype=torch.int16, generator=g).view(torch.bfloat16)
+deep = torch.randint(-(2**31), 2**31 - 1, (10, 64, 16384), dtype=torch.int32, generator=g).view(torch.float32)
+bigviews = {"big_t": wide.t(), "big_p": deep.permute(2, 0, 1)}
+torch.save(bigviews, os.path.join(out, "strided_big.pt"))
+for name, t in bigviews.items():
     c = t.contiguous()
     if c.dtype == torch.bfloat16:
         c = c.view(torch.int16)
