@@ -5,13 +5,14 @@ import type { RangeHasher } from "./hasher.js";
 import { SHARD_METADATA, type ExportPlan, type PlannedShard } from "./plan.js";
 import type { WrittenTensor } from "./written.js";
 import type { TensorTable } from "../formats/safetensors/tensor-table.js";
+import { sameName, type NameColumn } from "../formats/safetensors/name-table.js";
 
-/** Does row `i` of `a` describe the same tensor at the same place as row `i` of `b`? */
-function sameRow(a: TensorTable, b: TensorTable, i: number): boolean {
-  if (!a.names.equals(i, b.names, i) || a.dtype(i) !== b.dtype(i) || a.begin(i) !== b.begin(i) || a.end(i) !== b.end(i)) return false;
+/** Does row `i` of `a` describe the same tensor at the same place as row `j` of `b`? */
+function sameRow(a: TensorTable<NameColumn>, i: number, b: TensorTable<NameColumn>, j: number): boolean {
+  if (!sameName(a.names, i, b.names, j) || a.dtype(i) !== b.dtype(j) || a.begin(i) !== b.begin(j) || a.end(i) !== b.end(j)) return false;
   const rank = a.rank(i);
-  if (rank !== b.rank(i)) return false;
-  for (let k = 0; k < rank; k++) if (a.dim(i, k) !== b.dim(i, k)) return false;
+  if (rank !== b.rank(j)) return false;
+  for (let k = 0; k < rank; k++) if (a.dim(i, k) !== b.dim(j, k)) return false;
   return true;
 }
 
@@ -33,7 +34,7 @@ export async function verifyShardHeader(params: { path: string; shard: PlannedSh
   if (read.count !== planned.count) fail(`holds ${read.count} tensors instead of ${planned.count}`);
   // Both are in offset order, so a file that holds the plan holds it row for row.
   for (let i = 0; i < read.count; i++) {
-    if (!sameRow(read, planned, i)) {
+    if (!sameRow(read, i, planned, i)) {
       fail(`tensor "${read.name(i)}" reads back as ${read.dtype(i)}[${read.shape(i).join(", ")}] at ${read.begin(i)}..${read.end(i)}, not as planned`);
     }
   }
