@@ -99,7 +99,7 @@ export class NameTable implements NameColumn {
     return this.bytes.subarray(this.start(i), this.end(i));
   }
 
-  bytesOf(): Uint8Array {
+  bytesOf(_i?: number): Uint8Array {
     return this.bytes;
   }
 
