@@ -49,7 +49,7 @@ export async function verifyShardHeader(params: { path: string; shard: PlannedSh
         }
         members += piece.members;
         const read = piece.table;
-        for (let i = 0; i < read.count; i++, k++) {
+        for (let i = piece.from; i < read.count; i++, k++) {
           if (k >= planned.count) fail(`holds more than ${planned.count} tensors`);
           // The header lists the tensors in file order, as the plan does.
           if (!sameRow(read, i, planned, k)) {

@@ -10,7 +10,7 @@
 import { TruecastError } from "../../errors.js";
 import type { RandomAccess } from "../zip.js";
 import { readHeaderSize } from "./header.js";
-import { scanHeader } from "./header-entries.js";
+import { scanHeader, type ScanTarget } from "./header-entries.js";
 import { HEADER_LENGTH_PREFIX } from "./spec.js";
 import { isValidUtf8 } from "./strict-json.js";
 import type { TensorTable } from "./tensor-table.js";
@@ -19,8 +19,10 @@ import type { TensorTable } from "./tensor-table.js";
 export const PIECE_BYTES = 1 << 20;
 
 export interface HeaderPiece {
-  /** The tensors of the piece, in header order. */
+  /** The tensors read so far (those of the piece alone, unless the pieces are read into one target), in header order. */
   readonly table: TensorTable;
+  /** The first row of {@link table} that this piece added. */
+  readonly from: number;
   /** The piece's `__metadata__`, or null when it holds none (or `null`). */
   readonly metadata: Record<string, string> | null;
   /** Members of the object in the piece: its tensors, plus one for a `__metadata__` key. */
@@ -29,8 +31,6 @@ export interface HeaderPiece {
   readonly start: number;
 }
 
-const OPEN = Buffer.from("{");
-const CLOSE = Buffer.from("}");
 
 /** Where the top-level object's member separators are, as the bytes go by: the state carries from read to read. */
 class Cutter {
@@ -40,23 +40,40 @@ class Cutter {
   /** Top-level commas seen since the last cut. */
   commas = 0;
 
-  /** Scans `bytes` (from `from`); returns the position of the last top-level comma in it, or -1. */
-  scan(bytes: Uint8Array, from: number): { last: number; before: number } {
+  /** Scans `bytes`; returns the position of the last top-level comma in it (-1 for none) and the commas before it. */
+  scan(bytes: Uint8Array): { last: number; before: number } {
     let last = -1;
     let before = 0;
-    for (let p = from; p < bytes.length; p++) {
-      const c = bytes[p] as number;
+    const n = bytes.length;
+    for (let p = 0; p < n; ) {
       if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === 0x5c) this.escaped = true;
-        else if (c === 0x22) this.inString = false;
-      } else if (c === 0x22) this.inString = true;
+        if (this.escaped) {
+          this.escaped = false;
+          p++;
+          continue;
+        }
+        // Most of a header is strings: jump to the next quote; the backslashes right before it say if it closes.
+        const q = bytes.indexOf(0x22, p);
+        const end = q < 0 ? n : q;
+        let s = end;
+        while (s > p && bytes[s - 1] === 0x5c) s--;
+        const odd = (end - s) % 2 === 1;
+        if (q < 0) {
+          this.escaped = odd;
+          break;
+        }
+        if (!odd) this.inString = false;
+        p = q + 1;
+        continue;
+      }
+      const c = bytes[p++] as number;
+      if (c === 0x22) this.inString = true;
       else if (c === 0x7b || c === 0x5b) this.depth++;
       else if (c === 0x7d || c === 0x5d) this.depth--;
       else if (c === 0x2c && this.depth === 1) {
         before = this.commas;
         this.commas++;
-        last = p;
+        last = p - 1;
       }
     }
     return { last, before };
@@ -84,6 +101,8 @@ export async function readHeaderPieces(params: {
   path: string;
   each: (piece: HeaderPiece) => void;
   pieceBytes?: number;
+  /** Read every piece into this one table (a name repeated across pieces is then ST_DUPLICATE_KEY); default a table per piece. */
+  into?: ScanTarget;
 }): Promise<number> {
   const { file, path, each } = params;
   const pieceBytes = params.pieceBytes ?? PIECE_BYTES;
@@ -94,12 +113,27 @@ export async function readHeaderPieces(params: {
   let held: Uint8Array[] = [];
   let heldStart = 0;
   let first = true;
-  const piece = (bytes: Uint8Array, last: boolean, members: number): void => {
+  let scratch = Buffer.allocUnsafeSlow(0);
+  /** The bytes `parts` hold, one after the other, as a piece. */
+  const piece = (parts: readonly Uint8Array[], last: boolean, members: number): number => {
+    const bytes = parts.reduce((n, b) => n + b.length, 0);
     const start = HEADER_LENGTH_PREFIX + heldStart;
-    const where = `${path}: header bytes ${start}..${start + bytes.length}`;
-    if (!isValidUtf8(bytes)) throw new TruecastError("ST_HEADER_UTF8", `${where} are not valid UTF-8; the file is damaged`);
-    const text = Buffer.concat([...(first ? [] : [OPEN]), bytes, ...(last ? [] : [CLOSE])]);
-    const read = scanHeader(text, where);
+    const where = `${path}: header bytes ${start}..${start + bytes}`;
+    // The piece as an object of its own, in a buffer reused from piece to piece.
+    const length = bytes + (first ? 0 : 1) + (last ? 0 : 1);
+    if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, 2 * scratch.length));
+    const text = scratch.subarray(0, length);
+    let at = 0;
+    if (!first) text[at++] = 0x7b;
+    for (const b of parts) {
+      text.set(b, at);
+      at += b.length;
+    }
+    if (!last) text[at] = 0x7d;
+    // The braces added are ASCII: the text is valid UTF-8 exactly when the piece is.
+    if (!isValidUtf8(text)) throw new TruecastError("ST_HEADER_UTF8", `${where} are not valid UTF-8; the file is damaged`);
+    const from = params.into?.table.count ?? 0;
+    const read = scanHeader(text, where, params.into);
     if ("json" in read) {
       const what = read.json.problem === "duplicate" ? `name "${read.json.key}" twice` : read.json.detail;
       throw new TruecastError(read.json.problem === "duplicate" ? "ST_DUPLICATE_KEY" : "ST_HEADER_JSON", `${where} are not valid JSON (${what}); the file is damaged`);
@@ -108,8 +142,9 @@ export async function readHeaderPieces(params: {
     // `{` + `,` + `}` reads as an empty object: a piece of a header cut in two or more holds a member.
     const any = hasMember(text);
     if (!(first && last) && !any) throw new TruecastError("ST_HEADER_JSON", `${where} are not valid JSON (an empty member); the file is damaged`);
-    each({ table: read.scan.table, metadata: read.scan.metadata, members: any ? members : 0, start });
+    each({ table: read.scan.table, from, metadata: read.scan.metadata, members: any ? members : 0, start });
     first = false;
+    return bytes;
   };
   for (let at = 0; at < size; ) {
     const n = Math.min(pieceBytes, size - at);
@@ -118,18 +153,16 @@ export async function readHeaderPieces(params: {
       throw new TruecastError("ST_TRUNCATED", `${path}: the file ends inside its ${size}-byte header; it looks truncated: re-download or re-copy it`);
     }
     at += n;
-    const { last, before } = cutter.scan(bytes, 0);
+    const { last, before } = cutter.scan(bytes);
     if (last < 0) {
       held.push(bytes);
       continue;
     }
     // Everything held, and this read up to its last top-level comma, is a run of whole members.
-    const whole = Buffer.concat([...held, bytes.subarray(0, last)]);
-    piece(whole, false, before + 1);
-    heldStart += whole.length + 1;
+    heldStart += piece([...held, bytes.subarray(0, last)], false, before + 1) + 1;
     held = [bytes.subarray(last + 1)];
     cutter.commas = 0;
   }
-  piece(Buffer.concat(held), true, cutter.commas + 1);
+  piece(held, true, cutter.commas + 1);
   return size;
 }

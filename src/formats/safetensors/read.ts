@@ -6,8 +6,8 @@ import { open, type FileHandle } from "node:fs/promises";
 import { TruecastError } from "../../errors.js";
 import { checkedHeader, parseHeader, readHeaderSize } from "./header.js";
 import { readHeaderPieces } from "./header-pieces.js";
-import { NameIndex } from "./name-table.js";
-import { TensorTable } from "./tensor-table.js";
+import { newTarget } from "./header-entries.js";
+import type { TensorTable } from "./tensor-table.js";
 import { HEADER_LENGTH_PREFIX, type SafetensorsHeader } from "./spec.js";
 import type { RandomAccess } from "../zip.js";
 
@@ -53,16 +53,15 @@ const WHOLE_HEADER_MAX = 8 * 1024 * 1024;
 const HEADER_PIECE = 4 * 1024 * 1024;
 
 /** Thrown inside {@link readInPieces} to stop at a header the pieces cannot settle alone. */
-const UNSETTLED = Symbol("unsettled");
+const UNSETTLED = new TruecastError("ST_DUPLICATE_KEY", "__metadata__ twice");
 
 /**
- * A valid header's tensors (in header order) and metadata, read in pieces into one table: exactly what reading it
- * whole gives. Null for anything else (a broken rule, a name repeated across pieces, a `__metadata__` of null, a
- * number past 2^53 - 1): the caller then reads the header whole, which reports it as the reference does.
+ * A valid header's tensors (in header order) and metadata, read in pieces into one table by the same scanner:
+ * exactly what reading it whole gives. Null for anything else (a broken rule, a name repeated across pieces, a
+ * `__metadata__` of null): the caller then reads the header whole, which reports it as the reference does.
  */
 async function readInPieces(file: RandomAccess, path: string): Promise<{ table: TensorTable; metadata: Record<string, string> | null } | null> {
-  const table = new TensorTable();
-  const index = new NameIndex(table.names);
+  const into = newTarget();
   let metadata: Record<string, string> | null = null;
   let members = 0;
   try {
@@ -70,24 +69,20 @@ async function readInPieces(file: RandomAccess, path: string): Promise<{ table: 
       file,
       path,
       pieceBytes: HEADER_PIECE,
+      into,
       each: (piece) => {
         members += piece.members;
         if (piece.metadata !== null) {
           if (metadata !== null) throw UNSETTLED;
           metadata = piece.metadata;
         }
-        const t = piece.table;
-        for (let i = 0; i < t.count; i++) {
-          if (t.isBig(i)) throw UNSETTLED;
-          if (index.add(table.names.addBytes(t.names.bytesOf(i), t.names.startOf(i), t.names.startOf(i) + t.names.byteLength(i))) >= 0) throw UNSETTLED;
-          table.pushRow({ dtype: t.dtype(i), shape: t.shape(i), begin: t.begin(i), end: t.end(i) });
-        }
       },
     });
   } catch (e) {
-    if (e === UNSETTLED || e instanceof TruecastError) return null;
+    if (e instanceof TruecastError) return null;
     throw e;
   }
+  const { table } = into;
   // One member per tensor and one for the metadata: anything more is a `__metadata__` the pieces did not settle.
   return members === table.count + (metadata !== null ? 1 : 0) ? { table, metadata } : null;
 }
