@@ -2,7 +2,7 @@ import { TruecastError } from "../errors.js";
 import { dtypeSize, isFloatDType, type DType, type FloatDType } from "../dtype/table.js";
 import type { SafetensorsEntry } from "../formats/safetensors/header.js";
 import { headerBytes, layoutTable, type HeaderBytes } from "../formats/safetensors/header-writer.js";
-import { NameIndex, NameTable } from "../formats/safetensors/name-table.js";
+import { NameIndex, NameRefs, type NameColumn } from "../formats/safetensors/name-table.js";
 import type { TensorTable } from "../formats/safetensors/tensor-table.js";
 import type { TensorRef } from "../sources/tensor-ref.js";
 
@@ -25,8 +25,8 @@ export interface PlannedTensor {
 
 export interface PlannedShard {
   readonly fileName: string;
-  /** What is written, in file order, as columns: names, output dtypes, shapes, offsets. */
-  readonly table: TensorTable;
+  /** What is written, in file order, as columns: names (pointing at the sources' where they keep them), output dtypes, shapes, offsets. */
+  readonly table: TensorTable<NameColumn>;
   /** Row `k` of {@link table} comes from `sources[k]`. */
   readonly sources: readonly TensorRef[];
   /** Bytes of the 8-byte prefix and the padded JSON header. */
@@ -122,14 +122,17 @@ function outputLength(ref: TensorRef, policy: DtypePolicy): number {
   return outDtype === ref.dtype ? ref.byteLength : (ref.byteLength / dtypeSize(ref.dtype)) * dtypeSize(outDtype);
 }
 
-/** Refuses a second tensor of one name, in source order, naming where it came from (names held as bytes, not a Set). */
+/**
+ * Refuses a second tensor of one name, in source order, naming where it came from (names held as bytes, not a Set:
+ * pointed at where the source keeps them, copied otherwise).
+ */
 function checkUnique(tensors: readonly TensorRef[]): void {
-  const names = new NameTable();
+  const names = new NameRefs();
   const seen = new NameIndex(names);
   for (const ref of tensors) {
-    const name = ref.name;
-    if (seen.add(names.addString(name)) >= 0) {
-      throw new TruecastError("DUPLICATE_TENSOR", `tensor "${name}" appears twice in ${ref.origin}; a model cannot hold two tensors of one name`);
+    const at = ref.nameRef;
+    if (seen.add(at ? names.addRef(at.names, at.row) : names.addString(ref.name)) >= 0) {
+      throw new TruecastError("DUPLICATE_TENSOR", `tensor "${ref.name}" appears twice in ${ref.origin}; a model cannot hold two tensors of one name`);
     }
   }
 }
@@ -137,7 +140,7 @@ function checkUnique(tensors: readonly TensorRef[]): void {
 function planShard(fileName: string, sources: readonly TensorRef[], policy: DtypePolicy): PlannedShard {
   const { table, from } = layoutTable(sources.length, (i) => {
     const ref = sources[i] as TensorRef;
-    return { name: ref.name, dtype: outputDtype(ref.dtype, policy), shape: ref.shape, byteLength: outputLength(ref, policy) };
+    return { name: ref.nameRef ?? ref.name, dtype: outputDtype(ref.dtype, policy), shape: ref.shape, byteLength: outputLength(ref, policy) };
   });
   const ordered = Array.from(from, (i) => sources[i] as TensorRef);
   const header = headerBytes(table, { ...SHARD_METADATA });
@@ -150,7 +153,7 @@ class Shard implements PlannedShard {
   readonly fileSize: number;
   constructor(
     readonly fileName: string,
-    readonly table: TensorTable,
+    readonly table: TensorTable<NameColumn>,
     readonly sources: readonly TensorRef[],
     private readonly bytes: HeaderBytes,
     readonly dataSize: number,

@@ -1,41 +1,69 @@
 import { TruecastError } from "../errors.js";
-import { readSafetensorsHeader } from "../formats/safetensors/read.js";
+import { handleAccess, openForRead } from "../formats/safetensors/read.js";
+import { readHeaderPieces } from "../formats/safetensors/header-pieces.js";
+import { HEADER_LENGTH_PREFIX } from "../formats/safetensors/spec.js";
 import { openSafetensorsFolder, safetensorsFilesIn } from "../sources/safetensors.js";
 import type { RangeHasher } from "./hasher.js";
 import { SHARD_METADATA, type ExportPlan, type PlannedShard } from "./plan.js";
 import type { WrittenTensor } from "./written.js";
 import type { TensorTable } from "../formats/safetensors/tensor-table.js";
+import { sameName, type NameColumn } from "../formats/safetensors/name-table.js";
 
-/** Does row `i` of `a` describe the same tensor at the same place as row `i` of `b`? */
-function sameRow(a: TensorTable, b: TensorTable, i: number): boolean {
-  if (!a.names.equals(i, b.names, i) || a.dtype(i) !== b.dtype(i) || a.begin(i) !== b.begin(i) || a.end(i) !== b.end(i)) return false;
+/** Does row `i` of `a` describe the same tensor at the same place as row `j` of `b`? */
+function sameRow(a: TensorTable<NameColumn>, i: number, b: TensorTable<NameColumn>, j: number): boolean {
+  if (!sameName(a.names, i, b.names, j) || a.dtype(i) !== b.dtype(j) || a.begin(i) !== b.begin(j) || a.end(i) !== b.end(j)) return false;
   const rank = a.rank(i);
-  if (rank !== b.rank(i)) return false;
-  for (let k = 0; k < rank; k++) if (a.dim(i, k) !== b.dim(i, k)) return false;
+  if (rank !== b.rank(j)) return false;
+  for (let k = 0; k < rank; k++) if (a.dim(i, k) !== b.dim(j, k)) return false;
   return true;
 }
 
 /**
  * Re-read one written shard's header with the strict reader and check it against its plan: the same tensors,
- * dtypes, shapes, offsets and metadata, and the planned size. (Each tensor's bytes are checked on their own, as
- * soon as they are written: see {@link verifyTensors}.)
+ * dtypes, shapes, offsets and metadata, and the planned size. The header is read in pieces of about 1 MB, each
+ * compared with the plan's rows as it comes (a million-tensor header is never held whole, nor a second table of
+ * it); the pieces are the strict reader's, and matching the plan row for row gives what the whole-header rules
+ * would (unique names, contiguous offsets, byte lengths: the plan was checked with them). (Each tensor's bytes are
+ * checked on their own, as soon as they are written: see {@link verifyTensors}.)
  */
 export async function verifyShardHeader(params: { path: string; shard: PlannedShard }): Promise<void> {
-  const { shard } = params;
-  const header = await readSafetensorsHeader(params.path);
+  const { shard, path } = params;
   const fail = (what: string): never => {
     throw new TruecastError("VERIFY_FAILED", `${shard.fileName} was written but ${what}; the disk or file system changed it`);
   };
-  if (header.fileSize !== shard.fileSize) fail(`is ${header.fileSize} bytes instead of ${shard.fileSize}`);
-  if (JSON.stringify(header.metadata) !== JSON.stringify(SHARD_METADATA)) fail("its metadata is not {\"format\":\"pt\"}");
-  const read = header.tensors;
-  const planned = shard.table;
-  if (read.count !== planned.count) fail(`holds ${read.count} tensors instead of ${planned.count}`);
-  // Both are in offset order, so a file that holds the plan holds it row for row.
-  for (let i = 0; i < read.count; i++) {
-    if (!sameRow(read, planned, i)) {
-      fail(`tensor "${read.name(i)}" reads back as ${read.dtype(i)}[${read.shape(i).join(", ")}] at ${read.begin(i)}..${read.end(i)}, not as planned`);
-    }
+  const handle = await openForRead(path);
+  try {
+    const size = (await handle.stat()).size;
+    if (size !== shard.fileSize) fail(`is ${size} bytes instead of ${shard.fileSize}`);
+    const planned = shard.table;
+    const metadata = JSON.stringify(SHARD_METADATA);
+    let k = 0;
+    let members = 0;
+    const headerSize = await readHeaderPieces({
+      file: handleAccess(handle, size, path),
+      path,
+      each: (piece) => {
+        // The metadata is written first: in the first piece, and only there.
+        if ((piece.start === HEADER_LENGTH_PREFIX) !== (piece.metadata !== null) || (piece.metadata !== null && JSON.stringify(piece.metadata) !== metadata)) {
+          fail(`its metadata is not ${metadata}`);
+        }
+        members += piece.members;
+        const read = piece.table;
+        for (let i = piece.from; i < read.count; i++, k++) {
+          if (k >= planned.count) fail(`holds more than ${planned.count} tensors`);
+          // The header lists the tensors in file order, as the plan does.
+          if (!sameRow(read, i, planned, k)) {
+            fail(`tensor "${read.name(i)}" reads back as ${read.dtype(i)}[${read.shape(i).join(", ")}] at ${read.begin(i)}..${read.end(i)}, not as planned`);
+          }
+        }
+      },
+    });
+    if (k !== planned.count) fail(`holds ${k} tensors instead of ${planned.count}`);
+    // One member per tensor and the metadata: no second `__metadata__` key.
+    if (members !== planned.count + 1) fail(`its header holds ${members} entries instead of ${planned.count + 1}`);
+    if (HEADER_LENGTH_PREFIX + headerSize !== shard.headerSize) fail(`its header is ${headerSize} bytes instead of ${shard.headerSize - HEADER_LENGTH_PREFIX}`);
+  } finally {
+    await handle.close();
   }
 }
 

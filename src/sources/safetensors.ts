@@ -18,6 +18,7 @@ import { storeCarriedFiles, type StoreCarriedFiles } from "./store-carried-files
 import { localRoot, readStoreSideFile, storeRangeChunks, storeWeightFiles, topLevelFiles, withStoreFile } from "./store-files.js";
 import type { SourceModel, TensorRef } from "./tensor-ref.js";
 import type { DType } from "../dtype/table.js";
+import type { NameRef } from "../formats/safetensors/name-table.js";
 import { SMALL_READ_MAX, SmallReads } from "./small-reads.js";
 
 export const SAFETENSORS_SINGLE_NAME = "model.safetensors";
@@ -192,6 +193,10 @@ class FileTensor implements TensorRef {
 
   get name(): string {
     return this.header.tensors.name(this.i);
+  }
+
+  get nameRef(): NameRef {
+    return { names: this.header.tensors.names, row: this.i };
   }
 
   get dtype(): DType {

@@ -1,4 +1,5 @@
 import type { DType } from "../dtype/table.js";
+import type { NameRef } from "../formats/safetensors/name-table.js";
 
 /**
  * A tensor that knows where its bytes are and reads them only when asked.
@@ -7,6 +8,11 @@ import type { DType } from "../dtype/table.js";
 export interface TensorRef {
   /** The tensor's name as it will be written (after any key renaming the source did). */
   readonly name: string;
+  /**
+   * Where `name`'s UTF-8 bytes already are, when a reader keeps them (a row of a safetensors header's name table):
+   * a plan of a million tensors then points at them instead of copying them. Must hold exactly `name`.
+   */
+  readonly nameRef?: NameRef;
   readonly dtype: DType;
   readonly shape: readonly number[];
   /** Bytes of the logical row-major contents: numel × element size. */

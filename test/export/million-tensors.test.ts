@@ -11,14 +11,25 @@ const run = promisify(execFile);
 /** The CLI run in a child that reports its peak RSS (test/fuzz/cli-rss.ts). */
 const CLI = join(repoRoot(), "dist", "test", "fuzz", "cli-rss.js");
 /**
- * Tensors in the test's shard, named as a mixture-of-experts model names them: a third of the million of the memory
- * target, enough to tell per-tensor cost from fixed cost (the old code held ~2.8 KB per tensor: 2.8 GB for 1M).
+ * The memory target (issue 9 item 5): one file of 1,000,000 one-element float16 tensors (a ~95 MB header) exports
+ * within 300 MB of peak RSS. The million takes minutes on a loaded machine, so it runs with TRUECAST_SLOW=1; the
+ * normal suite runs 300,000 tensors, named as a mixture-of-experts model names them, enough to tell per-tensor cost
+ * from fixed cost (the code before the column tables held ~2.8 KB per tensor: 2.8 GB for 1M).
  */
-const COUNT = 300_000;
-/** Heap for the run: the old code needed over 600 MB of heap for this shard. */
-const HEAP_MB = 96;
-/** Peak RSS allowed: the old code reached ~1 GB for this shard (and fails in the heap above); this code ~280 MB. */
-const RSS_MB = 350;
+const SLOW = process.env["TRUECAST_SLOW"] === "1";
+interface Case {
+  count: number;
+  /** Heap for the run (--max-old-space-size). */
+  heapMb: number;
+  /** Peak RSS allowed. */
+  rssMb: number;
+}
+const CASES: Case[] = [
+  // The code before the column tables needed over 600 MB of heap here; before the plan pointed at the source's names
+  // and the written header was checked in pieces, 290 MB of RSS (now ~235 MB).
+  { count: 300_000, heapMb: 96, rssMb: 260 },
+  ...(SLOW ? [{ count: 1_000_000, heapMb: 128, rssMb: 300 }] : []),
+];
 
 interface Entry {
   dtype: string;
@@ -32,29 +43,29 @@ async function header(path: string): Promise<{ entries: Record<string, Entry>; d
   return { entries: JSON.parse(bytes.subarray(8, 8 + n).toString("utf8")) as Record<string, Entry>, dataStart: 8 + n };
 }
 
-async function runCli(args: string[], rssFile: string): Promise<{ stdout: string; stderr: string; rssMb: number }> {
-  const r = await run(process.execPath, [`--max-old-space-size=${HEAP_MB}`, CLI, ...args], {
-    timeout: 540_000,
+async function runCli(heapMb: number, args: string[], rssFile: string): Promise<{ stdout: string; stderr: string; rssMb: number }> {
+  const r = await run(process.execPath, [`--max-old-space-size=${heapMb}`, CLI, ...args], {
+    timeout: 1_800_000,
     maxBuffer: 256 * 1024 * 1024,
     env: { ...process.env, TRUECAST_FUZZ_CHILD: "1", TRUECAST_FUZZ_RSS_FILE: rssFile },
   });
   return { stdout: r.stdout, stderr: r.stderr, rssMb: Number(await readFile(rssFile, "utf8")) / 1024 };
 }
 
-test(`${COUNT} tiny float16 tensors export bit for bit and inspect within a ${HEAP_MB} MB heap and ${RSS_MB} MB RSS`, async () => {
+for (const { count: COUNT, heapMb: HEAP_MB, rssMb: RSS_MB } of CASES) test(`${COUNT} tiny float16 tensors export bit for bit and inspect within a ${HEAP_MB} MB heap and ${RSS_MB} MB RSS`, { timeout: 3_600_000 }, async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const source = join(dir, "experts.safetensors");
     const out = join(dir, "out");
     await writeExpertShard(source, COUNT, "F16");
 
-    const inspected = await runCli(["inspect", source], join(dir, "inspect.rss"));
+    const inspected = await runCli(HEAP_MB, ["inspect", source], join(dir, "inspect.rss"));
     assert.equal(inspected.stderr, "");
     assert.match(inspected.stdout, new RegExp(`tensors: ${COUNT} · parameters: ${COUNT.toLocaleString("en-US")}`));
     assert.match(inspected.stdout, /metadata \{"format":"pt"\}/);
     assert.ok(inspected.rssMb < RSS_MB, `inspect peaked at ${inspected.rssMb.toFixed(0)} MB RSS`);
 
-    const exported = await runCli(["export", source, out], join(dir, "export.rss"));
+    const exported = await runCli(HEAP_MB, ["export", source, out], join(dir, "export.rss"));
     assert.equal(exported.stderr, "");
     assert.match(exported.stdout, new RegExp(`bit-exact: ${COUNT}/${COUNT} tensors`));
     assert.ok(exported.rssMb < RSS_MB, `export peaked at ${exported.rssMb.toFixed(0)} MB RSS`);

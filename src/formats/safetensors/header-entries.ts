@@ -24,9 +24,24 @@ type Failure = Exclude<ReturnType<typeof readStrictJson>, { ok: true }>;
  * Reads the header's bytes (valid UTF-8): a JSON failure (syntax or duplicate key) is returned as such; otherwise
  * the tensors and metadata, or the first content problem.
  */
-export function scanHeader(bytes: Uint8Array, file: string): { json: Failure } | { scan: HeaderScan } {
-  const result = readStrictJson(bytes, (r) => new Scanner(r, file).root());
+export function scanHeader(bytes: Uint8Array, file: string, into?: ScanTarget): { json: Failure } | { scan: HeaderScan } {
+  const result = readStrictJson(bytes, (r) => new Scanner(r, file, into ?? newTarget()).root());
   return result.ok ? { scan: result.value } : { json: result };
+}
+
+/**
+ * Where a scan puts what it reads: a table and the index of its names. A header read in pieces scans each into
+ * the same target, so that its rows land in one table and a name repeated in a later piece is found.
+ */
+export interface ScanTarget {
+  readonly table: TensorTable;
+  readonly index: NameIndex;
+}
+
+/** An empty target. */
+export function newTarget(): ScanTarget {
+  const table = new TensorTable();
+  return { table, index: new NameIndex(table.names) };
 }
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -44,9 +59,12 @@ function u64(raw: string): number | bigint | null {
 class Scanner {
   private problem: TruecastError | null = null;
   /** Every top-level key but `__metadata__`, in order; rows only for tensors read before the first problem. */
-  private readonly table = new TensorTable();
-  private readonly index = new NameIndex(this.table.names);
-  constructor(private readonly r: JsonReader, private readonly file: string) {}
+  private readonly table: TensorTable;
+  private readonly index: NameIndex;
+  constructor(private readonly r: JsonReader, private readonly file: string, target: ScanTarget) {
+    this.table = target.table;
+    this.index = target.index;
+  }
 
   /**
    * Reads a top-level key and its colon. A tensor's name goes into the table (refused when seen before); returns

@@ -5,7 +5,7 @@
  */
 import { TruecastError } from "../../errors.js";
 import { DTYPES, byteLengthOf, type DType } from "../../dtype/table.js";
-import { NameIndex, NameTable } from "./name-table.js";
+import { compareNames, NameIndex, NameRefs, type NameColumn, type NameRef } from "./name-table.js";
 import { checkTableLayout, describeShape } from "./rules.js";
 import { HEADER_ALIGNMENT, HEADER_LENGTH_PREFIX, MAX_HEADER_SIZE, METADATA_KEY } from "./spec.js";
 import { TensorTable } from "./tensor-table.js";
@@ -18,49 +18,59 @@ const CHUNK = 1 << 20;
 
 /** What the writer needs of tensor `i` before it has a place in the file. */
 export interface LayoutItem {
-  readonly name: string;
+  /** The name, or where its UTF-8 bytes already are (then the table points at them instead of copying them). */
+  readonly name: string | NameRef;
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly byteLength: number;
 }
 
+const METADATA_BYTES = Buffer.from(METADATA_KEY, "utf8");
+
 /**
  * Orders `count` tensors as the reference writer does (by dtype, the `Dtype` enum's last variant first, then by
  * name in code point order) and gives each its byte range. Returns the table in file order and, for each of its
- * rows, the index of the item it came from. `item(i)` is asked twice per tensor (to check, then to place it).
+ * rows, the index of the item it came from. `item(i)` is asked twice per tensor (to check, then to place it). Names
+ * given by reference stay where they are: the table's names point at them.
  */
-export function layoutTable(count: number, item: (i: number) => LayoutItem): { table: TensorTable; from: Uint32Array } {
-  const names = new NameTable();
+export function layoutTable(count: number, item: (i: number) => LayoutItem): { table: TensorTable<NameRefs>; from: Uint32Array } {
+  const names = new NameRefs();
   const index = new NameIndex(names);
   const ranks = new Uint8Array(count);
   const lengths = new Float64Array(count);
   for (let i = 0; i < count; i++) {
     const t = item(i);
-    checkName(t.name);
-    names.addString(t.name);
-    if (index.add(i) >= 0) throw new TruecastError("DUPLICATE_TENSOR", `${WRITING}: two tensors are named "${t.name}"`);
+    if (typeof t.name === "string") {
+      checkName(t.name);
+      names.addString(t.name);
+    } else {
+      // Bytes kept by a reader are valid UTF-8 already; only the metadata key is no tensor's name.
+      names.addRef(t.name.names, t.name.row);
+      if (names.byteLength(i) === METADATA_BYTES.length && METADATA_BYTES.equals(names.view(i))) checkName(METADATA_KEY);
+    }
+    if (index.add(i) >= 0) throw new TruecastError("DUPLICATE_TENSOR", `${WRITING}: two tensors are named "${names.name(i)}"`);
     ranks[i] = DTYPES.indexOf(t.dtype);
     lengths[i] = t.byteLength;
-    const need = byteLengthOf(t.dtype, t.shape.reduce((n, d) => n * BigInt(checkDim(t.name, d)), 1n));
+    const need = byteLengthOf(t.dtype, t.shape.reduce((n, d) => n * BigInt(checkDim(names.name(i), d)), 1n));
     if (need === null || need !== BigInt(t.byteLength)) {
       throw new TruecastError(
         "ST_BYTE_LENGTH",
-        `${WRITING}: tensor "${t.name}" has ${t.byteLength} bytes but shape ${describeShape(t.shape)} of ${t.dtype} ` +
+        `${WRITING}: tensor "${names.name(i)}" has ${t.byteLength} bytes but shape ${describeShape(t.shape)} of ${t.dtype} ` +
           `needs ${need ?? "a whole number of bytes"}`,
       );
     }
   }
   const order = Array.from({ length: count }, (_, i) => i).sort(
-    (a, b) => (ranks[b] as number) - (ranks[a] as number) || names.compare(a, names, b),
+    (a, b) => (ranks[b] as number) - (ranks[a] as number) || compareNames(names, a, names, b),
   );
-  const table = new TensorTable();
+  const table = new TensorTable(new NameRefs());
   const from = new Uint32Array(count);
   let offset = 0;
   order.forEach((i, k) => {
     from[k] = i;
     const end = offset + (lengths[i] as number);
     if (!Number.isSafeInteger(end)) throw new TruecastError("INTERNAL", `${WRITING}: tensors add up to more than 2^53 - 1 bytes`);
-    table.names.addBytes(names.view(i), 0, names.byteLength(i));
+    table.names.addRef(names, i);
     table.pushRow({ dtype: DTYPES[ranks[i] as number] as DType, shape: item(i).shape, begin: offset, end });
     offset = end;
   });
@@ -79,7 +89,7 @@ export interface HeaderBytes {
  * The header of `table` (tensors in file order, offsets contiguous) with `metadata` first, checked with the
  * reader's rules; refused past the reference reader's size limit.
  */
-export function headerBytes(table: TensorTable, metadata: Readonly<Record<string, string>> | null): HeaderBytes {
+export function headerBytes(table: TensorTable<NameColumn>, metadata: Readonly<Record<string, string>> | null): HeaderBytes {
   checkTableLayout(table, WRITING);
   const head = metadata === null ? "" : `${jsonString(METADATA_KEY)}:{${Object.entries(metadata).map(([k, v]) => `${jsonString(k)}:${jsonString(v)}`).join(",")}}`;
   let json = 2 + Buffer.byteLength(head, "utf8");
@@ -129,12 +139,12 @@ export function headerBytes(table: TensorTable, metadata: Readonly<Record<string
 const COMMA = Buffer.from(",");
 
 /** `{"dtype":...,"shape":[...],"data_offsets":[b,e]}` of tensor `i` (ASCII). */
-function fields(table: TensorTable, i: number): string {
+function fields(table: TensorTable<NameColumn>, i: number): string {
   return `{"dtype":${JSON.stringify(table.dtype(i))},"shape":[${table.shapeText(i, ",")}],"data_offsets":[${table.begin(i)},${table.end(i)}]}`;
 }
 
 /** Whether the name's bytes need JSON escapes (", \ or a control character). */
-function needsEscape(table: TensorTable, i: number): boolean {
+function needsEscape(table: TensorTable<NameColumn>, i: number): boolean {
   const v = table.names.view(i);
   for (let p = 0; p < v.length; p++) {
     const c = v[p] as number;
@@ -143,11 +153,11 @@ function needsEscape(table: TensorTable, i: number): boolean {
   return false;
 }
 
-function nameLength(table: TensorTable, i: number): number {
+function nameLength(table: TensorTable<NameColumn>, i: number): number {
   return needsEscape(table, i) ? Buffer.byteLength(jsonString(table.name(i)), "utf8") : table.names.byteLength(i) + 2;
 }
 
-function nameJson(table: TensorTable, i: number): Uint8Array {
+function nameJson(table: TensorTable<NameColumn>, i: number): Uint8Array {
   if (needsEscape(table, i)) return Buffer.from(jsonString(table.name(i)), "utf8");
   const v = table.names.view(i);
   const out = Buffer.allocUnsafe(v.length + 2);

@@ -82,6 +82,17 @@ export function parseHeader(
     );
   }
   const { table, metadata } = readEntries(headerBytes, file);
+  return checkedHeader({ table, metadata, headerSize, fileSize, file });
+}
+
+/**
+ * The checks of a header whose JSON was read into `table` (tensors in header order) and `metadata`: the layout
+ * (contiguity, overflow, byte lengths), then the file size.
+ */
+export function checkedHeader(
+  params: FileLabel & { table: TensorTable; metadata: Record<string, string> | null; headerSize: number; fileSize: number },
+): SafetensorsHeader {
+  const { table, metadata, headerSize, fileSize, file } = params;
   const sorted = checkTableLayout(table, file);
   const dataStart = HEADER_LENGTH_PREFIX + headerSize;
   const last = sorted.count - 1;

@@ -2,14 +2,67 @@
  * Tensor names held compactly: the UTF-8 bytes of every name in one growing buffer, with an offset per name, so that
  * a million names cost their bytes plus four, not a JavaScript string (and an object pointing at it) each. Names
  * compare by their bytes, which is code point order (the reference writer's order), and a hash index finds a name
- * seen before without a Set of strings.
+ * seen before without a Set of strings. A {@link NameRefs} column holds no bytes of its own: it points at names kept
+ * in other tables (a plan's names are its source header's), at eight bytes a name.
  */
+
+/** Names by number, wherever their UTF-8 bytes are kept. */
+export interface NameColumn {
+  readonly count: number;
+  /** The buffer holding name `i`'s bytes, from {@link startOf} for {@link byteLength} bytes (valid until a name is added there). */
+  bytesOf(i: number): Uint8Array;
+  startOf(i: number): number;
+  byteLength(i: number): number;
+  /** Name `i` as a string (made on each call: callers keep only what they need). */
+  name(i: number): string;
+  /** Name `i`'s UTF-8 bytes: a view, valid until a name is added where they are kept. */
+  view(i: number): Uint8Array;
+}
+
+/** A name kept elsewhere: row `row` of `names`. */
+export interface NameRef {
+  readonly names: NameColumn;
+  readonly row: number;
+}
+
+/** Compares name `i` of `a` with name `j` of `b` by code point (the byte order of UTF-8). */
+export function compareNames(a: NameColumn, i: number, b: NameColumn, j: number): number {
+  const x = a.bytesOf(i);
+  const y = b.bytesOf(j);
+  let p = a.startOf(i);
+  let q = b.startOf(j);
+  const pEnd = p + a.byteLength(i);
+  const qEnd = q + b.byteLength(j);
+  for (; p < pEnd && q < qEnd; p++, q++) {
+    const d = (x[p] as number) - (y[q] as number);
+    if (d !== 0) return d;
+  }
+  return pEnd - p - (qEnd - q);
+}
+
+/** Do name `i` of `a` and name `j` of `b` hold the same text? */
+export function sameName(a: NameColumn, i: number, b: NameColumn, j: number): boolean {
+  return a.byteLength(i) === b.byteLength(j) && compareNames(a, i, b, j) === 0;
+}
+
+/** FNV-1a of name `i`'s bytes, with murmur3's final mix (so that the low bits spread too). */
+function hashName(names: NameColumn, i: number): number {
+  const b = names.bytesOf(i);
+  let h = 0x811c9dc5;
+  for (let p = names.startOf(i), end = p + names.byteLength(i); p < end; p++) h = Math.imul(h ^ (b[p] as number), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
 
 const INITIAL_BYTES = 1 << 12;
 const INITIAL_NAMES = 1 << 8;
 
 /** Every name added, in order; name `i` is bytes `starts[i]`..`starts[i + 1]`. */
-export class NameTable {
+export class NameTable implements NameColumn {
   private bytes = Buffer.allocUnsafeSlow(INITIAL_BYTES);
   private starts = new Uint32Array(INITIAL_NAMES + 1);
   private used = 0;
@@ -46,37 +99,12 @@ export class NameTable {
     return this.bytes.subarray(this.start(i), this.end(i));
   }
 
-  /** Compares name `i` of this table with name `j` of `other` by code point (the byte order of UTF-8). */
-  compare(i: number, other: NameTable, j: number): number {
-    const a = this.bytes;
-    const b = other.bytes;
-    let p = this.start(i);
-    let q = other.start(j);
-    const pEnd = this.end(i);
-    const qEnd = other.end(j);
-    for (; p < pEnd && q < qEnd; p++, q++) {
-      const d = (a[p] as number) - (b[q] as number);
-      if (d !== 0) return d;
-    }
-    return pEnd - p - (qEnd - q);
+  bytesOf(_i?: number): Uint8Array {
+    return this.bytes;
   }
 
-  /** Do name `i` here and name `j` of `other` hold the same text? */
-  equals(i: number, other: NameTable, j: number): boolean {
-    return this.byteLength(i) === other.byteLength(j) && this.compare(i, other, j) === 0;
-  }
-
-  /** FNV-1a of name `i`'s bytes, with murmur3's final mix (so that the low bits spread too). */
-  hash(i: number): number {
-    const b = this.bytes;
-    let h = 0x811c9dc5;
-    for (let p = this.start(i), end = this.end(i); p < end; p++) h = Math.imul(h ^ (b[p] as number), 0x01000193);
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    return h >>> 0;
+  startOf(i: number): number {
+    return this.start(i);
   }
 
   private start(i: number): number {
@@ -107,18 +135,18 @@ export class NameTable {
   }
 }
 
-/** Finds repeated names in a {@link NameTable} as they are added: open addressing over name indexes. */
+/** Finds repeated names in a {@link NameColumn} as they are added: open addressing over name indexes. */
 export class NameIndex {
   private slots = new Int32Array(1 << 10).fill(-1);
   /** The hash of the name in each slot. */
   private hashes = new Uint32Array(1 << 10);
   private size = 0;
-  constructor(private readonly names: NameTable) {}
+  constructor(private readonly names: NameColumn) {}
 
   /** Records name `i`; returns the index of an earlier name with the same text, or -1 (then `i` is recorded). */
   add(i: number): number {
     if ((this.size + 1) * 2 > this.slots.length) this.grow();
-    const found = this.probe(i, this.names.hash(i), true);
+    const found = this.probe(i, hashName(this.names, i), true);
     if (found >= 0) return found;
     this.size++;
     return -1;
@@ -134,7 +162,7 @@ export class NameIndex {
         this.hashes[s] = h;
         return -1;
       }
-      if (compare && this.hashes[s] === h && this.names.equals(j, this.names, i)) return j;
+      if (compare && this.hashes[s] === h && sameName(this.names, j, this.names, i)) return j;
     }
   }
 
@@ -147,5 +175,76 @@ export class NameIndex {
       const j = slots[s] as number;
       if (j >= 0) this.probe(j, hashes[s] as number, false);
     }
+  }
+}
+
+/**
+ * Names kept in other columns, by reference: name `i` is row `rows[i]` of column `columns[columnOf[i]]`. Eight
+ * bytes a name, where a copy costs the name's bytes plus four. A name that lives nowhere else is copied into a
+ * table of this column's own.
+ */
+export class NameRefs implements NameColumn {
+  private readonly columns: NameColumn[] = [];
+  private readonly ids = new Map<NameColumn, number>();
+  private columnOf = new Uint32Array(INITIAL_NAMES);
+  private rows = new Uint32Array(INITIAL_NAMES);
+  private own: NameTable | null = null;
+  count = 0;
+
+  /** Adds name `row` of `column` as the next name (its bytes stay there); returns its index. */
+  addRef(column: NameColumn, row: number): number {
+    // A reference to a reference is followed to where the bytes are.
+    if (column instanceof NameRefs) return this.push(column.columnAt(row), column.rows[row] as number);
+    return this.push(column, row);
+  }
+
+  /** Adds `name`, held nowhere else, as the next name (copied); returns its index. */
+  addString(name: string): number {
+    this.own ??= new NameTable();
+    return this.push(this.own, this.own.addString(name));
+  }
+
+  bytesOf(i: number): Uint8Array {
+    return this.columnAt(i).bytesOf(this.rows[i] as number);
+  }
+
+  startOf(i: number): number {
+    return this.columnAt(i).startOf(this.rows[i] as number);
+  }
+
+  byteLength(i: number): number {
+    return this.columnAt(i).byteLength(this.rows[i] as number);
+  }
+
+  name(i: number): string {
+    return this.columnAt(i).name(this.rows[i] as number);
+  }
+
+  view(i: number): Uint8Array {
+    return this.columnAt(i).view(this.rows[i] as number);
+  }
+
+  private columnAt(i: number): NameColumn {
+    return this.columns[this.columnOf[i] as number] as NameColumn;
+  }
+
+  private push(column: NameColumn, row: number): number {
+    let id = this.ids.get(column);
+    if (id === undefined) {
+      id = this.columns.push(column) - 1;
+      this.ids.set(column, id);
+    }
+    if (this.count >= this.rows.length) {
+      const n = this.rows.length * 2;
+      const columnOf = new Uint32Array(n);
+      columnOf.set(this.columnOf);
+      this.columnOf = columnOf;
+      const rows = new Uint32Array(n);
+      rows.set(this.rows);
+      this.rows = rows;
+    }
+    this.columnOf[this.count] = id;
+    this.rows[this.count] = row;
+    return this.count++;
   }
 }

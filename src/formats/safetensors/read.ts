@@ -4,7 +4,10 @@
  */
 import { open, type FileHandle } from "node:fs/promises";
 import { TruecastError } from "../../errors.js";
-import { parseHeader, readHeaderSize } from "./header.js";
+import { checkedHeader, parseHeader, readHeaderSize } from "./header.js";
+import { readHeaderPieces } from "./header-pieces.js";
+import { newTarget } from "./header-entries.js";
+import type { TensorTable } from "./tensor-table.js";
 import { HEADER_LENGTH_PREFIX, type SafetensorsHeader } from "./spec.js";
 import type { RandomAccess } from "../zip.js";
 
@@ -34,9 +37,54 @@ export async function readSafetensorsHeaderFrom(params: { file: RandomAccess; pa
   const gotPrefix = await file.read(0, HEADER_LENGTH_PREFIX);
   prefix.set(gotPrefix);
   const headerSize = readHeaderSize({ prefix: prefix.subarray(0, gotPrefix.length), fileSize, file: path });
+  if (headerSize > WHOLE_HEADER_MAX) {
+    const read = await readInPieces(file, path);
+    if (read !== null) return Object.assign(checkedHeader({ ...read, headerSize, fileSize, file: path }), { path, fileSize });
+  }
+  // Small headers, and large ones that did not read cleanly in pieces (for the exact error, in the reference's order).
   const headerBytes = await file.read(HEADER_LENGTH_PREFIX, headerSize);
   const header = parseHeader({ prefix, headerBytes, fileSize, file: path });
   return Object.assign(header, { path, fileSize });
+}
+
+/** Headers past this size are read in pieces (a 100 MB header costs a few megabytes beside its table, not 100 more). */
+const WHOLE_HEADER_MAX = 8 * 1024 * 1024;
+/** Bytes per piece: few reads of a remote file, little memory. */
+const HEADER_PIECE = 4 * 1024 * 1024;
+
+/** Thrown inside {@link readInPieces} to stop at a header the pieces cannot settle alone. */
+const UNSETTLED = new TruecastError("ST_DUPLICATE_KEY", "__metadata__ twice");
+
+/**
+ * A valid header's tensors (in header order) and metadata, read in pieces into one table by the same scanner:
+ * exactly what reading it whole gives. Null for anything else (a broken rule, a name repeated across pieces, a
+ * `__metadata__` of null): the caller then reads the header whole, which reports it as the reference does.
+ */
+async function readInPieces(file: RandomAccess, path: string): Promise<{ table: TensorTable; metadata: Record<string, string> | null } | null> {
+  const into = newTarget();
+  let metadata: Record<string, string> | null = null;
+  let members = 0;
+  try {
+    await readHeaderPieces({
+      file,
+      path,
+      pieceBytes: HEADER_PIECE,
+      into,
+      each: (piece) => {
+        members += piece.members;
+        if (piece.metadata !== null) {
+          if (metadata !== null) throw UNSETTLED;
+          metadata = piece.metadata;
+        }
+      },
+    });
+  } catch (e) {
+    if (e instanceof TruecastError) return null;
+    throw e;
+  }
+  const { table } = into;
+  // One member per tensor and one for the metadata: anything more is a `__metadata__` the pieces did not settle.
+  return members === table.count + (metadata !== null ? 1 : 0) ? { table, metadata } : null;
 }
 
 /**

@@ -8,6 +8,7 @@ import { TruecastError } from "../../errors.js";
 import { byteLengthOf, dtypeBits, type DType } from "../../dtype/table.js";
 import type { SafetensorsEntry } from "./spec.js";
 import type { TensorTable } from "./tensor-table.js";
+import type { NameColumn } from "./name-table.js";
 
 /**
  * An entry whose numbers are still exact: a dimension may exceed 2^53 until checked, so it is a bigint when
@@ -81,7 +82,7 @@ const EXACT = 2 ** 53;
  * tensor holding a number past 2^53 - 1 is checked exactly, by its {@link TensorTable.raw} entry). Returns the
  * table sorted by (begin, end): `table` itself when it already is.
  */
-export function checkTableLayout(table: TensorTable, file: string): TensorTable {
+export function checkTableLayout<N extends NameColumn>(table: TensorTable<N>, file: string): TensorTable<N> | TensorTable {
   const sorted = sortedByOffset(table);
   let expected = 0;
   for (let i = 0; i < sorted.count; i++) {
@@ -106,7 +107,7 @@ export function checkTableLayout(table: TensorTable, file: string): TensorTable 
 }
 
 /** The rules from tensor `from` on, exactly (bigints): throws at the first broken rule. */
-function checkRawFrom(sorted: TensorTable, from: number, expectedAt: number, file: string): void {
+function checkRawFrom(sorted: TensorTable<NameColumn>, from: number, expectedAt: number, file: string): void {
   let expected = BigInt(expectedAt);
   let previous = from > 0 ? sorted.raw(from - 1) : undefined;
   for (let i = from; i < sorted.count; i++) {
@@ -119,7 +120,7 @@ function checkRawFrom(sorted: TensorTable, from: number, expectedAt: number, fil
 }
 
 /** A table sorted by (begin, end), stable: `table` itself when it already is. */
-function sortedByOffset(table: TensorTable): TensorTable {
+function sortedByOffset<N extends NameColumn>(table: TensorTable<N>): TensorTable<N> | TensorTable {
   const before = (i: number, j: number): number => {
     if (!table.isBig(i) && !table.isBig(j)) return table.begin(i) - table.begin(j) || table.end(i) - table.end(j);
     const a = table.raw(i);

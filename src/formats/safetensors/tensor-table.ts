@@ -2,10 +2,11 @@
  * The tensors of a safetensors header as columns (struct of arrays): names in one {@link NameTable}, dtypes,
  * offsets and shapes in typed arrays. A million tensors cost about 60 bytes each (their name's bytes, two offsets,
  * a dtype byte, their dimensions), not the ~250 of an object per entry. Values past 2^53 - 1 (only in damaged or
- * hostile headers) are kept exactly beside the columns, so every rule and message sees the header's numbers.
+ * hostile headers) are kept exactly beside the columns, so every rule and message sees the header's numbers. A
+ * writer's table may hold its names by reference ({@link NameRefs}: a plan's names are its sources').
  */
 import { DTYPES, type DType } from "../../dtype/table.js";
-import { NameTable } from "./name-table.js";
+import { NameTable, type NameColumn } from "./name-table.js";
 import type { RawEntry } from "./rules.js";
 import type { SafetensorsEntry } from "./spec.js";
 
@@ -19,8 +20,8 @@ export interface TableRow {
   readonly end: number | bigint;
 }
 
-export class TensorTable {
-  readonly names = new NameTable();
+export class TensorTable<N extends NameColumn = NameTable> {
+  readonly names: N;
   private dtypeCodes = new Uint8Array(INITIAL);
   private begins = new Float64Array(INITIAL);
   private ends = new Float64Array(INITIAL);
@@ -31,6 +32,11 @@ export class TensorTable {
   /** Tensors with a number past 2^53 - 1, exactly as read (their columns hold NaN there). */
   private big: Map<number, RawEntry> | null = null;
   private rows = 0;
+
+  /** A table whose names go into `names`: give one unless `N` is {@link NameTable} (then a table of its own). */
+  constructor(names?: N) {
+    this.names = names ?? (new NameTable() as NameColumn as N);
+  }
 
   get count(): number {
     return this.rows;
@@ -58,7 +64,7 @@ export class TensorTable {
   }
 
   /** Adds a tensor with its name. */
-  push(name: string, row: TableRow): void {
+  push(this: TensorTable, name: string, row: TableRow): void {
     this.names.addString(name);
     this.pushRow(row);
   }
