@@ -6,6 +6,7 @@
  * with one PICKLE_BUDGET error the moment one runs out. The estimates follow V8's sizes loosely, rounded up.
  */
 import { TruecastError } from "../../errors.js";
+import type { PickleValue } from "./values.js";
 
 /** Estimated heap bytes of one new array, tuple, global or descriptor object, before its slots. */
 export const OBJECT_COST = 48;
@@ -22,6 +23,10 @@ export const STRING_COST = 24;
  */
 export const MEMO_ENTRY_COST = 16;
 export const SPARSE_MEMO_ENTRY_COST = 64;
+/** Estimated heap bytes of one memo index the pickle reads back: its place in the set of read indices, and the kept value's Map entry. */
+export const READ_MEMO_ENTRY_COST = 64;
+/** Estimated heap bytes of marking one container shared (a WeakSet entry). */
+export const SHARE_COST = 32;
 
 /*
  * The limits below were measured on the whole CLI (`truecast inspect`, peak RSS; node alone is ~64 MB) and on pickles
@@ -66,6 +71,11 @@ export function budgetLimits(pickleBytes: number): BudgetLimits {
   };
 }
 
+/** A tuple, list, dict or set: what {@link PickleBudget.release} refunds. */
+function isContainer(v: PickleValue): v is PickleValue[] | Map<PickleValue, PickleValue> | Set<PickleValue> {
+  return Array.isArray(v) || v instanceof Map || v instanceof Set;
+}
+
 function mb(n: number): string {
   return `${Math.round(n / (1024 * 1024))} MB`;
 }
@@ -73,6 +83,7 @@ function mb(n: number): string {
 /** The running account of one unpickle. Hooks charge what they copy or create through {@link PickleBudget.slots} / {@link PickleBudget.bytes}. */
 export class PickleBudget {
   private heap = 0;
+  readonly #shared = new WeakSet<object>();
   readonly limits: BudgetLimits;
   constructor(
     private readonly fileName: string,
@@ -124,6 +135,54 @@ export class PickleBudget {
   memo(size: number, dense = true): void {
     if (size >= this.limits.memoEntries) throw this.refuse(`memoizes more than ${this.limits.memoEntries} values`);
     this.charge(dense ? MEMO_ENTRY_COST : SPARSE_MEMO_ENTRY_COST);
+  }
+
+  /** A memo index the pickle reads back, noted before unpickling or kept while unpickling. */
+  memoRead(): void {
+    this.charge(READ_MEMO_ENTRY_COST);
+  }
+
+  /**
+   * Mark `v` as reachable from more than one place (a memo entry the pickle reads, a DUP, an element a hook put
+   * into a new container): {@link PickleBudget.release} never refunds it, nor anything inside it.
+   */
+  share(v: PickleValue): void {
+    if (!isContainer(v) || this.#shared.has(v)) return;
+    this.charge(SHARE_COST);
+    this.#shared.add(v);
+  }
+
+  /** Whether `v` may be reachable from more than one place. */
+  isShared(v: PickleValue): boolean {
+    return isContainer(v) && this.#shared.has(v);
+  }
+
+  /**
+   * Refund `v`, a value its only holder has just dropped (a POP, the arguments of a call, a persistent id, the state
+   * of a BUILD), and every unshared container inside it: they are garbage now, so the budget counts what is alive,
+   * not everything ever built. A container is unshared when nothing but its one holder reaches it: values reach a
+   * second place only through the memo, DUP, or a hook, and each of those marks them shared. Strings and bytes are
+   * never refunded (they are not tracked), nor is anything a hook built. With `deep` false, only `v` itself.
+   */
+  release(v: PickleValue, deep = true): void {
+    const todo: PickleValue[] = [v];
+    for (let x = todo.pop(); x !== undefined; x = todo.pop()) {
+      if (!isContainer(x) || this.#shared.has(x)) continue;
+      if (Array.isArray(x)) {
+        this.heap -= OBJECT_COST + x.length * SLOT_COST;
+        if (deep) for (const e of x as readonly PickleValue[]) if (isContainer(e)) todo.push(e);
+      } else if (x instanceof Map) {
+        this.heap -= TABLE_COST + 2 * x.size * SLOT_COST;
+        if (deep) for (const [k, e] of x) {
+          if (isContainer(k)) todo.push(k);
+          if (isContainer(e)) todo.push(e);
+        }
+      } else {
+        this.heap -= TABLE_COST + x.size * SLOT_COST;
+        if (deep) for (const e of x) if (isContainer(e)) todo.push(e);
+      }
+    }
+    if (this.heap < 0) this.heap = 0;
   }
 
   /** Before a push that would hold `size + 1` values. */

@@ -3,7 +3,7 @@
  * descriptors of storages and tensors, plain dicts, tuples and bytes. Nothing is ever evaluated.
  */
 import { TruecastError } from "../../errors.js";
-import type { PickleBudget } from "../pickle/budget.js";
+import { SLOT_COST, type PickleBudget } from "../pickle/budget.js";
 import type { CallContext, UnpickleHooks } from "../pickle/unpickler.js";
 import { isGlobal, isPickleObject, type PickleGlobal, type PickleValue } from "../pickle/values.js";
 import { DTYPE_OBJECTS, STORAGE_CLASSES, type TorchElementType } from "./dtypes.js";
@@ -96,10 +96,23 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw invalid(`${what} is ${String(v)}, not a non-negative integer`);
     return v;
   };
-  const ints = (v: PickleValue | undefined, what: string, budget?: PickleBudget): number[] => {
+  /**
+   * Sizes and strides, each distinct one kept once: a model repeats a few shapes over thousands of tensors, so a
+   * tensor holds a reference rather than arrays of its own. A new one is charged as a tuple plus its table entry.
+   */
+  const interned = new Map<string, readonly number[]>();
+  const ints = (v: PickleValue | undefined, what: string, budget: PickleBudget): readonly number[] => {
     if (!Array.isArray(v)) throw invalid(`${what} is not a tuple`);
-    budget?.slots(v.length);
-    return v.map((x: PickleValue) => int(x, `an entry of ${what}`));
+    const xs = v as readonly PickleValue[];
+    for (const x of xs) int(x, `an entry of ${what}`);
+    const key = xs.join(",");
+    const known = interned.get(key);
+    if (known !== undefined) return known;
+    budget.object(xs.length);
+    budget.bytes(key.length + 2 * SLOT_COST);
+    const copy = Object.freeze(xs.slice() as number[]);
+    interned.set(key, copy);
+    return copy;
   };
   const storageArg = (v: PickleValue | undefined): TorchStorage => {
     if (v === undefined || !isPickleObject(v, "torch.storage")) throw invalid("a tensor is rebuilt from something that is not a storage");
@@ -137,7 +150,8 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     throw invalid(`${fn} is given a state that is not a dict or a (dict, slots) pair`);
   };
 
-  const rebuildTensor = (fn: string, args: readonly PickleValue[], element: TorchElementType | null, requiresGrad: PickleValue | undefined, budget: PickleBudget): PickleValue => {
+  const rebuildTensor = (fn: string, args: readonly PickleValue[], element: TorchElementType | null, requiresGrad: PickleValue | undefined, ctx: CallContext): PickleValue => {
+    const { budget } = ctx;
     const storage = storageArg(args[0]);
     const el = element ?? storage.element;
     const t: TorchTensor = {
@@ -153,6 +167,8 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
       throw invalid(`${fn} asks a ${t.dtype} tensor to require gradients, which torch refuses for integer and bool tensors`);
     }
     checkView({ tensor: t, fileName });
+    // Nothing of the size, stride, backward hooks or metadata is kept: the tensor holds interned copies.
+    for (let i = 2; i < args.length; i++) ctx.release(args[i] as PickleValue);
     return t as unknown as PickleValue;
   };
 
@@ -164,18 +180,18 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     switch (dotted) {
       case "torch._utils._rebuild_tensor":
         arity(fn.name, args, 4, 4);
-        return rebuildTensor(fn.name, args, null, undefined, ctx.budget);
+        return rebuildTensor(fn.name, args, null, undefined, ctx);
       case "torch._utils._rebuild_tensor_v2":
         arity(fn.name, args, 6, 7);
         noMetadata(args[6], fn.name);
-        return rebuildTensor(fn.name, args, null, args[4], ctx.budget);
+        return rebuildTensor(fn.name, args, null, args[4], ctx);
       case "torch._utils._rebuild_tensor_v3": {
         arity(fn.name, args, 7, 8);
         const d = args[6];
         const element = d !== undefined && isGlobal(d) && d.module === "torch" ? DTYPE_OBJECTS.get(d.name) : undefined;
         if (element === undefined) throw invalid("_rebuild_tensor_v3 is given something that is not a torch dtype");
         noMetadata(args[7], fn.name);
-        return rebuildTensor(fn.name, args, element, args[4], ctx.budget);
+        return rebuildTensor(fn.name, args, element, args[4], ctx);
       }
       case "torch._utils._rebuild_parameter":
       case "torch._utils._rebuild_parameter_with_state": {
@@ -185,6 +201,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
           throw invalid(`${fn.name} asks a ${t.dtype} tensor to require gradients, which torch refuses for integer and bool tensors`);
         }
         if (args.length === 4) objState(args[3], fn.name);
+        for (let i = 1; i < args.length; i++) ctx.release(args[i] as PickleValue);
         return t as unknown as PickleValue;
       }
       case "torch._utils._rebuild_from_type_v2": {
@@ -198,8 +215,14 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
         }
         if (!Array.isArray(innerArgs) || !Object.isFrozen(innerArgs)) throw invalid("_rebuild_from_type_v2 is given arguments that are not a tuple");
         objState(state, fn.name);
-        const t = call(inner, innerArgs, { how: "call", budget: ctx.budget });
+        const owned = !ctx.budget.isShared(innerArgs);
+        const release = (v: PickleValue, deep = true): void => {
+          if (owned) ctx.release(v, deep);
+        };
+        const t = call(inner, innerArgs, { how: "call", budget: ctx.budget, release });
         if (!isTorchTensor(t)) throw invalid("_rebuild_from_type_v2 rebuilds something that is not a tensor");
+        release(innerArgs, false); // the inner call refunded what it used up
+        ctx.release(state as PickleValue);
         return t;
       }
       default: {
