@@ -14,6 +14,20 @@ import { torchHooks } from "./rebuild.js";
 /** data.pkl of a state dict is a few MB at most (it holds names and shapes, not weights); larger is refused. */
 export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 
+/**
+ * Records a zip checkpoint may hold per byte of its data.pkl, and beside them: each storage record is named by a
+ * persistent id in the pickle, which takes at least 16 bytes even hand-made (torch writes 25 or more), and torch adds
+ * a few records of its own (data.pkl, version, byteorder, .data/serialization_id, ...). More records than that
+ * cannot all be storages the pickle uses.
+ */
+export const PICKLE_BYTES_PER_RECORD = 16;
+export const RECORDS_BESIDE_STORAGES = 16;
+
+/** The records the reader needs: data.pkl, the storages, byteorder (at the root or in the archive's folder). */
+function isCheckpointRecord(name: string): boolean {
+  return name.endsWith("data.pkl") || /^([^/]+\/)?(data\/|byteorder$)/.test(name);
+}
+
 /** torch's legacy magic number 0x1950a86a20f9469cfc6c, as pickle's LONG1 stores it (little-endian). */
 const LEGACY_MAGIC = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 const LEGACY_MAGIC_DECIMAL = "119547037146038801333356";
@@ -92,7 +106,7 @@ export async function readTorchCheckpoint(params: { file: RandomAccess; fileName
 
 /** A zip checkpoint's data.pkl bytes and the hooks that locate its storages (byte order checked). */
 async function readZipPickle(file: RandomAccess, fileName: string): Promise<{ bytes: Uint8Array; hooks: ReturnType<typeof torchHooks>; prefix: string }> {
-  const { entries } = await readZipDirectory({ file, fileName });
+  const { entries, count } = await readZipDirectory({ file, fileName, keep: isCheckpointRecord });
   const prefix = findPrefix(fileName, entries);
   const order = entries.get(`${prefix}byteorder`);
   if (order !== undefined) {
@@ -109,6 +123,14 @@ async function readZipPickle(file: RandomAccess, fileName: string): Promise<{ by
   const pkl = entries.get(`${prefix}data.pkl`) as ZipEntry;
   if (pkl.uncompressedSize > BigInt(MAX_PICKLE_BYTES)) {
     throw new TruecastError("TORCH_INVALID", `${fileName}: its data.pkl has ${pkl.uncompressedSize} bytes, more than the ${MAX_PICKLE_BYTES} a state dict needs`);
+  }
+  const most = RECORDS_BESIDE_STORAGES + Math.floor(Number(pkl.uncompressedSize) / PICKLE_BYTES_PER_RECORD);
+  if (count > most) {
+    throw new TruecastError(
+      "ZIP_INVALID",
+      `${fileName}: it holds ${count} records, more than the ${most} a checkpoint whose data.pkl has ${pkl.uncompressedSize} bytes can use ` +
+        `(one per storage, each named in at least ${PICKLE_BYTES_PER_RECORD} bytes of data.pkl); the file is damaged or not a PyTorch checkpoint`,
+    );
   }
   const bytes = await readRecord(file, fileName, pkl);
   const hooks = torchHooks({
