@@ -1,9 +1,10 @@
 /**
  * What one unpickle may build, in proportion to the pickle's size. A pickle is a program: memo GET makes a value
  * reusable for free and an allowed call copies its arguments, so a few hundred KB can ask for gigabytes. The
- * budget counts an estimate of the heap every value takes (objects, their slots, and the bytes of strings and
- * bytes, including what calls copy or create), the memo, the stack and the MARK nesting, and refuses the pickle
- * with one PICKLE_BUDGET error the moment one runs out. The estimates follow V8's sizes loosely, rounded up.
+ * budget counts an estimate of the heap the values alive take (objects, their slots, and the bytes of strings and
+ * bytes, including what calls copy or create; containers the pickle has used up are refunded), the memo, the stack
+ * and the MARK nesting, and refuses the pickle with one PICKLE_BUDGET error the moment one runs out, before the
+ * memory is spent. The estimates follow V8's sizes loosely, rounded up.
  */
 import { TruecastError } from "../../errors.js";
 import type { PickleValue } from "./values.js";
@@ -31,21 +32,23 @@ export const SHARE_COST = 32;
 /*
  * The limits below were measured on the whole CLI (`truecast inspect`, peak RSS; node alone is ~64 MB) and on pickles
  * written by real torch 1.13 (test/formats/torch/real-checkpoints.test.ts and test/formats/pickle/budget-rss.test.ts
- * check both at test time). Real state dicts need 6 to 15 estimated heap bytes per byte of data.pkl, memo included
- * (20k short-named Parameters: 15.2; 100k tensors with module metadata: 9.5; H2O LoRA keys: 7.4; a Llama-70B-shaped
- * state dict: 8.2), at most 0.1 memo entries per byte and 2,009 values on the stack.
+ * check both at test time). The estimate is of what is alive: values the pickle has used up are refunded (see
+ * {@link PickleBudget.release}), and only memo entries it reads back are kept. Real state dicts need 3 to 4.5
+ * estimated heap bytes per byte of data.pkl at their peak (20k short-named Parameters: 4.4; 100k tensors with module
+ * metadata: 3.9; a Llama-70B-shaped state dict: 3.1), at most 0.1 memo entries per byte and 2,009 values on the stack.
  */
 
-/**
- * Heap estimate allowed per byte of pickle: 1.6 times the most a torch-written state dict was measured to need. The
- * estimate adds up everything built, garbage included. A pickle that builds more is not a state dict.
- */
-export const HEAP_PER_PICKLE_BYTE = 24;
-/**
- * Heap estimate every pickle may use, however small: a pickle of up to 2 MB may build 48 MB, which keeps the CLI
- * under ~150 MB of peak RSS whatever the pickle does (measured: 100 to 125 MB for the hostile cases of issue 9).
- */
+/** Heap estimate allowed per byte of pickle: 1.8 times the most a torch-written state dict was measured to need. */
+export const HEAP_PER_PICKLE_BYTE = 8;
+/** Heap estimate every pickle may use, however small (a 6 MB pickle's). */
 export const HEAP_FLOOR = 48 * 1024 * 1024;
+/**
+ * What the pickle's own bytes and the heap estimate may add up to, whatever the pickle's size: with node itself
+ * (~64 MB) and the garbage collector's slack (the heap runs ~1.2 times the estimate), this keeps the CLI under
+ * ~200 MB of peak RSS for any pickle (measured: see test/formats/pickle/budget-rss.test.ts). A real state dict
+ * fits up to ~20 MB of data.pkl: about 150,000 tensors.
+ */
+export const HEAP_CEILING = 112 * 1024 * 1024;
 /** Memo entries allowed per byte of pickle (2.5 times torch's 0.1), and the floor (a 2.5 MB pickle's). */
 export const MEMO_PER_PICKLE_BYTE = 0.25;
 export const MEMO_FLOOR = 625_000;
@@ -64,7 +67,7 @@ export interface BudgetLimits {
 /** The limits for a pickle of `pickleBytes` bytes. */
 export function budgetLimits(pickleBytes: number): BudgetLimits {
   return {
-    heapBytes: Math.max(HEAP_FLOOR, Math.ceil(pickleBytes * HEAP_PER_PICKLE_BYTE)),
+    heapBytes: Math.min(Math.max(HEAP_FLOOR, Math.ceil(pickleBytes * HEAP_PER_PICKLE_BYTE)), HEAP_CEILING - pickleBytes),
     memoEntries: Math.max(MEMO_FLOOR, Math.ceil(pickleBytes * MEMO_PER_PICKLE_BYTE)),
     stackValues: MAX_STACK,
     marks: MAX_MARKS,
@@ -83,6 +86,7 @@ function mb(n: number): string {
 /** The running account of one unpickle. Hooks charge what they copy or create through {@link PickleBudget.slots} / {@link PickleBudget.bytes}. */
 export class PickleBudget {
   private heap = 0;
+  private most = 0;
   readonly #shared = new WeakSet<object>();
   readonly limits: BudgetLimits;
   constructor(
@@ -93,9 +97,14 @@ export class PickleBudget {
     this.limits = limits ?? budgetLimits(pickleBytes);
   }
 
-  /** Heap estimated so far. */
+  /** Heap estimated alive now. */
   get used(): number {
     return this.heap;
+  }
+
+  /** The most heap estimated alive at once so far. */
+  get peak(): number {
+    return this.most;
   }
 
   private refuse(what: string): TruecastError {
@@ -108,7 +117,16 @@ export class PickleBudget {
 
   private charge(n: number): void {
     this.heap += n;
-    if (this.heap > this.limits.heapBytes) throw this.refuse(`builds more than ${mb(this.limits.heapBytes)} of values`);
+    if (this.heap > this.most) this.most = this.heap;
+    if (this.heap > this.limits.heapBytes) {
+      if (this.limits.heapBytes + this.pickleBytes < HEAP_CEILING) throw this.refuse(`builds more than ${mb(this.limits.heapBytes)} of values`);
+      // The ceiling, not the pickle's size, stopped it: a state dict this large may be real, so say what to do.
+      throw new TruecastError(
+        "PICKLE_BUDGET",
+        `${this.fileName}: the pickle (${this.pickleBytes} bytes) builds more than ${mb(this.limits.heapBytes)} of values, the most truecast ` +
+          "holds for one pickle (about 150,000 tensors); save the state dict in smaller shards (save_pretrained's max_shard_size) or as safetensors",
+      );
+    }
   }
 
   /** A new array, tuple or object holding `slots` elements. */

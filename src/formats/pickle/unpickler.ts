@@ -34,7 +34,7 @@ export interface UnpickleHooks {
    */
   build?(obj: PickleValue, state: PickleValue): PickleValue;
   /** The object a persistent id stands for (keeping no container of `pid`, which is refunded); without a hook a persistent id is an error. */
-  persistentLoad?(pid: PickleValue): PickleValue;
+  persistentLoad?(pid: PickleValue, budget: PickleBudget): PickleValue;
 }
 
 export interface CallContext {
@@ -322,7 +322,7 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
         const pid = op === OP.PERSID ? cur.line("a PERSID") : pop();
         if (hooks.persistentLoad === undefined) throw bad("a persistent id, which only a torch checkpoint may hold");
         budget.object();
-        const v = hooks.persistentLoad(pid);
+        const v = hooks.persistentLoad(pid, budget);
         if (v !== pid) budget.release(pid);
         push(v);
         break;

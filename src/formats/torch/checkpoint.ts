@@ -11,8 +11,11 @@ import { readZipDirectory, storedRange, type RandomAccess, type ZipEntry } from 
 import { readLegacyCheckpoint } from "./legacy.js";
 import { torchHooks } from "./rebuild.js";
 
-/** data.pkl of a state dict is a few MB at most (it holds names and shapes, not weights); larger is refused. */
-export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+/**
+ * data.pkl of a state dict is a few MB at most (it holds names and shapes, not weights: 15 MB for 100,000 tensors);
+ * larger is refused before it is read, since the unpickle budget (HEAP_CEILING) leaves it no room to build anything.
+ */
+export const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
 
 /**
  * Records a zip checkpoint may hold per byte of its data.pkl, and beside them: each storage record is named by a

@@ -40,6 +40,9 @@ export function isTorchTensor(v: PickleValue): v is PickleValue & TorchTensor {
   return isPickleObject(v, "torch.tensor");
 }
 
+/** Fields of a tensor or storage descriptor, charged as slots (an object of 7 fields takes ~80 bytes in V8). */
+const RECORD_FIELDS = 7;
+
 const REBUILD_FUNCTIONS = new Set([
   "_rebuild_tensor",
   "_rebuild_tensor_v2",
@@ -154,6 +157,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     const { budget } = ctx;
     const storage = storageArg(args[0]);
     const el = element ?? storage.element;
+    budget.object(RECORD_FIELDS); // the descriptor's fields, beyond the object the unpickler charged
     const t: TorchTensor = {
       kind: "torch.tensor",
       dtype: el.dtype,
@@ -233,7 +237,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     }
   };
 
-  const persistentLoad = (pid: PickleValue): PickleValue => {
+  const persistentLoad = (pid: PickleValue, budget: PickleBudget): PickleValue => {
     const legacyId = params.legacy === true && Array.isArray(pid) && pid.length === 6;
     if (!Array.isArray(pid) || pid[0] !== "storage" || (pid.length !== 5 && !legacyId)) {
       throw invalid("a persistent id is not ('storage', class, key, location, numel)");
@@ -262,6 +266,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     if (BigInt(at.byteLength) !== want) {
       throw invalid(`storage "${key}" holds ${n} elements of ${element.itemSize} bytes (${want} bytes) but its record has ${at.byteLength} bytes`);
     }
+    budget.object(RECORD_FIELDS); // the descriptor, and its entry in `storages`
     const s: TorchStorage = { kind: "torch.storage", key, element, location, byteOffset: at.byteOffset, byteLength: at.byteLength };
     storages.set(key, s);
     return s as unknown as PickleValue;
