@@ -11,8 +11,8 @@ import type { PickleValue } from "./values.js";
 
 /** Estimated heap bytes of one new array, tuple, global or descriptor object, before its slots. */
 export const OBJECT_COST = 48;
-/** Estimated heap bytes of one new (empty) dict or set: V8 allocates its hash table up front (measured: ~230). */
-export const TABLE_COST = 240;
+/** Estimated heap bytes of one new (empty) dict or set: V8 allocates its hash table up front (measured: 32 + 267). */
+export const TABLE_COST = 300;
 /** Estimated heap bytes of one slot of a container (an element; a dict entry counts two). */
 export const SLOT_COST = 12;
 /** Estimated heap bytes of a string or bytes value beyond its characters. */
@@ -33,12 +33,12 @@ export const SHARE_COST = 32;
  * The limits below were measured on the whole CLI (`truecast inspect`, peak RSS; node alone is ~64 MB) and on pickles
  * written by real torch 1.13 (test/formats/torch/real-checkpoints.test.ts and test/formats/pickle/budget-rss.test.ts
  * check both at test time). The estimate is of what is alive: values the pickle has used up are refunded (see
- * {@link PickleBudget.release}), and only memo entries it reads back are kept. Real state dicts need 3 to 4.5
- * estimated heap bytes per byte of data.pkl at their peak (20k short-named Parameters: 4.4; 100k tensors with module
- * metadata: 3.9; a Llama-70B-shaped state dict: 3.1), at most 0.1 memo entries per byte and 2,009 values on the stack.
+ * {@link PickleBudget.release}), and only memo entries it reads back are kept. Real state dicts need 3.4 to 5.3
+ * estimated heap bytes per byte of data.pkl at their peak (20k short-named Parameters: 5.3; 100k tensors with module
+ * metadata: 4.7; a Llama-70B-shaped state dict: 3.4), at most 0.1 memo entries per byte and 2,009 values on the stack.
  */
 
-/** Heap estimate allowed per byte of pickle: 1.8 times the most a torch-written state dict was measured to need. */
+/** Heap estimate allowed per byte of pickle: 1.5 times the most a torch-written state dict was measured to need. */
 export const HEAP_PER_PICKLE_BYTE = 8;
 /** Heap estimate every pickle may use, however small (a 6 MB pickle's). */
 export const HEAP_FLOOR = 48 * 1024 * 1024;
@@ -46,7 +46,7 @@ export const HEAP_FLOOR = 48 * 1024 * 1024;
  * What the pickle's own bytes and the heap estimate may add up to, whatever the pickle's size: with node itself
  * (~64 MB) and the garbage collector's slack (the heap runs ~1.2 times the estimate), this keeps the CLI under
  * ~200 MB of peak RSS for any pickle (measured: see test/formats/pickle/budget-rss.test.ts). A real state dict
- * fits up to ~20 MB of data.pkl: about 150,000 tensors.
+ * fits up to ~18 MB of data.pkl: about 120,000 tensors.
  */
 export const HEAP_CEILING = 112 * 1024 * 1024;
 /** Memo entries allowed per byte of pickle (2.5 times torch's 0.1), and the floor (a 2.5 MB pickle's). */
@@ -124,7 +124,7 @@ export class PickleBudget {
       throw new TruecastError(
         "PICKLE_BUDGET",
         `${this.fileName}: the pickle (${this.pickleBytes} bytes) builds more than ${mb(this.limits.heapBytes)} of values, the most truecast ` +
-          "holds for one pickle (about 150,000 tensors); save the state dict in smaller shards (save_pretrained's max_shard_size) or as safetensors",
+          "holds for one pickle (about 120,000 tensors); save the state dict in smaller shards (save_pretrained's max_shard_size) or as safetensors",
       );
     }
   }

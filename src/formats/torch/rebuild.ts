@@ -40,8 +40,12 @@ export function isTorchTensor(v: PickleValue): v is PickleValue & TorchTensor {
   return isPickleObject(v, "torch.tensor");
 }
 
-/** Fields of a tensor or storage descriptor, charged as slots (an object of 7 fields takes ~80 bytes in V8). */
-const RECORD_FIELDS = 7;
+/**
+ * Slots charged for a descriptor beyond the object the unpickler charged for a call's result (48 bytes): a tensor
+ * descriptor of 7 fields takes ~80 bytes in V8; a storage ~72, and its entry in `storages` ~30.
+ */
+const TENSOR_SLOTS = 3;
+const STORAGE_SLOTS = 5;
 
 const REBUILD_FUNCTIONS = new Set([
   "_rebuild_tensor",
@@ -157,7 +161,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     const { budget } = ctx;
     const storage = storageArg(args[0]);
     const el = element ?? storage.element;
-    budget.object(RECORD_FIELDS); // the descriptor's fields, beyond the object the unpickler charged
+    budget.slots(TENSOR_SLOTS);
     const t: TorchTensor = {
       kind: "torch.tensor",
       dtype: el.dtype,
@@ -266,7 +270,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     if (BigInt(at.byteLength) !== want) {
       throw invalid(`storage "${key}" holds ${n} elements of ${element.itemSize} bytes (${want} bytes) but its record has ${at.byteLength} bytes`);
     }
-    budget.object(RECORD_FIELDS); // the descriptor, and its entry in `storages`
+    budget.slots(STORAGE_SLOTS);
     const s: TorchStorage = { kind: "torch.storage", key, element, location, byteOffset: at.byteOffset, byteLength: at.byteLength };
     storages.set(key, s);
     return s as unknown as PickleValue;
