@@ -385,7 +385,16 @@ function laterDuplicates(c: Columns, count: number): Uint8Array {
  * headers, overlaps, encryption, duplicate names) but only those `keep` accepts (default: all) are listed, so that a
  * caller who needs a few records of a large archive holds only those.
  */
-export async function readZipDirectory(params: { file: RandomAccess; fileName: string; keep?: (name: string) => boolean }): Promise<ZipDirectory> {
+export async function readZipDirectory(params: {
+  file: RandomAccess;
+  fileName: string;
+  keep?: (name: string) => boolean;
+  /**
+   * Called once the central directory is parsed, before any local header is read, with the number of records and
+   * the kept records' names and sizes: throws to refuse an archive with more records than the caller can use.
+   */
+  checkCount?: (count: number, kept: Iterable<string>, sizeOf: (name: string) => bigint) => void;
+}): Promise<ZipDirectory> {
   const { file, fileName } = params;
   const end = await findEndRecord(file, fileName);
   const cdOffset = toOffset(fileName, end.cdOffset, file.size, "the central directory offset");
@@ -405,6 +414,7 @@ export async function readZipDirectory(params: { file: RandomAccess; fileName: s
   const count = Number(end.entryCount);
   const cd = await file.read(cdOffset, cdSize);
   const { c, kept } = parseCentralDirectory(fileName, cd, count, params.keep ?? (() => true));
+  params.checkCount?.(count, kept.keys(), (name) => c.uncompressed[kept.get(name) ?? -1] ?? 0n);
   await locateAll(file, fileName, c, count, cdOffset);
   const dup = laterDuplicates(c, count);
   for (let i = 0; i < count; i++) {

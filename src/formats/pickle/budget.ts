@@ -46,9 +46,9 @@ export const HEAP_FLOOR = 48 * 1024 * 1024;
  * What the pickle's own bytes and the heap estimate may add up to, whatever the pickle's size: with node itself
  * (~64 MB) and the garbage collector's slack (the heap runs ~1.2 times the estimate), this keeps the CLI under
  * ~200 MB of peak RSS for any pickle (measured: see test/formats/pickle/budget-rss.test.ts). A real state dict
- * fits up to ~18 MB of data.pkl: about 120,000 tensors.
+ * fits up to ~15 MB of data.pkl: about 100,000 tensors.
  */
-export const HEAP_CEILING = 112 * 1024 * 1024;
+export const HEAP_CEILING = 96 * 1024 * 1024;
 /** Memo entries allowed per byte of pickle (2.5 times torch's 0.1), and the floor (a 2.5 MB pickle's). */
 export const MEMO_PER_PICKLE_BYTE = 0.25;
 export const MEMO_FLOOR = 625_000;
@@ -124,7 +124,7 @@ export class PickleBudget {
       throw new TruecastError(
         "PICKLE_BUDGET",
         `${this.fileName}: the pickle (${this.pickleBytes} bytes) builds more than ${mb(this.limits.heapBytes)} of values, the most truecast ` +
-          "holds for one pickle (about 120,000 tensors); save the state dict in smaller shards (save_pretrained's max_shard_size) or as safetensors",
+          "holds for one pickle (about 100,000 tensors); save the state dict in smaller shards (save_pretrained's max_shard_size) or as safetensors",
       );
     }
   }

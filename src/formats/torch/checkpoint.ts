@@ -81,6 +81,22 @@ function findPrefix(fileName: string, entries: ReadonlyMap<string, ZipEntry>): s
   return pick.slice(0, pick.length - "data.pkl".length);
 }
 
+/** Refuse more records than the archive's data.pkl can name (when it has one data.pkl; else findPrefix says why). */
+function checkRecordCount(fileName: string, count: number, kept: Iterable<string>, sizeOf: (name: string) => bigint): void {
+  const pkls: string[] = [];
+  for (const n of kept) if ((n === "data.pkl" || n.endsWith("/data.pkl")) && n.split("/").length <= 2) pkls.push(n);
+  if (pkls.length !== 1) return;
+  const size = sizeOf(pkls[0] as string);
+  const most = BigInt(RECORDS_BESIDE_STORAGES) + size / BigInt(PICKLE_BYTES_PER_RECORD);
+  if (BigInt(count) > most) {
+    throw new TruecastError(
+      "ZIP_INVALID",
+      `${fileName}: it holds ${count} records, more than the ${most} a checkpoint whose data.pkl has ${size} bytes can use ` +
+        `(one per storage, each named in at least ${PICKLE_BYTES_PER_RECORD} bytes of data.pkl); the file is damaged or not a PyTorch checkpoint`,
+    );
+  }
+}
+
 async function readRecord(file: RandomAccess, fileName: string, entry: ZipEntry): Promise<Uint8Array> {
   const { offset, length } = storedRange(fileName, entry);
   const bytes = await file.read(offset, length);
@@ -109,7 +125,7 @@ export async function readTorchCheckpoint(params: { file: RandomAccess; fileName
 
 /** A zip checkpoint's data.pkl bytes and the hooks that locate its storages (byte order checked). */
 async function readZipPickle(file: RandomAccess, fileName: string): Promise<{ bytes: Uint8Array; hooks: ReturnType<typeof torchHooks>; prefix: string }> {
-  const { entries, count } = await readZipDirectory({ file, fileName, keep: isCheckpointRecord });
+  const { entries } = await readZipDirectory({ file, fileName, keep: isCheckpointRecord, checkCount: (count, kept, sizeOf) => checkRecordCount(fileName, count, kept, sizeOf) });
   const prefix = findPrefix(fileName, entries);
   const order = entries.get(`${prefix}byteorder`);
   if (order !== undefined) {
@@ -126,14 +142,6 @@ async function readZipPickle(file: RandomAccess, fileName: string): Promise<{ by
   const pkl = entries.get(`${prefix}data.pkl`) as ZipEntry;
   if (pkl.uncompressedSize > BigInt(MAX_PICKLE_BYTES)) {
     throw new TruecastError("TORCH_INVALID", `${fileName}: its data.pkl has ${pkl.uncompressedSize} bytes, more than the ${MAX_PICKLE_BYTES} a state dict needs`);
-  }
-  const most = RECORDS_BESIDE_STORAGES + Math.floor(Number(pkl.uncompressedSize) / PICKLE_BYTES_PER_RECORD);
-  if (count > most) {
-    throw new TruecastError(
-      "ZIP_INVALID",
-      `${fileName}: it holds ${count} records, more than the ${most} a checkpoint whose data.pkl has ${pkl.uncompressedSize} bytes can use ` +
-        `(one per storage, each named in at least ${PICKLE_BYTES_PER_RECORD} bytes of data.pkl); the file is damaged or not a PyTorch checkpoint`,
-    );
   }
   const bytes = await readRecord(file, fileName, pkl);
   const hooks = torchHooks({

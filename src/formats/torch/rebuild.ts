@@ -47,6 +47,9 @@ export function isTorchTensor(v: PickleValue): v is PickleValue & TorchTensor {
 const TENSOR_SLOTS = 3;
 const STORAGE_SLOTS = 5;
 
+/** Sizes and strides of at most this many dims are interned (torch tensors rarely have more than 6). */
+const MAX_INTERNED_DIMS = 16;
+
 const REBUILD_FUNCTIONS = new Set([
   "_rebuild_tensor",
   "_rebuild_tensor_v2",
@@ -106,12 +109,17 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
   /**
    * Sizes and strides, each distinct one kept once: a model repeats a few shapes over thousands of tensors, so a
    * tensor holds a reference rather than arrays of its own. A new one is charged as a tuple plus its table entry.
+   * Only short ones are looked up (the key is a string of the dims): a longer one is copied and charged each time.
    */
   const interned = new Map<string, readonly number[]>();
   const ints = (v: PickleValue | undefined, what: string, budget: PickleBudget): readonly number[] => {
     if (!Array.isArray(v)) throw invalid(`${what} is not a tuple`);
     const xs = v as readonly PickleValue[];
     for (const x of xs) int(x, `an entry of ${what}`);
+    if (xs.length > MAX_INTERNED_DIMS) {
+      budget.object(xs.length);
+      return Object.freeze(xs.slice() as number[]);
+    }
     const key = xs.join(",");
     const known = interned.get(key);
     if (known !== undefined) return known;
