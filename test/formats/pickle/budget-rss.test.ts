@@ -104,8 +104,8 @@ describe("peak memory of large pickles and zip directories", () => {
     assert.equal(py.status, 0, py.stderr);
     const r = await inspect(join(dir, "many.pt"), dir);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /tensors: 100001 · parameters: 300,006/);
-    assert.match(r.stdout, /model\.layers\.49999\.input_layernorm\.weight {2}F32\[2\]/);
     assert.ok(r.rssMb < REAL_RSS_LIMIT_MB, `peak RSS ${r.rssMb.toFixed(0)} MB, over ${REAL_RSS_LIMIT_MB} MB`);
+    assert.match(r.stdout, /tensors: 100001 · parameters: 300,006/);
+    assert.match(r.stdout, /model\.layers\.0\.self_attn\.q_proj\.weight {2}BF16\[2, 2\]/);
   });
 });
