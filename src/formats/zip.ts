@@ -45,7 +45,10 @@ export interface ZipEntry {
 }
 
 export interface ZipDirectory {
+  /** The records kept (all of them unless the reader was given `keep`), by name. */
   readonly entries: ReadonlyMap<string, ZipEntry>;
+  /** Records in the archive, kept or not. */
+  readonly count: number;
 }
 
 const SIG_EOCD = 0x06054b50;
@@ -60,16 +63,19 @@ const CENTRAL_HEADER_SIZE = 46;
 const LOCAL_HEADER_SIZE = 30;
 /** The end record's comment is at most 65,535 bytes, so the end record lies within this tail of the file. */
 const MAX_EOCD_SEARCH = EOCD_SIZE + 0xffff;
-/** The central directory is read in one piece; a checkpoint's is a few hundred KB even with thousands of records. */
-const MAX_CENTRAL_DIRECTORY_BYTES = 256 * 1024 * 1024;
+/**
+ * The central directory is read in one piece; a checkpoint's is a few hundred KB even with thousands of records, and
+ * {@link MAX_ZIP_ENTRIES} records of torch's names (`archive/data/123456`: about 70 bytes a record) take 14 MB.
+ */
+const MAX_CENTRAL_DIRECTORY_BYTES = 32 * 1024 * 1024;
 /** Local headers are read this many reads at a time. */
 const LOCAL_HEADER_BATCH = 64;
 /** Local headers that lie this close together are read in one positional read. */
 const LOCAL_HEADER_WINDOW = 256 * 1024;
 /**
  * Most records an archive may hold: a torch checkpoint has one per storage (a few thousand per file for the largest
- * models, 100k in a state dict of 100k tensors); each record costs a few hundred bytes of memory here, so this
- * bounds the directory at ~100 MB.
+ * models, 100k in a state dict of 100k tensors). A record costs about 50 bytes of columns, plus its name and entry
+ * when the caller keeps it; the directory's bytes are read whole (at most {@link MAX_CENTRAL_DIRECTORY_BYTES}).
  */
 export const MAX_ZIP_ENTRIES = 200_000;
 const U16_MAX = 0xffff;
@@ -173,10 +179,69 @@ function applyZip64Extra(fileName: string, rec: CentralRecord, extra: Uint8Array
   }
 }
 
-function parseCentralDirectory(fileName: string, cd: Uint8Array, count: number): CentralRecord[] {
+/**
+ * The central directory as columns, one typed-array slot per record (about 50 bytes a record), the names left in the
+ * directory's own bytes: a directory of 200,000 records costs a few MB, not an object, a string and three bigints each.
+ */
+interface Columns {
+  readonly cd: Uint8Array;
+  readonly nameAt: Uint32Array;
+  readonly nameLen: Uint16Array;
+  readonly flags: Uint16Array;
+  readonly method: Uint16Array;
+  readonly compressed: BigUint64Array;
+  readonly uncompressed: BigUint64Array;
+  readonly local: BigUint64Array;
+  /** Where each record's data starts, once its local header is read. */
+  readonly data: Float64Array;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function nameOf(c: Columns, i: number): string {
+  const at = c.nameAt[i] ?? 0;
+  return utf8.decode(c.cd.subarray(at, at + (c.nameLen[i] ?? 0)));
+}
+
+/** A kept record, read from the columns. */
+class Entry implements ZipEntry {
+  constructor(
+    readonly name: string,
+    private readonly c: Columns,
+    private readonly i: number,
+  ) {}
+  get method(): number {
+    return this.c.method[this.i] ?? 0;
+  }
+  get compressedSize(): bigint {
+    return this.c.compressed[this.i] ?? 0n;
+  }
+  get uncompressedSize(): bigint {
+    return this.c.uncompressed[this.i] ?? 0n;
+  }
+  get localHeaderOffset(): bigint {
+    return this.c.local[this.i] ?? 0n;
+  }
+  get dataOffset(): number {
+    return this.c.data[this.i] ?? 0;
+  }
+}
+
+/** Parse `count` central records into columns; the records `keep` accepts are listed by name (first of a name). */
+function parseCentralDirectory(fileName: string, cd: Uint8Array, count: number, keep: (name: string) => boolean): { c: Columns; kept: Map<string, number> } {
   const dv = view(cd);
-  const out: CentralRecord[] = [];
-  const utf8 = new TextDecoder("utf-8", { fatal: true });
+  const c: Columns = {
+    cd,
+    nameAt: new Uint32Array(count),
+    nameLen: new Uint16Array(count),
+    flags: new Uint16Array(count),
+    method: new Uint16Array(count),
+    compressed: new BigUint64Array(count),
+    uncompressed: new BigUint64Array(count),
+    local: new BigUint64Array(count),
+    data: new Float64Array(count),
+  };
+  const kept = new Map<string, number>();
   let p = 0;
   for (let i = 0; i < count; i++) {
     if (p + CENTRAL_HEADER_SIZE > cd.length || dv.getUint32(p, true) !== SIG_CENTRAL) {
@@ -203,31 +268,31 @@ function parseCentralDirectory(fileName: string, cd: Uint8Array, count: number):
     };
     const extra = cd.subarray(p + CENTRAL_HEADER_SIZE + nameLen, p + CENTRAL_HEADER_SIZE + nameLen + extraLen);
     applyZip64Extra(fileName, rec, extra, dv.getUint16(p + 34, true));
-    out.push(rec);
+    c.nameAt[i] = p + CENTRAL_HEADER_SIZE;
+    c.nameLen[i] = nameLen;
+    c.flags[i] = rec.flags;
+    c.method[i] = rec.method;
+    c.compressed[i] = rec.compressedSize;
+    c.uncompressed[i] = rec.uncompressedSize;
+    c.local[i] = rec.localHeaderOffset;
+    if (!kept.has(name) && keep(name)) kept.set(name, i);
     p = next;
   }
-  return out;
+  return { c, kept };
 }
 
-/** Locate one record's data from its local header (the 30 fixed bytes, anywhere in `head`). */
-function locateData(fileName: string, rec: CentralRecord, at: number, head: Uint8Array, cdOffset: number): ZipEntry {
+/** Locate record `i`'s data from its local header (the 30 fixed bytes, anywhere in `head`). */
+function locateData(fileName: string, c: Columns, i: number, at: number, head: Uint8Array, cdOffset: number): void {
   const dv = view(head);
   if (head.length < LOCAL_HEADER_SIZE || dv.getUint32(0, true) !== SIG_LOCAL) {
-    throw invalid(fileName, `no local file header for "${rec.name}" at offset ${at}`);
+    throw invalid(fileName, `no local file header for "${nameOf(c, i)}" at offset ${at}`);
   }
   const dataOffset = at + LOCAL_HEADER_SIZE + dv.getUint16(26, true) + dv.getUint16(28, true);
-  const end = BigInt(dataOffset) + rec.compressedSize;
-  if (end > BigInt(cdOffset)) {
-    throw invalid(fileName, `the data of "${rec.name}" (${rec.compressedSize} bytes at ${dataOffset}) runs past the central directory`);
+  const size = c.compressed[i] ?? 0n;
+  if (BigInt(dataOffset) + size > BigInt(cdOffset)) {
+    throw invalid(fileName, `the data of "${nameOf(c, i)}" (${size} bytes at ${dataOffset}) runs past the central directory`);
   }
-  return {
-    name: rec.name,
-    method: rec.method,
-    compressedSize: rec.compressedSize,
-    uncompressedSize: rec.uncompressedSize,
-    localHeaderOffset: rec.localHeaderOffset,
-    dataOffset,
-  };
+  c.data[i] = dataOffset;
 }
 
 /**
@@ -235,42 +300,101 @@ function locateData(fileName: string, rec: CentralRecord, at: number, head: Uint
  * {@link LOCAL_HEADER_WINDOW} of each other; refuse records whose header and data overlap another's (one local
  * header cannot serve two records). Linear in the number of records, after one sort.
  */
-async function locateAll(file: RandomAccess, fileName: string, records: readonly CentralRecord[], cdOffset: number): Promise<ZipEntry[]> {
-  const at = records.map((r) => toOffset(fileName, r.localHeaderOffset, cdOffset, `the local header of "${r.name}" at`));
-  const order = Array.from(records.keys()).sort((a, b) => (at[a] ?? 0) - (at[b] ?? 0));
-  const groups: Array<{ from: number; to: number }> = [];
-  for (let i = 0; i < order.length; ) {
-    const first = at[order[i] ?? 0] ?? 0;
+async function locateAll(file: RandomAccess, fileName: string, c: Columns, count: number, cdOffset: number): Promise<void> {
+  const at = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const v = c.local[i] ?? 0n;
+    if (v > BigInt(cdOffset)) throw invalid(fileName, `the local header of "${nameOf(c, i)}" at ${v} lies beyond the end of the file (${cdOffset} bytes)`);
+    at[i] = Number(v);
+  }
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  order.sort((a, b) => (at[a] ?? 0) - (at[b] ?? 0) || a - b);
+  const pos = (k: number): number => at[order[k] ?? 0] ?? 0;
+  // Group g covers order[starts[g]] .. order[starts[g + 1] - 1].
+  const starts: number[] = [];
+  for (let i = 0; i < count; ) {
+    starts.push(i);
     let j = i + 1;
-    while (j < order.length && (at[order[j] ?? 0] ?? 0) + LOCAL_HEADER_SIZE - first <= LOCAL_HEADER_WINDOW) j++;
-    groups.push({ from: i, to: j });
+    while (j < count && pos(j) + LOCAL_HEADER_SIZE - pos(i) <= LOCAL_HEADER_WINDOW) j++;
     i = j;
   }
-  const out: ZipEntry[] = new Array<ZipEntry>(records.length);
-  for (let g = 0; g < groups.length; g += LOCAL_HEADER_BATCH) {
-    await Promise.all(groups.slice(g, g + LOCAL_HEADER_BATCH).map(async ({ from, to }) => {
-      const start = at[order[from] ?? 0] ?? 0;
-      const span = await file.read(start, (at[order[to - 1] ?? 0] ?? 0) + LOCAL_HEADER_SIZE - start);
-      for (let k = from; k < to; k++) {
-        const i = order[k] ?? 0;
-        const pos = at[i] ?? 0;
-        out[i] = locateData(fileName, records[i] as CentralRecord, pos, span.subarray(pos - start, pos - start + LOCAL_HEADER_SIZE), cdOffset);
-      }
-    }));
+  starts.push(count);
+  for (let g = 0; g < starts.length - 1; g += LOCAL_HEADER_BATCH) {
+    const batch: Array<Promise<void>> = [];
+    for (let h = g; h < Math.min(g + LOCAL_HEADER_BATCH, starts.length - 1); h++) {
+      const from = starts[h] ?? 0;
+      const to = starts[h + 1] ?? 0;
+      batch.push((async () => {
+        const start = pos(from);
+        const span = await file.read(start, pos(to - 1) + LOCAL_HEADER_SIZE - start);
+        for (let k = from; k < to; k++) {
+          const p = pos(k);
+          locateData(fileName, c, order[k] ?? 0, p, span.subarray(p - start, p - start + LOCAL_HEADER_SIZE), cdOffset);
+        }
+      })());
+    }
+    await Promise.all(batch);
   }
   let end = 0;
-  let prev = "";
-  for (const i of order) {
-    const e = out[i] as ZipEntry;
-    if ((at[i] ?? 0) < end) throw invalid(fileName, `records "${prev}" and "${e.name}" overlap (both use the bytes at offset ${at[i]})`);
-    end = e.dataOffset + Number(e.compressedSize);
-    prev = e.name;
+  let prev = -1;
+  for (let k = 0; k < count; k++) {
+    const i = order[k] ?? 0;
+    if ((at[i] ?? 0) < end) {
+      throw invalid(fileName, `records "${nameOf(c, prev)}" and "${nameOf(c, i)}" overlap (both use the bytes at offset ${at[i]})`);
+    }
+    end = (c.data[i] ?? 0) + Number(c.compressed[i] ?? 0n);
+    prev = i;
   }
-  return out;
 }
 
-/** Read a zip's central directory and locate every record's data. */
-export async function readZipDirectory(params: { file: RandomAccess; fileName: string }): Promise<ZipDirectory> {
+/** Which records repeat the name of an earlier one: names sorted (by hash, then bytes, then position), compared with their neighbours. */
+function laterDuplicates(c: Columns, count: number): Uint8Array {
+  const hash = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    let h = 0x811c9dc5; // FNV-1a
+    const at = c.nameAt[i] ?? 0;
+    for (let k = at; k < at + (c.nameLen[i] ?? 0); k++) h = Math.imul(h ^ (c.cd[k] ?? 0), 0x01000193) >>> 0;
+    hash[i] = h;
+  }
+  const bytes = (a: number, b: number): number => {
+    const la = c.nameLen[a] ?? 0;
+    const lb = c.nameLen[b] ?? 0;
+    const pa = c.nameAt[a] ?? 0;
+    const pb = c.nameAt[b] ?? 0;
+    for (let k = 0; k < Math.min(la, lb); k++) {
+      const d = (c.cd[pa + k] ?? 0) - (c.cd[pb + k] ?? 0);
+      if (d !== 0) return d;
+    }
+    return la - lb;
+  };
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  order.sort((a, b) => (hash[a] ?? 0) - (hash[b] ?? 0) || bytes(a, b) || a - b);
+  const dup = new Uint8Array(count);
+  for (let k = 1; k < count; k++) {
+    const a = order[k - 1] ?? 0;
+    const b = order[k] ?? 0;
+    if (hash[a] === hash[b] && bytes(a, b) === 0) dup[b] = 1;
+  }
+  return dup;
+}
+
+/**
+ * Read a zip's central directory and locate every record's data. Every record is checked (names, sizes, local
+ * headers, overlaps, encryption, duplicate names) but only those `keep` accepts (default: all) are listed, so that a
+ * caller who needs a few records of a large archive holds only those.
+ */
+export async function readZipDirectory(params: {
+  file: RandomAccess;
+  fileName: string;
+  keep?: (name: string) => boolean;
+  /**
+   * Called once the central directory is parsed, before any local header is read, with the number of records and
+   * the kept records' names and sizes: throws to refuse an archive with more records than the caller can use.
+   */
+  checkCount?: (count: number, kept: Iterable<string>, sizeOf: (name: string) => bigint) => void;
+}): Promise<ZipDirectory> {
   const { file, fileName } = params;
   const end = await findEndRecord(file, fileName);
   const cdOffset = toOffset(fileName, end.cdOffset, file.size, "the central directory offset");
@@ -287,15 +411,21 @@ export async function readZipDirectory(params: { file: RandomAccess; fileName: s
   if (end.entryCount > BigInt(MAX_ZIP_ENTRIES)) {
     throw invalid(fileName, `it claims ${end.entryCount} records, more than the ${MAX_ZIP_ENTRIES} this reader accepts (a checkpoint has one per storage)`);
   }
+  const count = Number(end.entryCount);
   const cd = await file.read(cdOffset, cdSize);
-  const records = parseCentralDirectory(fileName, cd, Number(end.entryCount));
-  const entries = new Map<string, ZipEntry>();
-  for (const [i, e] of (await locateAll(file, fileName, records, cdOffset)).entries()) {
-    if (((records[i] as CentralRecord).flags & 1) !== 0) throw invalid(fileName, `"${e.name}" is encrypted`);
-    if (entries.has(e.name)) throw invalid(fileName, `it holds two records named "${e.name}"`);
-    entries.set(e.name, e);
+  const { c, kept } = parseCentralDirectory(fileName, cd, count, params.keep ?? (() => true));
+  params.checkCount?.(count, kept.keys(), (name) => c.uncompressed[kept.get(name) ?? -1] ?? 0n);
+  await locateAll(file, fileName, c, count, cdOffset);
+  const dup = laterDuplicates(c, count);
+  for (let i = 0; i < count; i++) {
+    if (((c.flags[i] ?? 0) & 1) !== 0) throw invalid(fileName, `"${nameOf(c, i)}" is encrypted`);
+    if (dup[i] === 1) throw invalid(fileName, `it holds two records named "${nameOf(c, i)}"`);
   }
-  return { entries };
+  // The entries read their fields from the columns; the directory's bytes are needed no longer.
+  const columns: Columns = { ...c, cd: new Uint8Array(0) };
+  const entries = new Map<string, ZipEntry>();
+  for (const [name, i] of kept) entries.set(name, new Entry(name, columns, i));
+  return { entries, count };
 }
 
 /** The byte range of a stored record, refusing a compressed one. */

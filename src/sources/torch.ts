@@ -7,12 +7,13 @@
  */
 import { basename, posix } from "node:path";
 import { CONFIG_FILE, INDEX_FILE, parseSideJson } from "../formats/side-file.js";
-import { isDType } from "../dtype/table.js";
+import { isDType, type DType } from "../dtype/table.js";
 import { TruecastError } from "../errors.js";
 import { parseIndex } from "../formats/safetensors/index-file.js";
 import { readTorchCheckpoint } from "../formats/torch/checkpoint.js";
 import { coversStorage, isContiguous, numelOf, type StridedView } from "../formats/torch/layout.js";
 import { viewChunks } from "../formats/torch/read-view.js";
+import type { TorchTensor } from "../formats/torch/rebuild.js";
 import { extractStateDict, type StateDictEntry } from "../formats/torch/state-dict.js";
 import { openLocalFileStore, openLocalStore } from "../store/local-store.js";
 import { storeFileName, type ModelStore } from "../store/store.js";
@@ -70,7 +71,8 @@ function sameView(a: StateDictEntry, b: StateDictEntry): boolean {
 /** TensorRefs of one file: views materialized, tied duplicates left out when the model ties them. */
 function tensorRefs(file: FileTensors, notes: string[], tie: boolean): TensorRef[] {
   const fileName = posix.basename(file.path);
-  const { store, path } = file;
+  // What each ref reads from, shared (not `file`, whose entries are garbage once the refs are made).
+  const where = { store: file.store, path: file.path };
   const byStorage = new Map<string, StateDictEntry[]>();
   for (const e of file.entries) {
     const group = byStorage.get(e.tensor.storage.key) ?? [];
@@ -103,24 +105,39 @@ function tensorRefs(file: FileTensors, notes: string[], tie: boolean): TensorRef
         `${fileName}: tensor "${e.storedName}" is ${t.dtype === "C128" ? "complex128" : t.dtype}, which safetensors cannot store; convert it in torch first`,
       );
     }
-    const byteLength = Number(numelOf(t.shape)) * t.itemSize;
-    const contiguous = isContiguous(t);
     if (!coversStorage(t)) views++;
-    const start = t.storage.byteOffset + t.storageOffset * t.itemSize;
-    refs.push({
-      name: e.name,
-      dtype: t.dtype,
-      shape: [...t.shape],
-      byteLength,
-      origin: fileName,
-      chunks: contiguous
-        ? (chunkSize: number, alloc?: (n: number) => Uint8Array) =>
-            storeRangeChunks({ store, path, start, length: byteLength, chunkSize, ...(alloc ? { alloc } : {}) })
-        : (chunkSize: number) => storeViewChunks(store, path, t, chunkSize),
-    });
+    refs.push(new TorchTensorRef(e.name, t.dtype, t, where, fileName));
   }
   if (views > 0) notes.push(`${fileName}: ${views} tensors materialized from views (a storage offset, part of a storage, or strides)`);
   return refs;
+}
+
+/**
+ * One tensor of a checkpoint file. A class, so that a state dict of 100,000 tensors shares one `chunks` instead of
+ * holding a closure and its context per tensor (~110 bytes each), and its size comes from the descriptor's interned
+ * size tuple rather than a copy.
+ */
+class TorchTensorRef implements TensorRef {
+  readonly shape: readonly number[];
+  readonly byteLength: number;
+  constructor(
+    readonly name: string,
+    readonly dtype: DType,
+    private readonly tensor: TorchTensor,
+    private readonly file: { readonly store: ModelStore; readonly path: string },
+    readonly origin: string,
+  ) {
+    this.shape = tensor.shape;
+    this.byteLength = Number(numelOf(tensor.shape)) * tensor.itemSize;
+  }
+
+  chunks(chunkSize: number, alloc?: (n: number) => Uint8Array): AsyncIterable<Uint8Array> {
+    const { store, path } = this.file;
+    const t = this.tensor;
+    if (!isContiguous(t)) return storeViewChunks(store, path, t, chunkSize);
+    const start = t.storage.byteOffset + t.storageOffset * t.itemSize;
+    return storeRangeChunks({ store, path, start, length: this.byteLength, chunkSize, ...(alloc ? { alloc } : {}) });
+  }
 }
 
 /** A strided view's logical bytes, read from the store's file opened for this read and closed after it. */

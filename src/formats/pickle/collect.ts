@@ -72,9 +72,9 @@ export function collectPickle(params: { bytes: Uint8Array; fileName: string; hoo
       if (hooks.build === undefined) return obj;
       return guarded(() => obj, () => (hooks.build as NonNullable<UnpickleHooks["build"]>)(obj, state));
     },
-    persistentLoad(pid) {
+    persistentLoad(pid, budget) {
       if (hooks.persistentLoad === undefined) return placeholder("persistent id");
-      return guarded(() => placeholder("persistent id"), () => (hooks.persistentLoad as NonNullable<UnpickleHooks["persistentLoad"]>)(pid));
+      return guarded(() => placeholder("persistent id"), () => (hooks.persistentLoad as NonNullable<UnpickleHooks["persistentLoad"]>)(pid, budget));
     },
   };
   let value: PickleValue | null = null;

@@ -7,6 +7,7 @@ import { TruecastError } from "../../errors.js";
 import { PickleBudget, type BudgetLimits } from "./budget.js";
 import { Cursor } from "./cursor.js";
 import { Memo } from "./memo.js";
+import { memoReads } from "./memo-reads.js";
 import { decodeLong, parseDecimal, parseFloatArg } from "./numbers.js";
 import { HIGHEST_PROTOCOL, OP } from "./opcodes.js";
 import { readStringOp } from "./string-ops.js";
@@ -21,18 +22,29 @@ export interface UnpickleHooks {
    * REDUCE, OBJ or INST (`how` "call": `fn(*args)`) or NEWOBJ / NEWOBJ_EX (`how` "new": `fn.__new__(fn, *args)`)
    * of an allowed global: build a plain value from the arguments, or throw. The unpickler has charged the budget
    * for one object; a hook must charge, before making them, every slot, table and byte it copies or creates
-   * (a memoized argument can be passed again for free, so an uncharged copy is a memory bomb).
+   * (a memoized argument can be passed again for free, so an uncharged copy is a memory bomb). A hook never keeps
+   * the `args` tuple itself (the unpickler refunds it afterwards); it marks shared ({@link PickleBudget.share}) every
+   * container of the arguments it puts into what it returns, and may pass to {@link CallContext.release} those it
+   * has used up.
    */
   call(fn: PickleGlobal, args: readonly PickleValue[], ctx: CallContext): PickleValue;
-  /** BUILD (`obj.__setstate__(state)`): the value that replaces `obj`. Without a hook, only dicts accept state (ignored). */
+  /**
+   * BUILD (`obj.__setstate__(state)`): the value that replaces `obj`. Without a hook, only dicts accept state
+   * (ignored). The state is refunded afterwards: a hook keeps no container of it.
+   */
   build?(obj: PickleValue, state: PickleValue): PickleValue;
-  /** The object a persistent id stands for; without a hook a persistent id is an error. */
-  persistentLoad?(pid: PickleValue): PickleValue;
+  /** The object a persistent id stands for (keeping no container of `pid`, which is refunded); without a hook a persistent id is an error. */
+  persistentLoad?(pid: PickleValue, budget: PickleBudget): PickleValue;
 }
 
 export interface CallContext {
   readonly how: "call" | "new";
   readonly budget: PickleBudget;
+  /**
+   * Refund an argument the hook used up and keeps nothing of, with every container inside it (only `arg` itself
+   * when `deep` is false), when the arguments are the call's alone. Each is refunded once.
+   */
+  readonly release: (arg: PickleValue, deep?: boolean) => void;
 }
 
 export interface UnpickleParams {
@@ -70,7 +82,7 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
   const stack: PickleValue[] = [];
   const marks: number[] = [];
   const budget = new PickleBudget(fileName, bytes.length - (params.offset ?? 0), params.limits);
-  const memo = new Memo(budget);
+  const memo = new Memo(budget, memoReads(bytes, params.offset ?? 0, budget));
 
   const bad = (what: string): TruecastError =>
     new TruecastError("PICKLE_INVALID", `${fileName}: ${what} (at byte ${cur.pos}); the pickle is damaged or not one torch writes`);
@@ -122,7 +134,13 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
     if (!isGlobal(fn)) throw new TruecastError("PICKLE_FORBIDDEN", `${fileName} wants to call a value that is not an allowed global; refusing to load it`);
     if (!Array.isArray(args) || !Object.isFrozen(args)) throw bad(`the arguments of ${fn.module}.${fn.name} are not a tuple`);
     budget.object(); // the result; the hook charges whatever it copies or creates beyond that
-    return hooks.call(fn, args, { how, budget });
+    const owned = !budget.isShared(args);
+    const release = (v: PickleValue, deep = true): void => {
+      if (owned) budget.release(v, deep);
+    };
+    const result = hooks.call(fn, args, { how, budget, release });
+    if (result !== args) budget.release(args, false); // the tuple itself: the hook refunded what it used up
+    return result;
   };
   const asMap = (v: PickleValue, op: string): Map<PickleValue, PickleValue> => {
     if (!(v instanceof Map)) throw bad(`${op} on something that is not a dict`);
@@ -160,9 +178,9 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
         return { value: stack[0] as PickleValue, end: cur.pos };
       }
       case OP.MARK: budget.mark(marks.length); marks.push(stack.length); break;
-      case OP.POP: pop(); break;
-      case OP.POP_MARK: popMark(); break;
-      case OP.DUP: push(top()); break;
+      case OP.POP: budget.release(pop()); break;
+      case OP.POP_MARK: for (const v of popMark()) budget.release(v); break;
+      case OP.DUP: budget.share(top()); push(top()); break;
       case OP.NONE: push(null); break;
       case OP.NEWTRUE: push(true); break;
       case OP.NEWFALSE: push(false); break;
@@ -296,6 +314,7 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
         if (hooks.build !== undefined) push(hooks.build(obj, state));
         else if (obj instanceof Map && (state === null || (state instanceof Map && state.size === 0))) push(obj);
         else throw bad("BUILD (setting an object's state) on something other than a dict");
+        if (top() !== state) budget.release(state);
         break;
       }
       case OP.PERSID:
@@ -303,7 +322,9 @@ export function unpickleAt(params: UnpickleParams): { value: PickleValue; end: n
         const pid = op === OP.PERSID ? cur.line("a PERSID") : pop();
         if (hooks.persistentLoad === undefined) throw bad("a persistent id, which only a torch checkpoint may hold");
         budget.object();
-        push(hooks.persistentLoad(pid));
+        const v = hooks.persistentLoad(pid, budget);
+        if (v !== pid) budget.release(pid);
+        push(v);
         break;
       }
       case OP.EXT1:

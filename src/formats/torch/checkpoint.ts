@@ -11,8 +11,25 @@ import { readZipDirectory, storedRange, type RandomAccess, type ZipEntry } from 
 import { readLegacyCheckpoint } from "./legacy.js";
 import { torchHooks } from "./rebuild.js";
 
-/** data.pkl of a state dict is a few MB at most (it holds names and shapes, not weights); larger is refused. */
-export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+/**
+ * data.pkl of a state dict is a few MB at most (it holds names and shapes, not weights: 15 MB for 100,000 tensors);
+ * larger is refused before it is read, since the unpickle budget (HEAP_CEILING) leaves it no room to build anything.
+ */
+export const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Records a zip checkpoint may hold per byte of its data.pkl, and beside them: each storage record is named by a
+ * persistent id in the pickle, which takes at least 16 bytes even hand-made (torch writes 25 or more), and torch adds
+ * a few records of its own (data.pkl, version, byteorder, .data/serialization_id, ...). More records than that
+ * cannot all be storages the pickle uses.
+ */
+export const PICKLE_BYTES_PER_RECORD = 16;
+export const RECORDS_BESIDE_STORAGES = 16;
+
+/** The records the reader needs: data.pkl, the storages, byteorder (at the root or in the archive's folder). */
+function isCheckpointRecord(name: string): boolean {
+  return name.endsWith("data.pkl") || /^([^/]+\/)?(data\/|byteorder$)/.test(name);
+}
 
 /** torch's legacy magic number 0x1950a86a20f9469cfc6c, as pickle's LONG1 stores it (little-endian). */
 const LEGACY_MAGIC = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
@@ -64,6 +81,22 @@ function findPrefix(fileName: string, entries: ReadonlyMap<string, ZipEntry>): s
   return pick.slice(0, pick.length - "data.pkl".length);
 }
 
+/** Refuse more records than the archive's data.pkl can name (when it has one data.pkl; else findPrefix says why). */
+function checkRecordCount(fileName: string, count: number, kept: Iterable<string>, sizeOf: (name: string) => bigint): void {
+  const pkls: string[] = [];
+  for (const n of kept) if ((n === "data.pkl" || n.endsWith("/data.pkl")) && n.split("/").length <= 2) pkls.push(n);
+  if (pkls.length !== 1) return;
+  const size = sizeOf(pkls[0] as string);
+  const most = BigInt(RECORDS_BESIDE_STORAGES) + size / BigInt(PICKLE_BYTES_PER_RECORD);
+  if (BigInt(count) > most) {
+    throw new TruecastError(
+      "ZIP_INVALID",
+      `${fileName}: it holds ${count} records, more than the ${most} a checkpoint whose data.pkl has ${size} bytes can use ` +
+        `(one per storage, each named in at least ${PICKLE_BYTES_PER_RECORD} bytes of data.pkl); the file is damaged or not a PyTorch checkpoint`,
+    );
+  }
+}
+
 async function readRecord(file: RandomAccess, fileName: string, entry: ZipEntry): Promise<Uint8Array> {
   const { offset, length } = storedRange(fileName, entry);
   const bytes = await file.read(offset, length);
@@ -92,7 +125,7 @@ export async function readTorchCheckpoint(params: { file: RandomAccess; fileName
 
 /** A zip checkpoint's data.pkl bytes and the hooks that locate its storages (byte order checked). */
 async function readZipPickle(file: RandomAccess, fileName: string): Promise<{ bytes: Uint8Array; hooks: ReturnType<typeof torchHooks>; prefix: string }> {
-  const { entries } = await readZipDirectory({ file, fileName });
+  const { entries } = await readZipDirectory({ file, fileName, keep: isCheckpointRecord, checkCount: (count, kept, sizeOf) => checkRecordCount(fileName, count, kept, sizeOf) });
   const prefix = findPrefix(fileName, entries);
   const order = entries.get(`${prefix}byteorder`);
   if (order !== undefined) {

@@ -49,14 +49,21 @@ export function callPythonBuiltin(
       if (ctx.how === "call") arity(0, 1);
       ctx.budget.table(2 * (items instanceof Map ? items.size : Array.isArray(items) ? items.length : 0));
       if (items === undefined) return d;
+      // The keys and values are now in two dicts (Python shares them too): never refunded.
       if (items instanceof Map) {
-        for (const [k, v] of items) d.set(k, v);
+        for (const [k, v] of items) {
+          ctx.budget.share(k);
+          ctx.budget.share(v);
+          d.set(k, v);
+        }
         return d;
       }
       if (!Array.isArray(items)) throw invalid("OrderedDict is given something that is neither a dict nor a list of pairs");
       for (const kv of items) {
         if (!Array.isArray(kv) || kv.length !== 2) throw invalid("OrderedDict is given an item that is not a pair");
         if (unhashable(kv[0] as PickleValue)) throw invalid("OrderedDict is given a key that is a list, dict or set");
+        ctx.budget.share(kv[0] as PickleValue);
+        ctx.budget.share(kv[1] as PickleValue);
         d.set(kv[0] as PickleValue, kv[1] as PickleValue);
       }
       return d;
@@ -83,7 +90,10 @@ export function callPythonBuiltin(
       const n = arg === undefined ? 0 : arg instanceof Map || arg instanceof Set ? arg.size : typeof arg === "string" || Array.isArray(arg) || arg instanceof Uint8Array ? arg.length : 0;
       ctx.budget.table(2 * n); // the elements Python iterates, then the set's table
       const elements = arg === undefined ? [] : iterate(arg);
-      for (const e of elements) if (unhashable(e)) throw invalid(`${dotted.slice(9)}() is given an element that is a list, dict or set`);
+      for (const e of elements) {
+        if (unhashable(e)) throw invalid(`${dotted.slice(9)}() is given an element that is a list, dict or set`);
+        ctx.budget.share(e); // a tuple element, now in the set as well
+      }
       const s = new Set(elements);
       return frozen ? Object.freeze(s) : s;
     }

@@ -3,7 +3,7 @@
  * descriptors of storages and tensors, plain dicts, tuples and bytes. Nothing is ever evaluated.
  */
 import { TruecastError } from "../../errors.js";
-import type { PickleBudget } from "../pickle/budget.js";
+import { SLOT_COST, type PickleBudget } from "../pickle/budget.js";
 import type { CallContext, UnpickleHooks } from "../pickle/unpickler.js";
 import { isGlobal, isPickleObject, type PickleGlobal, type PickleValue } from "../pickle/values.js";
 import { DTYPE_OBJECTS, STORAGE_CLASSES, type TorchElementType } from "./dtypes.js";
@@ -39,6 +39,16 @@ export interface TorchTensor {
 export function isTorchTensor(v: PickleValue): v is PickleValue & TorchTensor {
   return isPickleObject(v, "torch.tensor");
 }
+
+/**
+ * Slots charged for a descriptor beyond the object the unpickler charged for a call's result (48 bytes): a tensor
+ * descriptor of 7 fields takes ~80 bytes in V8; a storage ~72, and its entry in `storages` ~30.
+ */
+const TENSOR_SLOTS = 3;
+const STORAGE_SLOTS = 5;
+
+/** Sizes and strides of at most this many dims are interned (torch tensors rarely have more than 6). */
+const MAX_INTERNED_DIMS = 16;
 
 const REBUILD_FUNCTIONS = new Set([
   "_rebuild_tensor",
@@ -96,10 +106,28 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw invalid(`${what} is ${String(v)}, not a non-negative integer`);
     return v;
   };
-  const ints = (v: PickleValue | undefined, what: string, budget?: PickleBudget): number[] => {
+  /**
+   * Sizes and strides, each distinct one kept once: a model repeats a few shapes over thousands of tensors, so a
+   * tensor holds a reference rather than arrays of its own. A new one is charged as a tuple plus its table entry.
+   * Only short ones are looked up (the key is a string of the dims): a longer one is copied and charged each time.
+   */
+  const interned = new Map<string, readonly number[]>();
+  const ints = (v: PickleValue | undefined, what: string, budget: PickleBudget): readonly number[] => {
     if (!Array.isArray(v)) throw invalid(`${what} is not a tuple`);
-    budget?.slots(v.length);
-    return v.map((x: PickleValue) => int(x, `an entry of ${what}`));
+    const xs = v as readonly PickleValue[];
+    for (const x of xs) int(x, `an entry of ${what}`);
+    if (xs.length > MAX_INTERNED_DIMS) {
+      budget.object(xs.length);
+      return Object.freeze(xs.slice() as number[]);
+    }
+    const key = xs.join(",");
+    const known = interned.get(key);
+    if (known !== undefined) return known;
+    budget.object(xs.length);
+    budget.bytes(key.length + 2 * SLOT_COST);
+    const copy = Object.freeze(xs.slice() as number[]);
+    interned.set(key, copy);
+    return copy;
   };
   const storageArg = (v: PickleValue | undefined): TorchStorage => {
     if (v === undefined || !isPickleObject(v, "torch.storage")) throw invalid("a tensor is rebuilt from something that is not a storage");
@@ -137,9 +165,11 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     throw invalid(`${fn} is given a state that is not a dict or a (dict, slots) pair`);
   };
 
-  const rebuildTensor = (fn: string, args: readonly PickleValue[], element: TorchElementType | null, requiresGrad: PickleValue | undefined, budget: PickleBudget): PickleValue => {
+  const rebuildTensor = (fn: string, args: readonly PickleValue[], element: TorchElementType | null, requiresGrad: PickleValue | undefined, ctx: CallContext): PickleValue => {
+    const { budget } = ctx;
     const storage = storageArg(args[0]);
     const el = element ?? storage.element;
+    budget.slots(TENSOR_SLOTS);
     const t: TorchTensor = {
       kind: "torch.tensor",
       dtype: el.dtype,
@@ -153,6 +183,8 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
       throw invalid(`${fn} asks a ${t.dtype} tensor to require gradients, which torch refuses for integer and bool tensors`);
     }
     checkView({ tensor: t, fileName });
+    // Nothing of the size, stride, backward hooks or metadata is kept: the tensor holds interned copies.
+    for (let i = 2; i < args.length; i++) ctx.release(args[i] as PickleValue);
     return t as unknown as PickleValue;
   };
 
@@ -164,18 +196,18 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     switch (dotted) {
       case "torch._utils._rebuild_tensor":
         arity(fn.name, args, 4, 4);
-        return rebuildTensor(fn.name, args, null, undefined, ctx.budget);
+        return rebuildTensor(fn.name, args, null, undefined, ctx);
       case "torch._utils._rebuild_tensor_v2":
         arity(fn.name, args, 6, 7);
         noMetadata(args[6], fn.name);
-        return rebuildTensor(fn.name, args, null, args[4], ctx.budget);
+        return rebuildTensor(fn.name, args, null, args[4], ctx);
       case "torch._utils._rebuild_tensor_v3": {
         arity(fn.name, args, 7, 8);
         const d = args[6];
         const element = d !== undefined && isGlobal(d) && d.module === "torch" ? DTYPE_OBJECTS.get(d.name) : undefined;
         if (element === undefined) throw invalid("_rebuild_tensor_v3 is given something that is not a torch dtype");
         noMetadata(args[7], fn.name);
-        return rebuildTensor(fn.name, args, element, args[4], ctx.budget);
+        return rebuildTensor(fn.name, args, element, args[4], ctx);
       }
       case "torch._utils._rebuild_parameter":
       case "torch._utils._rebuild_parameter_with_state": {
@@ -185,6 +217,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
           throw invalid(`${fn.name} asks a ${t.dtype} tensor to require gradients, which torch refuses for integer and bool tensors`);
         }
         if (args.length === 4) objState(args[3], fn.name);
+        for (let i = 1; i < args.length; i++) ctx.release(args[i] as PickleValue);
         return t as unknown as PickleValue;
       }
       case "torch._utils._rebuild_from_type_v2": {
@@ -198,8 +231,14 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
         }
         if (!Array.isArray(innerArgs) || !Object.isFrozen(innerArgs)) throw invalid("_rebuild_from_type_v2 is given arguments that are not a tuple");
         objState(state, fn.name);
-        const t = call(inner, innerArgs, { how: "call", budget: ctx.budget });
+        const owned = !ctx.budget.isShared(innerArgs);
+        const release = (v: PickleValue, deep = true): void => {
+          if (owned) ctx.release(v, deep);
+        };
+        const t = call(inner, innerArgs, { how: "call", budget: ctx.budget, release });
         if (!isTorchTensor(t)) throw invalid("_rebuild_from_type_v2 rebuilds something that is not a tensor");
+        release(innerArgs, false); // the inner call refunded what it used up
+        ctx.release(state as PickleValue);
         return t;
       }
       default: {
@@ -210,7 +249,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     }
   };
 
-  const persistentLoad = (pid: PickleValue): PickleValue => {
+  const persistentLoad = (pid: PickleValue, budget: PickleBudget): PickleValue => {
     const legacyId = params.legacy === true && Array.isArray(pid) && pid.length === 6;
     if (!Array.isArray(pid) || pid[0] !== "storage" || (pid.length !== 5 && !legacyId)) {
       throw invalid("a persistent id is not ('storage', class, key, location, numel)");
@@ -239,6 +278,7 @@ export function torchHooks(params: TorchHooksParams): UnpickleHooks & { readonly
     if (BigInt(at.byteLength) !== want) {
       throw invalid(`storage "${key}" holds ${n} elements of ${element.itemSize} bytes (${want} bytes) but its record has ${at.byteLength} bytes`);
     }
+    budget.slots(STORAGE_SLOTS);
     const s: TorchStorage = { kind: "torch.storage", key, element, location, byteOffset: at.byteOffset, byteLength: at.byteLength };
     storages.set(key, s);
     return s as unknown as PickleValue;

@@ -37,10 +37,10 @@ function repeatCalls(fnSlot: number, argSlots: number[], times: number): Part {
   return [OP.EMPTY_LIST, out];
 }
 
-/** `builtins.set(big_list)` 3,000 times: ~0.5 MB of pickle. */
-export function setBomb(): Uint8Array {
+/** `builtins.set(big_list)` 3,000 times (~0.5 MB of pickle), or `calls` times (13 bytes each). */
+export function setBomb(calls = 3000): Uint8Array {
   const ints: Part[] = Array.from({ length: 170_000 }, (_, i) => [OP.BININT2, ...u16(i)]);
-  return stateDictZip([memoList(M, ints), OP.POP, global("builtins", "set"), put(M + 1), OP.POP, repeatCalls(M + 1, [M], 3000)]);
+  return stateDictZip([memoList(M, ints), OP.POP, global("builtins", "set"), put(M + 1), OP.POP, repeatCalls(M + 1, [M], calls)]);
 }
 
 /** `_codecs.encode(one_MB_string, "latin1")` 2,000 times: ~1 MB of pickle. */
@@ -123,6 +123,26 @@ export function manyRecordsZip(params: { extra: number; sharedHeader: boolean })
   out.writeUInt32LE(0xffffffff, p + 12); out.writeUInt32LE(0xffffffff, p + 16);
   p += 22;
   return new Uint8Array(out.buffer, out.byteOffset, p);
+}
+
+/**
+ * `n` bytes of `[_rebuild_tensor_v2(storage, 0, (2,), (1,), False, od), ...]`, every argument but the tuple a memo
+ * read (32 bytes a tensor): the most tensors a pickle's bytes can keep alive.
+ */
+export function tensorFlood(n: number): Uint8Array {
+  const pid: Part = [OP.MARK, str("storage"), global("torch", "FloatStorage"), str("0"), str("cpu"), OP.BININT1, 2, OP.TUPLE, OP.BINPERSID];
+  const one = bytes(get(M + 4), OP.MARK, get(M), OP.BININT1, 0, get(M + 1), get(M + 2), OP.NEWFALSE, get(M + 3), OP.TUPLE, OP.REDUCE, OP.APPEND);
+  const times = Math.floor(n / one.length);
+  const calls = new Uint8Array(one.length * times);
+  for (let i = 0; i < times; i++) calls.set(one, i * one.length);
+  return stateDictZip([
+    pid, put(M), OP.POP,
+    OP.BININT1, 2, OP.TUPLE1, put(M + 1), OP.POP,
+    OP.BININT1, 1, OP.TUPLE1, put(M + 2), OP.POP,
+    global("collections", "OrderedDict"), OP.EMPTY_TUPLE, OP.REDUCE, put(M + 3), OP.POP,
+    global("torch._utils", "_rebuild_tensor_v2"), put(M + 4), OP.POP,
+    OP.EMPTY_LIST, calls,
+  ]);
 }
 
 /** `_rebuild_tensor_v2(storage, 0, (1,)*150k, (0,)*150k, False, od)` 3,000 times: each call copies both tuples. */
