@@ -92,6 +92,8 @@ export interface HubDouble {
   state: DoubleStore;
   requests: RecordedRequest[];
   faults: { add: (f: Fault) => void; clear: () => void };
+  /** TCP connections accepted so far, per listener (a client that keeps connections alive opens few). */
+  connections: { hub: number; storage: number };
   stop: () => Promise<void>;
 }
 
@@ -230,6 +232,9 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
 
   const hubServer = createServer(handler("hub"));
   const storageServer = createServer(handler("storage"));
+  const connections = { hub: 0, storage: 0 };
+  hubServer.on("connection", () => connections.hub++);
+  storageServer.on("connection", () => connections.storage++);
   origins.hub = await listen(hubServer);
   origins.storage = await listen(storageServer);
 
@@ -240,6 +245,7 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
     state: store,
     requests,
     faults: { add: (f) => faults.push({ ...f, left: f.times ?? 1 }), clear: () => void faults.splice(0) },
+    connections,
     stop: async () => {
       await Promise.all([close(hubServer), close(storageServer)]);
       await rm(dir, { recursive: true, force: true });
