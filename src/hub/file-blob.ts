@@ -23,6 +23,14 @@ export const FILE_BLOB_CHUNK_BYTES = 1024 * 1024;
 
 type Handle = Awaited<ReturnType<typeof openIdentified>>;
 
+/** Sequential reads of a blob into the caller's buffers (see FileBlob.reader). */
+export interface BlobReader {
+  /** Fills `buf` with the next bytes (fewer only at the end); 0 once every byte has been read. */
+  next(buf: Buffer): Promise<number>;
+  /** Releases the file handle; later next() calls answer 0. */
+  close(): Promise<void>;
+}
+
 /**
  * The file behind a blob and all its slices: its identity when it was listed (a read that finds another file,
  * size or mtime fails), and one handle shared by the streams reading it at once (a multipart upload reads five
@@ -113,42 +121,69 @@ export class FileBlob extends Blob {
     return new FileBlob(this.#file, this.#start + from, this.#start + to, type ?? "");
   }
 
-  override stream(): ReadableStream<Uint8Array> {
+  /**
+   * Reads the blob's bytes in order into buffers the caller owns (the upload transport reuses a few instead of
+   * allocating one per chunk), through the handle the blob's slices share. Fails as stream() does: UNREADABLE, or
+   * VERIFY_FAILED when the file is not the one listed. close() must be called unless next() has answered 0 or failed.
+   */
+  reader(): BlobReader {
     const file = this.#file;
     const path = this.path;
     const end = this.#end;
     let pos = this.#start;
     let handle: Handle | null = null;
-    const release = async () => {
+    let closed = false;
+    const close = async () => {
+      closed = true;
       if (handle === null) return;
       handle = null;
       await file.release();
     };
+    return {
+      next: async (buf) => {
+        if (closed) return 0;
+        try {
+          handle ??= await file.acquire();
+          if (pos >= end) {
+            await close();
+            return 0;
+          }
+          const want = Math.min(buf.length, end - pos);
+          let got = 0;
+          while (got < want) {
+            const { bytesRead } = await handle.read(buf, got, want - got, pos + got);
+            if (bytesRead === 0) throw changed(path);
+            got += bytesRead;
+          }
+          pos += got;
+          return got;
+        } catch (e) {
+          await close();
+          throw e instanceof TruecastError ? e : new TruecastError("UNREADABLE", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        }
+      },
+      close,
+    };
+  }
+
+  override stream(): ReadableStream<Uint8Array> {
+    const reader = this.reader();
+    const size = this.size;
+    let sent = 0;
     return new ReadableStream<Uint8Array>(
       {
         async pull(ctl) {
           try {
-            handle ??= await file.acquire();
-            if (pos >= end) {
-              await release();
-              return ctl.close();
-            }
-            const want = Math.min(FILE_BLOB_CHUNK_BYTES, end - pos);
-            const buf = Buffer.allocUnsafe(want);
-            let got = 0;
-            while (got < want) {
-              const { bytesRead } = await handle.read(buf, got, want - got, pos + got);
-              if (bytesRead === 0) throw changed(path);
-              got += bytesRead;
-            }
-            pos += got;
+            const buf = Buffer.allocUnsafe(Math.max(1, Math.min(FILE_BLOB_CHUNK_BYTES, size - sent)));
+            const got = await reader.next(buf);
+            if (got === 0) return ctl.close();
+            sent += got;
             ctl.enqueue(new Uint8Array(buf.buffer, buf.byteOffset, got));
           } catch (e) {
-            await release();
-            ctl.error(e instanceof TruecastError ? e : new TruecastError("UNREADABLE", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
+            ctl.error(e);
           }
         },
-        cancel: release,
+        cancel: () => reader.close(),
       },
       // One chunk read ahead, so reading the file overlaps hashing or sending the chunk before it.
       { highWaterMark: 1 },

@@ -5,9 +5,12 @@
  *   holds a placeholder;
  * - never lets fetch follow redirects itself: Node's fetch keeps a whole request body in memory unless `redirect`
  *   is "error" (undici #4058; measured here: a 1 GiB PUT peaks at ~1.1 GB RSS with "follow" or "manual", ~90 MB
- *   with "error"). Requests with a Blob body (LFS uploads) use "error"; the others use "manual" and redirects
- *   are followed here, with the token dropped when the origin changes (a caller that asks for `redirect: "manual"`
- *   gets the redirect itself: the Hub's own answer to a `resolve` names the commit, its storage host's does not);
+ *   with "error"). Requests with a Blob body (LFS uploads) are never redirected: a redirect answering one fails as
+ *   HUB_SERVER; the others use "manual" and redirects are followed here, with the token dropped when the origin
+ *   changes (a caller that asks for `redirect: "manual"` gets the redirect itself: the Hub's own answer to a
+ *   `resolve` names the commit, its storage host's does not);
+ * - sends Blob bodies over node:http keep-alive connections (http-upload.ts: cheaper per request than fetch, which
+ *   matters for 8 MiB multipart parts), unless a `fetch` is injected, which then sends everything;
  * - retries 429 (honouring Retry-After, else the reset time of the IETF `RateLimit` header the Hub sends), 5xx,
  *   dropped connections and timeouts with backoff, replaying Blob bodies, within a total budget per request
  *   (TRUECAST_HTTP_RETRY_BUDGET_MS): no wait or attempt runs past it, and a wait the server asks for that is longer
@@ -26,6 +29,7 @@ import {
   Deadline, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, formatMs, guardResponse, MAX_JSON_RESPONSE_BYTES,
   MIN_TRANSFER_BYTES_PER_S, type HttpTimeouts,
 } from "../util/http-guard.js";
+import { fetchUpload, httpUpload } from "./http-upload.js";
 import { DEFAULT_RETRY, isRetryableStatus, retryDelayMs, serverWaitMs, type RetryPolicy } from "./retry.js";
 
 /** What the official client is given instead of the token; replaced here, on the endpoint's origin only. */
@@ -59,7 +63,7 @@ export interface HubFetchParams {
   endpoint: string;
   /** Sent as a bearer token to the endpoint's origin only; empty or absent: no Authorization at all (anonymous reads). */
   token?: string;
-  /** The underlying fetch (tests inject one). Default: global fetch. */
+  /** The underlying fetch (tests inject one); it then sends upload bodies too. Default: global fetch, and http-upload.ts for Blob bodies. */
   fetch?: typeof fetch;
   retry?: Partial<RetryPolicy>;
   /** Waits between attempts (tests shorten it). */
@@ -81,43 +85,14 @@ export class HubNetworkError extends TruecastError {
   }
 }
 
-type Body = NonNullable<RequestInit["body"]>;
-
 function isReplayable(body: RequestInit["body"]): boolean {
   return body === null || body === undefined || typeof body === "string" || body instanceof Blob ||
     body instanceof ArrayBuffer || ArrayBuffer.isView(body) || body instanceof URLSearchParams;
 }
 
-/**
- * A Blob look-alike whose stream counts bytes as fetch pulls them. Node's fetch takes any object tagged "Blob"
- * with a `stream()` as a Blob body, sends `size` as Content-Length and reads it lazily, so memory stays bounded.
- */
-function countingBody(blob: Blob, count: (n: number) => void): Body {
-  const like = {
-    size: blob.size,
-    type: blob.type,
-    [Symbol.toStringTag]: "Blob",
-    // A pull stream without a queue of its own (cheaper than pipeThrough, which adds two).
-    stream: () => {
-      const reader = blob.stream().getReader();
-      return new ReadableStream<Uint8Array>(
-        {
-          async pull(ctl) {
-            const { done, value } = await reader.read();
-            if (done) return ctl.close();
-            count(value.byteLength);
-            ctl.enqueue(value);
-          },
-          cancel: (reason) => reader.cancel(reason),
-        },
-        { highWaterMark: 0 },
-      );
-    },
-    arrayBuffer: () => blob.arrayBuffer(),
-    text: () => blob.text(),
-    slice: (start?: number, end?: number, type?: string) => blob.slice(start, end, type),
-  };
-  return like as unknown as Body;
+/** An upload answered with a redirect: refused, whichever transport sent it (fetch with "error", or http-upload.ts). */
+function redirectedUpload(url: URL, cause?: unknown): TruecastError {
+  return new TruecastError("HUB_SERVER", `the upload to ${url.host} was redirected; truecast does not follow redirects of uploads (they would hold the whole file in memory)`, cause === undefined ? {} : { cause });
 }
 
 /** A short reason for a thrown fetch error: the system error code when there is one. */
@@ -155,6 +130,8 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
   const endpointOrigin = new URL(params.endpoint).origin;
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...params.retry };
   const base = params.fetch ?? globalThis.fetch;
+  // Upload bodies go over node:http keep-alive connections (http-upload.ts); an injected fetch sees every request.
+  const upload = params.fetch ? fetchUpload(params.fetch) : httpUpload;
   const hooks = params.hooks ?? {};
 
   /** One attempt: send, following redirects by hand, with Authorization set or stripped per origin. */
@@ -165,17 +142,16 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
       const headers = new Headers(init.headers);
       if (url.origin === endpointOrigin && params.token) headers.set("Authorization", `Bearer ${params.token}`);
       else headers.delete("Authorization");
-      const res = await base(url, {
-        method,
-        headers,
-        body: body instanceof Blob ? countingBody(body, count) : body,
-        signal: init.signal ?? null,
-        redirect: body instanceof Blob ? "error" : "manual",
-      });
+      const signal = init.signal ?? null;
+      const res = body instanceof Blob
+        ? await upload(url, { method, headers, body, signal, onBytes: count })
+        : await base(url, { method, headers, body, signal, redirect: "manual" });
       hooks.onHop?.(res, url);
       const location = res.headers.get("location");
-      if (res.status < 300 || res.status >= 400 || res.status === 304 || location === null || init.redirect === "manual") return res;
+      if (res.status < 300 || res.status >= 400 || res.status === 304 || location === null) return res;
+      if (init.redirect === "manual" && !(body instanceof Blob)) return res;
       await res.body?.cancel().catch(() => undefined);
+      if (body instanceof Blob) throw redirectedUpload(url);
       if (hop >= MAX_REDIRECTS) throw new TruecastError("HUB_SERVER", `too many redirects from ${url.origin}${url.pathname}`);
       if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
         method = "GET";
@@ -228,9 +204,7 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
         // The request body could not be read (a local file changed or vanished): not the network, no retry.
         const cause = (e as { cause?: unknown } | null)?.cause;
         if (cause instanceof TruecastError) throw cause;
-        if (networkReason(e) === "unexpected redirect") {
-          throw new TruecastError("HUB_SERVER", `the upload to ${url.host} was redirected; truecast does not follow redirects of uploads (they would hold the whole file in memory)`, { cause: e });
-        }
+        if (networkReason(e) === "unexpected redirect") throw redirectedUpload(url, e);
         takeBack();
         const reason = deadline.expired ? `a timeout (${deadline.describe()}; TRUECAST_HTTP_TIMEOUT_MS sets the limit)` : networkReason(e);
         const delayMs = retryDelayMs(policy, attempt, null);

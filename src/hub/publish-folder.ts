@@ -134,13 +134,19 @@ async function uploadAndCommit(
 ): Promise<PublishReport> {
   emit({ type: "phase", phase: "uploading" });
   const cancel = new AbortController();
-  const uploaded: UploadedFile[] = await runUploadPool({
-    items: local,
+  // Smallest first: no byte of an LFS file leaves before its sha256 is known, so the first upload waits for a whole
+  // hash; the smallest file makes that wait shortest (a last shard is often much smaller than the others), and every
+  // later, larger file is hashed while the ones before it upload. The report keeps the folder's order.
+  const bySize = [...local].sort((a, b) => a.size - b.size);
+  const sent: UploadedFile[] = await runUploadPool({
+    items: bySize,
     limit: params.concurrency ?? DEFAULT_CONCURRENCY,
     hashesAtOnce: HASHES_AT_ONCE,
     work: (f, hashed) => session.uploadFile(f.localPath, f.pathInRepo, { signal: cancel.signal, onHashed: hashed, expect: f.identity }),
     onFirstError: () => cancel.abort(),
   });
+  const byPath = new Map(sent.map((u) => [u.pathInRepo, u]));
+  const uploaded = local.map((f) => byPath.get(f.pathInRepo) as UploadedFile);
 
   emit({ type: "phase", phase: "committing" });
   const commit = await session.commit(uploaded, { summary: params.commitMessage ?? defaultCommitSummary(params.folder) });

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { copyFile, utimes, writeFile } from "node:fs/promises";
+import { copyFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { PublishEvent } from "../../src/hub/events.js";
 import { FileBlob } from "../../src/hub/file-blob.js";
@@ -48,6 +48,27 @@ test("never more than two shards hash at once, each uploads once hashed, and all
     }
     assert.deepEqual(report.files.filter((f) => f.lfs).map((f) => [f.path, f.sent]), [["extra.safetensors", true], [SHARD1, true], [SHARD2, true]]);
     assert.equal(report.shardsBitExact, 3);
+  } finally {
+    await d.stop();
+    await t.cleanup();
+  }
+});
+
+test("the smallest LFS file is hashed and sent first (the first upload waits for the shortest hash); the report keeps the folder's order", async () => {
+  const d = await startHubDouble();
+  const t = await tempDir();
+  try {
+    // Shard 2 holds one tensor, shard 1 two: shard 2 is the smaller, and comes second in the folder.
+    await writeModelFolder(t.dir, { rows: 400_000 });
+    const sizes = await Promise.all([SHARD1, SHARD2].map(async (p) => (await stat(join(t.dir, p))).size));
+    assert.ok((sizes[1] ?? 0) < (sizes[0] ?? 0));
+    const events: PublishEvent[] = [];
+    // One upload at a time, so the order of the events is the order of the uploads.
+    const report = await publishFolder({ folder: t.dir, repoId: "acme/smallest", token: "hf_write", endpoint: d.url, concurrency: 1, sleep: async () => undefined, onProgress: (e) => events.push(e) });
+    const firsts = [...new Set(events.flatMap((e) => (e.type === "file" && e.path.endsWith(".safetensors") ? [e.path] : [])))];
+    assert.deepEqual(firsts, [SHARD2, SHARD1]);
+    assert.deepEqual(report.files.filter((f) => f.lfs).map((f) => f.path), [SHARD1, SHARD2]);
+    assert.equal(report.shardsBitExact, 2);
   } finally {
     await d.stop();
     await t.cleanup();

@@ -102,6 +102,8 @@ export interface HubDouble {
   /** With the `sink` option: every upload it completed, with the sha256 it computed. */
   sink: DoubleSink | null;
   faults: { add: (f: Fault) => void; clear: () => void };
+  /** TCP connections accepted so far, per listener (a client that keeps connections alive opens few). */
+  connections: { hub: number; storage: number };
   stop: () => Promise<void>;
 }
 
@@ -255,6 +257,9 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
 
   const hubServer = createServer(handler("hub"));
   const storageServer = createServer(handler("storage"));
+  const connections = { hub: 0, storage: 0 };
+  hubServer.on("connection", () => connections.hub++);
+  storageServer.on("connection", () => connections.storage++);
   origins.hub = await listen(hubServer);
   origins.storage = await listen(storageServer);
 
@@ -266,6 +271,7 @@ export async function startHubDouble(opts: HubDoubleOptions = {}): Promise<HubDo
     requests,
     sink,
     faults: { add: (f) => faults.push({ ...f, left: f.times ?? 1 }), clear: () => void faults.splice(0) },
+    connections,
     stop: async () => {
       await Promise.all([close(hubServer), close(storageServer)]);
       await rm(dir, { recursive: true, force: true });
