@@ -48,10 +48,11 @@ export function fetchAnswer(res: Response): RangeAnswer {
     async fill(dest, offset) {
       let at = offset;
       while (at < dest.byteLength) {
-        let v = rest;
-        if (v === null) {
-          const r = reader === null ? { done: true as const } : await reader.read();
-          if (r.done) break;
+        let v: Uint8Array;
+        if (rest !== null) v = rest;
+        else {
+          const r = reader === null ? null : await reader.read();
+          if (r === null || r.done) break;
           v = r.value;
         }
         const n = Math.min(v.byteLength, dest.byteLength - at);
