@@ -90,7 +90,9 @@ function reasonOf(e: unknown): string {
  * a chunk is kept (and the socket paused) until the next fill. `fail` turns a broken connection into the error to
  * throw (a timeout or abort named as such); bytes placed before the break are returned first.
  */
-function bodyOf(res: http.IncomingMessage, headers: Headers, deadline: Deadline, fail: (cause: unknown) => Error, onBytes: (n: number) => void): RangeAnswer {
+function bodyOf(
+  res: http.IncomingMessage, headers: Headers, deadline: Deadline, signal: AbortSignal, fail: (cause: unknown) => Error, onBytes: (n: number) => void,
+): RangeAnswer {
   const queue: Buffer[] = [];
   let ended = false;
   let error: Error | null = null;
@@ -135,12 +137,20 @@ function bodyOf(res: http.IncomingMessage, headers: Headers, deadline: Deadline,
   };
   res.on("error", broken);
   res.on("close", () => broken(new Error("the connection closed before the end of the answer")));
+  // Stopped (Ctrl-C) or out of time: bytes already received are not handed over; the read fails now.
+  signal.addEventListener("abort", () => {
+    queue.length = 0;
+    broken(signal.reason);
+  }, { once: true });
   res.pause();
   return {
     status: res.statusCode ?? 0,
     headers,
     fill(dest, offset) {
+      if (signal.aborted && !ended) return Promise.reject(error ?? fail(signal.reason));
       if (offset >= dest.byteLength) return Promise.resolve(0);
+      // The idle clock runs while the network is waited for, not while the reader was busy with the last buffer.
+      deadline.touch();
       return new Promise<number>((resolve, reject) => {
         want = { dest, at: offset, from: offset, resolve, reject };
         settle();
@@ -248,7 +258,7 @@ export function createRangeHttp(p: RangeHttpParams): RangeHttp {
         }
       }
       const what = `GET ${where}`;
-      return bodyOf(res, headers, deadline, (cause) => {
+      return bodyOf(res, headers, deadline, signal, (cause) => {
         if (p.signal?.aborted) return abortError(p.signal);
         if (deadline.expired) {
           return new TruecastError("HUB_NETWORK", `the answer to ${what} was cut off: ${deadline.describe()} (TRUECAST_HTTP_TIMEOUT_MS sets the limit); check the connection and run the same command again`);
