@@ -15,7 +15,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { TruecastError } from "../errors.js";
-import { HubNetworkError, type RetryEvent } from "../hub/hub-fetch.js";
+import { abortableSleep, HubNetworkError, type RetryEvent } from "../hub/hub-fetch.js";
 import { DEFAULT_RETRY, isRetryableStatus, retryDelayMs, serverWaitMs, type RetryPolicy } from "../hub/retry.js";
 import {
   Deadline, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, formatMs, MIN_TRANSFER_BYTES_PER_S, type HttpTimeouts,
@@ -53,21 +53,6 @@ function toHeaders(h: http.IncomingHttpHeaders): Headers {
     for (const one of Array.isArray(v) ? v : [v]) out.append(k, one);
   }
   return out;
-}
-
-function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** The error a stopped read fails with: "interrupted by SIGINT" when the CLI's signal names one. */
@@ -170,7 +155,7 @@ export function createRangeHttp(p: RangeHttpParams): RangeHttp {
   const timeoutMs = p.timeouts?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const budgetMs = p.timeouts?.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
   const agents = { "http:": new http.Agent({ keepAlive: true }), "https:": new https.Agent({ keepAlive: true }) };
-  const sleep = p.sleep ?? ((ms: number) => sleepFor(ms, p.signal));
+  const sleep = p.sleep ?? ((ms: number) => abortableSleep(ms, p.signal));
   const onBytes = p.onBytes ?? (() => undefined);
   const pause = (ms: number) => sleep(ms).catch((e: unknown) => {
     throw p.signal?.aborted ? abortError(p.signal) : e;
