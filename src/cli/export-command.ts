@@ -118,7 +118,6 @@ export async function exportCommand(argv: string[], io: CliIo): Promise<number> 
       ...(base ? { base } : {}),
       env: io.env,
       ...(io.fetch ? { fetch: io.fetch } : {}),
-      ...(io.signal ? { signal: io.signal } : {}),
     });
     report = await exportModel({
       source: sourceArg(io.cwd, source),
