@@ -103,7 +103,8 @@ export function networkReason(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function abortableSleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
+/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function abortableSleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const t = setTimeout(() => {

@@ -18,6 +18,8 @@ export interface OpenSourceOptions {
   readonly baseDir?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly fetch?: typeof fetch;
+  /** Stops a Hub source's reads in progress (Ctrl-C). */
+  readonly signal?: AbortSignal;
   /**
    * Read the source from this store (a Hub repo read in place, or any other {@link ModelStore}) instead of the
    * local file system; the path given to {@link openSource} then only names it. The caller closes the store,
@@ -76,7 +78,7 @@ export async function openSource(path: string, options: OpenSourceOptions = {}):
   if (options.store !== undefined) return openSourceStore(options.store, options);
   if (isHubSpec(path)) {
     // A Hub repo read in place: the store is the source's own, closed with it.
-    const store = await openStore(path, { ...(options.env && { env: options.env }), ...(options.fetch && { fetch: options.fetch }) });
+    const store = await openStore(path, { ...(options.env && { env: options.env }), ...(options.fetch && { fetch: options.fetch }), ...(options.signal && { signal: options.signal }) });
     return openSourceStore(store, { ...options, closeStore: true });
   }
   let info;

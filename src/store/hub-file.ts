@@ -11,6 +11,13 @@ import type { StoreFile } from "./store.js";
 import type { BlockCache } from "./block-cache.js";
 import { fetchRange, streamRange, type RangeTarget } from "./hub-range.js";
 
+/**
+ * Largest chunk a ranged stream yields, whatever the reader asks for: the connection fills each chunk straight from
+ * the socket, so a reader's read-ahead of a few chunks need not hold 8 MiB ones (an export's writer keeps about five
+ * chunks in use: 4 MiB ones leave ~20 MB of peak RSS out, for one more promise per 4 MiB).
+ */
+export const MAX_REMOTE_CHUNK = 4 * 1024 * 1024;
+
 /** Read-ahead of a short read in the middle of a file: a zip entry's local header and name, not megabytes. */
 export const MID_READ_AHEAD = 16 * 1024;
 
@@ -90,7 +97,7 @@ export function openHubFile(p: HubFileParams): StoreFile {
       if (length === 0) return;
       // Bytes the cache holds from `start` on (a tensor that begins in a header block) are not asked for again.
       const head = cache.prefix(path, start, start + length) ?? undefined;
-      yield* streamRange(target, start, start + length, chunkSize, alloc, head);
+      yield* streamRange(target, start, start + length, Math.min(chunkSize, MAX_REMOTE_CHUNK), alloc, head);
     },
     async close() {},
   };

@@ -1,7 +1,7 @@
 /**
  * Ranged reads of one Hub file: `GET {endpoint}/{repo}/resolve/{commit}/{path}` with `Range: bytes=a-b`, through
- * the session's hub fetch (token on the endpoint's origin only, redirects to the storage host without it, deadlines
- * scaled to the range, retries). Every answer is checked before a byte is used: 206 with a Content-Range naming
+ * the store's transport (range-http.ts, or an injected fetch through the hub fetch; both: token on the endpoint's
+ * origin only, redirects to the storage host without it, deadlines scaled to the range, retries). Every answer is checked before a byte is used: 206 with a Content-Range naming
  * exactly the bytes asked and the file's listed size, or 200 for the whole file (or for any part of a file small
  * enough to read whole); anything else, or a body longer or shorter than promised, is an error, never wrong bytes.
  * A connection that drops mid-body is resumed from the byte it reached, a few times.
@@ -11,11 +11,23 @@ import { TruecastError } from "../errors.js";
 /** Times one range is picked up again after its connection dropped, before the error goes to the caller. */
 const MAX_RESUMES = 3;
 
+/** An answer to a ranged read, its body not yet read. */
+export interface RangeAnswer {
+  status: number;
+  headers: Headers;
+  /**
+   * Copies the body's next bytes into `dest` from `offset` (range-http.ts fills it up to its end); resolves with the
+   * number of bytes placed, 0 only when the body has ended. A connection that breaks rejects (HUB_NETWORK), after
+   * the bytes that came before the break were handed over by an earlier call.
+   */
+  fill(dest: Uint8Array, offset: number): Promise<number>;
+  /** Stops reading (the connection is dropped unless the body ended). */
+  close(): void;
+}
+
 export interface RangeTarget {
-  /** The hub fetch (counting requests and bytes). */
-  fetch: typeof fetch;
-  /** The file's resolve URL, at the pinned commit. */
-  url: string;
+  /** Sends `GET url` with `Range: bytes=start-(end-1)` through the hub's rules (token, redirects, deadlines, retries). */
+  open: (start: number, end: number) => Promise<RangeAnswer>;
   /** The file's size from the listing. */
   size: number;
   /** `hf://org/name@rev/path`, for messages. */
@@ -26,14 +38,44 @@ export interface RangeTarget {
   answerError: (status: number, headers: Headers) => TruecastError;
 }
 
+/** A fetch Response as a {@link RangeAnswer} (for a fetch injected by a caller). */
+export function fetchAnswer(res: Response): RangeAnswer {
+  const reader = res.body?.getReader() ?? null;
+  let rest: Uint8Array | null = null;
+  return {
+    status: res.status,
+    headers: res.headers,
+    async fill(dest, offset) {
+      let at = offset;
+      while (at < dest.byteLength) {
+        let v: Uint8Array;
+        if (rest !== null) v = rest;
+        else {
+          const r = reader === null ? null : await reader.read();
+          if (r === null || r.done) break;
+          v = r.value;
+        }
+        const n = Math.min(v.byteLength, dest.byteLength - at);
+        dest.set(v.subarray(0, n), at);
+        at += n;
+        rest = n === v.byteLength ? null : v.subarray(n);
+        // Bytes already placed go back before a read that could fail.
+        if (rest === null && at > offset) break;
+      }
+      return at - offset;
+    },
+    close: () => void reader?.cancel().catch(() => undefined),
+  };
+}
+
 function serverError(t: RangeTarget, what: string): TruecastError {
   return new TruecastError("HUB_SERVER", `${t.label}: ${what}; the bytes are not used (run the same command again, and report it if it persists)`);
 }
 
-/** The answer's body reader, positioned at `start`; checks status and Content-Range first. */
-async function openRange(t: RangeTarget, start: number, end: number): Promise<ReadableStreamDefaultReader<Uint8Array> & { skip: number; partial: boolean }> {
-  const res = await t.fetch(t.url, { headers: { Range: `bytes=${start}-${end - 1}` } });
-  const drop = () => void res.body?.cancel().catch(() => undefined);
+/** The answer, checked (status, Content-Range) before a byte is used, with the bytes to drop before `start`. */
+async function openRange(t: RangeTarget, start: number, end: number): Promise<{ answer: RangeAnswer; skip: number; partial: boolean }> {
+  const res = await t.open(start, end);
+  const drop = () => res.close();
   let skip = 0;
   if (res.status === 206) {
     const cr = res.headers.get("content-range") ?? "";
@@ -64,14 +106,13 @@ async function openRange(t: RangeTarget, start: number, end: number): Promise<Re
     drop();
     throw serverError(t, `unexpected HTTP ${res.status} to a ranged read`);
   }
-  if (res.body === null) throw serverError(t, `HTTP ${res.status} without a body`);
-  return Object.assign(res.body.getReader(), { skip, partial: res.status === 206 });
+  return { answer: res, skip, partial: res.status === 206 };
 }
 
 /**
  * Bytes [start, end) of the file as chunks of `chunkSize` (the last one shorter), each `alloc(n)` or a fresh
- * buffer; at most one chunk and the connection's own buffers are in memory at a time. `head`: the first bytes of
- * the range, already at hand (from the block cache); only the rest is asked for.
+ * buffer, filled straight from the connection; at most one chunk and the connection's own buffers are in memory at
+ * a time. `head`: the first bytes of the range, already at hand (from the block cache); only the rest is asked for.
  */
 export async function* streamRange(
   t: RangeTarget,
@@ -108,52 +149,43 @@ export async function* streamRange(
   while (pos + filled < end) {
     // pos: the first byte not yet yielded; the current chunk holds `filled` bytes from pos.
     const from = pos + filled;
-    const reader = await openRange(t, from, end);
-    const partial = reader.partial;
-    let skip = reader.skip;
-    let got = from;
+    const { answer, skip, partial } = await openRange(t, from, end);
     try {
-      while (got < end) {
-        let r: Awaited<ReturnType<typeof reader.read>>;
+      // A 200 for a small file: the bytes before the range are read and dropped.
+      for (let s = skip, scratch = new Uint8Array(Math.min(skip, 64 * 1024)); s > 0; ) {
+        const n = await answer.fill(scratch.subarray(0, Math.min(s, scratch.byteLength)), 0);
+        if (n === 0) break;
+        s -= n;
+      }
+      while (pos + filled < end) {
+        chunk ??= newChunk();
+        let n: number;
         try {
-          r = await reader.read();
+          n = await answer.fill(chunk, filled);
         } catch (e) {
           if (e instanceof TruecastError && e.code === "HUB_NETWORK" && resumes < MAX_RESUMES) break;
           throw e;
         }
-        if (r.done) {
+        if (n === 0) {
           if (resumes < MAX_RESUMES) break;
-          throw new TruecastError("HUB_NETWORK", `${t.label}: the answer ended at byte ${got} of bytes ${start}-${end - 1}, ${MAX_RESUMES + 1} times; check the connection and run the same command again`);
+          throw new TruecastError("HUB_NETWORK", `${t.label}: the answer ended at byte ${pos + filled} of bytes ${start}-${end - 1}, ${MAX_RESUMES + 1} times; check the connection and run the same command again`);
         }
-        let v = r.value;
-        if (skip > 0) {
-          const s = Math.min(skip, v.byteLength);
-          skip -= s;
-          v = v.subarray(s);
-        }
-        while (v.byteLength > 0 && got < end) {
-          chunk ??= newChunk();
-          const n = Math.min(v.byteLength, chunk.byteLength - filled);
-          chunk.set(v.subarray(0, n), filled);
-          filled += n;
-          got += n;
-          v = v.subarray(n);
-          if (filled === chunk.byteLength) {
-            // A 206 holds the bytes asked for and nothing more (a 200 for a small file goes on past them: dropped);
-            // checked before the last chunk goes out, as the caller may stop reading once it has it.
-            if (partial && got >= end && (v.byteLength > 0 || !(await reader.read()).done)) {
-              throw serverError(t, `the answer holds more than the ${end - from} bytes asked for`);
-            }
-            const out = chunk;
-            pos += filled;
-            filled = 0;
-            chunk = null;
-            yield out;
+        filled += n;
+        if (filled === chunk.byteLength) {
+          // A 206 holds the bytes asked for and nothing more (a 200 for a small file goes on past them: dropped);
+          // checked before the last chunk goes out, as the caller may stop reading once it has it.
+          if (partial && pos + filled >= end && (await answer.fill(new Uint8Array(1), 0)) > 0) {
+            throw serverError(t, `the answer holds more than the ${end - from} bytes asked for`);
           }
+          const out = chunk;
+          pos += filled;
+          filled = 0;
+          chunk = null;
+          yield out;
         }
       }
     } finally {
-      void reader.cancel().catch(() => undefined);
+      answer.close();
     }
     if (pos + filled < end) resumes++;
   }

@@ -2,9 +2,9 @@
  * A Hub model repo read in place as a {@link ModelStore}. The revision is pinned to a commit once
  * (`GET /api/models/{repo}/revision/{rev}` → `sha`), so every later read sees the same files whatever is pushed
  * meanwhile; the listing is the recursive tree at that commit (LFS files carry their SHA-256); bytes come from
- * `GET {endpoint}/{repo}/resolve/{commit}/{path}` with `Range`. Every request goes through the hub fetch (token on
- * the endpoint's origin only, redirects, deadlines, retries that honour Retry-After and RateLimit) and is counted,
- * with the bytes it brought, in `stats()`.
+ * `GET {endpoint}/{repo}/resolve/{commit}/{path}` with `Range`. API calls go through the hub fetch, file bytes through
+ * range-http.ts (node:http, the same rules: token on the endpoint's origin only, redirects, deadlines, retries that
+ * honour Retry-After and RateLimit); every request is counted, with the bytes it brought, in `stats()`.
  */
 import { TruecastError } from "../errors.js";
 import { createHubFetch, type HubFetchHooks } from "../hub/hub-fetch.js";
@@ -15,6 +15,8 @@ import type { HttpTimeouts } from "../util/http-guard.js";
 import { BlockCache } from "./block-cache.js";
 import { answerError, type AnswerContext } from "./hub-answer.js";
 import { openHubFile } from "./hub-file.js";
+import { fetchAnswer, type RangeAnswer } from "./hub-range.js";
+import { createRangeHttp } from "./range-http.js";
 import type { HubSpec } from "./hub-spec.js";
 import type { ModelStore, StoreEntry, StoreFile, StoreStats } from "./store.js";
 
@@ -43,8 +45,13 @@ export interface OpenHubStoreParams {
   endpoint: string;
   /** Absent: anonymous. */
   token?: { token: string; source: string };
-  /** The underlying fetch (tests inject one). */
+  /**
+   * The underlying fetch (tests inject one). Without one, API calls use the global fetch and the bytes of files
+   * come through range-http.ts (node:http on a keep-alive agent).
+   */
   fetch?: typeof fetch;
+  /** Stops the store's file reads (Ctrl-C): a read in progress fails at once. */
+  signal?: AbortSignal;
   hooks?: HubFetchHooks;
   retry?: Partial<RetryPolicy>;
   sleep?: (ms: number) => Promise<void>;
@@ -101,6 +108,16 @@ export async function openHubStore(p: OpenHubStoreParams): Promise<HubStore> {
     if (res.status >= 400) lastFailure = { status: res.status, headers: res.headers };
     return counted(res, (n) => (bytesRead += n));
   }) as typeof globalThis.fetch;
+  // File bytes: node:http straight into the reader's buffers, unless a fetch was injected (then through it).
+  const ranges = p.fetch ? null : createRangeHttp({
+    endpoint, token: p.token?.token ?? "", onRetry: (e) => hooks.onRetry?.(e), onBytes: (n) => (bytesRead += n),
+    ...(p.retry && { retry: p.retry }), ...(p.sleep && { sleep: p.sleep }), ...(p.timeouts && { timeouts: p.timeouts }), ...(p.signal && { signal: p.signal }),
+  });
+  const openRange = async (url: string, start: number, end: number): Promise<RangeAnswer> => {
+    if (ranges === null) return fetchAnswer(await fetch(url, { headers: { Range: `bytes=${start}-${end - 1}` }, ...(p.signal && { signal: p.signal }) }));
+    requests++;
+    return ranges.open(url, start, end);
+  };
   const ctx = (what: string): AnswerContext => ({ spec, endpoint, tokenFrom: p.token?.source ?? null, what });
 
   // Pin the revision.
@@ -159,11 +176,11 @@ export async function openHubStore(p: OpenHubStoreParams): Promise<HubStore> {
       const size = bySize.get(path);
       if (size === undefined) throw new TruecastError("NOT_FOUND", `${spec.label}: no file ${path} in the repo at commit ${commit.slice(0, 12)}`);
       const encoded = path.split("/").map(encodeURIComponent).join("/");
+      const url = `${endpoint}/${spec.repo.full}/resolve/${commit}/${encoded}`;
       return openHubFile({
         path, cache, blockSize, inflight,
         target: {
-          fetch, size, wholeUpTo: blockSize,
-          url: `${endpoint}/${spec.repo.full}/resolve/${commit}/${encoded}`,
+          open: (start, end) => openRange(url, start, end), size, wholeUpTo: blockSize,
           label: `${spec.label}/${path}`,
           answerError: (status, headers) => answerError(status, headers, ctx(path)),
         },
@@ -172,6 +189,7 @@ export async function openHubStore(p: OpenHubStoreParams): Promise<HubStore> {
     stats: (): StoreStats => ({ requests, bytesRead }),
     async close() {
       inflight.clear();
+      ranges?.close();
     },
   };
   return store;

@@ -29,6 +29,8 @@ export interface OpenStoreOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Default: from TRUECAST_HTTP_TIMEOUT_MS / TRUECAST_HTTP_RETRY_BUDGET_MS in `env`. */
   timeouts?: Partial<HttpTimeouts>;
+  /** Stops a Hub store's file reads (Ctrl-C). */
+  signal?: AbortSignal;
   /** Read-ahead of a short remote read (see hub-store.ts). */
   blockSize?: number;
   cacheBytes?: number;
@@ -55,6 +57,7 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
     ...(options.hooks && { hooks: options.hooks }),
     ...(options.retry && { retry: options.retry }),
     ...(options.sleep && { sleep: options.sleep }),
+    ...(options.signal && { signal: options.signal }),
     ...(options.blockSize !== undefined && { blockSize: options.blockSize }),
     ...(options.cacheBytes !== undefined && { cacheBytes: options.cacheBytes }),
   });
