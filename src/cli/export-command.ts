@@ -156,6 +156,8 @@ async function exportTo(source: string, out: string | undefined, v: ExportValues
     ...(base ? { base } : {}),
     env: io.env,
     ...(io.fetch ? { fetch: io.fetch } : {}),
+    // Ctrl-C stops a read of an hf:// source in the middle of a range, not only between tensors.
+    ...(io.signal ? { signal: io.signal } : {}),
   };
   const protect = [
     ...(baseDir !== undefined ? [{ path: baseDir, what: "base model folder" }] : []),
