@@ -17,7 +17,7 @@ import { exportDescription, type AuditSummary } from "../hub/pr-description.js";
 import { findStaleWeights } from "../hub/replace-weights.js";
 import type { UploadedFile, UploadSession } from "../hub/upload-session.js";
 import { openLocalStore } from "../store/local-store.js";
-import { isHubSpec } from "../store/hub-spec.js";
+import { atCommit, isHubSpec } from "../store/hub-spec.js";
 import { openStore } from "../store/open-store.js";
 import type { ModelStore, StoreEntry, StoreFile } from "../store/store.js";
 import { truecastVersion } from "../version.js";
@@ -85,12 +85,14 @@ async function summarize(store: ModelStore): Promise<AuditSummary> {
 /**
  * The audit of the source (headers, config, indexes, pickles, card; no values) for the description. A single file is
  * not audited (audit reads model folders); a source that cannot be audited is said so, it does not stop the export.
+ * A Hub source is read at `commit`, the one the export pinned (its branch may have moved since).
  */
-export async function auditSource(source: string, io: CliIo): Promise<AuditSummary> {
+export async function auditSource(source: string, io: CliIo, commit?: string): Promise<AuditSummary> {
   let store: ModelStore | null = null;
   try {
-    if (isHubSpec(source)) store = await openStore(source, { env: io.env, ...(io.fetch && { fetch: io.fetch }) });
-    else {
+    if (isHubSpec(source)) {
+      store = await openStore(commit === undefined ? source : atCommit(source, commit), { env: io.env, ...(io.fetch && { fetch: io.fetch }) });
+    } else {
       const path = resolve(io.cwd, source);
       if (!(await stat(path)).isDirectory()) return { skipped: "Not audited: the source is a single checkpoint file (audit reads model folders)." };
       store = await openLocalStore(path);
