@@ -10,7 +10,7 @@ import { auditModel } from "../audit/audit.js";
 import { configName } from "../dtype/table.js";
 import { TruecastError } from "../errors.js";
 import type { ExportReport } from "../export/export.js";
-import { hostTag, processAlive } from "../export/stale-staging.js";
+import { hostTag, ownFolder, processAlive } from "../export/stale-staging.js";
 import { HEADER_LENGTH_PREFIX, MAX_HEADER_SIZE } from "../formats/safetensors/spec.js";
 import type { CommitExtras, ExportPublisher } from "../hub/export-push.js";
 import { exportDescription, type AuditSummary } from "../hub/pr-description.js";
@@ -63,7 +63,7 @@ const PUSH_STAGING_NAME = /^truecast-push-(\d{1,10})-([0-9a-f]{8})-[A-Za-z0-9]{6
 
 /**
  * Remove the temporary folders that runs killed outright (SIGKILL, a second Ctrl-C) left in `root`: only real folders
- * made on this machine by a process that is gone. Best effort: one that cannot be removed stays.
+ * of this user made on this machine by a process that is gone. Best effort: one that cannot be removed stays.
  */
 async function removeStalePushStaging(root: string): Promise<void> {
   const names = await readdir(root).catch(() => [] as string[]);
@@ -72,7 +72,7 @@ async function removeStalePushStaging(root: string): Promise<void> {
     if (!m || m[2] !== hostTag() || processAlive(Number(m[1]))) continue;
     const path = join(root, name);
     const info = await lstat(path).catch(() => null);
-    if (info?.isDirectory()) await rm(path, { recursive: true, force: true }).catch(() => undefined);
+    if (info && ownFolder(info)) await rm(path, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
