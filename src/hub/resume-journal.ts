@@ -9,13 +9,15 @@
  * shard's size and sha256 (its LFS oid), the fingerprint of the run that made it (export/resume-fingerprint.ts),
  * the export's record of its tensors (export/shard-record.ts) and a sha256 over all of that.
  *
- * Never trusted blindly: an entry is taken only when its checksum holds, its fingerprint is this run's exactly, its
+ * Never trusted blindly: an entry is taken only when it is a file this user wrote, in a folder of this user, neither
+ * writable by others nor reached through a symbolic link (entries are written 0600 in 0700 folders), its checksum holds, its fingerprint is this run's exactly, its
  * size is the planned shard's, and the Hub answers that it stores the object with that size (the caller asks).
  * An entry that does not read (damaged, truncated, another format) is ignored with a warning. The folder is removed
  * after a successful commit.
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { constants, type Stats } from "node:fs";
+import { lstat, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -86,6 +88,12 @@ export async function readJournal(dir: string, fingerprint: string, warn: (line:
   const out = new Map<string, JournalEntry>();
   let names: string[];
   try {
+    const own = await lstat(dir);
+    const why = own.isSymbolicLink() ? "it is a symbolic link, not a folder truecast made" : untrusted(own);
+    if (why !== null) {
+      warn(`ignoring the resume journal ${dir}: ${why}; every shard is produced again`);
+      return out;
+    }
     names = (await readdir(dir)).filter((n) => n.endsWith(".json") && !n.startsWith(".")).sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return out;
@@ -96,15 +104,18 @@ export async function readJournal(dir: string, fingerprint: string, warn: (line:
     const path = join(dir, name);
     let parsed: ReturnType<typeof parseEntry>;
     try {
-      const fh = await open(path, "r");
+      // Never through a link: an entry is a file this user wrote here, in a folder only this user can write.
+      const fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
       try {
-        const { size } = await fh.stat();
-        parsed = size > MAX_ENTRY_BYTES ? `it is ${size} bytes, more than an entry can be` : parseEntry(await fh.readFile("utf8"));
+        const st = await fh.stat();
+        const why = untrusted(st);
+        parsed = why ?? (st.size > MAX_ENTRY_BYTES ? `it is ${st.size} bytes, more than an entry can be` : parseEntry(await fh.readFile("utf8")));
       } finally {
         await fh.close();
       }
     } catch (e) {
-      parsed = `it cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
+      const code = (e as NodeJS.ErrnoException).code;
+      parsed = code === "ELOOP" ? "it is a symbolic link, not an entry truecast wrote" : `it cannot be read (${code ?? String(e)})`;
     }
     if (typeof parsed === "string") {
       warn(`ignoring the resume journal entry ${path}: ${parsed}; that shard is produced again`);
@@ -114,6 +125,18 @@ export async function readJournal(dir: string, fingerprint: string, warn: (line:
     out.set(parsed.entry.file, parsed.entry);
   }
   return out;
+}
+
+/**
+ * Why an entry or a journal folder cannot be trusted, or null: an entry makes a run skip a shard's upload and commit
+ * the oid it names, so it must be a regular file (or a folder) of this user that no one else can write.
+ */
+function untrusted(st: Stats): string | null {
+  if (!st.isFile() && !st.isDirectory()) return "it is not a regular file";
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return "it belongs to another user";
+  if ((st.mode & 0o022) !== 0) return "others can write to it";
+  return null;
 }
 
 /** Records a shard on the Hub, atomically: a temp file in the folder, then a rename over the entry. */
