@@ -25,6 +25,12 @@ import { join } from "node:path";
 const FORMAT = "truecast-resume-1";
 /** An entry larger than this is not one truecast wrote (a million tensors' digests and loss reports fit easily). */
 const MAX_ENTRY_BYTES = 512 * 1024 * 1024;
+/**
+ * Bytes an entry may take per tensor of its shard: a digest (at most ~170 characters) and a loss report (~250), with
+ * room to spare; plus {@link ENTRY_BASE_BYTES} for the rest. An entry past its shard's budget is not read.
+ */
+export const ENTRY_BYTES_PER_TENSOR = 1024;
+export const ENTRY_BASE_BYTES = 64 * 1024;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export interface JournalEntry {
@@ -82,9 +88,11 @@ function parseEntry(text: string): { entry: JournalEntry; fingerprint: string } 
 /**
  * The entries of `dir` made by a run with `fingerprint`, by shard file name. Entries of another fingerprint are
  * left out silently (another source, other options: not this export); entries that do not read are left out with
- * a line to `warn`. A missing folder is an empty journal.
+ * a line to `warn`. A missing folder is an empty journal. `tensors`, when given, names the shards the run plans with
+ * their tensor counts: an entry of another shard is not read, and one past its shard's budget
+ * ({@link ENTRY_BYTES_PER_TENSOR}) is refused unread, so memory stays proportional to the plan.
  */
-export async function readJournal(dir: string, fingerprint: string, warn: (line: string) => void): Promise<Map<string, JournalEntry>> {
+export async function readJournal(dir: string, fingerprint: string, warn: (line: string) => void, tensors?: ReadonlyMap<string, number>): Promise<Map<string, JournalEntry>> {
   const out = new Map<string, JournalEntry>();
   let names: string[];
   try {
@@ -94,7 +102,7 @@ export async function readJournal(dir: string, fingerprint: string, warn: (line:
       warn(`ignoring the resume journal ${dir}: ${why}; every shard is produced again`);
       return out;
     }
-    names = (await readdir(dir)).filter((n) => n.endsWith(".json") && !n.startsWith(".")).sort();
+    names = (await readdir(dir)).filter((n) => n.endsWith(".json") && !n.startsWith(".") && (tensors === undefined || tensors.has(n.slice(0, -5)))).sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return out;
     warn(`cannot read the resume journal ${dir} (${(e as NodeJS.ErrnoException).code ?? String(e)}); every shard is produced again`);
@@ -109,7 +117,10 @@ export async function readJournal(dir: string, fingerprint: string, warn: (line:
       try {
         const st = await fh.stat();
         const why = untrusted(st);
-        parsed = why ?? (st.size > MAX_ENTRY_BYTES ? `it is ${st.size} bytes, more than an entry can be` : parseEntry(await fh.readFile("utf8")));
+        const count = tensors?.get(name.slice(0, -5));
+        const max = count === undefined ? MAX_ENTRY_BYTES : Math.min(MAX_ENTRY_BYTES, ENTRY_BASE_BYTES + count * ENTRY_BYTES_PER_TENSOR);
+        const what = count === undefined ? "an entry" : `the entry of a shard of ${count} tensor${count === 1 ? "" : "s"}`;
+        parsed = why ?? (st.size > max ? `it is ${st.size} bytes, more than ${what} can be` : parseEntry(await fh.readFile("utf8")));
       } finally {
         await fh.close();
       }

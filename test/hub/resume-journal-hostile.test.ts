@@ -90,3 +90,23 @@ test("an entry owned by another user is not taken", { skip: process.getuid?.() =
     await t.cleanup();
   }
 });
+
+test("a huge entry is refused unread past its shard's budget; entries of shards the run does not plan are not read", async () => {
+  const t = await tempDir();
+  try {
+    const dir = join(t.dir, "j");
+    await recordShard(dir, FP, entry(A));
+    await recordShard(dir, FP, entry(B));
+    // 8 MiB of valid-looking JSON where a 4-tensor shard's entry is a few hundred bytes.
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(entryPath(dir, A), JSON.stringify({ format: "truecast-resume-1", pad: "x".repeat(8 * 2 ** 20) }), { mode: 0o600 });
+    await writeFile(join(dir, "not-planned.safetensors.json"), "garbage", { mode: 0o600 });
+    const warnings: string[] = [];
+    const got = await readJournal(dir, FP, (l) => warnings.push(l), new Map([[A, 4], [B, 1]]));
+    assert.deepEqual([...got.keys()], [B]);
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0] ?? "", /model-00001-of-00002\.safetensors\.json: it is 83886\d\d bytes, more than the entry of a shard of 4 tensors can be; that shard is produced again$/);
+  } finally {
+    await t.cleanup();
+  }
+});
