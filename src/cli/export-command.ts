@@ -188,8 +188,9 @@ async function exportTo(source: string, out: string | undefined, v: ExportValues
   let phase = "";
   try {
     opened = await openForExport(openParams);
-    // The source as found, for the commit's description: audited once it opened (every pickle read and allowed).
-    if (publisher) auditSource(source, io).then(auditedBefore, () => undefined);
+    // The source as found, for the commit's description: audited once it opened (every pickle read and allowed), at
+    // the commit the export pinned.
+    if (publisher) auditSource(source, io, opened.model.commit).then(auditedBefore, () => undefined);
     report = await exportModel({
       source: sourceArg(io.cwd, source),
       model: opened.model,

@@ -9,7 +9,7 @@ import { planDryRun } from "../export/dry-run.js";
 import { dryRunJson, type ExportDryRunReport } from "./dry-run-json.js";
 import { openForExport, type OpenForExportParams } from "../export/open-for-export.js";
 import { checkPushTarget, planRequests, predictUpload } from "../hub/push-plan.js";
-import { isHubSpec } from "../store/hub-spec.js";
+import { atCommit, isHubSpec } from "../store/hub-spec.js";
 import type { ProtectedPath } from "../util/real-path.js";
 import { formatExportDryRun } from "./format-dry-run.js";
 import { hubSettings, type HubFlags } from "./hub-options.js";
@@ -63,7 +63,8 @@ export async function exportDryRun(p: ExportDryRunParams): Promise<number> {
     const local = !isHubSpec(p.openParams.source);
     try {
       audit = await auditSource({
-        source: p.openParams.source,
+        // A Hub source at the commit the plan was made from (its branch may have moved since).
+        source: !local && model.commit !== undefined ? atCommit(p.openParams.source, model.commit) : p.openParams.source,
         ...(local ? { companions: [...model.files.keys()] } : {}),
         env: io.env,
         ...(io.fetch ? { fetch: io.fetch } : {}),

@@ -10,14 +10,14 @@ import { auditModel } from "../audit/audit.js";
 import { configName } from "../dtype/table.js";
 import { TruecastError } from "../errors.js";
 import type { ExportReport } from "../export/export.js";
-import { hostTag, processAlive } from "../export/stale-staging.js";
+import { hostTag, ownFolder, processAlive } from "../export/stale-staging.js";
 import { HEADER_LENGTH_PREFIX, MAX_HEADER_SIZE } from "../formats/safetensors/spec.js";
 import type { CommitExtras, ExportPublisher } from "../hub/export-push.js";
 import { exportDescription, type AuditSummary } from "../hub/pr-description.js";
 import { findStaleWeights } from "../hub/replace-weights.js";
 import type { UploadedFile, UploadSession } from "../hub/upload-session.js";
 import { openLocalStore } from "../store/local-store.js";
-import { isHubSpec } from "../store/hub-spec.js";
+import { atCommit, isHubSpec } from "../store/hub-spec.js";
 import { openStore } from "../store/open-store.js";
 import type { ModelStore, StoreEntry, StoreFile } from "../store/store.js";
 import { truecastVersion } from "../version.js";
@@ -63,7 +63,7 @@ const PUSH_STAGING_NAME = /^truecast-push-(\d{1,10})-([0-9a-f]{8})-[A-Za-z0-9]{6
 
 /**
  * Remove the temporary folders that runs killed outright (SIGKILL, a second Ctrl-C) left in `root`: only real folders
- * made on this machine by a process that is gone. Best effort: one that cannot be removed stays.
+ * of this user made on this machine by a process that is gone. Best effort: one that cannot be removed stays.
  */
 async function removeStalePushStaging(root: string): Promise<void> {
   const names = await readdir(root).catch(() => [] as string[]);
@@ -72,7 +72,7 @@ async function removeStalePushStaging(root: string): Promise<void> {
     if (!m || m[2] !== hostTag() || processAlive(Number(m[1]))) continue;
     const path = join(root, name);
     const info = await lstat(path).catch(() => null);
-    if (info?.isDirectory()) await rm(path, { recursive: true, force: true }).catch(() => undefined);
+    if (info && ownFolder(info)) await rm(path, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
@@ -85,12 +85,14 @@ async function summarize(store: ModelStore): Promise<AuditSummary> {
 /**
  * The audit of the source (headers, config, indexes, pickles, card; no values) for the description. A single file is
  * not audited (audit reads model folders); a source that cannot be audited is said so, it does not stop the export.
+ * A Hub source is read at `commit`, the one the export pinned (its branch may have moved since).
  */
-export async function auditSource(source: string, io: CliIo): Promise<AuditSummary> {
+export async function auditSource(source: string, io: CliIo, commit?: string): Promise<AuditSummary> {
   let store: ModelStore | null = null;
   try {
-    if (isHubSpec(source)) store = await openStore(source, { env: io.env, ...(io.fetch && { fetch: io.fetch }) });
-    else {
+    if (isHubSpec(source)) {
+      store = await openStore(commit === undefined ? source : atCommit(source, commit), { env: io.env, ...(io.fetch && { fetch: io.fetch }) });
+    } else {
       const path = resolve(io.cwd, source);
       if (!(await stat(path)).isDirectory()) return { skipped: "Not audited: the source is a single checkpoint file (audit reads model folders)." };
       store = await openLocalStore(path);

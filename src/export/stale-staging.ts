@@ -5,6 +5,7 @@
  * host name: a process id means something only on the machine (and in the container) that made it, so a folder
  * made elsewhere (a shared network folder, a volume shared between containers) is never judged by it.
  */
+import type { Stats } from "node:fs";
 import { lstat, readdir, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
@@ -35,9 +36,19 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
+ * Whether `info` (from lstat) is a real folder of this user: only such a folder may be a staging folder this user's
+ * runs left. A symbolic link, or a folder of another user that merely has the name (truecast run as root over a
+ * shared folder), is never one.
+ */
+export function ownFolder(info: Stats): boolean {
+  const uid = process.getuid?.();
+  return info.isDirectory() && (uid === undefined || info.uid === uid);
+}
+
+/**
  * Remove the staging folders in `parent` whose process is gone (a `.old` folder whose output is missing is moved
- * back into place instead: it is the previous output of a run stopped mid-replace). Only real folders are removed (a symbolic link of
- * that name is left alone, and removal never follows links inside); a folder whose pid is alive is kept, even if it
+ * back into place instead: it is the previous output of a run stopped mid-replace). Only real folders of this user are removed (a symbolic link of
+ * that name, or another user's folder, is left alone, and removal never follows links inside); a folder whose pid is alive is kept, even if it
  * is a different process that reused the id, and so is one whose host tag is another machine's. Returns what was removed, for the report. Best effort: a folder that
  * cannot be removed is left as it is.
  */
@@ -59,7 +70,7 @@ export async function removeStaleStaging(parent: string, alive: (pid: number) =>
     if (!Number.isSafeInteger(pid) || pid <= 0 || alive(pid)) continue;
     const path = join(parent, name);
     try {
-      if (!(await lstat(path)).isDirectory()) continue;
+      if (!ownFolder(await lstat(path))) continue;
       // A run killed between its two renames left the previous output as `.old` and nothing at `<name>`: put it back.
       const out = join(parent, m[1] as string);
       if (m[5] !== undefined && !(await lstat(out).then(() => true, () => false))) {

@@ -80,7 +80,8 @@ export function createExportPublisher(params: {
     async resume(run) {
       fingerprint = run.fingerprint;
       planned = run.plan.shards.length;
-      const entries = await readJournal(journal, run.fingerprint, params.warn ?? (() => undefined));
+      const tensors = new Map(run.plan.shards.map((s) => [s.fileName, s.table.count]));
+      const entries = await readJournal(journal, run.fingerprint, params.warn ?? (() => undefined), tensors);
       const out = new Map<string, unknown>();
       if (params.keepLocal || entries.size === 0) return out;
       const candidates = run.plan.shards.flatMap((s) => {

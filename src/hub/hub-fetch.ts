@@ -1,8 +1,9 @@
 /**
  * The one `fetch` every Hub call goes through. It
  * - attaches the token to requests for the endpoint's origin only, and strips Authorization from any other
- *   origin (LFS storage hosts, redirects), so the token is never sent elsewhere; the official client only ever
- *   holds a placeholder;
+ *   origin (LFS storage hosts, redirects) and from every hop after a redirect left the endpoint, so the token is
+ *   never sent elsewhere; the official client only ever holds a placeholder (redirect-rules.ts, shared with the
+ *   node:http transport of file bytes);
  * - never lets fetch follow redirects itself: Node's fetch keeps a whole request body in memory unless `redirect`
  *   is "error" (undici #4058; measured here: a 1 GiB PUT peaks at ~1.1 GB RSS with "follow" or "manual", ~90 MB
  *   with "error"). Requests with a Blob body (LFS uploads) are never redirected: a redirect answering one fails as
@@ -30,13 +31,11 @@ import {
   MIN_TRANSFER_BYTES_PER_S, type HttpTimeouts,
 } from "../util/http-guard.js";
 import { fetchUpload, httpUpload } from "./http-upload.js";
+import { redirectTarget, TokenScope } from "./redirect-rules.js";
 import { DEFAULT_RETRY, isRetryableStatus, retryDelayMs, serverWaitMs, type RetryPolicy } from "./retry.js";
 
 /** What the official client is given instead of the token; replaced here, on the endpoint's origin only. */
 export const CLIENT_TOKEN_PLACEHOLDER = "hf_truecast_token_is_added_by_hub_fetch";
-
-/** Redirect hops followed for one request before giving up. */
-const MAX_REDIRECTS = 5;
 
 export interface RetryEvent {
   attempt: number;
@@ -128,7 +127,8 @@ export function rangeLength(range: string | null): number | null {
 }
 
 export function createHubFetch(params: HubFetchParams): typeof fetch {
-  const endpointOrigin = new URL(params.endpoint).origin;
+  const scope = new TokenScope(params.endpoint, params.token ?? "");
+  const endpointOrigin = scope.origin;
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...params.retry };
   const base = params.fetch ?? globalThis.fetch;
   // Upload bodies go over node:http keep-alive connections (http-upload.ts); an injected fetch sees every request.
@@ -139,9 +139,13 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
   async function send(url: URL, init: RequestInit, count: (n: number) => void): Promise<Response> {
     let method = (init.method ?? "GET").toUpperCase();
     let body = init.body ?? null;
+    // Once a hop left the endpoint's origin, no later one carries the token (redirect-rules.ts).
+    let left = false;
     for (let hop = 0; ; hop++) {
       const headers = new Headers(init.headers);
-      if (url.origin === endpointOrigin && params.token) headers.set("Authorization", `Bearer ${params.token}`);
+      left ||= url.origin !== endpointOrigin;
+      const auth = scope.authorization(url, left);
+      if (auth !== null) headers.set("Authorization", auth);
       else headers.delete("Authorization");
       const signal = init.signal ?? null;
       const res = body instanceof Blob
@@ -153,13 +157,13 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
       if (init.redirect === "manual" && !(body instanceof Blob)) return res;
       await res.body?.cancel().catch(() => undefined);
       if (body instanceof Blob) throw redirectedUpload(url);
-      if (hop >= MAX_REDIRECTS) throw new TruecastError("HUB_SERVER", `too many redirects from ${url.origin}${url.pathname}`);
+      const next = redirectTarget(url, location, hop);
       if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
         method = "GET";
         body = null;
         headers.delete("Content-Type");
       }
-      url = new URL(location, url);
+      url = next;
     }
   }
 
@@ -170,7 +174,7 @@ export function createHubFetch(params: HubFetchParams): typeof fetch {
     if (input instanceof Request) throw new TypeError("hub fetch takes a URL and an init object, not a Request");
     const url = new URL(String(input));
     const method = (init.method ?? "GET").toUpperCase();
-    const where = url.origin === endpointOrigin ? `${url.origin}${url.pathname}` : `the storage host ${url.host}`;
+    const where = scope.where(url);
     const attempts = isReplayable(init.body) ? Math.max(1, policy.maxAttempts) : 1;
     const sleep = params.sleep ?? ((ms: number) => abortableSleep(ms, init.signal));
     // A transfer whose length scales with a file gets time in proportion, on top of the fixed limits.

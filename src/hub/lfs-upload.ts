@@ -7,13 +7,16 @@
  *   part (keys "00001", "00002", ...) in `header`: each part is PUT, its ETag kept, and the list POSTed to
  *   `href` to complete the object;
  * - a `verify` action, when the Hub gives one, is POSTed `{oid, size}` after the upload (as the Python client does).
- * Every request goes through the session's fetch (hub-fetch.ts): token to the endpoint's origin only, retries,
- * and request bodies streamed from the file, never buffered.
+ * What the batch answer asks for is checked first (lfs-action.ts: http(s) URLs only, no downgrade, no header that
+ * splits a request or sets the transport's or the token's, a bounded number of parts). Every request goes through
+ * the session's fetch (hub-fetch.ts): token to the endpoint's origin only, retries, and request bodies streamed
+ * from the file, never buffered.
  */
 import { HubApiError } from "@huggingface/hub";
 import { TruecastError } from "../errors.js";
 import type { FileBlob } from "./file-blob.js";
 import { answerUrl, readJsonObject } from "./hub-json.js";
+import { actionHeaders, actionUrlProblem, MAX_MULTIPART_PARTS } from "./lfs-action.js";
 import { apiError, type HubTarget } from "./repo-setup.js";
 
 /** Parts of one multipart upload sent at once (the official client's number): enough to fill a link to S3. */
@@ -56,6 +59,13 @@ function stringRecord(v: unknown): Record<string, string> | null {
     out[k] = x;
   }
   return out;
+}
+
+/** An action's headers, with the LFS content type and accept set over any of its own. */
+function withLfsHeaders(header: Readonly<Record<string, string>>): Headers {
+  const h = new Headers(header);
+  for (const [k, v] of Object.entries(LFS_HEADERS)) h.set(k, v);
+  return h;
 }
 
 /** Reads a small response body to its end, so the connection can be reused. */
@@ -120,7 +130,27 @@ export async function lfsBatch(call: LfsCall & { oid: string; size: number }): P
   const v = obj.actions?.verify as { href?: unknown; header?: unknown } | undefined;
   const verifyHeader = stringRecord(v?.header);
   const verify = v && typeof v.href === "string" && verifyHeader !== null ? { href: v.href, header: verifyHeader } : null;
-  return { href: upload.href, header, verify, requestId };
+  return checkedAction(call, { href: upload.href, header, verify, requestId });
+}
+
+/** The action, once every URL it sends to and every header it sets is one truecast sends (lfs-action.ts). */
+function checkedAction(call: LfsCall, action: LfsAction): LfsAction {
+  const endpoint = call.target.endpoint;
+  const urls: Array<[string, string]> = [[action.header.chunk_size === undefined ? "upload" : "completion", action.href]];
+  if (action.header.chunk_size !== undefined) {
+    const parts = Object.entries(action.header).filter(([k]) => /^[0-9]+$/.test(k));
+    if (parts.length > MAX_MULTIPART_PARTS) throw badAnswer(call, `has ${parts.length} parts, more than ${MAX_MULTIPART_PARTS} (the most any storage takes)`);
+    for (const [k, url] of parts) urls.push([`part ${k}`, url]);
+  }
+  if (action.verify) urls.push(["verify", action.verify.href]);
+  for (const [what, url] of urls) {
+    const problem = actionUrlProblem(endpoint, url);
+    if (problem !== null) throw badAnswer(call, `gives the ${what} action ${problem}`);
+  }
+  if (!action.verify) return action;
+  const header = actionHeaders(action.verify.header);
+  if (typeof header === "string") throw badAnswer(call, `gives the verify action ${header}`);
+  return { ...action, verify: { href: action.verify.href, header } };
 }
 
 /** Send the object as the batch call asked (one PUT, or parts and their completion), then verify if asked. */
@@ -137,7 +167,7 @@ export async function putLfsObject(call: LfsCall & { action: LfsAction; blob: Fi
   if (action.verify) {
     const res = await call.fetch(action.verify.href, {
       method: "POST",
-      headers: { ...action.verify.header, ...LFS_HEADERS },
+      headers: withLfsHeaders(action.verify.header),
       body: JSON.stringify({ oid: call.oid, size: blob.size }),
       ...signal,
     });

@@ -3,7 +3,8 @@
  * the precision report (tensors bit-exact, conversions with their loss, the dtype), the SHA-256 of the source files
  * and of the files written, the weight files the commit deletes, and the audit's findings on the source before and
  * on the written files after. Bounded: long lists end in "and N more", every line is capped, and the whole stays
- * under MAX_DESCRIPTION_CHARS (the Hub limits descriptions).
+ * under MAX_DESCRIPTION_CHARS (the Hub limits descriptions). Names are untrusted (tensor and file names come from the
+ * source, file names from the Hub): they show as written, in inline code or escaped, never as Markdown or HTML.
  */
 import type { Finding } from "../report/page-data.js";
 
@@ -42,15 +43,30 @@ export interface DescriptionParams {
   readonly version: string;
 }
 
-/** One line of text: no line breaks, no HTML, capped. */
-function line(text: string, max = MAX_LINE_CHARS): string {
-  const flat = text.replace(/[\r\n]+/g, " ").replace(/</g, "&lt;");
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+/**
+ * Characters no description line keeps: line breaks and other control bytes (C0, DEL, C1), zero-width characters,
+ * and the bidirectional overrides that would make a name read as another (`txt.exe` shown as `exe.txt`).
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/** Untrusted text (names come from the source and the Hub) as one printable line of at most `max` characters. */
+function flat(text: string, max: number): string {
+  const one = text.replace(/\r\n|[\r\n]/g, " ").replace(UNPRINTABLE, "\ufffd");
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }
 
-/** Inline code that survives backticks in the text. */
-function code(text: string): string {
-  return `\`${line(text, 200).replace(/`/g, "'")}\``;
+/**
+ * One line of prose: flat, with the characters that would start Markdown (images, links, emphasis, code, tables,
+ * strike-through), a mention (`@user` notifies someone) or an HTML tag escaped, so a name shows as written.
+ */
+function line(text: string, max = MAX_LINE_CHARS): string {
+  return flat(text, max).replace(/[\\`*_[\]!|~@#]/g, "\\$&").replace(/</g, "&lt;");
+}
+
+/** Inline code (nothing inside renders) that survives backticks in the text; in a table, `|` is escaped too. */
+function code(text: string, inTable = false): string {
+  const inner = flat(text, 200).replace(/`/g, "'");
+  return `\`${inTable ? inner.replace(/\|/g, "\\|") : inner}\``;
 }
 
 /** The first MAX_LIST_ROWS rows, then "and N more". */
@@ -64,7 +80,7 @@ function fileTable(files: readonly { name: string; bytes: number; sha256: string
   return [
     "| file | bytes | SHA-256 |",
     "| --- | ---: | --- |",
-    ...bounded(files.map((f) => `| ${code(f.name)} | ${f.bytes} | \`${f.sha256}\` |`), (n) => `| and ${n} more | | |`),
+    ...bounded(files.map((f) => `| ${code(f.name, true)} | ${f.bytes} | \`${f.sha256}\` |`), (n) => `| and ${n} more | | |`),
   ];
 }
 

@@ -3,8 +3,9 @@
  * deleted in the export's one commit (`deletedFile` lines), so that a pull request converting a repo to safetensors
  * also removes its pickles. Only weight files at the top level are ever chosen (transformers loads weights from
  * there): `pytorch_model*.bin`, `*.bin.index.json`, `model*.safetensors` shards and `model.safetensors.index.json`
- * the export does not rewrite, and `.pt` / `.pth` checkpoints. Configs, tokenizer files, the card and any other
- * file are never deleted (the card is replaced only when the export writes one, by the upload itself).
+ * the export does not rewrite, and `.pt` / `.pth` checkpoints (not a trainer's optimizer, scheduler, scaler or RNG
+ * state, which are no weights). Configs, tokenizer files, the card, a name with control or invisible characters and
+ * any other file are never deleted (the card is replaced only when the export writes one, by the upload itself).
  */
 import { listTree } from "./list-tree.js";
 import type { HubTarget } from "./repo-setup.js";
@@ -18,6 +19,18 @@ const WEIGHT_FILE = [
   /\.(pt|pth)$/,
 ];
 
+/**
+ * Pickles at the top level that hold a trainer's state, not the model's weights (transformers' Trainer writes them
+ * beside the weights of a checkpoint): a conversion of the weights supersedes none of them.
+ */
+const TRAINING_STATE = /^(optimizer|scheduler|scaler)(_\d+)?\.pt$|^rng_state(_\d+)?\.pth$/;
+
+/**
+ * Names that show as something else, or as nothing: control characters, zero-width characters, bidirectional
+ * overrides. A listing that holds one is not deleted from (a name no one can read is not a weight file to remove).
+ */
+const UNREADABLE_NAME = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+
 /** Pickle checkpoints among them (what a user is told `--replace-weights` would remove). */
 const PICKLE_FILE = /\.(bin|pt|pth)$/;
 
@@ -30,7 +43,9 @@ export interface WeightReplacement {
 
 /** Which of `remote` (paths of the target revision) are weight files that `written` (paths of the export) leaves behind. */
 export function staleWeightFiles(remote: Iterable<string>, written: ReadonlySet<string>): WeightReplacement {
-  const stale = [...remote].filter((p) => !p.includes("/") && !written.has(p) && WEIGHT_FILE.some((r) => r.test(p))).sort();
+  const stale = [...remote]
+    .filter((p) => !p.includes("/") && !written.has(p) && !UNREADABLE_NAME.test(p) && !TRAINING_STATE.test(p) && WEIGHT_FILE.some((r) => r.test(p)))
+    .sort();
   return { stale, pickles: stale.filter((p) => PICKLE_FILE.test(p)) };
 }
 

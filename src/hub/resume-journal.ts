@@ -9,13 +9,15 @@
  * shard's size and sha256 (its LFS oid), the fingerprint of the run that made it (export/resume-fingerprint.ts),
  * the export's record of its tensors (export/shard-record.ts) and a sha256 over all of that.
  *
- * Never trusted blindly: an entry is taken only when its checksum holds, its fingerprint is this run's exactly, its
+ * Never trusted blindly: an entry is taken only when it is a file this user wrote, in a folder of this user, neither
+ * writable by others nor reached through a symbolic link (entries are written 0600 in 0700 folders), its checksum holds, its fingerprint is this run's exactly, its
  * size is the planned shard's, and the Hub answers that it stores the object with that size (the caller asks).
  * An entry that does not read (damaged, truncated, another format) is ignored with a warning. The folder is removed
  * after a successful commit.
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { constants, type Stats } from "node:fs";
+import { lstat, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -23,6 +25,12 @@ import { join } from "node:path";
 const FORMAT = "truecast-resume-1";
 /** An entry larger than this is not one truecast wrote (a million tensors' digests and loss reports fit easily). */
 const MAX_ENTRY_BYTES = 512 * 1024 * 1024;
+/**
+ * Bytes an entry may take per tensor of its shard: a digest (at most ~170 characters) and a loss report (~250), with
+ * room to spare; plus {@link ENTRY_BASE_BYTES} for the rest. An entry past its shard's budget is not read.
+ */
+export const ENTRY_BYTES_PER_TENSOR = 1024;
+export const ENTRY_BASE_BYTES = 64 * 1024;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export interface JournalEntry {
@@ -80,13 +88,21 @@ function parseEntry(text: string): { entry: JournalEntry; fingerprint: string } 
 /**
  * The entries of `dir` made by a run with `fingerprint`, by shard file name. Entries of another fingerprint are
  * left out silently (another source, other options: not this export); entries that do not read are left out with
- * a line to `warn`. A missing folder is an empty journal.
+ * a line to `warn`. A missing folder is an empty journal. `tensors`, when given, names the shards the run plans with
+ * their tensor counts: an entry of another shard is not read, and one past its shard's budget
+ * ({@link ENTRY_BYTES_PER_TENSOR}) is refused unread, so memory stays proportional to the plan.
  */
-export async function readJournal(dir: string, fingerprint: string, warn: (line: string) => void): Promise<Map<string, JournalEntry>> {
+export async function readJournal(dir: string, fingerprint: string, warn: (line: string) => void, tensors?: ReadonlyMap<string, number>): Promise<Map<string, JournalEntry>> {
   const out = new Map<string, JournalEntry>();
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((n) => n.endsWith(".json") && !n.startsWith(".")).sort();
+    const own = await lstat(dir);
+    const why = own.isSymbolicLink() ? "it is a symbolic link, not a folder truecast made" : untrusted(own);
+    if (why !== null) {
+      warn(`ignoring the resume journal ${dir}: ${why}; every shard is produced again`);
+      return out;
+    }
+    names = (await readdir(dir)).filter((n) => n.endsWith(".json") && !n.startsWith(".") && (tensors === undefined || tensors.has(n.slice(0, -5)))).sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return out;
     warn(`cannot read the resume journal ${dir} (${(e as NodeJS.ErrnoException).code ?? String(e)}); every shard is produced again`);
@@ -96,15 +112,21 @@ export async function readJournal(dir: string, fingerprint: string, warn: (line:
     const path = join(dir, name);
     let parsed: ReturnType<typeof parseEntry>;
     try {
-      const fh = await open(path, "r");
+      // Never through a link: an entry is a file this user wrote here, in a folder only this user can write.
+      const fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
       try {
-        const { size } = await fh.stat();
-        parsed = size > MAX_ENTRY_BYTES ? `it is ${size} bytes, more than an entry can be` : parseEntry(await fh.readFile("utf8"));
+        const st = await fh.stat();
+        const why = untrusted(st);
+        const count = tensors?.get(name.slice(0, -5));
+        const max = count === undefined ? MAX_ENTRY_BYTES : Math.min(MAX_ENTRY_BYTES, ENTRY_BASE_BYTES + count * ENTRY_BYTES_PER_TENSOR);
+        const what = count === undefined ? "an entry" : `the entry of a shard of ${count} tensor${count === 1 ? "" : "s"}`;
+        parsed = why ?? (st.size > max ? `it is ${st.size} bytes, more than ${what} can be` : parseEntry(await fh.readFile("utf8")));
       } finally {
         await fh.close();
       }
     } catch (e) {
-      parsed = `it cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
+      const code = (e as NodeJS.ErrnoException).code;
+      parsed = code === "ELOOP" ? "it is a symbolic link, not an entry truecast wrote" : `it cannot be read (${code ?? String(e)})`;
     }
     if (typeof parsed === "string") {
       warn(`ignoring the resume journal entry ${path}: ${parsed}; that shard is produced again`);
@@ -114,6 +136,18 @@ export async function readJournal(dir: string, fingerprint: string, warn: (line:
     out.set(parsed.entry.file, parsed.entry);
   }
   return out;
+}
+
+/**
+ * Why an entry or a journal folder cannot be trusted, or null: an entry makes a run skip a shard's upload and commit
+ * the oid it names, so it must be a regular file (or a folder) of this user that no one else can write.
+ */
+function untrusted(st: Stats): string | null {
+  if (!st.isFile() && !st.isDirectory()) return "it is not a regular file";
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return "it belongs to another user";
+  if ((st.mode & 0o022) !== 0) return "others can write to it";
+  return null;
 }
 
 /** Records a shard on the Hub, atomically: a temp file in the folder, then a rename over the entry. */

@@ -3,7 +3,7 @@
  * the store's transport (range-http.ts, or an injected fetch through the hub fetch; both: token on the endpoint's
  * origin only, redirects to the storage host without it, deadlines scaled to the range, retries). Every answer is checked before a byte is used: 206 with a Content-Range naming
  * exactly the bytes asked and the file's listed size, or 200 for the whole file (or for any part of a file small
- * enough to read whole); anything else, or a body longer or shorter than promised, is an error, never wrong bytes.
+ * enough to read whole), and no Content-Encoding (a compressed body is not the file's bytes); anything else, or a body longer or shorter than promised, is an error, never wrong bytes.
  * A connection that drops mid-body is resumed from the byte it reached, a few times.
  */
 import { TruecastError } from "../errors.js";
@@ -77,6 +77,12 @@ async function openRange(t: RangeTarget, start: number, end: number): Promise<{ 
   const res = await t.open(start, end);
   const drop = () => res.close();
   let skip = 0;
+  // Asked with `Accept-Encoding: identity`: a compressed body would not be the file's bytes.
+  const encoding = res.headers.get("content-encoding")?.trim().toLowerCase() ?? "";
+  if ((res.status === 200 || res.status === 206) && encoding !== "" && encoding !== "identity") {
+    drop();
+    throw serverError(t, `the answer is compressed (Content-Encoding: ${encoding.slice(0, 40)}) though truecast asked for the bytes as they are`);
+  }
   if (res.status === 206) {
     const cr = res.headers.get("content-range") ?? "";
     const m = cr.match(/^bytes (\d+)-(\d+)\/(\d+|\*)$/);

@@ -55,3 +55,8 @@ export function parseHubSpec(spec: string): HubSpec {
   }
   return { repo, revision, label: `${HUB_SCHEME}${repo.full}@${revision}` };
 }
+
+/** `spec` at `commit` (`hf://namespace/name@<commit>`): how a second reader of a source sees what the first pinned. */
+export function atCommit(spec: string, commit: string): string {
+  return `${HUB_SCHEME}${parseHubSpec(spec).repo.full}@${commit}`;
+}

@@ -3,8 +3,9 @@
  * body read as Node stream chunks copied straight into the caller's buffer (see {@link RangeAnswer.fill}): one
  * promise per filled buffer instead of three web streams and a promise per 64 KB network chunk. It keeps every rule
  * of the hub fetch (hub/hub-fetch.ts) for a ranged read:
- * - the token goes to the endpoint's origin only; redirects (to the LFS storage host) are followed here, at most
- *   {@link MAX_REDIRECTS}, without Authorization when the origin changes, and only to http(s) URLs;
+ * - the token and redirect rules are hub/redirect-rules.ts, the hub fetch's own: the token goes to the endpoint's
+ *   origin only and never after a hop left it; redirects (to the LFS storage host) are followed here, a few at most,
+ *   only to http(s) URLs and never from https down to http;
  * - 429 (Retry-After, RateLimit), 408, 5xx and dropped connections are retried with the same policy and the same
  *   total budget per request (TRUECAST_HTTP_RETRY_BUDGET_MS, plus the time the range gets at the slowest rate);
  * - each attempt has one guard: an idle limit (TRUECAST_HTTP_TIMEOUT_MS without a byte), a ceiling of one timeout +
@@ -16,14 +17,12 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { TruecastError } from "../errors.js";
 import { abortableSleep, HubNetworkError, type RetryEvent } from "../hub/hub-fetch.js";
+import { redirectTarget, TokenScope } from "../hub/redirect-rules.js";
 import { DEFAULT_RETRY, isRetryableStatus, retryDelayMs, serverWaitMs, type RetryPolicy } from "../hub/retry.js";
 import {
   Deadline, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, formatMs, MIN_TRANSFER_BYTES_PER_S, type HttpTimeouts,
 } from "../util/http-guard.js";
 import type { RangeAnswer } from "./hub-range.js";
-
-/** Redirect hops followed for one request before giving up (as the hub fetch). */
-const MAX_REDIRECTS = 5;
 
 export interface RangeHttpParams {
   endpoint: string;
@@ -150,7 +149,7 @@ function bodyOf(
 }
 
 export function createRangeHttp(p: RangeHttpParams): RangeHttp {
-  const endpointOrigin = new URL(p.endpoint).origin;
+  const scope = new TokenScope(p.endpoint, p.token);
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...p.retry };
   const timeoutMs = p.timeouts?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const budgetMs = p.timeouts?.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
@@ -162,9 +161,10 @@ export function createRangeHttp(p: RangeHttpParams): RangeHttp {
   });
 
   /** One request, its answer's head; rejects with the network error. */
-  function request(url: URL, range: string, signal: AbortSignal): Promise<http.IncomingMessage> {
+  function request(url: URL, left: boolean, range: string, signal: AbortSignal): Promise<http.IncomingMessage> {
     const headers: Record<string, string> = { Range: range, "Accept-Encoding": "identity" };
-    if (url.origin === endpointOrigin && p.token) headers.Authorization = `Bearer ${p.token}`;
+    const auth = scope.authorization(url, left);
+    if (auth !== null) headers.Authorization = auth;
     const mod = url.protocol === "https:" ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method: "GET", headers, agent: agents[url.protocol as "http:" | "https:"], signal });
@@ -177,29 +177,22 @@ export function createRangeHttp(p: RangeHttpParams): RangeHttp {
   /** One attempt: the request and its redirects, with Authorization set or left out per origin. */
   async function send(first: URL, range: string, signal: AbortSignal): Promise<{ res: http.IncomingMessage; url: URL }> {
     let url = first;
+    let left = false;
     for (let hop = 0; ; hop++) {
-      const res = await request(url, range, signal);
+      left ||= url.origin !== scope.origin;
+      const res = await request(url, left, range, signal);
       const location = res.headers.location;
       const status = res.statusCode ?? 0;
       if (status < 300 || status >= 400 || status === 304 || location === undefined) return { res, url };
       res.destroy();
-      if (hop >= MAX_REDIRECTS) throw new TruecastError("HUB_SERVER", `too many redirects from ${url.origin}${url.pathname}`);
-      let next: URL;
-      try {
-        next = new URL(location, url);
-      } catch {
-        throw new TruecastError("HUB_SERVER", `${url.origin}${url.pathname} redirected to an unreadable location; the bytes are not read`);
-      }
-      if (next.protocol !== "https:" && next.protocol !== "http:") {
-        throw new TruecastError("HUB_SERVER", `${url.origin}${url.pathname} redirected to a ${next.protocol} URL; truecast follows redirects to http(s) only`);
-      }
+      const next = redirectTarget(url, location, hop);
       url = next;
     }
   }
 
   async function open(href: string, start: number, end: number): Promise<RangeAnswer> {
     const url = new URL(href);
-    const where = url.origin === endpointOrigin ? `${url.origin}${url.pathname}` : `the storage host ${url.host}`;
+    const where = scope.where(url);
     const range = `bytes=${start}-${end - 1}`;
     const scaledMs = Math.ceil(((end - start) / MIN_TRANSFER_BYTES_PER_S) * 1000);
     const requestBudgetMs = budgetMs + scaledMs;

@@ -53,3 +53,23 @@ test("description: names so long that the lists alone pass the bound are cut at 
   assert.ok(t.length <= MAX_DESCRIPTION_CHARS, String(t.length));
   assert.match(t, /\n\n\(description cut at 60000 characters; truecast-report\.json has everything\)\n$/);
 });
+
+test("description: hostile names cannot inject Markdown, HTML, mentions or control bytes, nor break a table", () => {
+  const evil = "x|y`![pixel](https://evil.example/p.png)[Approve](https://evil.example)<img src=x onerror=alert(1)>@admin\u0000\u001b[31m\u202etxt.exe\u2028";
+  const t = exportDescription(params({
+    source: `hf://acme/${evil}`,
+    sourceFiles: [{ name: `pytorch_model${evil}.bin`, bytes: 1, sha256: HASH }],
+    written: [{ path: `model${evil}.safetensors`, size: 1, sha256: HASH }],
+    deleted: [`old${evil}.bin`],
+    conversions: [`bfloat16 → float16 of ${evil}`],
+    before: { verdict: `damaged ${evil}`, findings: [{ severity: "error", code: "PICKLE_UNSAFE_GLOBALS", message: `tensor ${evil} wants ${evil}` }] },
+    after: { skipped: `Not audited: ${evil}` },
+  }));
+  // No control bytes, no bidi override, no line separator: only the description's own line breaks.
+  assert.doesNotMatch(t, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029]/);
+  // No live image, link or HTML tag, no mention, outside inline code.
+  const prose = t.replace(/`[^`\n]*`/g, "CODE");
+  assert.doesNotMatch(prose, /(^|[^\\])!\[|(^|[^\\])\[[^\]\n]*[^\\]\]\(|<img|(^|[^\\])@admin/m);
+  // Each table row keeps its three cells: a '|' in a name is escaped, so GFM does not split on it.
+  for (const row of t.split("\n").filter((l) => l.startsWith("| `"))) assert.equal(row.replace(/\\\|/g, "").split("|").length, 5, row);
+});

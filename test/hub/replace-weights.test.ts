@@ -22,3 +22,13 @@ test("stale weight files: pickles, their index, safetensors shards and index not
   // What the export rewrites is never deleted (the upload replaces it).
   assert.deepEqual(staleWeightFiles(["model.safetensors", "README.md"], new Set(["model.safetensors", "README.md"])).stale, []);
 });
+
+test("hostile or training-state names are never chosen: paths, control characters, optimizer/scheduler/RNG state", () => {
+  const remote = [
+    "../pytorch_model.bin", "sub/pytorch_model.bin", "/model.pt", "./model.safetensors", "pytorch_model.bin\n",
+    "x\n.pt", "a\u0000.pt", "model\u202egnp.pt", "evil\u001b[2J.pth", "zero\u200b.pt",
+    "optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth", "rng_state_3.pth", "optimizer_0.pt",
+    "checkpoint.pt", "pytorch_model.bin",
+  ];
+  assert.deepEqual(staleWeightFiles(remote, new Set()).stale, ["checkpoint.pt", "pytorch_model.bin"]);
+});
