@@ -6,8 +6,12 @@
  *   publish-client.js put <job.json>       the reference: a plain node:http PUT of each file, one after the
  *                                          other (fs.createReadStream piped into http.request), to the double's
  *                                          LFS upload endpoint, which hashes and stores the bytes as for a publish
+ *   publish-client.js hash-put <job.json>  the bound a publish can reach: the sha256 of the first file a publish
+ *                                          sends to LFS (the smallest over 10 MB; the protocol needs it before that
+ *                                          file's first byte), then the same plain PUTs
  */
-import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
+import { closeSync, createReadStream, openSync, readSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { pipeline } from "node:stream/promises";
@@ -40,6 +44,22 @@ async function put(storageUrl: string, file: PutJob["files"][number]): Promise<v
   });
 }
 
+/** The sha256 of a file read with 2 MiB synchronous reads, as the publish's hashing thread reads it. */
+function sha256Sync(path: string): string {
+  const h = createHash("sha256");
+  const buf = Buffer.allocUnsafe(2 * 1024 * 1024);
+  const fd = openSync(path, "r");
+  try {
+    for (let pos = 0, n = 0; (n = readSync(fd, buf, 0, buf.length, pos)) > 0; pos += n) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
+/** Files over this go to LFS whatever the Hub says (upload-session.ts MAX_REGULAR_FILE_BYTES). */
+const LFS_FROM_BYTES = 10_000_000;
+
 const [mode, jobPath] = process.argv.slice(2);
 if (!jobPath) throw new Error("usage: publish-client.js publish|put <job.json>");
 const job = JSON.parse(await readFile(jobPath, "utf8")) as unknown;
@@ -62,8 +82,12 @@ if (mode === "publish") {
   });
   trace.push(`${at()} returned`);
   await writeFile(j.out, JSON.stringify({ bytesSent: report.bytesSent, files: report.files.length, summary: report.summary, trace }));
-} else if (mode === "put") {
+} else if (mode === "put" || mode === "hash-put") {
   const j = job as PutJob;
+  if (mode === "hash-put") {
+    const first = [...j.files].sort((a, b) => a.size - b.size).find((f) => f.size > LFS_FROM_BYTES);
+    if (first && sha256Sync(first.path) !== first.oid) throw new Error(`${first.path} changed since the benchmark hashed it`);
+  }
   for (const f of j.files) await put(j.storageUrl, f);
 } else {
   throw new Error(`unknown mode ${mode}`);

@@ -7,7 +7,8 @@
  * time, peak RSS, CPU time). Before every run the double forgets the objects it stores, and each publish goes to
  * a new repo, so nothing is skipped. Each `--double` configuration gets its own double and its own row:
  * by default the double as the tests use it (multipart above 8 MiB, 8 MiB parts) and one that answers every
- * upload with a single PUT. Prints Markdown rows.
+ * upload with a single PUT. Each run also times the bound a publish can reach: the sha256 of the first file it
+ * sends to LFS (no byte of it may leave before), then the same plain PUTs. Prints Markdown rows.
  *
  *   npm run build && node dist/bench/publish.js [--dir /tmp/truecast-bench-publish] [--gb 1] [--shards 2]
  *     [--runs 3] [--double '{}' --double '{"multipartThreshold":1e12}'] [--concurrency 3] [--keep] [--trace]
@@ -103,10 +104,11 @@ async function publishRun(double: DoubleProcess, i: number): Promise<Run> {
   return t;
 }
 
-async function putRun(double: DoubleProcess, putJob: string, i: number): Promise<Run> {
+/** `mode` "put": the reference; "hash-put": the bound (the first LFS file's sha256, then the same PUTs). */
+async function putRun(double: DoubleProcess, putJob: string, i: number, mode: "put" | "hash-put" = "put"): Promise<Run> {
   settle();
-  const t: Run = { ...(await timeCommand("node:http PUT", process.execPath, [...nodeArgs, client, "put", putJob])), serverCpu: await double.reset() };
-  console.log(`  put ${i}: ${describe(t)}`);
+  const t: Run = { ...(await timeCommand(`node:http ${mode}`, process.execPath, [...nodeArgs, client, mode, putJob])), serverCpu: await double.reset() };
+  console.log(`  ${mode} ${i}: ${describe(t)}`);
   return t;
 }
 
@@ -128,14 +130,17 @@ for (const options of doubles) {
   await writeFile(putJob, JSON.stringify({ storageUrl: double.storageUrl, files } satisfies PutJob));
   const as: Run[] = [];
   const bs: Run[] = [];
+  const cs: Run[] = [];
   await double.reset();
   for (let i = 1; i <= runs; i++) {
     as.push(await publishRun(double, i));
     bs.push(await putRun(double, putJob, i));
+    cs.push(await putRun(double, putJob, i, "hash-put"));
   }
   const serverRss = await double.stop();
   const a = pick(as);
   const b = pick(bs);
+  const c = pick(cs);
   rows.push(
     `| ${shards} × ${(shardBytes / 1e9).toFixed(2)} GB shards + config + index, double: ${what}, median of ${runs} | ${a.seconds.toFixed(2)} s (${rate(a.seconds)}) | ${mb(a.peakRss)} | ` +
       `${b.seconds.toFixed(2)} s (${rate(b.seconds)}) | ${mb(b.peakRss)} | ${(b.seconds / a.seconds).toFixed(2)}× | ≥ 0.9×, ≤ 200 MB (issue 13) |`,
@@ -143,6 +148,8 @@ for (const options of doubles) {
   notes.push(
     `- double: ${what}: all runs publish ${as.map((x) => x.seconds.toFixed(2)).join(", ")} s, PUT ${bs.map((x) => x.seconds.toFixed(2)).join(", ")} s; ` +
       `median CPU: publish client ${a.cpu.toFixed(2)} s + double ${a.serverCpu.toFixed(2)} s, PUT client ${b.cpu.toFixed(2)} s + double ${b.serverCpu.toFixed(2)} s; double peak RSS ${mb(serverRss)}`,
+    `  bound (the first LFS file's sha256, which no publish can send a byte before, then the same PUTs): ${cs.map((x) => x.seconds.toFixed(2)).join(", ")} s, ` +
+      `median ${c.seconds.toFixed(2)} s, client CPU ${c.cpu.toFixed(2)} s: PUT / bound = ${(b.seconds / c.seconds).toFixed(2)}× (the best ratio a publish can reach here); publish reaches ${(c.seconds / a.seconds).toFixed(2)}× the bound`,
   );
 }
 console.log("\n| run | truecast publish | peak RSS | plain node:http PUT | peak RSS | throughput ratio | target |");

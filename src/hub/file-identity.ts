@@ -42,6 +42,11 @@ export function fileChanged(path: string, detail = "it was modified"): TruecastE
   );
 }
 
+/** The error for a file whose hash pass found it is not the file listed, or found it written to while hashing. */
+export function changedWhileHashed(path: string): TruecastError {
+  return fileChanged(path, "it is not the file listed, or was written to while it was hashed");
+}
+
 /**
  * Open `path` for reading and check, on the opened handle, that it is the file `id` names. Throws UNREADABLE when it
  * cannot be opened, VERIFY_FAILED when it is another file or changed; the caller closes the handle.

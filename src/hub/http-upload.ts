@@ -48,10 +48,26 @@ export const UPLOAD_READ_BYTES = 1024 * 1024;
 /**
  * Read buffers kept between requests while uploads run (each takes two): enough for what one publish sends at once
  * (3 files × 5 parts). When no upload is running they are let go, so an idle process holds none.
+ *
+ * An upload runs from its request's start until its answer arrives (or it fails), not only while its body is read:
+ * a part's whole body often fits in the socket buffers long before the server answers, and with the pool let go in
+ * that gap, measured on a 2 × 1 GB multipart publish, 409 of 484 parts allocated fresh buffers (430 MB in all),
+ * and the collector ran 35 full collections on a 10 MB heap to account for them.
  */
 const SPARE_BUFFERS_KEPT = 32;
 const spare: Buffer[] = [];
 let uploadsRunning = 0;
+
+/** Counts an upload as running until the returned function is called (once; later calls do nothing). */
+function holdPool(): () => void {
+  uploadsRunning++;
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    if (--uploadsRunning === 0) spare.length = 0;
+  };
+}
 
 function takeBuffer(): Buffer {
   return spare.pop() ?? Buffer.allocUnsafeSlow(UPLOAD_READ_BYTES);
@@ -88,7 +104,7 @@ function drainOrClose(req: ClientRequest): Promise<void> {
  */
 async function pumpFile(req: ClientRequest, blob: FileBlob, onBytes: (n: number) => void): Promise<void> {
   const reader = blob.reader();
-  uploadsRunning++;
+  const release = holdPool();
   const free = [takeBuffer(), takeBuffer()];
   let wake: (() => void) | null = null;
   let finished = false;
@@ -121,7 +137,7 @@ async function pumpFile(req: ClientRequest, blob: FileBlob, onBytes: (n: number)
     // The buffers no write holds go back now, the others from their write's callback.
     finished = true;
     for (const b of free.splice(0)) giveBuffer(b);
-    if (--uploadsRunning === 0) spare.length = 0;
+    release();
   }
 }
 
@@ -162,10 +178,14 @@ export const httpUpload: UploadTransport = (url, { method, headers, body, signal
     const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, headers: plain, agent });
     let answer: IncomingMessage | null = null;
     let settled = false;
+    // Until it settles, this request's body may be sent again soon by the next part: the read buffers stay pooled.
+    const release = holdPool();
+    req.once("close", release);
     /** Before the answer: the request fails. After: the answer's body fails (its reader sees the error). */
     const fail = (e: unknown) => {
       if (!settled) {
         settled = true;
+        release();
         signal?.removeEventListener("abort", onAbort);
         req.destroy();
         reject(e);
@@ -183,6 +203,7 @@ export const httpUpload: UploadTransport = (url, { method, headers, body, signal
       answer = res;
       if (settled) return void res.destroy();
       settled = true;
+      release();
       // Until the answer's body is read or dropped, an abort (the deadline, a cancelled upload) still stops it.
       res.once("close", () => signal?.removeEventListener("abort", onAbort));
       const status = res.statusCode ?? 0;

@@ -4,6 +4,7 @@
  */
 import { configName } from "../dtype/table.js";
 import { TruecastError } from "../errors.js";
+import { startEarlyHashes, type EarlyHash } from "./early-hash.js";
 import type { PublishEvent, PublishReport } from "./events.js";
 import { checkFolder } from "./folder-check.js";
 import { listFolderFiles, type LocalFile } from "./folder-files.js";
@@ -102,25 +103,40 @@ async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => v
     for (const v of inFlight.values()) bytes += v;
     emit({ type: "overall", bytes, total, files: filesDone, filesTotal: local.length });
   };
-  const session = await createUploadSession({
-    repoId: params.repoId, token: params.token, endpoint: params.endpoint, revision: params.revision, createPr: params.createPr,
-    public: params.public, fetch: params.fetch, retry: params.retry, sleep: params.sleep, timeouts: params.timeouts,
-    onProgress: (e) => {
-      emit(e);
-      if (e.type !== "file") return;
-      if (e.state === "uploading") inFlight.set(e.path, e.bytes);
-      else if (e.state !== "hashing") {
-        inFlight.delete(e.path);
-        done.set(e.path, e.total);
-        filesDone++;
-      }
-      overall();
-    },
-  });
+  const onProgress = (e: PublishEvent) => {
+    emit(e);
+    if (e.type !== "file") return;
+    if (e.state === "uploading") inFlight.set(e.path, e.bytes);
+    else if (e.state !== "hashing") {
+      inFlight.delete(e.path);
+      done.set(e.path, e.total);
+      filesDone++;
+    }
+    overall();
+  };
+  // Smallest first: no byte of an LFS file leaves before its sha256 is known, so the first upload waits for a whole
+  // hash; the smallest file makes that wait shortest (a last shard is often much smaller than the others), and every
+  // later, larger file is hashed while the ones before it upload. The report keeps the folder's order.
+  const bySize = [...local].sort((a, b) => a.size - b.size);
+  const cancel = new AbortController();
+  // The first files the pool will hash, started now: their hashes run while the Hub is asked about the token, the
+  // repository and the branch, instead of after.
+  const early = startEarlyHashes(bySize, Math.min(HASHES_AT_ONCE, params.concurrency ?? DEFAULT_CONCURRENCY), cancel.signal, onProgress);
+  let session: UploadSession;
+  try {
+    session = await createUploadSession({
+      repoId: params.repoId, token: params.token, endpoint: params.endpoint, revision: params.revision, createPr: params.createPr,
+      public: params.public, fetch: params.fetch, retry: params.retry, sleep: params.sleep, timeouts: params.timeouts, onProgress,
+    });
+  } catch (e) {
+    cancel.abort();
+    throw e;
+  }
 
   try {
-    return await uploadAndCommit(params, emit, session, local, check);
+    return await uploadAndCommit(params, emit, session, { bySize, local, early, cancel }, check);
   } catch (e) {
+    cancel.abort();
     throw await abandonAfter(session, e);
   }
 }
@@ -129,20 +145,19 @@ async function uploadAndCommit(
   params: PublishFolderParams,
   emit: (e: PublishEvent) => void,
   session: UploadSession,
-  local: LocalFile[],
+  files: { bySize: LocalFile[]; local: LocalFile[]; early: Map<string, EarlyHash>; cancel: AbortController },
   check: Awaited<ReturnType<typeof checkFolder>>,
 ): Promise<PublishReport> {
   emit({ type: "phase", phase: "uploading" });
-  const cancel = new AbortController();
-  // Smallest first: no byte of an LFS file leaves before its sha256 is known, so the first upload waits for a whole
-  // hash; the smallest file makes that wait shortest (a last shard is often much smaller than the others), and every
-  // later, larger file is hashed while the ones before it upload. The report keeps the folder's order.
-  const bySize = [...local].sort((a, b) => a.size - b.size);
+  const { bySize, local, early, cancel } = files;
   const sent: UploadedFile[] = await runUploadPool({
     items: bySize,
     limit: params.concurrency ?? DEFAULT_CONCURRENCY,
     hashesAtOnce: HASHES_AT_ONCE,
-    work: (f, hashed) => session.uploadFile(f.localPath, f.pathInRepo, { signal: cancel.signal, onHashed: hashed, expect: f.identity }),
+    work: (f, hashed) => {
+      const earlyHash = early.get(f.localPath);
+      return session.uploadFile(f.localPath, f.pathInRepo, { signal: cancel.signal, onHashed: hashed, expect: f.identity, ...(earlyHash && { earlyHash }) });
+    },
     onFirstError: () => cancel.abort(),
   });
   const byPath = new Map(sent.map((u) => [u.pathInRepo, u]));

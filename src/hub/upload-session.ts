@@ -12,7 +12,8 @@
 import { TruecastError } from "../errors.js";
 import type { FileState, PublishEvent } from "./events.js";
 import { FileBlob } from "./file-blob.js";
-import { fileChanged, type FileIdentity } from "./file-identity.js";
+import type { EarlyHash } from "./early-hash.js";
+import { changedWhileHashed, type FileIdentity } from "./file-identity.js";
 import { hashRegularFile } from "./file-hash.js";
 import { sha256OnWorker, warmSha256Worker } from "../util/file-sha256.js";
 import { createHubFetch, type HubFetchHooks } from "./hub-fetch.js";
@@ -110,6 +111,11 @@ export interface UploadFileOptions {
    * hash (on its worker thread) overlaps this file's upload instead of running beside this file's hash.
    */
   onHashed?: () => void;
+  /**
+   * This file's sha256, already being computed from `expect` (early-hash.ts; only for a file over
+   * MAX_REGULAR_FILE_BYTES, which goes to LFS whatever preupload says): used instead of hashing it again.
+   */
+  earlyHash?: EarlyHash;
 }
 
 export interface CommitOptions {
@@ -205,7 +211,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
       opts.onHashed?.();
     };
     try {
-      return await upload(localPath, pathInRepo, opts.signal, hashed, opts.expect);
+      return await upload(localPath, pathInRepo, opts.signal, hashed, opts.expect, opts.earlyHash);
     } finally {
       hashed();
     }
@@ -213,6 +219,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
 
   async function upload(
     localPath: string, pathInRepo: string, signal: AbortSignal | undefined, hashed: () => void, expect: FileIdentity | undefined,
+    early: EarlyHash | undefined,
   ): Promise<UploadedFile> {
     const blob = await FileBlob.open(localPath, expect);
     const size = blob.size;
@@ -241,9 +248,14 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
         report("in-commit", size, true);
         return { localPath, pathInRepo, size, oid: sha256, lfs: false, sent: false, gitOid, identity };
       }
-      report("hashing", 0, true);
-      const oid = await sha256OnWorker({
-        path: localPath, ...identity, changed: (p) => fileChanged(p, "it is not the file listed, or was written to while it was hashed"), onProgress: (b) => report("hashing", b), ...(signal && { signal }) });
+      report("hashing", early?.bytes ?? 0, true);
+      let oid: string;
+      if (early && size > MAX_REGULAR_FILE_BYTES) {
+        early.onProgress = (b) => report("hashing", b);
+        oid = await early.oid;
+      } else {
+        oid = await sha256OnWorker({ path: localPath, ...identity, changed: changedWhileHashed, onProgress: (b) => report("hashing", b), ...(signal && { signal }) });
+      }
       report("hashing", size, true);
       hashed();
       const action = await lfsBatch({ ...call, oid, size });

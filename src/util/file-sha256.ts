@@ -19,6 +19,8 @@ const PROGRESS_BYTES = 32 * 1024 * 1024;
 const MAX_IDLE_WORKERS = 2;
 
 const idle: Worker[] = [];
+/** Jobs running now: each one's worker is idle again when it ends, ready for the next file. */
+let busy = 0;
 
 export interface FileSha256Params {
   path: string;
@@ -59,10 +61,11 @@ function newWorker(): Worker {
 
 /**
  * Start a worker ahead of the first file, so its start-up overlaps the Hub calls
- * that come before any hash. It waits unref'd, so it never keeps the process alive.
+ * that come before any hash. It waits unref'd, so it never keeps the process alive. None is started while a hash
+ * runs (a publish's first files are hashed from the start): that one's worker comes back for the next file.
  */
 export function warmSha256Worker(): void {
-  if (idle.length > 0) return;
+  if (idle.length > 0 || busy > 0) return;
   const worker = newWorker();
   worker.unref();
   idle.push(worker);
@@ -73,8 +76,12 @@ export function sha256OnWorker(params: FileSha256Params): Promise<string> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   const worker = idle.pop() ?? newWorker();
   worker.ref();
+  busy++;
   return new Promise<string>((resolve, reject) => {
+    let ended = false;
     const cleanup = () => {
+      if (!ended) busy--;
+      ended = true;
       worker.off("message", onMessage);
       worker.off("error", onError);
       worker.off("exit", onExit);

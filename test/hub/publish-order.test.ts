@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { copyFile, stat, utimes, writeFile } from "node:fs/promises";
+import { readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { PublishEvent } from "../../src/hub/events.js";
 import { FileBlob } from "../../src/hub/file-blob.js";
@@ -24,9 +24,14 @@ test("never more than two shards hash at once, each uploads once hashed, and all
   const d = await startHubDouble();
   const t = await tempDir();
   try {
-    // 12.8 MB shards, plus a third copy of shard 2 under another name: the third hash must wait for the first.
-    await writeModelFolder(t.dir, { rows: 400_000 });
-    await copyFile(join(t.dir, SHARD2), join(t.dir, "extra.safetensors"));
+    // Shards of 25.6 and 12.8 MB, plus a third file of shard 2's size under another name: the third hash must wait for the
+    // first. All are over the 10 MB up to which a file may travel inside the commit, so all three are hashed for LFS
+    // whatever the Hub says, and the first two from the start (while the Hub is asked about the token and the repo).
+    await writeModelFolder(t.dir, { rows: 800_000 });
+    // Another last byte: the same bytes would be one LFS object, sent twice at once (the double keeps one multipart upload per object).
+    const extra = await readFile(join(t.dir, SHARD2));
+    extra.writeUInt8((extra.at(-1) ?? 0) ^ 1, extra.length - 1);
+    await writeFile(join(t.dir, "extra.safetensors"), extra);
     const events: PublishEvent[] = [];
     const report = await publishFolder({ folder: t.dir, repoId: "acme/ordered", token: "hf_write", endpoint: d.url, concurrency: 3, force: true, sleep: async () => undefined, onProgress: (e) => events.push(e) });
     const files = events.filter((e): e is Extract<PublishEvent, { type: "file" }> => e.type === "file");
@@ -65,7 +70,8 @@ test("the smallest LFS file is hashed and sent first (the first upload waits for
     const events: PublishEvent[] = [];
     // One upload at a time, so the order of the events is the order of the uploads.
     const report = await publishFolder({ folder: t.dir, repoId: "acme/smallest", token: "hf_write", endpoint: d.url, concurrency: 1, sleep: async () => undefined, onProgress: (e) => events.push(e) });
-    const firsts = [...new Set(events.flatMap((e) => (e.type === "file" && e.path.endsWith(".safetensors") ? [e.path] : [])))];
+    // (Shard 1, over 10 MB, is hashed from the start, beside the calls before the first upload; the order of the uploads is what counts.)
+    const firsts = [...new Set(events.flatMap((e) => (e.type === "file" && e.path.endsWith(".safetensors") && e.state !== "hashing" ? [e.path] : [])))];
     assert.deepEqual(firsts, [SHARD2, SHARD1]);
     assert.deepEqual(report.files.filter((f) => f.lfs).map((f) => f.path), [SHARD1, SHARD2]);
     assert.equal(report.shardsBitExact, 2);
