@@ -78,12 +78,12 @@ export class ViewSpill {
     const spill = new ViewSpill(p, handle, kept, new Float64Array(windows * (nb + 1)), walks);
     try {
       let fileAt = 0;
+      // The view never maps two of its elements to one storage element, so a window packs into its own size.
+      const packed = new Uint8Array(Math.min(p.extent, p.windowElems) * p.itemSize);
       for (let w = 0; w < windows; w++) {
         const from = p.lo + w * p.windowElems;
         const count = Math.min(p.windowElems, p.lo + p.extent - from);
         const src = await p.readStorage(from, count);
-        // The view never maps two of its elements to one storage element, so a window packs into its own size.
-        const packed = new Uint8Array(src.length);
         let n = 0;
         for (let j = 0; j < nb; j++) {
           spill.at[w * (nb + 1) + j] = fileAt + n * p.itemSize;

@@ -3,7 +3,8 @@
  * them into a dense run (first pass of a spilled view) and to unpack that run into the block's row-major output
  * (second pass). Both passes make the same walk, so the packed run needs no indices: its n-th element is the walk's
  * n-th. Dims are visited largest stride outermost and each dim's in-slice indices are found by division, so the
- * walk costs the elements it copies plus one step per line that meets the slice.
+ * walk costs the elements it copies plus one step per line that meets the slice; the two innermost dims are walked
+ * in tiles so that a transpose stays within a few cache lines on both sides.
  */
 
 /** A block of a view: shape, storage strides and row-major output strides, in elements. */
@@ -14,6 +15,9 @@ export interface BlockDims {
 }
 
 type Words = Uint32Array | Uint16Array | Uint8Array;
+
+/** Indices of the innermost dim walked at a time for each index of the dim above it (see `#walk`). */
+const TILE = 128;
 
 /** Elements `dims` spans in the storage (1 + Σ (n − 1) × stride). */
 export function extentOf(dims: Pick<BlockDims, "shape" | "stride">): number {
@@ -55,7 +59,9 @@ export class SliceWalk {
   #pack = true;
 
   constructor(dims: BlockDims, readonly itemSize: number) {
-    const order = dims.shape.map((_, d) => d);
+    // Size-1 dims change nothing (a block of one row): left out, so the innermost loop runs along a real dim.
+    const order = dims.shape.map((_, d) => d).filter((d) => (dims.shape[d] ?? 1) !== 1);
+    if (order.length === 0) order.push(0);
     order.sort((a, b) => (dims.stride[b] ?? 0) - (dims.stride[a] ?? 0) || a - b);
     this.#width = itemSize % 4 === 0 ? 4 : itemSize % 2 === 0 ? 2 : 1;
     this.#k = itemSize / this.#width;
@@ -112,24 +118,49 @@ export class SliceWalk {
       i1 = Math.min(n, Math.floor((last - b) / s) + 1);
     }
     const os = this.#outStride[l] ?? 0;
-    if (l < this.#shape.length - 1) {
+    const nd = this.#shape.length;
+    if (l < nd - 2) {
       for (let i = i0; i < i1; i++) this.#walk(l + 1, b + i * s, o + i * os);
-      return;
+    } else if (l === nd - 1) {
+      this.#run(b, o, 0, n);
+    } else {
+      // The two innermost dims in tiles of TILE indices of the inner one: a transpose then reads and writes a few
+      // dozen cache lines at a time instead of one line per element on one side.
+      const nInner = this.#shape[l + 1] ?? 1;
+      for (let t = 0; t < nInner; t += TILE) {
+        const end = Math.min(nInner, t + TILE);
+        for (let i = i0; i < i1; i++) this.#run(b + i * s, o + i * os, t, end);
+      }
+    }
+  }
+
+  /** The innermost dim's indices in [from, to) whose elements lie in the slice (line start `b`, output `o`). */
+  #run(b: number, o: number, from: number, to: number): void {
+    const l = this.#shape.length - 1;
+    const s = this.#stride[l] ?? 0;
+    const os = this.#outStride[l] ?? 0;
+    const last = this.#count - 1;
+    let i0 = from;
+    let i1 = to;
+    if (s === 0) {
+      if (b < 0 || b > last) return;
+    } else {
+      i0 = Math.max(from, Math.ceil(-b / s));
+      i1 = Math.min(to, Math.floor((last - b) / s) + 1);
     }
     const k = this.#k;
     const src = this.#src;
     const dst = this.#dst;
     const step = s * k;
-    let w = o + i0 * os;
     let nAt = this.#n;
     if (this.#pack) {
-      let from = (b + i0 * s) * k;
-      if (k === 1) for (let i = i0; i < i1; i++, from += step) dst[nAt++] = src[from] as number;
-      else for (let i = i0; i < i1; i++, from += step) for (let j = 0; j < k; j++) dst[nAt++] = src[from + j] as number;
-    } else if (k === 1) {
-      for (let i = i0; i < i1; i++, w += os) dst[w] = src[nAt++] as number;
+      let at = (b + i0 * s) * k;
+      if (k === 1) for (let i = i0; i < i1; i++, at += step) dst[nAt++] = src[at] as number;
+      else for (let i = i0; i < i1; i++, at += step) for (let j = 0; j < k; j++) dst[nAt++] = src[at + j] as number;
     } else {
-      for (let i = i0; i < i1; i++, w += os) for (let j = 0; j < k; j++) dst[w + j] = src[nAt++] as number;
+      let w = o + i0 * os;
+      if (k === 1) for (let i = i0; i < i1; i++, w += os) dst[w] = src[nAt++] as number;
+      else for (let i = i0; i < i1; i++, w += os) for (let j = 0; j < k; j++) dst[w + j] = src[nAt++] as number;
     }
     this.#n = nAt;
   }
