@@ -64,7 +64,10 @@ export class ViewSpill {
   /** Pass 1: the storage span read once into the scratch file, packed by block. */
   static async create(p: ViewSpillParams): Promise<ViewSpill> {
     const path = join(p.dir, `.truecast-view-${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
-    const handle = await open(path, "wx+", 0o600);
+    const handle = await open(path, "wx+", 0o600).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOSPC" || e.code === "EDQUOT") throw e; // the export tells what space is missing
+      throw new TruecastError("INTERNAL", `cannot make a scratch file in ${p.dir} (${e.code ?? e.message})`, { cause: e });
+    });
     let kept: string | undefined = path;
     try {
       await unlink(path);

@@ -3,7 +3,8 @@
  * storage span is far over the span bound, with tiles of a few bytes, is read in about span / window reads of its
  * storage and about its span in bytes (tile by tile it took a read per tile: ~680,000 reads of 112 bytes for the
  * 72 MiB view at a 1 MiB bound), bit-identical to torch's `.contiguous()`, also through an export, which lends its
- * staging folder for the scratch file and leaves nothing of it behind.
+ * staging folder for the scratch file and leaves nothing of it behind; read from a Hub repo, a request per window
+ * (tile by tile it was a request per few tiles).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -16,7 +17,10 @@ import { isTorchTensor, type TorchTensor } from "../../../src/formats/torch/rebu
 import { viewChunks } from "../../../src/formats/torch/read-view.js";
 import { fileAccess, type RandomAccess } from "../../../src/formats/zip.js";
 import { openSafetensorsFolder } from "../../../src/sources/safetensors.js";
+import { openStore } from "../../../src/store/open-store.js";
 import { repoRoot, tempDir } from "../../helpers.js";
+import { startHubDouble } from "../../support/hub-double.js";
+import { hubEnv } from "../../store/hub-repo-fixture.js";
 
 const PYTHON = process.env["TRUECAST_TORCH_PYTHON"] ?? "/usr/bin/python3";
 const HAS_TORCH = spawnSync(PYTHON, ["-c", "import torch"]).status === 0;
@@ -49,13 +53,13 @@ describe("very wide strided views", { skip: HAS_TORCH ? false : `${PYTHON} canno
     ({ dir, cleanup } = await tempDir());
     const py = spawnSync(PYTHON, [join(repoRoot(), "test", "formats", "torch", "wide_views.py"), dir], { encoding: "utf8" });
     assert.equal(py.status, 0, py.stderr);
+    await mkdir(join(dir, "scratch"));
   });
   after(() => cleanup());
 
   it("read their span once in window-sized reads, bit-identically, through a scratch file", async () => {
     const path = join(dir, "wide.pt");
     const scratchDir = join(dir, "scratch");
-    await mkdir(scratchDir);
     const handle = await open(path, "r");
     try {
       const inner = fileAccess(handle, (await handle.stat()).size);
@@ -88,6 +92,31 @@ describe("very wide strided views", { skip: HAS_TORCH ? false : `${PYTHON} canno
     }
   });
 
+  it("read from a Hub repo in a request per window", async () => {
+    const d = await startHubDouble();
+    try {
+      await d.state.seed("acme/wide", { "small.pt": await readFile(join(dir, "small.pt")) });
+      const store = await openStore("hf://acme/wide", { env: await hubEnv(d) });
+      const file = await store.open("small.pt");
+      const ck = await readTorchCheckpoint({ file, fileName: "small.pt" });
+      assert.ok(ck.value instanceof Map);
+      const scratchDir = join(dir, "scratch");
+      for (const [name, v] of ck.value) {
+        const tensor = (isTorchTensor(v) ? v : assert.fail(`${String(name)}: not a tensor`)) as unknown as TorchTensor;
+        const windowBytes = 1024 * 1024;
+        const before = store.stats();
+        const parts: Uint8Array[] = [];
+        for await (const c of viewChunks({ path: "small.pt", tensor, chunkSize: 1024 * 1024, file, spanBytes: 1024 * 1024, windowBytes, scratchDir })) parts.push(c);
+        assert.ok(Buffer.concat(parts).equals(await readFile(join(dir, "wide", `${String(name)}.bin`))), `${String(name)}: bytes differ from torch's .contiguous()`);
+        const requests = store.stats().requests - before.requests;
+        assert.ok(requests <= Math.ceil(spanOf(tensor) / windowBytes) + 1, `${String(name)}: ${requests} requests for a span of ${spanOf(tensor)} bytes`);
+      }
+      await store.close();
+    } finally {
+      await d.stop();
+    }
+  });
+
   it("export as torch's .contiguous() bytes, the 72 MiB view made beside the shards, nothing of it left", async () => {
     const out = join(dir, "out");
     const report = await exportModel({ source: join(dir, "wide.pt"), out, modelCard: false });
@@ -104,6 +133,6 @@ describe("very wide strided views", { skip: HAS_TORCH ? false : `${PYTHON} canno
       await m.close();
     }
     assert.deepEqual((await readdir(out)).filter((n) => !/^(model\.safetensors|truecast-report\.json)$/.test(n)), []);
-    assert.deepEqual((await readdir(dir)).filter((n) => !["out", "scratch", "wide", "wide.pt"].includes(n)), [], "no staging folder nor scratch file left");
+    assert.deepEqual((await readdir(dir)).filter((n) => !["out", "scratch", "small.pt", "wide", "wide.pt"].includes(n)), [], "no staging folder nor scratch file left");
   });
 });

@@ -3,6 +3,7 @@
 usage: wide_views.py OUT_DIR
   wide.pt  views whose tiles are a few bytes at the test's span bound (random bits: NaN payloads must survive)
   wide/<name>.bin  each view's .contiguous() bytes
+  small.pt  the two views that share a storage, alone (6 MB, read from a Hub double in the test)
   Views: a transposed 72 MiB float32 weight (over the default 64 MiB span bound too); two views sharing one bfloat16
   storage; odd-sized, offset views of 1-byte, 2-byte and 8-byte dtypes; a 3-D permute.
 """
@@ -34,6 +35,7 @@ views = {
     "permuted": bits((12, 97, 1031), torch.float16).permute(2, 0, 1),
 }
 torch.save(views, os.path.join(out, "wide.pt"))
+torch.save({k: views[k] for k in ("shared_t", "shared_slice_t")}, os.path.join(out, "small.pt"))
 os.makedirs(os.path.join(out, "wide"), exist_ok=True)
 for name, t in views.items():
     c = t.contiguous()
