@@ -35,6 +35,11 @@ export const VIEW_PAGE_BYTES = 4096;
  * a folder): reading it tile by tile would take a read per tile, and over hf:// a request per tile.
  */
 export const VIEW_SPILL_TILE_BYTES = 256 * 1024;
+/**
+ * Most pieces (windows × blocks) a spill keeps the place of (8 bytes each): the table grows with the square of the
+ * view's size, so a view that would need more (tens of GB at the default bounds) is read tile by tile instead.
+ */
+export const VIEW_SPILL_MAX_PIECES = 4 * 1024 * 1024;
 
 export interface ViewChunksParams {
   /** The checkpoint file. */
@@ -138,11 +143,19 @@ async function* blockChunks(p: ViewChunksParams, file: RandomAccess): AsyncGener
   }
   // Tiles of a few bytes each would make as many reads: a dense view that maps no two elements to one storage
   // element is then made through a scratch file instead, when the caller lends a folder for it.
-  const spill = whole === undefined && p.scratchDir !== undefined && extentOf(tileOf([k, ...inside], g)) * size < VIEW_SPILL_TILE_BYTES &&
-      isInjective({ shape, stride }) && 2 * Number(numelOf(shape)) >= extent
+  const spills = whole === undefined && p.scratchDir !== undefined &&
+    extentOf(tileOf([k, ...inside], g)) * size < VIEW_SPILL_TILE_BYTES && // tiles this small: a read each
+    isInjective({ shape, stride }) && 2 * Number(numelOf(shape)) >= extent && // the span packs into the view's size
+    Math.ceil(extent / (window / size)) * (blocks.length + 1) <= VIEW_SPILL_MAX_PIECES;
+  const spill = spills && p.scratchDir !== undefined
     ? await ViewSpill.create({
       dir: p.scratchDir, itemSize: size, lo: t.storageOffset, extent, windowElems: window / size, blocks, rowBytes: rowNumel * size,
-      dimsOf: (rows) => tileOf([k, ...after], rows), readStorage: (lo, count) => readSpan(file, p, lo, count, window),
+      dimsOf: (rows) => tileOf([k, ...after], rows),
+      // One read per window (count is at most a window), used as it comes unless its words are misaligned.
+      readStorage: async (lo, count) => {
+        const b = await readExact(file, p.path, t.storage.byteOffset + lo * size, count * size);
+        return b.byteOffset % 8 === 0 ? b : b.slice();
+      },
     })
     : undefined;
   try {

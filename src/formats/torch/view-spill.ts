@@ -35,7 +35,7 @@ export interface ViewSpillParams {
   readonly rowBytes: number;
   /** A block's dims for a row count. */
   readonly dimsOf: (rows: number) => BlockDims;
-  /** Storage elements [lo, lo + count) as a fresh buffer (offset 0). */
+  /** Storage elements [lo, lo + count) (at most a window), in a buffer whose offset is a multiple of 8. */
   readonly readStorage: (lo: number, count: number) => Promise<Uint8Array>;
 }
 
@@ -60,6 +60,9 @@ export class ViewSpill {
     private readonly at: Float64Array,
     private readonly walks: Map<number, SliceWalk>,
   ) {}
+
+  /** Pass 2's read buffer, grown to the largest piece (at most a window or a block). */
+  private piece = new Uint8Array(0);
 
   /** Pass 1: the storage span read once into the scratch file, packed by block. */
   static async create(p: ViewSpillParams): Promise<ViewSpill> {
@@ -120,14 +123,13 @@ export class ViewSpill {
     const nb = p.blocks.length;
     const out = new Uint8Array(blk.rows * p.rowBytes);
     const walk = this.walk(blk.rows);
-    let piece = new Uint8Array(0);
     const windows = this.at.length / (nb + 1);
     for (let w = 0; w < windows; w++) {
       const start = this.at[w * (nb + 1) + j] ?? 0;
       const length = (this.at[w * (nb + 1) + j + 1] ?? 0) - start;
       if (length === 0) continue;
-      if (piece.length < length) piece = new Uint8Array(length);
-      const part = piece.subarray(0, length);
+      if (this.piece.length < length) this.piece = new Uint8Array(length);
+      const part = this.piece.subarray(0, length);
       await readAll(this.handle, part, start, "a spilled view");
       const from = p.lo + w * p.windowElems;
       walk.unpack(part, Math.min(p.windowElems, p.lo + p.extent - from), blk.base - from, out);
