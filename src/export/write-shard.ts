@@ -1,4 +1,5 @@
 import { open, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
 import { TruecastError } from "../errors.js";
 import { isFloatDType } from "../dtype/table.js";
 import { createDigest } from "../util/digest.js";
@@ -176,7 +177,8 @@ export async function writeShard(params: {
       if (converting && !(isFloatDType(ref.dtype) && isFloatDType(outDtype))) {
         throw new TruecastError("UNSUPPORTED_DTYPE", `tensor "${ref.name}": cannot convert ${ref.dtype} to ${outDtype}`);
       }
-      const read = prefetch(ref.chunks(CHUNK_SIZE, pool.alloc), READ_AHEAD);
+      // A very wide strided view may keep a scratch file beside the shard, in the folder the export owns.
+      const read = prefetch(ref.chunks(CHUNK_SIZE, pool.alloc, { scratchDir: dirname(params.path) }), READ_AHEAD);
       const caster =
         converting && isFloatDType(ref.dtype) && isFloatDType(outDtype)
           ? castStream({ source: read, from: ref.dtype, to: outDtype, pool: params.castPool, alloc: pool.alloc, release: pool.release })

@@ -99,7 +99,7 @@ function renamed(ref: TensorRef, name: string): TensorRef {
     shape: ref.shape,
     byteLength: ref.byteLength,
     origin: ref.origin,
-    chunks: (chunkSize: number) => ref.chunks(chunkSize),
+    chunks: (chunkSize, _alloc, opts) => ref.chunks(chunkSize, undefined, opts),
   };
 }
 

@@ -26,12 +26,22 @@ export interface TensorRef {
    * reads from a file may read into buffers `alloc(byteLength)` returns (the consumer recycles them, so that
    * large copies touch no new memory); a source that computes its bytes may ignore it.
    */
-  chunks(chunkSize: number, alloc?: (byteLength: number) => Uint8Array): AsyncIterable<Uint8Array>;
+  chunks(chunkSize: number, alloc?: (byteLength: number) => Uint8Array, opts?: ChunkOptions): AsyncIterable<Uint8Array>;
   /**
    * What computed these bytes when they are not the checkpoint's own ("LoRA merge"); absent for bytes read
    * from the source as they are. Computed tensors are never counted as bit-exact copies.
    */
   readonly computed?: string;
+}
+
+/** What a consumer lends a tensor's reader. */
+export interface ChunkOptions {
+  /**
+   * A folder the consumer owns (an export's staging folder) where a source may keep a scratch file while it makes
+   * the tensor's bytes (a very wide strided torch view), removed when the read ends; without it the source makes
+   * them without one, perhaps more slowly.
+   */
+  readonly scratchDir?: string;
 }
 
 /** Which input of a run a source file belongs to. */

@@ -20,7 +20,7 @@ import { storeFileName, type ModelStore } from "../store/store.js";
 import { checkShardContents, checkShardFiles } from "./shard-index.js";
 import { storeCarriedFiles, type StoreCarriedFiles } from "./store-carried-files.js";
 import { localRoot, readStoreSideFile, storeRangeChunks, storeWeightFiles, topLevelFiles, withStoreFile } from "./store-files.js";
-import type { SourceModel, TensorRef } from "./tensor-ref.js";
+import type { ChunkOptions, SourceModel, TensorRef } from "./tensor-ref.js";
 
 export const TORCH_SINGLE_NAME = "pytorch_model.bin";
 export const TORCH_INDEX_NAME = "pytorch_model.bin.index.json";
@@ -131,20 +131,20 @@ class TorchTensorRef implements TensorRef {
     this.byteLength = Number(numelOf(tensor.shape)) * tensor.itemSize;
   }
 
-  chunks(chunkSize: number, alloc?: (n: number) => Uint8Array): AsyncIterable<Uint8Array> {
+  chunks(chunkSize: number, alloc?: (n: number) => Uint8Array, opts?: ChunkOptions): AsyncIterable<Uint8Array> {
     const { store, path } = this.file;
     const t = this.tensor;
-    if (!isContiguous(t)) return storeViewChunks(store, path, t, chunkSize);
+    if (!isContiguous(t)) return storeViewChunks(store, path, t, chunkSize, opts?.scratchDir);
     const start = t.storage.byteOffset + t.storageOffset * t.itemSize;
     return storeRangeChunks({ store, path, start, length: this.byteLength, chunkSize, ...(alloc ? { alloc } : {}) });
   }
 }
 
 /** A strided view's logical bytes, read from the store's file opened for this read and closed after it. */
-async function* storeViewChunks(store: ModelStore, path: string, tensor: StridedView & { readonly storage: { readonly byteOffset: number } }, chunkSize: number): AsyncGenerator<Uint8Array, void, undefined> {
+async function* storeViewChunks(store: ModelStore, path: string, tensor: StridedView & { readonly storage: { readonly byteOffset: number } }, chunkSize: number, scratchDir: string | undefined): AsyncGenerator<Uint8Array, void, undefined> {
   const file = await store.open(path);
   try {
-    yield* viewChunks({ path: storeFileName(store, path), tensor, chunkSize, file });
+    yield* viewChunks({ path: storeFileName(store, path), tensor, chunkSize, file, ...(scratchDir === undefined ? {} : { scratchDir }) });
   } finally {
     await file.close();
   }

@@ -6,13 +6,20 @@
  * is one range, and for views made by torch (permutes, transposes, slices and steps of a contiguous tensor) no two
  * tiles, of one block or of two, share a byte, so the view reads about its span once whatever its strides.
  * Neighbouring tiles are read together when what lies between them is less than a page, or at most what the read
- * already holds (a read is never more than twice what it needs). Memory: one block and one read of at most the
- * window; a whole storage larger than the bound is never loaded.
+ * already holds (a read is never more than twice what it needs). Tiles of a few bytes (a very wide transpose: a block
+ * of output rows takes a few bytes of each storage row) would make a read each; such a view, when dense and
+ * free of overlaps, is instead made in two passes through a scratch file in a folder the caller lends
+ * (view-spill.ts): the span read once in window-sized reads. Memory: one block and one read of at most the window
+ * (a spill: a window and its packed copy, then a block and one piece); a whole storage larger than the bound is
+ * never loaded.
  */
 import { open } from "node:fs/promises";
 import { TruecastError } from "../../errors.js";
 import { numelOf, type StridedView } from "./layout.js";
 import { fileAccess, type RandomAccess } from "../zip.js";
+import { Gatherer, Odometer } from "./view-gather.js";
+import { ViewSpill, type SpillBlock } from "./view-spill.js";
+import { extentOf, isInjective } from "./view-walk.js";
 
 /** Largest storage range read at once (a tile larger than this is read in pieces of this size). */
 export const VIEW_WINDOW_BYTES = 16 * 1024 * 1024;
@@ -23,6 +30,16 @@ export const VIEW_WINDOW_BYTES = 16 * 1024 * 1024;
 export const VIEW_SPAN_BYTES = 64 * 1024 * 1024;
 /** Gaps under this are read through: the storage below reads whole pages anyway. */
 export const VIEW_PAGE_BYTES = 4096;
+/**
+ * A view over the span bound whose tiles span less than this is made through a scratch file (when the caller lends
+ * a folder): reading it tile by tile would take a read per tile, and over hf:// a request per tile.
+ */
+export const VIEW_SPILL_TILE_BYTES = 256 * 1024;
+/**
+ * Most pieces (windows × blocks) a spill keeps the place of (8 bytes each): the table grows with the square of the
+ * view's size, so a view that would need more (tens of GB at the default bounds) is read tile by tile instead.
+ */
+export const VIEW_SPILL_MAX_PIECES = 4 * 1024 * 1024;
 
 export interface ViewChunksParams {
   /** The checkpoint file. */
@@ -34,6 +51,13 @@ export interface ViewChunksParams {
   readonly windowBytes?: number;
   /** Largest storage span gathered in memory, and largest output block; default {@link VIEW_SPAN_BYTES}. */
   readonly spanBytes?: number;
+  /**
+   * A folder the caller owns (an export's staging folder) where a view too wide to read in large reads tile by tile
+   * is made in two passes through a scratch file (unlinked as soon as it is made, where the system allows; else
+   * removed when the read ends, fails or is abandoned).
+   * Without it such a view is read tile by tile.
+   */
+  readonly scratchDir?: string;
   /** Read through this instead of opening `path` (tests count reads). */
   readonly file?: RandomAccess;
 }
@@ -61,97 +85,6 @@ export async function* viewChunks(p: ViewChunksParams): AsyncGenerator<Uint8Arra
   }
 }
 
-/**
- * Copies the elements of a strided block of the view (shape, storage strides, output strides in elements) from a
- * slice of the storage into a row-major output buffer. The dim with the largest stride is scanned innermost, its
- * in-range indices found by division, so a slice that holds part of the block costs its elements plus one step
- * per line.
- */
-class Gatherer {
-  readonly #shape: readonly number[];
-  readonly #stride: readonly number[];
-  readonly #outStride: readonly number[];
-  readonly #q: number;
-  readonly #k: number;
-  readonly #width: 1 | 2 | 4;
-  readonly #out: Uint32Array | Uint16Array | Uint8Array;
-
-  constructor(shape: readonly number[], stride: readonly number[], outStride: readonly number[], readonly itemSize: number, out: Uint8Array) {
-    this.#shape = shape;
-    this.#stride = stride;
-    this.#outStride = outStride;
-    let q = shape.length - 1; // scanned dim: the largest stride (ties: the innermost)
-    for (let d = shape.length - 1; d >= 0; d--) if ((stride[d] ?? 0) > (stride[q] ?? 0)) q = d;
-    this.#q = q;
-    // Buffers are freshly allocated (offset 0): copy words of 4, 2 or 1 bytes, k per element.
-    this.#width = itemSize % 4 === 0 ? 4 : itemSize % 2 === 0 ? 2 : 1;
-    this.#k = itemSize / this.#width;
-    this.#out = this.#words(out);
-  }
-
-  #words(b: Uint8Array): Uint32Array | Uint16Array | Uint8Array {
-    const w = this.#width;
-    return w === 4 ? new Uint32Array(b.buffer, b.byteOffset, b.length >> 2) : w === 2 ? new Uint16Array(b.buffer, b.byteOffset, b.length >> 1) : b;
-  }
-
-  /**
-   * Copy every element of the block that lies in `src`: `base` is the storage element of the block's index 0
-   * counted from `src`'s first element (negative when the block starts before it); `outBase` its output element.
-   */
-  copy(src: Uint8Array, base: number, outBase: number): void {
-    const shape = this.#shape;
-    const stride = this.#stride;
-    const outStride = this.#outStride;
-    const nd = shape.length;
-    const q = this.#q;
-    const k = this.#k;
-    const sa = this.#words(src);
-    const oa = this.#out;
-    const count = src.length / this.itemSize;
-    const n = shape[q] ?? 1;
-    const sq = stride[q] ?? 0;
-    const oq = (outStride[q] ?? 1) * k;
-    const step = sq * k;
-    const idx = new Array<number>(nd).fill(0);
-    let b = base; // storage element (relative to src) of the line's index 0
-    let ob = outBase; // output element of the line's index 0
-    for (;;) {
-      let i0 = 0;
-      let i1 = n;
-      if (sq === 0) {
-        if (b < 0 || b >= count) i1 = 0;
-      } else {
-        i0 = b >= 0 ? 0 : Math.ceil(-b / sq);
-        i1 = b >= count ? 0 : Math.min(n, Math.floor((count - 1 - b) / sq) + 1);
-      }
-      let from = (b + i0 * sq) * k;
-      let w = ob * k + i0 * oq;
-      if (k === 1) {
-        for (let i = i0; i < i1; i++, from += step, w += oq) oa[w] = sa[from] as number;
-      } else {
-        for (let i = i0; i < i1; i++, from += step, w += oq) for (let j = 0; j < k; j++) oa[w + j] = sa[from + j] as number;
-      }
-      let d = nd - 1;
-      for (; d >= 0; d--) {
-        if (d === q) continue;
-        const i = (idx[d] ?? 0) + 1;
-        const st = stride[d] ?? 0;
-        const os = outStride[d] ?? 1;
-        if (i < (shape[d] ?? 1)) {
-          idx[d] = i;
-          b += st;
-          ob += os;
-          break;
-        }
-        b -= (i - 1) * st;
-        ob -= (i - 1) * os;
-        idx[d] = 0;
-      }
-      if (d < 0) return;
-    }
-  }
-}
-
 /** Storage elements [lo, lo + count) read in window-sized reads into one fresh buffer. */
 async function readSpan(file: RandomAccess, p: ViewChunksParams, lo: number, count: number, window: number): Promise<Uint8Array> {
   const size = p.tensor.itemSize;
@@ -160,35 +93,6 @@ async function readSpan(file: RandomAccess, p: ViewChunksParams, lo: number, cou
     src.set(await readExact(file, p.path, p.tensor.storage.byteOffset + lo * size + at, Math.min(window, src.length - at)), at);
   }
   return src;
-}
-
-/** An odometer over some dims: the current index's storage and output offsets (elements). */
-class Odometer {
-  readonly #idx: number[];
-  storage = 0;
-  output = 0;
-  done: boolean;
-  constructor(private readonly shape: readonly number[], private readonly stride: readonly number[], private readonly outStride: readonly number[]) {
-    this.#idx = shape.map(() => 0);
-    this.done = shape.some((n) => n === 0);
-  }
-  next(): void {
-    for (let d = this.shape.length - 1; d >= 0; d--) {
-      const i = (this.#idx[d] ?? 0) + 1;
-      const st = this.stride[d] ?? 0;
-      const os = this.outStride[d] ?? 0;
-      if (i < (this.shape[d] ?? 1)) {
-        this.#idx[d] = i;
-        this.storage += st;
-        this.output += os;
-        return;
-      }
-      this.storage -= (i - 1) * st;
-      this.output -= (i - 1) * os;
-      this.#idx[d] = 0;
-    }
-    this.done = true;
-  }
 }
 
 /**
@@ -220,8 +124,7 @@ async function* blockChunks(p: ViewChunksParams, file: RandomAccess): AsyncGener
   while ((outStride[k] ?? 1) * size > bound) k++;
   const rowNumel = outStride[k] ?? 1;
   const g = Math.max(1, Math.min(shape[k] ?? 1, Math.floor(bound / (rowNumel * size))));
-  let extent = 1; // storage elements the view spans
-  for (let d = 0; d < nd; d++) extent += ((shape[d] ?? 1) - 1) * (stride[d] ?? 0);
+  const extent = extentOf({ shape, stride }); // storage elements the view spans
   const whole = extent * size <= bound ? await readSpan(file, p, t.storageOffset, extent, window) : undefined;
   // Within a block: dims after k whose stride exceeds k's are outside (one tile per index, largest stride
   // outermost, so tiles come in storage order); dim k and the rest make the tile.
@@ -234,19 +137,43 @@ async function* blockChunks(p: ViewChunksParams, file: RandomAccess): AsyncGener
     stride: dims.map((d) => stride[d] ?? 0),
     outStride: dims.map((d) => outStride[d] ?? 1),
   });
-  const perChunk = Math.max(1, Math.floor(p.chunkSize / size)) * size;
-  let pending: Uint8Array | undefined; // a partial chunk carried to the next block
-  const before = new Odometer(shape.slice(0, k), stride.slice(0, k), outStride.slice(0, k));
-  for (; !before.done; before.next()) {
-    for (let r0 = 0; r0 < (shape[k] ?? 1); r0 += g) {
-      const rows = Math.min(g, (shape[k] ?? 1) - r0);
-      const out = new Uint8Array(rows * rowNumel * size);
-      const base = t.storageOffset + before.storage + r0 * sk; // storage element of the block's index 0
-      if (whole !== undefined) {
-        const b = tileOf([k, ...after], rows);
-        new Gatherer(b.shape, b.stride, b.outStride, size, out).copy(whole, base - t.storageOffset, 0);
+  const blocks: SpillBlock[] = [];
+  for (const before = new Odometer(shape.slice(0, k), stride.slice(0, k), outStride.slice(0, k)); !before.done; before.next()) {
+    for (let r0 = 0; r0 < (shape[k] ?? 1); r0 += g) blocks.push({ base: t.storageOffset + before.storage + r0 * sk, rows: Math.min(g, (shape[k] ?? 1) - r0) });
+  }
+  // Tiles of a few bytes each would make as many reads: a dense view that maps no two elements to one storage
+  // element is then made through a scratch file instead, when the caller lends a folder for it.
+  const spills = whole === undefined && p.scratchDir !== undefined &&
+    extentOf(tileOf([k, ...inside], g)) * size < VIEW_SPILL_TILE_BYTES && // tiles this small: a read each
+    isInjective({ shape, stride }) && 2 * Number(numelOf(shape)) >= extent && // the span packs into the view's size
+    Math.ceil(extent / (window / size)) * (blocks.length + 1) <= VIEW_SPILL_MAX_PIECES;
+  const spill = spills && p.scratchDir !== undefined
+    ? await ViewSpill.create({
+      dir: p.scratchDir, itemSize: size, lo: t.storageOffset, extent, windowElems: window / size, blocks, rowBytes: rowNumel * size,
+      dimsOf: (rows) => tileOf([k, ...after], rows),
+      // One read per window (count is at most a window), used as it comes unless its words are misaligned.
+      readStorage: async (lo, count) => {
+        const b = await readExact(file, p.path, t.storage.byteOffset + lo * size, count * size);
+        return b.byteOffset % 8 === 0 ? b : b.slice();
+      },
+    })
+    : undefined;
+  try {
+    const perChunk = Math.max(1, Math.floor(p.chunkSize / size)) * size;
+    let pending: Uint8Array | undefined; // a partial chunk carried to the next block
+    for (let j = 0; j < blocks.length; j++) {
+      const { base, rows } = blocks[j] as SpillBlock;
+      let out: Uint8Array;
+      if (spill !== undefined) {
+        out = await spill.block(j);
       } else {
-        await readTiles(file, p, out, base, tileOf([k, ...inside], rows), tileOf(outside, 0), window);
+        out = new Uint8Array(rows * rowNumel * size);
+        if (whole !== undefined) {
+          const b = tileOf([k, ...after], rows);
+          new Gatherer(b.shape, b.stride, b.outStride, size, out).copy(whole, base - t.storageOffset, 0);
+        } else {
+          await readTiles(file, p, out, base, tileOf([k, ...inside], rows), tileOf(outside, 0), window);
+        }
       }
       let at = 0;
       if (pending !== undefined) {
@@ -263,8 +190,10 @@ async function* blockChunks(p: ViewChunksParams, file: RandomAccess): AsyncGener
       for (; out.length - at >= perChunk; at += perChunk) yield out.slice(at, at + perChunk);
       if (at < out.length) pending = out.slice(at);
     }
+    if (pending !== undefined) yield pending;
+  } finally {
+    await spill?.close();
   }
-  if (pending !== undefined) yield pending;
 }
 
 interface Dims {
@@ -282,8 +211,7 @@ interface Dims {
 async function readTiles(file: RandomAccess, p: ViewChunksParams, out: Uint8Array, base: number, tile: Dims, outside: Dims, window: number): Promise<void> {
   const size = p.tensor.itemSize;
   const gatherer = new Gatherer(tile.shape, tile.stride, tile.outStride, size, out);
-  let tileExtent = 1; // storage elements one tile spans
-  for (let d = 0; d < tile.shape.length; d++) tileExtent += ((tile.shape[d] ?? 1) - 1) * (tile.stride[d] ?? 0);
+  const tileExtent = extentOf(tile); // storage elements one tile spans
   const windowElems = window / size;
   const page = Math.max(1, Math.floor(VIEW_PAGE_BYTES / size));
   // The read being assembled: storage elements [lo, hi), the tiles in it (start, output offset), gap elements in it.

@@ -5,30 +5,7 @@ import { describe, it } from "node:test";
 import { coversStorage, isContiguous, runLayout, runStart } from "../../../src/formats/torch/layout.js";
 import { viewChunks } from "../../../src/formats/torch/read-view.js";
 import { tempDir } from "../../helpers.js";
-
-interface View {
-  shape: number[];
-  stride: number[];
-  storageOffset: number;
-}
-
-/** The reference: walk every index in row-major order. */
-function naiveGather(storage: Uint8Array, itemSize: number, v: View): Uint8Array {
-  const numel = v.shape.reduce((a, b) => a * b, 1);
-  const out = new Uint8Array(numel * itemSize);
-  const idx = v.shape.map(() => 0);
-  for (let e = 0; e < numel; e++) {
-    let s = v.storageOffset;
-    for (let d = 0; d < idx.length; d++) s += (idx[d] ?? 0) * (v.stride[d] ?? 0);
-    out.set(storage.subarray(s * itemSize, (s + 1) * itemSize), e * itemSize);
-    for (let d = idx.length - 1; d >= 0; d--) {
-      idx[d] = (idx[d] ?? 0) + 1;
-      if ((idx[d] ?? 0) < (v.shape[d] ?? 1)) break;
-      idx[d] = 0;
-    }
-  }
-  return out;
-}
+import { naiveGather, type View } from "./naive-gather.js";
 
 async function gather(path: string, byteOffset: number, storageBytes: number, itemSize: number, v: View, chunkSize: number, windowBytes?: number, spanBytes?: number): Promise<Uint8Array> {
   const tensor = { dtype: "X", itemSize, ...v, storage: { key: "0", byteLength: storageBytes, byteOffset } };
