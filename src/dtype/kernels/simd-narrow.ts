@@ -40,8 +40,8 @@ const X = 7, A = 8, R = 9, LOW = 10, EQ = 11, AMAX = 12, THR = 13, RMAX = 14, K_
   K_ONE = 18, K_LOWMASK = 19, K_WIDTH = 20, K_MANT = 21, K_HIDDEN = 22, K_ZERO = 23, K_SIGN = 24;
 const FAST = [25, 26] as const, D = [27, 28] as const, M = [29, 30] as const, CAND = [31, 32] as const, OUTV = [33, 34] as const;
 const XS = [35, 36, 37, 38] as const;
-const K_FLO = 39, K_FK = 40, RELC = 41, RELK = 42, K_HALF = 43;
-const I32_LOCALS = 4, V128_LOCALS = 37;
+const K_FLO = 39, K_FK = 40, RELC = 41, RELK = 42, K_HALF = 43, K_KEEP = 44, STEPEQ = 45, SLOW = 46;
+const I32_LOCALS = 4, V128_LOCALS = 40;
 
 /** The narrowing functions' locals, as a function body declares them. */
 export const NARROW_LOCALS = [[I32_LOCALS, I32], [1, F64], [V128_LOCALS, V128]];
@@ -135,20 +135,22 @@ function careful8(n: Narrowing, eo: number): number[] {
 
 /**
  * The step's test, on the stack as one i32: true when some lane is not fast (a + 2^31 − fastLo ≥s K, the
- * maximum over lanes tested once) or may raise the relative maximum. Keeps the 4 source vectors in XS.
+ * maximum over lanes tested once) or may raise the relative maximum. Keeps the 4 source vectors in XS and the
+ * step's unchanged lanes (zero low bits), as −1 each, in STEPEQ.
  */
 function stepTest(): number[] {
   const shifted = (k: number): number[] => [...s.get(P), ...v.load(16 * k), ...s.tee(XS[k] ?? 0), ...s.get(K_MAG), ...v.and, ...s.get(K_FLO), ...v.add];
-  const relCand = (k: number): number[] => [...s.get(XS[k] ?? 0), ...s.get(K_LOWMASK), ...v.and, ...s.get(RELC), ...v.add, ...s.get(RELK), ...v.i32x4ltS];
-  return [
-    ...shifted(0), ...shifted(1), ...v.maxS, ...shifted(2), ...v.maxS, ...shifted(3), ...v.maxS, ...s.get(K_FK), ...v.i32x4gtS,
-    ...relCand(0), ...v.or, ...relCand(1), ...v.or, ...relCand(2), ...v.or, ...relCand(3), ...v.or, ...v.anyTrue,
+  // low bits of XS[k]: counted if zero, tested against the relative window (SLOW accumulates the tests)
+  const low = (k: number): number[] => [
+    ...s.get(XS[k] ?? 0), ...s.get(K_LOWMASK), ...v.and, ...s.tee(LOW), ...s.get(RELC), ...v.add, ...s.get(RELK), ...v.i32x4ltS,
+    ...(k === 0 ? [] : [...s.get(SLOW), ...v.or]), ...s.set(SLOW),
+    ...s.get(LOW), ...s.get(K_ZERO), ...v.i32x4eq, ...(k === 0 ? [] : [...s.get(STEPEQ), ...v.add]), ...s.set(STEPEQ),
   ];
-}
-
-/** Unchanged lanes of XS[k] (zero low bits; `low` on the stack) counted as −1 each into EQ. */
-function countUnchanged(): number[] {
-  return [...s.get(K_LOWMASK), ...v.and, ...s.get(K_ZERO), ...v.i32x4eq, ...s.get(EQ), ...v.add, ...s.set(EQ)];
+  return [
+    ...low(0), ...low(1), ...low(2), ...low(3),
+    ...shifted(0), ...shifted(1), ...v.maxS, ...shifted(2), ...v.maxS, ...shifted(3), ...v.maxS, ...s.get(K_FK), ...v.i32x4gtS,
+    ...s.get(SLOW), ...v.or, ...v.anyTrue,
+  ];
 }
 
 /** The fast step for bfloat16: r = x + 0x7fff + ((x >>> 16) & 1); output: r's high 16 bits. */
@@ -157,8 +159,7 @@ function fastBf16(k: number): number[] {
   return [
     ...s.get(x), ...s.get(x), ...c(16), ...v.shrU, ...s.get(K_ONE), ...v.and, ...v.add, ...s.get(K_HALF), ...v.add, ...s.tee(OUTV[k & 1] ?? 0),
     // |error| = |(r & 0xffff0000) − x| in float32
-    ...s.get(K_LOWMASK), ...v.not, ...v.and, ...s.get(x), ...v.f32x4sub, ...v.f32x4abs, ...s.get(AMAX), ...v.f32x4pmax, ...s.set(AMAX),
-    ...s.get(x), ...countUnchanged(),
+    ...s.get(K_KEEP), ...v.and, ...s.get(x), ...v.f32x4sub, ...v.f32x4abs, ...s.get(AMAX), ...v.f32x4pmax, ...s.set(AMAX),
   ];
 }
 
@@ -170,10 +171,9 @@ function fastF16(k: number): number[] {
   const x = XS[k] ?? 0;
   return [
     ...s.get(x), ...s.get(K_MAG), ...v.and, ...s.tee(A), ...s.get(A), ...c(13), ...v.shrU, ...s.get(K_ONE), ...v.and, ...v.add,
-    ...s.get(K_HALF), ...v.add, ...s.get(K_LOWMASK), ...v.not, ...v.and, ...s.tee(R),
+    ...s.get(K_HALF), ...v.add, ...s.get(K_KEEP), ...v.and, ...s.tee(R),
     ...s.get(A), ...v.f32x4sub, ...v.f32x4abs, ...s.get(AMAX), ...v.f32x4pmax, ...s.set(AMAX),
     ...s.get(R), ...splat(112 << 23), ...v.sub, ...c(13), ...v.shrU, ...s.set(OUTV[k & 1] ?? 0),
-    ...s.get(A), ...countUnchanged(),
   ];
 }
 
@@ -194,13 +194,14 @@ export function narrowBody(n: Narrowing): number[] {
     ...splat(1), ...s.set(K_ONE), ...splat(width - 1), ...s.set(K_LOWMASK), ...splat(width), ...s.set(K_WIDTH),
     ...splat(0x7fffff), ...s.set(K_MANT), ...splat(0x800000), ...s.set(K_HIDDEN), ...splat(0x8000), ...s.set(K_SIGN),
     ...splat((0x80000000 - n.fastLo) | 0), ...s.set(K_FLO), ...splat((span - 1 - 0x80000000) | 0), ...s.set(K_FK),
-    ...splat((width >>> 1) - 1), ...s.set(K_HALF),
+    ...splat((width >>> 1) - 1), ...s.set(K_HALF), ...splat(~(width - 1)), ...s.set(K_KEEP),
     ...s.get(MAXREL), ...s.set(MR), ...s.get(MAXREL), ...v.f64x2splat, ...s.set(RMAX), ...setCuts(width),
     ...s.loop,
     ...stepTest(), ...s.if,
     ...careful8(n, 0), ...careful8(n, 8),
     ...s.else,
     ...fast(0), ...fast(1), ...storePair(n, 0), ...fast(2), ...fast(3), ...storePair(n, 2),
+    ...s.get(EQ), ...s.get(STEPEQ), ...v.add, ...s.set(EQ),
     ...s.end,
     ...s.get(P), ...c(64), ...s.add, ...s.set(P),
     ...s.get(I), ...c(16), ...s.add, ...s.tee(I), ...s.get(N), ...s.ltU, s.brIf, 0,
