@@ -17,8 +17,14 @@
  * error (≥ maxRel).
  */
 import { LIST_AT, OUT_AT, STATS_AT } from "./simd-layout.js";
+import { BF16_FAST_SPAN16, type Bf16StepLocals, bf16Step, bf16StepTest } from "./simd-bf16-step.js";
 import { F64, I32, s, splat, V128, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
+
+/** `i16x8.splat(n)`. */
+function splat16(n: number): number[] {
+  return [...c(n), ...v.i16x8splat];
+}
 
 /** Constants of one narrowing kernel. */
 export interface Narrowing {
@@ -41,7 +47,11 @@ const X = 7, A = 8, R = 9, LOW = 10, EQ = 11, AMAX = 12, THR = 13, RMAX = 14, K_
 const FAST = [25, 26] as const, D = [27, 28] as const, M = [29, 30] as const, CAND = [31, 32] as const, OUTV = [33, 34] as const;
 const XS = [35, 36, 37, 38] as const;
 const K_FLO = 39, K_FK = 40, RELC = 41, RELK = 42, K_HALF = 43, K_KEEP = 44, STEPEQ = 45, SLOW = 46;
-const I32_LOCALS = 4, V128_LOCALS = 40;
+const BF16_STEP: Bf16StepLocals = {
+  P, I, XS, HH: [47, 48], LL: [49, 50], OUT: 51, AMAX, AMIN: 52, EQ16: 53, ZERO: K_ZERO, MAG16: 54, SIGN16: 55, ONE16: 56,
+  FLO16: 57, FK16: 58, RELT16: 59,
+};
+const I32_LOCALS = 4, V128_LOCALS = 53;
 
 /** The narrowing functions' locals, as a function body declares them. */
 export const NARROW_LOCALS = [[I32_LOCALS, I32], [1, F64], [V128_LOCALS, V128]];
@@ -56,6 +66,8 @@ function setCuts(width: number): number[] {
     ...s.get(MR), ...s.f64const(1 - 2 ** -20), ...s.f64mul, ...s.demote, ...v.f32x4splat, ...s.set(THR),
     ...s.get(MR), ...s.f64const(2 ** 23), ...s.f64mul, ...s.f64floor, ...s.i32truncF64S, ...c(1), ...s.add, ...s.set(BM),
     ...c(-0x80000000), ...s.get(BM), ...s.sub, ...v.i32x4splat, ...s.set(RELC),
+    ...s.get(BM), ...c(1), ...s.sub, ...c(0x8000), ...s.get(BM), ...c(0x8001), ...s.ltS, ...s.select, ...c(0x8000), ...s.xor,
+    ...v.i16x8splat, ...s.set(BF16_STEP.RELT16),
     ...c(width + 1), ...s.get(BM), ...c(1), ...s.shl, ...s.sub, ...s.tee(BM), ...c(0), ...s.get(BM), ...c(0), ...s.gtS,
     ...s.select, ...c(-0x80000000), ...s.add, ...v.i32x4splat, ...s.set(RELK),
   ];
@@ -143,23 +155,12 @@ function stepTest(): number[] {
   // low bits of XS[k]: counted if zero, tested against the relative window (SLOW accumulates the tests)
   const low = (k: number): number[] => [
     ...s.get(XS[k] ?? 0), ...s.get(K_LOWMASK), ...v.and, ...s.tee(LOW), ...s.get(RELC), ...v.add, ...s.get(RELK), ...v.i32x4ltS,
-    ...(k === 0 ? [] : [...s.get(SLOW), ...v.or]), ...s.set(SLOW),
+    ...s.get(SLOW), ...v.or, ...s.set(SLOW),
     ...s.get(LOW), ...s.get(K_ZERO), ...v.i32x4eq, ...(k === 0 ? [] : [...s.get(STEPEQ), ...v.add]), ...s.set(STEPEQ),
   ];
   return [
-    ...low(0), ...low(1), ...low(2), ...low(3),
     ...shifted(0), ...shifted(1), ...v.maxS, ...shifted(2), ...v.maxS, ...shifted(3), ...v.maxS, ...s.get(K_FK), ...v.i32x4gtS,
-    ...s.get(SLOW), ...v.or, ...v.anyTrue,
-  ];
-}
-
-/** The fast step for bfloat16: r = x + 0x7fff + ((x >>> 16) & 1); output: r's high 16 bits. */
-function fastBf16(k: number): number[] {
-  const x = XS[k] ?? 0;
-  return [
-    ...s.get(x), ...s.get(x), ...c(16), ...v.shrU, ...s.get(K_ONE), ...v.and, ...v.add, ...s.get(K_HALF), ...v.add, ...s.tee(OUTV[k & 1] ?? 0),
-    // |error| = |(r & 0xffff0000) − x| in float32
-    ...s.get(K_KEEP), ...v.and, ...s.get(x), ...v.f32x4sub, ...v.f32x4abs, ...s.get(AMAX), ...v.f32x4pmax, ...s.set(AMAX),
+    ...s.set(SLOW), ...low(0), ...low(1), ...low(2), ...low(3), ...s.get(SLOW), ...v.anyTrue,
   ];
 }
 
@@ -177,35 +178,40 @@ function fastF16(k: number): number[] {
   ];
 }
 
-/** Store the pair of vectors k, k + 1 (k even) as 8 16-bit outputs. */
-function storePair(n: Narrowing, k: number): number[] {
-  const out = n.cut === 16
-    ? [...s.get(OUTV[0]), ...s.get(OUTV[1]), ...v.high16]
-    : [...s.get(OUTV[0]), ...s.get(OUTV[1]), ...v.narrowU, ...s.get(XS[k] ?? 0), ...s.get(XS[k + 1] ?? 0), ...v.high16, ...splat(0x80008000), ...v.and, ...v.or];
+/** Store the float16 pair of vectors k, k + 1 (k even) as 8 16-bit outputs. */
+function storePair(k: number): number[] {
+  const out = [...s.get(OUTV[0]), ...s.get(OUTV[1]), ...v.narrowU, ...s.get(XS[k] ?? 0), ...s.get(XS[k + 1] ?? 0), ...v.high16, ...splat(0x80008000), ...v.and, ...v.or];
   return [...c(OUT_AT), ...s.get(I), ...c(1), ...s.shl, ...s.add, ...out, ...v.store(8 * k)];
 }
 
 export function narrowBody(n: Narrowing): number[] {
   const width = 1 << n.cut;
   const span = n.fastHi - n.fastLo;
-  const fast = n.cut === 16 ? fastBf16 : fastF16;
+  const bf16 = n.cut === 16;
   return [
     ...splat(0x7fffffff), ...s.set(K_MAG), ...splat(n.fastLo - 1), ...s.set(K_LO), ...splat(n.fastHi), ...s.set(K_HI),
     ...splat(1), ...s.set(K_ONE), ...splat(width - 1), ...s.set(K_LOWMASK), ...splat(width), ...s.set(K_WIDTH),
     ...splat(0x7fffff), ...s.set(K_MANT), ...splat(0x800000), ...s.set(K_HIDDEN), ...splat(0x8000), ...s.set(K_SIGN),
     ...splat((0x80000000 - n.fastLo) | 0), ...s.set(K_FLO), ...splat((span - 1 - 0x80000000) | 0), ...s.set(K_FK),
     ...splat((width >>> 1) - 1), ...s.set(K_HALF), ...splat(~(width - 1)), ...s.set(K_KEEP),
+    ...splat16(0x7fff), ...s.set(BF16_STEP.MAG16), ...splat16(0x8000), ...s.set(BF16_STEP.SIGN16), ...splat16(1), ...s.set(BF16_STEP.ONE16),
+    ...splat16(0x8080), ...s.set(BF16_STEP.FLO16), ...splat16(BF16_FAST_SPAN16 - 0x8001), ...s.set(BF16_STEP.FK16),
     ...s.get(MAXREL), ...s.set(MR), ...s.get(MAXREL), ...v.f64x2splat, ...s.set(RMAX), ...setCuts(width),
     ...s.loop,
-    ...stepTest(), ...s.if,
+    ...(bf16 ? bf16StepTest(BF16_STEP) : stepTest()), ...s.if,
     ...careful8(n, 0), ...careful8(n, 8),
     ...s.else,
-    ...fast(0), ...fast(1), ...storePair(n, 0), ...fast(2), ...fast(3), ...storePair(n, 2),
-    ...s.get(EQ), ...s.get(STEPEQ), ...v.add, ...s.set(EQ),
+    ...(bf16
+      ? bf16Step(BF16_STEP)
+      : [...fastF16(0), ...fastF16(1), ...storePair(0), ...fastF16(2), ...fastF16(3), ...storePair(2),
+        ...s.get(EQ), ...s.get(STEPEQ), ...v.add, ...s.set(EQ)]),
     ...s.end,
     ...s.get(P), ...c(64), ...s.add, ...s.set(P),
     ...s.get(I), ...c(16), ...s.add, ...s.tee(I), ...s.get(N), ...s.ltU, s.brIf, 0,
     ...s.end,
+    // the bfloat16 step's accumulators into EQ and AMAX
+    ...s.get(EQ), ...s.get(BF16_STEP.EQ16), ...v.extaddPairwiseS, ...v.add, ...s.set(EQ),
+    ...s.get(AMAX), ...s.get(BF16_STEP.AMIN), ...v.f32x4abs, ...v.f32x4pmax, ...s.set(AMAX),
     // changed = n − specials − unchanged fast lanes
     ...c(STATS_AT), ...s.get(N), ...s.get(NS), ...s.sub,
     ...s.get(EQ), ...v.i32x4extract(0), ...s.add, ...s.get(EQ), ...v.i32x4extract(1), ...s.add,

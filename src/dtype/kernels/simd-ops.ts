@@ -23,6 +23,15 @@ export const v = {
   f32x4abs: [0xfd, 0xe0, 0x01], f32x4sub: [0xfd, 0xe5, 0x01], f32x4mul: [0xfd, 0xe6, 0x01], f32x4pmax: [0xfd, 0xeb, 0x01],
   f64x2div: [0xfd, 0xf3, 0x01], f64x2max: [0xfd, 0xf5, 0x01],
   f32x4convertS: [0xfd, 0xfa, 0x01], f64x2convertLowU: [0xfd, 0xff, 0x01],
+  i16x8splat: [0xfd, 0x10], i16x8eq: [0xfd, 0x2d], i16x8gtS: [0xfd, 0x31], xor: [0xfd, 0x51], f32x4pmin: [0xfd, 0xea, 0x01],
+  i16x8neg: [0xfd, 0x81, 0x01], i16x8sub: [0xfd, 0x91, 0x01], i16x8add: [0xfd, 0x8e, 0x01],
+  i16x8minU: [0xfd, 0x97, 0x01], i16x8maxS: [0xfd, 0x98, 0x01], i16x8maxU: [0xfd, 0x99, 0x01],
+  extaddPairwiseS: [0xfd, 0x7e],
+  /** i8x16.shuffle(x, y): the low 16 bits of each i32 lane of x, then of y (8 × 16 bits). */
+  low16: [0xfd, 0x0d, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29],
+  /** i8x16.shuffle(zero, y): 16-bit lanes 0..3 (lo16) or 4..7 (hi16) of y as the high halves of 4 i32 lanes. */
+  interleaveLo16: [0xfd, 0x0d, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23],
+  interleaveHi16: [0xfd, 0x0d, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31],
   /** i8x16.shuffle(x, x) (x pushed twice): lanes 2, 3 (as i32x4) to lanes 0, 1. */
   highHalf: [0xfd, 0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15],
   /** i8x16.shuffle(x, y): the high 16 bits of each i32 lane of x, then of y (8 × 16 bits). */
@@ -34,7 +43,7 @@ export const s = {
   block: [0x02, 0x40], loop: [0x03, 0x40], if: [0x04, 0x40], else: [0x05], end: [0x0b], br: 0x0c, brIf: 0x0d,
   get: (i: number) => [0x20, i], set: (i: number) => [0x21, i], tee: (i: number) => [0x22, i],
   i32store: (offset: number) => [0x36, 0x02, ...uleb(offset)], f64store: (offset: number) => [0x39, 0x03, ...uleb(offset)],
-  eqz: [0x45], ltU: [0x49], gtS: [0x4a], select: [0x1b], add: [0x6a], sub: [0x6b], and: [0x71], or: [0x72], xor: [0x73], shl: [0x74], ctz: [0x68],
+  eqz: [0x45], ltU: [0x49], gtS: [0x4a], ltS: [0x48], select: [0x1b], add: [0x6a], sub: [0x6b], and: [0x71], or: [0x72], xor: [0x73], shl: [0x74], ctz: [0x68],
   f64mul: [0xa2], f64max: [0xa5], f64floor: [0x9c], i32truncF64S: [0xaa], demote: [0xb6],
   f64const: (x: number) => [0x44, ...f64Bytes(x)],
 };
