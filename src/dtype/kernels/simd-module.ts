@@ -11,7 +11,7 @@
  * payload; float16 subnormals normalised), returning the NaN count.
  */
 import { IN_AT, OUT_AT, SIMD_PAGES } from "./simd-layout.js";
-import { BF16_NARROWING, F16_NARROWING, NARROW_LOCALS, narrowBody } from "./simd-narrow.js";
+import { BF16_NARROWING, carefulBody, F16_NARROWING, NARROW_LOCALS, narrowBody } from "./simd-narrow.js";
 import { F64, I32, s, splat, V128, v } from "./simd-ops.js";
 import { i32Const as c, name, section, uleb } from "./wasm-bytes.js";
 
@@ -76,15 +76,17 @@ export function castModuleBytes(): Uint8Array {
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     // types: 0 = (i32, f64) → i32; 1 = (i32) → i32
     ...section(1, [2, 0x60, 2, I32, F64, 1, I32, 0x60, 1, I32, 1, I32]),
-    ...section(3, [4, 0, 0, 1, 1]),
+    ...section(3, [6, 0, 0, 1, 1, 0, 0]),
     ...section(5, [1, 0x00, SIMD_PAGES]),
     ...section(7, [exports.length + 1, ...exports.flatMap(([n, i]) => [...name(n), 0x00, i]), ...name("mem"), 0x02, 0]),
     ...section(10, [
-      4,
-      ...func(NARROW_LOCALS, narrowBody(BF16_NARROWING)),
-      ...func(NARROW_LOCALS, narrowBody(F16_NARROWING)),
+      6,
+      ...func(NARROW_LOCALS, narrowBody(BF16_NARROWING, 4)),
+      ...func(NARROW_LOCALS, narrowBody(F16_NARROWING, 5)),
       ...func(widenLocals, widenBody("BF16")),
       ...func(widenLocals, widenBody("F16")),
+      ...func(NARROW_LOCALS, carefulBody(BF16_NARROWING)),
+      ...func(NARROW_LOCALS, carefulBody(F16_NARROWING)),
     ]),
   ]);
 }

@@ -16,7 +16,7 @@
  * Writes at STATS_AT: i32 changed among the fast lanes, f32x4 largest |error| per lane, f64 largest relative
  * error (≥ maxRel).
  */
-import { LIST_AT, OUT_AT, STATS_AT } from "./simd-layout.js";
+import { IN_AT, LIST_AT, OUT_AT, STATE_AT, STATS_AT } from "./simd-layout.js";
 import { BF16_FAST_SPAN16, type Bf16StepLocals, bf16Step, bf16StepTest } from "./simd-bf16-step.js";
 import { F64, I32, s, splat, V128, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
@@ -184,10 +184,10 @@ function storePair(k: number): number[] {
   return [...c(OUT_AT), ...s.get(I), ...c(1), ...s.shl, ...s.add, ...out, ...v.store(8 * k)];
 }
 
-export function narrowBody(n: Narrowing): number[] {
+/** Constants of both functions of a narrowing (same locals in both). */
+function constants(n: Narrowing): number[] {
   const width = 1 << n.cut;
   const span = n.fastHi - n.fastLo;
-  const bf16 = n.cut === 16;
   return [
     ...splat(0x7fffffff), ...s.set(K_MAG), ...splat(n.fastLo - 1), ...s.set(K_LO), ...splat(n.fastHi), ...s.set(K_HI),
     ...splat(1), ...s.set(K_ONE), ...splat(width - 1), ...s.set(K_LOWMASK), ...splat(width), ...s.set(K_WIDTH),
@@ -196,10 +196,49 @@ export function narrowBody(n: Narrowing): number[] {
     ...splat((width >>> 1) - 1), ...s.set(K_HALF), ...splat(~(width - 1)), ...s.set(K_KEEP),
     ...splat16(0x7fff), ...s.set(BF16_STEP.MAG16), ...splat16(0x8000), ...s.set(BF16_STEP.SIGN16), ...splat16(1), ...s.set(BF16_STEP.ONE16),
     ...splat16(0x8080), ...s.set(BF16_STEP.FLO16), ...splat16(BF16_FAST_SPAN16 - 0x8001), ...s.set(BF16_STEP.FK16),
-    ...s.get(MAXREL), ...s.set(MR), ...s.get(MAXREL), ...v.f64x2splat, ...s.set(RMAX), ...setCuts(width),
+  ];
+}
+
+/** The state in memory at STATE_AT: [local, byte offset] of each v128; then MR (f64) at 112, NS (i32) at 120. */
+const STATE_V128: Array<[number, number]> = [[EQ, 0], [AMAX, 16], [RMAX, 32], [THR, 48], [RELC, 64], [RELK, 80], [BF16_STEP.RELT16, 96]];
+const loadCuts = [RELC, RELK, BF16_STEP.RELT16].flatMap((l) => [...c(STATE_AT), ...v.load(STATE_V128.find(([x]) => x === l)?.[1] ?? 0), ...s.set(l)]);
+const saveState = [
+  ...STATE_V128.flatMap(([l, at]) => [...c(STATE_AT), ...s.get(l), ...v.store(at)]),
+  ...c(STATE_AT), ...s.get(MR), ...s.f64store(112), ...c(STATE_AT), ...s.get(NS), ...s.i32store(120),
+];
+const loadState = [
+  ...STATE_V128.flatMap(([l, at]) => [...c(STATE_AT), ...v.load(at), ...s.set(l)]),
+  ...c(STATE_AT), ...s.f64load(112), ...s.set(MR), ...c(STATE_AT), ...s.i32load(120), ...s.set(NS),
+];
+
+/**
+ * The careful path, a function of its own so that the fast loop's registers stay free: `(at, maxRel)` converts the
+ * 16 elements from `at` carefully, its state (counts, maxima, cuts) kept in memory at STATE_AT; `at` < 0 starts
+ * a block instead (state cleared, relative maximum maxRel). Returns 0.
+ */
+export function carefulBody(n: Narrowing): number[] {
+  return [
+    ...constants(n),
+    ...s.get(N), ...c(0), ...s.ltS, ...s.if,
+    ...s.get(MAXREL), ...s.set(MR), ...s.get(MAXREL), ...v.f64x2splat, ...s.set(RMAX), ...setCuts(1 << n.cut), ...saveState,
+    ...c(0), ...s.return,
+    ...s.end,
+    ...loadState, ...s.get(N), ...s.set(I), ...c(IN_AT), ...s.get(N), ...c(2), ...s.shl, ...s.add, ...s.set(P),
+    ...careful8(n, 0), ...careful8(n, 8),
+    ...saveState, ...c(0),
+    ...s.end,
+  ];
+}
+
+/** The exported function: the fast loop, calling the careful path (function `careful`) for the steps it must. */
+export function narrowBody(n: Narrowing, careful: number): number[] {
+  const bf16 = n.cut === 16;
+  return [
+    ...constants(n),
+    ...c(-1), ...s.get(MAXREL), ...s.call(careful), ...s.drop, ...loadCuts,
     ...s.loop,
     ...(bf16 ? bf16StepTest(BF16_STEP) : stepTest()), ...s.if,
-    ...careful8(n, 0), ...careful8(n, 8),
+    ...s.get(I), ...s.f64const(0), ...s.call(careful), ...s.drop, ...loadCuts,
     ...s.else,
     ...(bf16
       ? bf16Step(BF16_STEP)
@@ -209,9 +248,10 @@ export function narrowBody(n: Narrowing): number[] {
     ...s.get(P), ...c(64), ...s.add, ...s.set(P),
     ...s.get(I), ...c(16), ...s.add, ...s.tee(I), ...s.get(N), ...s.ltU, s.brIf, 0,
     ...s.end,
-    // the bfloat16 step's accumulators into EQ and AMAX
-    ...s.get(EQ), ...s.get(BF16_STEP.EQ16), ...v.extaddPairwiseS, ...v.add, ...s.set(EQ),
-    ...s.get(AMAX), ...s.get(BF16_STEP.AMIN), ...v.f32x4abs, ...v.f32x4pmax, ...s.set(AMAX),
+    // the fast steps' accumulators and the careful path's state into EQ and AMAX
+    ...s.get(EQ), ...s.get(BF16_STEP.EQ16), ...v.extaddPairwiseS, ...v.add, ...c(STATE_AT), ...v.load(0), ...v.add, ...s.set(EQ),
+    ...s.get(AMAX), ...s.get(BF16_STEP.AMIN), ...v.f32x4abs, ...v.f32x4pmax, ...c(STATE_AT), ...v.load(16), ...v.f32x4pmax, ...s.set(AMAX),
+    ...c(STATE_AT), ...s.f64load(112), ...s.set(MR), ...c(STATE_AT), ...s.i32load(120), ...s.set(NS),
     // changed = n − specials − unchanged fast lanes
     ...c(STATS_AT), ...s.get(N), ...s.get(NS), ...s.sub,
     ...s.get(EQ), ...v.i32x4extract(0), ...s.add, ...s.get(EQ), ...v.i32x4extract(1), ...s.add,

@@ -42,6 +42,8 @@ export const v = {
 export const s = {
   block: [0x02, 0x40], loop: [0x03, 0x40], if: [0x04, 0x40], else: [0x05], end: [0x0b], br: 0x0c, brIf: 0x0d,
   get: (i: number) => [0x20, i], set: (i: number) => [0x21, i], tee: (i: number) => [0x22, i],
+  i32load: (offset: number) => [0x28, 0x02, ...uleb(offset)], f64load: (offset: number) => [0x2b, 0x03, ...uleb(offset)],
+  call: (f: number) => [0x10, ...uleb(f)], drop: [0x1a], return: [0x0f],
   i32store: (offset: number) => [0x36, 0x02, ...uleb(offset)], f64store: (offset: number) => [0x39, 0x03, ...uleb(offset)],
   eqz: [0x45], ltU: [0x49], gtS: [0x4a], ltS: [0x48], select: [0x1b], add: [0x6a], sub: [0x6b], and: [0x71], or: [0x72], xor: [0x73], shl: [0x74], ctz: [0x68],
   f64mul: [0xa2], f64max: [0xa5], f64floor: [0x9c], i32truncF64S: [0xaa], demote: [0xb6],
