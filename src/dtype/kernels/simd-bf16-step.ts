@@ -32,6 +32,8 @@ export interface Bf16StepLocals {
   /** Constants: zero; 16-bit lanes of 0x7fff, 0x8000, 1; the test's bound; the relative window (see below). */
   readonly ZERO: number;
   readonly MAG16: number;
+  /** splat32(0xffff). */
+  readonly LOW32: number;
   readonly SIGN16: number;
   readonly ONE16: number;
   /** splat16(0x8080), and splat16(BF16_FAST_SPAN16 − 0x8001): not fast ⇔ |H| − 0x8080 >s FK16. */
@@ -50,7 +52,7 @@ export function bf16StepTest(l: Bf16StepLocals): number[] {
     const [x0, x1] = [l.XS[2 * j] ?? 0, l.XS[2 * j + 1] ?? 0];
     return [
       ...s.get(l.P), ...v.load(32 * j), ...s.tee(x0), ...s.get(l.P), ...v.load(32 * j + 16), ...s.tee(x1), ...v.high16, ...s.set(l.HH[j]),
-      ...s.get(x0), ...s.get(x1), ...v.low16, ...s.set(l.LL[j]),
+      ...s.get(x0), ...s.get(l.LOW32), ...v.and, ...s.get(x1), ...s.get(l.LOW32), ...v.and, ...v.narrowU, ...s.set(l.LL[j]),
     ];
   };
   // (|H| − 0x80) ^ 0x8000 and d of pair j, left on the stack

@@ -48,10 +48,10 @@ const FAST = [25, 26] as const, D = [27, 28] as const, M = [29, 30] as const, CA
 const XS = [35, 36, 37, 38] as const;
 const K_FLO = 39, K_FK = 40, RELC = 41, RELK = 42, K_HALF = 43, K_KEEP = 44, STEPEQ = 45, SLOW = 46;
 const BF16_STEP: Bf16StepLocals = {
-  P, I, XS, HH: [47, 48], LL: [49, 50], OUT: 51, AMAX, AMIN: 52, EQ16: 53, ZERO: K_ZERO, MAG16: 54, SIGN16: 55, ONE16: 56,
+  P, I, XS, HH: [47, 48], LL: [49, 50], OUT: 51, AMAX, AMIN: 52, EQ16: 53, ZERO: K_ZERO, LOW32: 60, MAG16: 54, SIGN16: 55, ONE16: 56,
   FLO16: 57, FK16: 58, RELT16: 59,
 };
-const I32_LOCALS = 4, V128_LOCALS = 53;
+const I32_LOCALS = 4, V128_LOCALS = 54;
 
 /** The narrowing functions' locals, as a function body declares them. */
 export const NARROW_LOCALS = [[I32_LOCALS, I32], [1, F64], [V128_LOCALS, V128]];
@@ -194,7 +194,7 @@ function constants(n: Narrowing): number[] {
     ...splat(0x7fffff), ...s.set(K_MANT), ...splat(0x800000), ...s.set(K_HIDDEN), ...splat(0x8000), ...s.set(K_SIGN),
     ...splat((0x80000000 - n.fastLo) | 0), ...s.set(K_FLO), ...splat((span - 1 - 0x80000000) | 0), ...s.set(K_FK),
     ...splat((width >>> 1) - 1), ...s.set(K_HALF), ...splat(~(width - 1)), ...s.set(K_KEEP),
-    ...splat16(0x7fff), ...s.set(BF16_STEP.MAG16), ...splat16(0x8000), ...s.set(BF16_STEP.SIGN16), ...splat16(1), ...s.set(BF16_STEP.ONE16),
+    ...splat(0xffff), ...s.set(BF16_STEP.LOW32), ...splat16(0x7fff), ...s.set(BF16_STEP.MAG16), ...splat16(0x8000), ...s.set(BF16_STEP.SIGN16), ...splat16(1), ...s.set(BF16_STEP.ONE16),
     ...splat16(0x8080), ...s.set(BF16_STEP.FLO16), ...splat16(BF16_FAST_SPAN16 - 0x8001), ...s.set(BF16_STEP.FK16),
   ];
 }

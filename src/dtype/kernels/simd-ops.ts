@@ -27,8 +27,6 @@ export const v = {
   i16x8neg: [0xfd, 0x81, 0x01], i16x8sub: [0xfd, 0x91, 0x01], i16x8add: [0xfd, 0x8e, 0x01],
   i16x8minU: [0xfd, 0x97, 0x01], i16x8maxS: [0xfd, 0x98, 0x01], i16x8maxU: [0xfd, 0x99, 0x01],
   extaddPairwiseS: [0xfd, 0x7e],
-  /** i8x16.shuffle(x, y): the low 16 bits of each i32 lane of x, then of y (8 × 16 bits). */
-  low16: [0xfd, 0x0d, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29],
   /** i8x16.shuffle(zero, y): 16-bit lanes 0..3 (lo16) or 4..7 (hi16) of y as the high halves of 4 i32 lanes. */
   interleaveLo16: [0xfd, 0x0d, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23],
   interleaveHi16: [0xfd, 0x0d, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31],
