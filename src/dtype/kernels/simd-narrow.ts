@@ -58,13 +58,14 @@ export const NARROW_LOCALS = [[I32_LOCALS, I32], [1, F64], [V128_LOCALS, V128]];
 
 /**
  * From MR: THR = splat(demote(MR · (1 − 2^-20))), the careful path's filter, never above the maximum; and the
- * fast test's window: d ≥ lo ⇔ (low + RELC) <s RELK, lo = ⌊MR · 2^23⌋ + 1, RELC = 2^31 − lo,
+ * fast test's window: d ≥ lo ⇔ (low + RELC) <s RELK, lo = ⌊min(MR · 2^23, 2^24)⌋ + 1 (d < 2^16 always), RELC = 2^31 − lo,
  * RELK = max(0, width + 1 − 2 · lo) − 2^31 (d ≥ lo ⇔ lo ≤ low ≤ width − lo).
  */
 function setCuts(width: number): number[] {
   return [
     ...s.get(MR), ...s.f64const(1 - 2 ** -20), ...s.f64mul, ...s.demote, ...v.f32x4splat, ...s.set(THR),
-    ...s.get(MR), ...s.f64const(2 ** 23), ...s.f64mul, ...s.f64floor, ...s.i32truncF64S, ...c(1), ...s.add, ...s.set(BM),
+    ...s.get(MR), ...s.f64const(2 ** 23), ...s.f64mul, ...s.f64const(2 ** 24), ...s.f64min, ...s.f64floor, ...s.i32truncSatF64S,
+    ...c(1), ...s.add, ...s.set(BM),
     ...c(-0x80000000), ...s.get(BM), ...s.sub, ...v.i32x4splat, ...s.set(RELC),
     ...s.get(BM), ...c(1), ...s.sub, ...c(0x8000), ...s.get(BM), ...c(0x8001), ...s.ltS, ...s.select, ...c(0x8000), ...s.xor,
     ...v.i16x8splat, ...s.set(BF16_STEP.RELT16),

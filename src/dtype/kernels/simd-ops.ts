@@ -44,7 +44,7 @@ export const s = {
   call: (f: number) => [0x10, ...uleb(f)], drop: [0x1a], return: [0x0f],
   i32store: (offset: number) => [0x36, 0x02, ...uleb(offset)], f64store: (offset: number) => [0x39, 0x03, ...uleb(offset)],
   eqz: [0x45], ltU: [0x49], gtS: [0x4a], ltS: [0x48], select: [0x1b], add: [0x6a], sub: [0x6b], and: [0x71], or: [0x72], xor: [0x73], shl: [0x74], ctz: [0x68],
-  f64mul: [0xa2], f64max: [0xa5], f64floor: [0x9c], i32truncF64S: [0xaa], demote: [0xb6],
+  f64mul: [0xa2], f64min: [0xa4], f64max: [0xa5], f64floor: [0x9c], i32truncSatF64S: [0xfc, 0x02], demote: [0xb6],
   f64const: (x: number) => [0x44, ...f64Bytes(x)],
 };
 
