@@ -7,8 +7,10 @@
  * all zero; |error| = |rounded − x| (exact in float32); relative error d / m (d: the error in float32 ulps,
  * m: the mantissa with its hidden bit, m ≥ 2^23). Each step first tests, on integers only, whether all 16 lanes
  * are fast and none may raise the relative maximum (d ≥ lo, lo = ⌊maxRel · 2^23⌋ + 1: a lane with d < lo has
- * d / m ≤ d / 2^23 ≤ maxRel). Such a step (the common case) rounds its lanes and takes the error maxima as
- * vectors, with no mask and no branch. Any other step goes 8 lanes at a time through the careful path: lanes
+ * d / m ≤ d / 2^23 ≤ maxRel). Such a step (the common case) rounds its lanes and takes the error maxima and the
+ * count of unchanged lanes as vectors, reduced once per call, with no mask and no branch (bfloat16: on 16-bit
+ * lanes, simd-bf16-step.ts). Any other step goes through the careful path, a function of its own (its state kept
+ * in memory at STATE_AT, so that the fast loop keeps its registers), 8 lanes at a time: lanes
  * masked by their fast test; relative errors computed exactly in float64 for lanes that pass a conservative
  * float32 filter (d > m · maxRel · (1 − 2^-20), rounded down); the indices of lanes that are not fast go to the
  * list, for the caller to convert one by one (their outputs here are garbage).
