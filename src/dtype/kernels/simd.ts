@@ -4,7 +4,8 @@
  * kernels (f32-to-bf16.ts, f32-to-f16.ts, widen.ts), which remain the fallback where WebAssembly SIMD is not
  * available. Each block of up to {@link SIMD_BLOCK} elements is copied into the module's memory, converted there
  * (the elements outside the fast range are listed by the module and converted here, one by one, as the JS kernels
- * convert them) and copied out; a last partial step of fewer than 8 elements goes through the JS kernel.
+ * convert them) and copied out; a last partial step (fewer than 16 elements narrowed, 8 widened) goes through the
+ * JS kernel.
  */
 import { HOST_LITTLE_ENDIAN } from "../host-order.js";
 import { f32BitsToBf16, f32BitsToF16, f32Value } from "../scalar.js";
@@ -55,7 +56,7 @@ export function loadSimdCasts(wasm: WasmApi | null = (globalThis as { WebAssembl
     f16ToF32: exports.f16ToF32 as SimdCasts["f16ToF32"],
     bytes: new Uint8Array(buffer),
     list: new Int32Array(buffer, LIST_AT, SIMD_BLOCK),
-    changed: new Int32Array(buffer, STATS_AT, 4),
+    changed: new Int32Array(buffer, STATS_AT, 1),
     absMax: new Float32Array(buffer, STATS_AT + 16, 4),
     relMax: new Float64Array(buffer, STATS_AT + 32, 1),
   };
@@ -78,7 +79,7 @@ interface Narrow {
   /** The scalar conversion and the result's value, for the elements the module lists. */
   scalar(bits: number): number;
   value(r: number): number;
-  /** The JS kernel, for the last elements (fewer than 8). */
+  /** The JS kernel, for the last elements (fewer than 16). */
   js(src: Uint8Array, dst: Uint8Array, t: Tally): void;
 }
 
@@ -97,7 +98,7 @@ const F16: Narrow = {
 
 function narrow(simd: SimdCasts, how: Narrow, src: Uint8Array, dst: Uint8Array, t: Tally): void {
   const n = src.byteLength >>> 2;
-  const body = n & ~7;
+  const body = n & ~15;
   const bits = i32(src);
   const out = u16(dst);
   const { bytes, list, changed, absMax } = simd;
@@ -106,7 +107,7 @@ function narrow(simd: SimdCasts, how: Narrow, src: Uint8Array, dst: Uint8Array, 
     bytes.set(src.subarray(at * 4, (at + len) * 4), IN_AT);
     const specials = how.run(simd, len, t.maxRelError);
     dst.set(bytes.subarray(OUT_AT, OUT_AT + len * 2), at * 2);
-    t.changed += (changed[0] ?? 0) + (changed[1] ?? 0) + (changed[2] ?? 0) + (changed[3] ?? 0);
+    t.changed += changed[0] ?? 0;
     t.offer(Math.max(absMax[0] ?? 0, absMax[1] ?? 0, absMax[2] ?? 0, absMax[3] ?? 0), simd.relMax[0] ?? 0);
     for (let k = 0; k < specials; k++) {
       const i = at + (list[k] ?? 0);
