@@ -9,11 +9,18 @@ import { createHash } from "node:crypto";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { diskUse, runScaleBench, sampleDiskUse } from "../../bench/scale-run.js";
-import { generateModel, shardChunks } from "../../bench/scale-model.js";
+import { generateModel, shardChunks, type GeneratedShard } from "../../bench/scale-model.js";
 import { startHubDouble } from "../support/hub-double.js";
 import { tempDir } from "../helpers.js";
 
 const TINY = { layers: 1, hidden: 256, intermediate: 512, heads: 4, kvHeads: 2, vocab: 1000, shards: 2 };
+
+/** The first materialised bytes of a generated shard (the safetensors header). */
+function headerOf(s: GeneratedShard | undefined): Uint8Array {
+  const first = s?.segments[0];
+  assert.ok(first !== undefined && "bytes" in first);
+  return first.bytes;
+}
 
 test("generated shards: a valid safetensors header, the data of the 70B layout, the same bytes for any split of a range", () => {
   const full = generateModel({ layers: 80, hidden: 8192, intermediate: 28672, heads: 64, kvHeads: 8, vocab: 32000, shards: 15 });
@@ -22,20 +29,20 @@ test("generated shards: a valid safetensors header, the data of the 70B layout, 
   assert.equal(full.tensorBytes, 137_953_296_384);
   const index = JSON.parse(new TextDecoder().decode(full.small["model.safetensors.index.json"])) as { weight_map: Record<string, string> };
   assert.equal(index.weight_map["model.layers.79.self_attn.k_proj.weight"], "model-00015-of-00015.safetensors");
-  const header = new TextDecoder().decode(full.shards[0]?.header.subarray(8));
+  const header = new TextDecoder().decode(headerOf(full.shards[0]).subarray(8));
   assert.match(header, /"model.embed_tokens.weight":\{"dtype":"BF16","shape":\[32000,8192\]/);
-  assert.match(new TextDecoder().decode(full.shards[14]?.header.subarray(8)), /"lm_head.weight":\{"dtype":"BF16","shape":\[32000,8192\]/);
+  assert.match(new TextDecoder().decode(headerOf(full.shards[14]).subarray(8)), /"lm_head.weight":\{"dtype":"BF16","shape":\[32000,8192\]/);
 
   const s = generateModel(TINY).shards[1];
   assert.ok(s);
   const whole = Buffer.concat([...shardChunks(s, 0, s.size)]);
   assert.equal(whole.length, s.size);
-  assert.deepEqual(whole.subarray(0, s.header.byteLength), Buffer.from(s.header));
+  assert.deepEqual(whole.subarray(0, headerOf(s).byteLength), Buffer.from(headerOf(s)));
   const a = 3 * 2 ** 20 - 7;
   const b = Math.min(s.size, a + 2 ** 20 + 13);
   if (a < s.size) assert.deepEqual(Buffer.concat([...shardChunks(s, a, b)]), whole.subarray(a, b));
   assert.deepEqual(Buffer.concat([...shardChunks(s, 5, 100)]), whole.subarray(5, 100));
-  assert.ok(whole.subarray(s.header.byteLength).some((x) => x !== 0));
+  assert.ok(whole.subarray(headerOf(s).byteLength).some((x) => x !== 0));
 });
 
 test("the sink double hashes what it receives and refuses bytes that are not the oid's", async () => {
