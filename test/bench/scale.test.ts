@@ -6,11 +6,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { diskUse, runScaleBench, sampleDiskUse } from "../../bench/scale-run.js";
 import { generateModel, shardChunks, type GeneratedShard } from "../../bench/scale-model.js";
 import { startHubDouble } from "../support/hub-double.js";
+import { cli } from "../support/cli.js";
 import { tempDir } from "../helpers.js";
 
 const TINY = { layers: 1, hidden: 256, intermediate: 512, heads: 4, kvHeads: 2, vocab: 1000, shards: 2 };
@@ -93,6 +94,40 @@ test("scale bench at a tiny size: raw read and PUT move the model, the export --
     assert.ok(c.diskSamples >= 2);
     assert.equal(r.read.length, 1);
     assert.equal(r.put.length, 1);
+  } finally {
+    await cleanup();
+  }
+});
+
+test("scale bench, pickle form at a tiny size: one pull request on the source adds the local export's safetensors bit for bit and deletes the pickles", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const r = await runScaleBench({ shape: TINY, format: "bin", dir, maxShardSize: "300KB", runs: 1, multipartThreshold: 64 * 1024, partSize: 64 * 1024 });
+    assert.equal(r.shards, 2);
+    const c = r.conversion[0];
+    assert.ok(c?.pullRequest);
+    assert.equal(c.pullRequest.commits, 1);
+    const prFiles = Object.keys(c.pullRequest.files).sort();
+    assert.deepEqual(prFiles.filter((p) => p.endsWith(".bin") || p.startsWith("pytorch_model")), []);
+
+    // The same repo exported locally: its files are what the pull request holds, byte for byte (LFS oids and published sha256).
+    const src = join(dir, "local-src");
+    const out = join(dir, "local-out");
+    await mkdir(src);
+    const m = generateModel(TINY, { format: "bin" });
+    for (const s of m.shards) await writeFile(join(src, s.name), Buffer.concat([...shardChunks(s, 0, s.size)]));
+    for (const [name, bytes] of Object.entries(m.small)) await writeFile(join(src, name), bytes);
+    const e = await cli(["export", src, out, "--max-shard-size", "300KB", "--quiet"]);
+    assert.equal(e.code, 0, e.stderr);
+    const weights = (await readdir(out)).filter((f) => f.endsWith(".safetensors") || f === "model.safetensors.index.json").sort();
+    assert.ok(weights.length >= 6, weights.join(", "));
+    assert.deepEqual(prFiles.filter((p) => p.startsWith("model")), weights);
+    const published = new Map(c.published.map((f) => [f.path, f.sha256]));
+    for (const f of weights) {
+      const digest = createHash("sha256").update(await readFile(join(out, f))).digest("hex");
+      assert.equal(published.get(f), digest, f);
+      if (f.endsWith(".safetensors")) assert.equal(c.pullRequest.files[f], digest, f);
+    }
   } finally {
     await cleanup();
   }
