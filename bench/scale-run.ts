@@ -81,6 +81,8 @@ export interface ScaleOptions {
   /** The sink double's multipart threshold and part size (default the double's: 8 MiB and 8 MiB). */
   multipartThreshold?: number;
   partSize?: number;
+  /** Write a V8 CPU profile of each conversion (node --cpu-prof) into this folder. */
+  cpuProfileDir?: string;
   /** Where the digests of generated shards are cached (default `dir`). */
   cacheDir?: string;
   log?: (line: string) => void;
@@ -191,7 +193,7 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
       const sampler = sampleDiskUse(work);
       let t;
       try {
-        t = await timeCommand("truecast export --push", process.execPath, [...nodeArgs, ...args], { stdout: fd, env });
+        t = await timeCommand("truecast export --push", process.execPath, [...nodeArgs, ...(o.cpuProfileDir !== undefined ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProfileDir] : []), ...args], { stdout: fd, env });
       } finally {
         closeSync(fd);
       }

@@ -11,7 +11,7 @@
  * bench/scale-model.ts) and the conversion is issue 12's: `export hf://bench/llama-2-70b --push bench/llama-2-70b
  * --create-pr --replace-weights`, checked to open one pull request that adds the safetensors and deletes the pickles.
  *
- *   npm run build && node dist/bench/scale.js [--format safetensors|bin] [--layers 80] [--max-shard-size 5GB] [--runs 1] [--dir /tmp/truecast-bench-scale]
+ *   npm run build && node dist/bench/scale.js [--format safetensors|bin] [--cpu-prof <dir>] [--layers 80] [--max-shard-size 5GB] [--runs 1] [--dir /tmp/truecast-bench-scale]
  *     [--hidden 8192 --intermediate 28672 --heads 64 --kv-heads 8 --vocab 32000 --shards 15]   (smaller shapes for quick checks)
  */
 import { cpus, loadavg } from "node:os";
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1" },
     dir: { type: "string", default: "/tmp/truecast-bench-scale" },
     format: { type: "string", default: "safetensors" },
+    "cpu-prof": { type: "string" },
   },
 });
 const shape: LlamaShape = {
@@ -45,7 +46,7 @@ const started = new Date().toISOString();
 const load0 = loadavg()[0] ?? 0;
 console.log(`machine: ${machine()}; ${started}; load average ${load0.toFixed(2)}`);
 const r: ScaleResult = await runScaleBench({
-  shape, format, dir: values.dir, maxShardSize: values["max-shard-size"], runs: Number(values.runs), log: (s) => console.log(s),
+  shape, format, dir: values.dir, ...(values["cpu-prof"] !== undefined && { cpuProfileDir: values["cpu-prof"] }), maxShardSize: values["max-shard-size"], runs: Number(values.runs), log: (s) => console.log(s),
 });
 const load1 = loadavg()[0] ?? 0;
 
