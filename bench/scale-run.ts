@@ -101,8 +101,16 @@ export interface ConversionRun extends Run {
   files: number;
   /** The published files (path, size, sha256), as truecast reports them. */
   published: PublishedFile[];
+  /** What the conversion read from the double's storage host. */
+  reads: SourceReads;
   /** The pull request the pickle form's conversion opened (null for the safetensors form). */
   pullRequest: ScalePullRequest | null;
+}
+
+/** GETs of LFS objects served by the double, and the bytes they carried. */
+export interface SourceReads {
+  requests: number;
+  bytes: number;
 }
 
 export interface ScaleResult {
@@ -170,7 +178,7 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
     };
     const jobPath = join(o.dir, "client.json");
     await writeFile(jobPath, JSON.stringify(job));
-    const reset = async () => double.ask("reset", "reset-done") as Promise<{ cpuSeconds: number; received: SinkReceived[]; pr: ScalePullRequest | null }>;
+    const reset = async () => double.ask("reset", "reset-done") as Promise<{ cpuSeconds: number; received: SinkReceived[]; pr: ScalePullRequest | null; reads: SourceReads }>;
     await reset();
 
     const client1 = async (mode: "read" | "put"): Promise<Run> => {
@@ -210,12 +218,13 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
       const diskLimit = 2 * (Math.ceil(largestShard / 4096) * 4096) + smallFiles;
       if (format === "bin") checkPullRequest(r.pr, files);
       const run: ConversionRun = {
-        ...t, serverCpu: r.cpuSeconds, peakDisk: disk.peak, diskSamples: disk.samples, diskLimit, largestShard, shardsChecked, files: files.length, published: files, pullRequest: r.pr,
+        ...t, serverCpu: r.cpuSeconds, peakDisk: disk.peak, diskSamples: disk.samples, diskLimit, largestShard, shardsChecked, files: files.length, published: files, pullRequest: r.pr, reads: r.reads,
       };
       log(
         `  conversion ${i}: ${t.seconds.toFixed(1)} s, ${(sourceBytes / t.seconds / 1e6).toFixed(0)} MB/s, peak RSS ${(t.peakRss / 1e6).toFixed(0)} MB, ` +
           `peak disk ${(disk.peak / 1e9).toFixed(2)} GB (${disk.samples} samples; largest shard ${(largestShard / 1e9).toFixed(2)} GB), ` +
-          `CPU ${t.cpu.toFixed(1)} s + double ${r.cpuSeconds.toFixed(1)} s; ${shardsChecked} shards' sha256 checked by the sink`,
+          `CPU ${t.cpu.toFixed(1)} s + double ${r.cpuSeconds.toFixed(1)} s; ${shardsChecked} shards' sha256 checked by the sink; ` +
+          `source reads: ${r.reads.requests} GETs, ${(r.reads.bytes / 1e9).toFixed(3)} GB (${(r.reads.bytes / sourceBytes).toFixed(4)}× the repo)`,
       );
       return run;
     };

@@ -8,7 +8,9 @@
  *                                                   the uploads the sink completed since the last reset, with the
  *                                                   sha256 it computed; cpuSeconds: this process's CPU since then;
  *                                                   pr: the source repo's first pull request, if any: the commits
- *                                                   between it and main, and its files (path → LFS oid or null)
+ *                                                   between it and main, and its files (path → LFS oid or null);
+ *                                                   reads: GETs of LFS objects from the storage host and the bytes
+ *                                                   they served
  *   ← { type: "stop" }    → { type: "stopped", maxRssBytes }
  *
  *   argv[2]: JSON { shape: LlamaShape, format?, cacheDir, keepBytes, multipartThreshold?, partSize? }
@@ -88,11 +90,12 @@ process.on("message", (m: { type: string }) => {
       // The raw PUT uploads the source's own shards: those stay (served from the generator).
       for (const oid of double.state.heads.keys()) if (!double.state.virtual.has(oid)) double.state.objects.delete(oid);
       double.state.heads.clear();
-      double.requests.splice(0);
+      const gets = double.requests.splice(0).filter((r) => r.server === "storage" && r.method === "GET");
+      const reads = { requests: gets.length, bytes: gets.reduce((n, r) => n + r.bytesSent, 0) };
       const received = double.sink?.received.splice(0) ?? [];
       const cpu = process.cpuUsage(lastCpu);
       lastCpu = process.cpuUsage();
-      await send({ type: "reset-done", cpuSeconds: (cpu.user + cpu.system) / 1e6, received, pr });
+      await send({ type: "reset-done", cpuSeconds: (cpu.user + cpu.system) / 1e6, received, pr, reads });
     } else if (m.type === "stop") {
       await double.stop();
       await send({ type: "stopped", maxRssBytes: process.resourceUsage().maxRSS * 1024 });
