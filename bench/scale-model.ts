@@ -12,7 +12,10 @@
  * The pickle form (`format: "bin"`) is the same model as torch.save writes it, sharded as transformers does:
  * `pytorch_model-000NN-of-000MM.bin` (torch zip archives, bench/scale-torch-zip.ts, with data.pkl from
  * bench/scale-pickle.ts) + `pytorch_model.bin.index.json`. Same shards, same tensors, and each tensor's bytes are
- * the bytes it has in the safetensors form, so that a conversion of one form must give the other byte for byte.
+ * the bytes it has in the safetensors form, so that an export of the pickle form must hold the safetensors form's
+ * tensors byte for byte (its shards are numbered in the pickles' tensor order, so their names can differ). The
+ * archives are byte for byte what torch 1.13's torch.save writes for the same dict (checked in
+ * test/bench/scale-torch.test.ts), plus by default the `byteorder` record of later torch versions.
  * The CRC-32 of every storage is computed from the block's (bench/crc32.ts), in milliseconds.
  */
 import { createHash } from "node:crypto";
@@ -44,7 +47,7 @@ export type ScaleFormat = "safetensors" | "bin";
 
 export interface ModelOptions {
   format?: ScaleFormat;
-  /** The pickle form: write the `byteorder` record ("little") after data.pkl, as torch ≥ 2.0 does (default true). */
+  /** The pickle form: write the `byteorder` record ("little") after data.pkl, as torch 2.x does (default true). */
   byteorder?: boolean;
 }
 
