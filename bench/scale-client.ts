@@ -9,11 +9,12 @@
  */
 import { Agent, request } from "node:http";
 import { readFile, writeFile } from "node:fs/promises";
-import { generateModel, shardChunks, type LlamaShape } from "./scale-model.js";
+import { generateModel, shardChunks, type LlamaShape, type ScaleFormat } from "./scale-model.js";
 
 export interface ScaleClientJob {
   storageUrl: string;
   shape: LlamaShape;
+  format: ScaleFormat;
   /** The shards' oids, by name, as the double lists them. */
   oids: Record<string, string>;
   rangeBytes: number;
@@ -54,7 +55,7 @@ function put(url: string, size: number, chunks: Iterable<Uint8Array>): Promise<v
 
 const [mode, jobPath] = process.argv.slice(2);
 const job = JSON.parse(await readFile(jobPath ?? "", "utf8")) as ScaleClientJob;
-const model = generateModel(job.shape);
+const model = generateModel(job.shape, { format: job.format });
 let bytes = 0;
 for (const s of model.shards) {
   const oid = job.oids[s.name] ?? "";

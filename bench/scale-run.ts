@@ -11,8 +11,8 @@ import { fileURLToPath } from "node:url";
 import type { SinkReceived } from "../test/support/hub-double-sink.js";
 import { startDoubleProcess, timeCommand, type Run } from "./publish-double.js";
 import type { ScaleClientJob } from "./scale-client.js";
-import { generateModel, type LlamaShape } from "./scale-model.js";
-import type { ScaleServerOptions } from "./scale-server.js";
+import { generateModel, type LlamaShape, type ScaleFormat } from "./scale-model.js";
+import type { ScalePullRequest, ScaleServerOptions } from "./scale-server.js";
 
 /** Disk use of `dir` (every file's allocated blocks, recursively; links not followed), bytes; 0 when it is gone. */
 export async function diskUse(dir: string): Promise<number> {
@@ -64,6 +64,11 @@ export function sampleDiskUse(dir: string, everyMs = 500): { sample: () => Promi
 
 export interface ScaleOptions {
   shape: LlamaShape;
+  /**
+   * The source repo's form (default "safetensors", pushed to another repo); "bin" (the torch.save pickles) is
+   * converted as issue 12 asks: pushed to the source repo itself, `--create-pr --replace-weights`.
+   */
+  format?: ScaleFormat;
   /** Working folder: job files, the export's output folder (sampled), the digest cache. */
   dir: string;
   /** `--max-shard-size` of the export, as the CLI takes it (decimal units). */
@@ -76,6 +81,8 @@ export interface ScaleOptions {
   /** The sink double's multipart threshold and part size (default the double's: 8 MiB and 8 MiB). */
   multipartThreshold?: number;
   partSize?: number;
+  /** Write a V8 CPU profile of each conversion (node --cpu-prof) into this folder. */
+  cpuProfileDir?: string;
   /** Where the digests of generated shards are cached (default `dir`). */
   cacheDir?: string;
   log?: (line: string) => void;
@@ -92,6 +99,18 @@ export interface ConversionRun extends Run {
   /** LFS files published, each checked against the sha256 the sink computed. */
   shardsChecked: number;
   files: number;
+  /** The published files (path, size, sha256), as truecast reports them. */
+  published: PublishedFile[];
+  /** What the conversion read from the double's storage host. */
+  reads: SourceReads;
+  /** The pull request the pickle form's conversion opened (null for the safetensors form). */
+  pullRequest: ScalePullRequest | null;
+}
+
+/** GETs of LFS objects served by the double, and the bytes they carried. */
+export interface SourceReads {
+  requests: number;
+  bytes: number;
 }
 
 export interface ScaleResult {
@@ -104,7 +123,7 @@ export interface ScaleResult {
   serverRss: number;
 }
 
-interface PublishedFile {
+export interface PublishedFile {
   path: string;
   size: number;
   sha256: string;
@@ -125,6 +144,15 @@ function checkReceived(files: readonly PublishedFile[], received: readonly SinkR
   return checked;
 }
 
+/** The pickle form's pull request: one commit that holds the published files and none of the pickles or their index. */
+function checkPullRequest(pr: ScalePullRequest | null, files: readonly PublishedFile[]): void {
+  if (pr === null) throw new Error("the conversion opened no pull request on the source repo");
+  if (pr.commits !== 1) throw new Error(`the pull request holds ${pr.commits} commits, not one`);
+  const stale = Object.keys(pr.files).filter((p) => /\.bin$|^pytorch_model\.bin\.index\.json$/.test(p));
+  if (stale.length > 0) throw new Error(`the pull request still holds ${stale.join(", ")}`);
+  for (const f of files) if (f.lfs && pr.files[f.path] !== f.sha256) throw new Error(`${f.path}: not in the pull request with sha256 ${f.sha256}`);
+}
+
 export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
   const log = o.log ?? (() => undefined);
   const here = dirname(fileURLToPath(import.meta.url));
@@ -135,7 +163,8 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
   const work = join(o.dir, "work");
   await mkdir(o.dir, { recursive: true });
 
-  const serverOptions: ScaleServerOptions = { shape: o.shape, cacheDir: o.cacheDir ?? o.dir, keepBytes: o.keepBytes ?? 2 ** 20,
+  const format = o.format ?? "safetensors";
+  const serverOptions: ScaleServerOptions = { shape: o.shape, format, cacheDir: o.cacheDir ?? o.dir, keepBytes: o.keepBytes ?? 2 ** 20,
     ...(o.multipartThreshold !== undefined && { multipartThreshold: o.multipartThreshold }),
     ...(o.partSize !== undefined && { partSize: o.partSize }),
   };
@@ -144,12 +173,12 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
     const ready = double.ready as { url: string; storageUrl: string; token: string; repo: string; shards: Array<{ name: string; size: number; oid: string }> };
     const sourceBytes = ready.shards.reduce((n, s) => n + s.size, 0);
     const job: ScaleClientJob = {
-      storageUrl: ready.storageUrl, shape: o.shape, oids: Object.fromEntries(ready.shards.map((s) => [s.name, s.oid])),
+      storageUrl: ready.storageUrl, shape: o.shape, format, oids: Object.fromEntries(ready.shards.map((s) => [s.name, s.oid])),
       rangeBytes: o.rangeBytes ?? 64 * 2 ** 20, out: join(o.dir, "client.out.json"),
     };
     const jobPath = join(o.dir, "client.json");
     await writeFile(jobPath, JSON.stringify(job));
-    const reset = async () => double.ask("reset", "reset-done") as Promise<{ cpuSeconds: number; received: SinkReceived[] }>;
+    const reset = async () => double.ask("reset", "reset-done") as Promise<{ cpuSeconds: number; received: SinkReceived[]; pr: ScalePullRequest | null; reads: SourceReads }>;
     await reset();
 
     const client1 = async (mode: "read" | "put"): Promise<Run> => {
@@ -168,11 +197,11 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
       const outJson = join(o.dir, `export-${i}.json`);
       const fd = openSync(outJson, "w");
       const env = { PATH: process.env.PATH ?? "", HF_TOKEN: ready.token, HF_ENDPOINT: ready.url, HF_HOME: join(work, "hf-home") };
-      const args = [cli, "export", `hf://${ready.repo}`, join(work, "out"), "--push", "bench/out", "--max-shard-size", o.maxShardSize, "--endpoint", ready.url, "--json"];
+      const args = [cli, "export", `hf://${ready.repo}`, join(work, "out"), ...(format === "bin" ? ["--push", ready.repo, "--create-pr", "--replace-weights"] : ["--push", "bench/out"]), "--max-shard-size", o.maxShardSize, "--endpoint", ready.url, "--json"];
       const sampler = sampleDiskUse(work);
       let t;
       try {
-        t = await timeCommand("truecast export --push", process.execPath, [...nodeArgs, ...args], { stdout: fd, env });
+        t = await timeCommand("truecast export --push", process.execPath, [...nodeArgs, ...(o.cpuProfileDir !== undefined ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProfileDir] : []), ...args], { stdout: fd, env });
       } finally {
         closeSync(fd);
       }
@@ -187,11 +216,15 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
       // counted in whole 4 KiB blocks, as the disk holds them).
       const smallFiles = files.filter((f) => !f.path.endsWith(".safetensors")).reduce((n, f) => n + Math.ceil(f.size / 4096) * 4096, 0);
       const diskLimit = 2 * (Math.ceil(largestShard / 4096) * 4096) + smallFiles;
-      const run: ConversionRun = { ...t, serverCpu: r.cpuSeconds, peakDisk: disk.peak, diskSamples: disk.samples, diskLimit, largestShard, shardsChecked, files: files.length };
+      if (format === "bin") checkPullRequest(r.pr, files);
+      const run: ConversionRun = {
+        ...t, serverCpu: r.cpuSeconds, peakDisk: disk.peak, diskSamples: disk.samples, diskLimit, largestShard, shardsChecked, files: files.length, published: files, pullRequest: r.pr, reads: r.reads,
+      };
       log(
         `  conversion ${i}: ${t.seconds.toFixed(1)} s, ${(sourceBytes / t.seconds / 1e6).toFixed(0)} MB/s, peak RSS ${(t.peakRss / 1e6).toFixed(0)} MB, ` +
           `peak disk ${(disk.peak / 1e9).toFixed(2)} GB (${disk.samples} samples; largest shard ${(largestShard / 1e9).toFixed(2)} GB), ` +
-          `CPU ${t.cpu.toFixed(1)} s + double ${r.cpuSeconds.toFixed(1)} s; ${shardsChecked} shards' sha256 checked by the sink`,
+          `CPU ${t.cpu.toFixed(1)} s + double ${r.cpuSeconds.toFixed(1)} s; ${shardsChecked} shards' sha256 checked by the sink; ` +
+          `source reads: ${r.reads.requests} GETs, ${(r.reads.bytes / 1e9).toFixed(3)} GB (${(r.reads.bytes / sourceBytes).toFixed(4)}× the repo)`,
       );
       return run;
     };

@@ -7,7 +7,11 @@
  * 0.5 s. Each run checks that every shard truecast published reached the sink with the sha256 truecast reports.
  * Prints Markdown rows for BENCHMARKS.md.
  *
- *   npm run build && node dist/bench/scale.js [--layers 80] [--max-shard-size 5GB] [--runs 1] [--dir /tmp/truecast-bench-scale]
+ * With --format bin the repo holds the same model as torch.save pickles (pytorch_model-000NN-of-00015.bin + index,
+ * bench/scale-model.ts) and the conversion is issue 12's: `export hf://bench/llama-2-70b --push bench/llama-2-70b
+ * --create-pr --replace-weights`, checked to open one pull request that adds the safetensors and deletes the pickles.
+ *
+ *   npm run build && node dist/bench/scale.js [--format safetensors|bin] [--cpu-prof <dir>] [--layers 80] [--max-shard-size 5GB] [--runs 1] [--dir /tmp/truecast-bench-scale]
  *     [--hidden 8192 --intermediate 28672 --heads 64 --kv-heads 8 --vocab 32000 --shards 15]   (smaller shapes for quick checks)
  */
 import { cpus, loadavg } from "node:os";
@@ -28,17 +32,21 @@ const { values } = parseArgs({
     "max-shard-size": { type: "string", default: "5GB" },
     runs: { type: "string", default: "1" },
     dir: { type: "string", default: "/tmp/truecast-bench-scale" },
+    format: { type: "string", default: "safetensors" },
+    "cpu-prof": { type: "string" },
   },
 });
 const shape: LlamaShape = {
   layers: Number(values.layers), hidden: Number(values.hidden), intermediate: Number(values.intermediate), heads: Number(values.heads),
   kvHeads: Number(values["kv-heads"]), vocab: Number(values.vocab), shards: Number(values.shards),
 };
+if (values.format !== "safetensors" && values.format !== "bin") throw new Error(`--format ${values.format}: want safetensors or bin`);
+const format = values.format;
 const started = new Date().toISOString();
 const load0 = loadavg()[0] ?? 0;
 console.log(`machine: ${machine()}; ${started}; load average ${load0.toFixed(2)}`);
 const r: ScaleResult = await runScaleBench({
-  shape, dir: values.dir, maxShardSize: values["max-shard-size"], runs: Number(values.runs), log: (s) => console.log(s),
+  shape, format, dir: values.dir, ...(values["cpu-prof"] !== undefined && { cpuProfileDir: values["cpu-prof"] }), maxShardSize: values["max-shard-size"], runs: Number(values.runs), log: (s) => console.log(s),
 });
 const load1 = loadavg()[0] ?? 0;
 
@@ -51,7 +59,7 @@ const disk = Math.max(...r.conversion.map((x) => x.peakDisk));
 const shard = Math.max(...r.conversion.map((x) => x.largestShard));
 const cpu = median(r.conversion.map((x) => x.cpu));
 const dcpu = median(r.conversion.map((x) => x.serverCpu));
-const what = `${shape.layers} layers (hidden ${shape.hidden}), ${r.tensors} tensors, ${r.shards} bfloat16 shards, ${(r.sourceBytes / 1e9).toFixed(1)} GB`;
+const what = `${shape.layers} layers (hidden ${shape.hidden}), ${r.tensors} tensors, ${r.shards} bfloat16 ${format === "bin" ? "pytorch_model-*.bin (torch.save) shards → PR with --replace-weights" : "shards"}, ${(r.sourceBytes / 1e9).toFixed(1)} GB`;
 console.log(`\n| model | raw range read | raw PUT | truecast export --push | vs read | vs PUT | peak RSS | peak disk (largest shard) | CPU (truecast + double) | target |`);
 console.log("|---|---|---|---|---|---|---|---|---|---|");
 console.log(
