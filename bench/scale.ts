@@ -7,7 +7,7 @@
  * 0.5 s. Each run checks that every shard truecast published reached the sink with the sha256 truecast reports.
  * Prints Markdown rows for BENCHMARKS.md.
  *
- *   npm run build && node dist/bench/scale.js [--layers 80] [--max-shard-size 5GB] [--runs 1] [--dir /tmp/truecast-bench-scale]
+ *   npm run build && node dist/bench/scale.js [--layers 80] [--max-shard-size 5GB] [--runs 1] [--dir /tmp/truecast-bench-scale] [--no-raw]
  *     [--hidden 8192 --intermediate 28672 --heads 64 --kv-heads 8 --vocab 32000 --shards 15]   (smaller shapes for quick checks)
  */
 import { cpus, loadavg } from "node:os";
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     shards: { type: "string", default: String(LLAMA_2_70B.shards) },
     "max-shard-size": { type: "string", default: "5GB" },
     runs: { type: "string", default: "1" },
+    "no-raw": { type: "boolean", default: false },
     dir: { type: "string", default: "/tmp/truecast-bench-scale" },
   },
 });
@@ -38,7 +39,7 @@ const started = new Date().toISOString();
 const load0 = loadavg()[0] ?? 0;
 console.log(`machine: ${machine()}; ${started}; load average ${load0.toFixed(2)}`);
 const r: ScaleResult = await runScaleBench({
-  shape, dir: values.dir, maxShardSize: values["max-shard-size"], runs: Number(values.runs), log: (s) => console.log(s),
+  shape, dir: values.dir, maxShardSize: values["max-shard-size"], runs: Number(values.runs), raw: !values["no-raw"], log: (s) => console.log(s),
 });
 const load1 = loadavg()[0] ?? 0;
 
