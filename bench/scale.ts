@@ -8,6 +8,7 @@
  * Prints Markdown rows for BENCHMARKS.md.
  *
  *   npm run build && node dist/bench/scale.js [--layers 80] [--max-shard-size 5GB] [--runs 1] [--dir /tmp/truecast-bench-scale] [--no-raw]
+ *   (--no-raw: the conversion alone; MEMLOG and TRUECAST_BENCH_NODE_OPTIONS: see bench/mem-sampler.ts)
  *     [--hidden 8192 --intermediate 28672 --heads 64 --kv-heads 8 --vocab 32000 --shards 15]   (smaller shapes for quick checks)
  */
 import { cpus, loadavg } from "node:os";
