@@ -74,6 +74,8 @@ export interface ScaleOptions {
   /** `--max-shard-size` of the export, as the CLI takes it (decimal units). */
   maxShardSize: string;
   runs: number;
+  /** Measure the raw read and PUT before each conversion (default true); false: the conversion alone. */
+  raw?: boolean;
   /** Range size of the raw read (default 64 MiB). */
   rangeBytes?: number;
   /** Bytes of each uploaded object the sink keeps (default 1 MiB). */
@@ -196,7 +198,12 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
       await mkdir(join(work, "hf-home"), { recursive: true });
       const outJson = join(o.dir, `export-${i}.json`);
       const fd = openSync(outJson, "w");
-      const env = { PATH: process.env.PATH ?? "", HF_TOKEN: ready.token, HF_ENDPOINT: ready.url, HF_HOME: join(work, "hf-home") };
+      const env = {
+        PATH: process.env.PATH ?? "", HF_TOKEN: ready.token, HF_ENDPOINT: ready.url, HF_HOME: join(work, "hf-home"),
+        // Node options for the export alone (a memory sampler preloaded with --import, --cpu-prof), and what they read.
+        ...(process.env.TRUECAST_BENCH_NODE_OPTIONS && { NODE_OPTIONS: process.env.TRUECAST_BENCH_NODE_OPTIONS }),
+        ...(process.env.MEMLOG && { MEMLOG: process.env.MEMLOG }),
+      };
       const args = [cli, "export", `hf://${ready.repo}`, join(work, "out"), ...(format === "bin" ? ["--push", ready.repo, "--create-pr", "--replace-weights"] : ["--push", "bench/out"]), "--max-shard-size", o.maxShardSize, "--endpoint", ready.url, "--json"];
       const sampler = sampleDiskUse(work);
       let t;
@@ -231,8 +238,10 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
 
     const result: ScaleResult = { sourceBytes, shards: ready.shards.length, tensors: generateModel(o.shape).shards.reduce((n, s) => n + s.tensors.length, 0), read: [], put: [], conversion: [], serverRss: 0 };
     for (let i = 1; i <= o.runs; i++) {
-      result.read.push(await client1("read"));
-      result.put.push(await client1("put"));
+      if (o.raw !== false) {
+        result.read.push(await client1("read"));
+        result.put.push(await client1("put"));
+      }
       result.conversion.push(await convert(i));
     }
     await rm(work, { recursive: true, force: true });

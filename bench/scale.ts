@@ -11,7 +11,8 @@
  * bench/scale-model.ts) and the conversion is issue 12's: `export hf://bench/llama-2-70b --push bench/llama-2-70b
  * --create-pr --replace-weights`, checked to open one pull request that adds the safetensors and deletes the pickles.
  *
- *   npm run build && node dist/bench/scale.js [--format safetensors|bin] [--cpu-prof <dir>] [--layers 80] [--max-shard-size 5GB] [--runs 1] [--dir /tmp/truecast-bench-scale]
+ *   npm run build && node dist/bench/scale.js [--format safetensors|bin] [--cpu-prof <dir>] [--layers 80] [--max-shard-size 5GB] [--runs 1] [--dir /tmp/truecast-bench-scale] [--no-raw]
+ *   (--no-raw: the conversion alone; MEMLOG and TRUECAST_BENCH_NODE_OPTIONS: see bench/mem-sampler.ts)
  *     [--hidden 8192 --intermediate 28672 --heads 64 --kv-heads 8 --vocab 32000 --shards 15]   (smaller shapes for quick checks)
  */
 import { cpus, loadavg } from "node:os";
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     shards: { type: "string", default: String(LLAMA_2_70B.shards) },
     "max-shard-size": { type: "string", default: "5GB" },
     runs: { type: "string", default: "1" },
+    "no-raw": { type: "boolean", default: false },
     dir: { type: "string", default: "/tmp/truecast-bench-scale" },
     format: { type: "string", default: "safetensors" },
     "cpu-prof": { type: "string" },
@@ -46,7 +48,7 @@ const started = new Date().toISOString();
 const load0 = loadavg()[0] ?? 0;
 console.log(`machine: ${machine()}; ${started}; load average ${load0.toFixed(2)}`);
 const r: ScaleResult = await runScaleBench({
-  shape, format, dir: values.dir, ...(values["cpu-prof"] !== undefined && { cpuProfileDir: values["cpu-prof"] }), maxShardSize: values["max-shard-size"], runs: Number(values.runs), log: (s) => console.log(s),
+  shape, format, dir: values.dir, ...(values["cpu-prof"] !== undefined && { cpuProfileDir: values["cpu-prof"] }), maxShardSize: values["max-shard-size"], runs: Number(values.runs), raw: !values["no-raw"], log: (s) => console.log(s),
 });
 const load1 = loadavg()[0] ?? 0;
 

@@ -19,6 +19,7 @@ import { writeReportJsonBytes } from "./report-json.js";
 import { startSourceDigests, waitForDigests, type SourceDigests } from "./source-digests.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
+import { BufferPool } from "./buffer-pool.js";
 import { writeShard } from "./write-shard.js";
 import { exportFingerprint } from "./resume-fingerprint.js";
 import { restoreShard, shardRecord, type RestoredShard, type ShardRecord } from "./shard-record.js";
@@ -202,6 +203,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     let verifiedBytes = 0;
     const stage = staged;
     const resumed = await resumeShards({ params, model, plan, policy });
+    const buffers = new BufferPool();
     for (const [i, shard] of [...plan.shards, ...sidecars].entries()) {
       checkAbort(params.signal);
       const isSidecar = i >= plan.shards.length;
@@ -245,6 +247,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       const mine = await writeShard({
         shard,
         path,
+        buffers,
         allowOverflow: params.allowOverflow ?? false,
         castPool,
         onProgress: (p) => {

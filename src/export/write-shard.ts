@@ -4,6 +4,7 @@ import { TruecastError } from "../errors.js";
 import { isFloatDType } from "../dtype/table.js";
 import { createDigest } from "../util/digest.js";
 import { prefetch } from "../util/prefetch.js";
+import { BufferPool } from "./buffer-pool.js";
 import { castStream, type CastPool } from "./cast-pool.js";
 import type { PlannedShard } from "./plan.js";
 import { WrittenShard } from "./written.js";
@@ -30,33 +31,6 @@ export interface WriteProgress {
   /** Bytes of tensor data written so far in this shard. */
   readonly bytes: number;
   readonly tensor: string;
-}
-
-/** Free buffers kept per size; more are left to the garbage collector. */
-const POOL_PER_SIZE = 8;
-
-/**
- * Read buffers recycled between chunks, so that copying gigabytes touches the same few megabytes of memory
- * (fresh buffers cost a page fault per 4 KB). A buffer goes back to the pool once its write has completed.
- * Only buffers that own their whole memory are kept (a view into a larger buffer is left alone).
- */
-class BufferPool {
-  private readonly free = new Map<number, Uint8Array[]>();
-
-  alloc = (byteLength: number): Uint8Array => {
-    const reused = this.free.get(byteLength)?.pop();
-    if (reused) return reused;
-    const raw = Buffer.allocUnsafeSlow(byteLength);
-    return new Uint8Array(raw.buffer, raw.byteOffset, byteLength);
-  };
-
-  release = (b: Uint8Array): void => {
-    if (b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength || b.buffer instanceof SharedArrayBuffer) return;
-    const list = this.free.get(b.byteLength) ?? [];
-    if (list.length >= POOL_PER_SIZE) return;
-    list.push(b);
-    this.free.set(b.byteLength, list);
-  };
 }
 
 /** Sequential writer with one write in flight and small writes coalesced. */
@@ -153,6 +127,8 @@ export async function writeShard(params: {
   allowOverflow: boolean;
   /** Worker threads for conversions. */
   castPool: CastPool;
+  /** Chunk buffers, shared by the shards of one export (default: this shard's own). */
+  buffers?: BufferPool;
   onProgress?: (p: WriteProgress) => void;
   /**
    * Called when a tensor is complete, with its file range and a way to wait until the file holds it, so that
@@ -163,7 +139,7 @@ export async function writeShard(params: {
   const { shard } = params;
   const { table } = shard;
   const fh = await open(params.path, "wx");
-  const pool = new BufferPool();
+  const pool = params.buffers ?? new BufferPool();
   const written = new WrittenShard(shard);
   let bytes = 0;
   try {

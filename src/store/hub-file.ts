@@ -14,9 +14,9 @@ import { fetchRange, streamRange, type RangeTarget } from "./hub-range.js";
 /**
  * Largest chunk a ranged stream yields, whatever the reader asks for: the connection fills each chunk straight from
  * the socket, so a reader's read-ahead of a few chunks need not hold 8 MiB ones (an export's writer keeps about five
- * chunks in use: 4 MiB ones leave ~20 MB of peak RSS out, for one more promise per 4 MiB).
+ * chunks in use: 2 MiB ones leave ~30 MB of peak RSS out, for three more promises per 8 MiB).
  */
-export const MAX_REMOTE_CHUNK = 4 * 1024 * 1024;
+export const MAX_REMOTE_CHUNK = 2 * 1024 * 1024;
 
 /** Read-ahead of a short read in the middle of a file: a zip entry's local header and name, not megabytes. */
 export const MID_READ_AHEAD = 16 * 1024;

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { MAX_REMOTE_CHUNK } from "../../src/store/hub-file.js";
 import { openStore } from "../../src/store/open-store.js";
 import { randomBytes } from "../support/build-model.js";
 import { startHubDouble } from "../support/hub-double.js";
@@ -46,6 +47,29 @@ test("chunks of a 40 MB remote file stream with bounded memory and are bit-ident
     assert.ok(peak < 16 * MB, `a bounded few MB in flight (Node's fetch buffers up to ~7 MB, the in-process double as much), measured ${(peak / MB).toFixed(1)} MB`);
     assert.equal(store.stats().requests, 3, "revision, tree, and one ranged GET for the whole stream");
     assert.ok(store.stats().bytesRead >= SIZE && store.stats().bytesRead < SIZE + 64 * 1024);
+  } finally {
+    await d.stop();
+  }
+});
+
+test("a remote stream yields chunks of at most MAX_REMOTE_CHUNK (2 MiB), whatever size the reader asks for", async () => {
+  const d = await startHubDouble();
+  try {
+    const size = 5 * MB + 3;
+    const bytes = randomBytes(size, 12);
+    await d.state.seed("acme/chunky", { "model.safetensors": bytes });
+    const store = await openStore("hf://acme/chunky", { env: await hubEnv(d) });
+    const f = await store.open("model.safetensors");
+    const sizes: number[] = [];
+    const hash = createHash("sha256");
+    for await (const c of f.chunks(0, f.size, 8 * MB)) {
+      sizes.push(c.byteLength);
+      hash.update(c);
+    }
+    assert.equal(MAX_REMOTE_CHUNK, 2 * MB);
+    assert.deepEqual(sizes, [2 * MB, 2 * MB, MB + 3]);
+    assert.equal(hash.digest("hex"), createHash("sha256").update(bytes).digest("hex"));
+    await store.close();
   } finally {
     await d.stop();
   }
