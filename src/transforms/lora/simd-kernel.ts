@@ -32,7 +32,8 @@ export interface Bf16RowsParams extends Omit<DeltaRowsParams, "scratch"> {
   readonly limit: number;
   /**
    * bfloat16 output: the block's output bytes (same indexing as `values`, 2 bytes an element), written for every
-   * row; then zeros and subnormals flag their row too, and the other rows' cast report comes back. Null otherwise.
+   * row; then zeros and subnormals flag their row too, and the other rows' cast report comes back, and `values`
+   * and `touched` are written only for the flagged rows (the others are finished). Null otherwise.
    */
   readonly out: Uint8Array | null;
 }
@@ -105,18 +106,22 @@ export function createSimdKernel(): SimdKernel | null {
         const at = (i - p.blockStartRow) * cols;
         heap16.set(p.baseBits.subarray(at, at + cols), baseAt / 2);
         row(0, rightAt, leftAt + (i - p.rowStart) * rank * 4, rank, cols * 4, cols * 4);
-        if (epilogue(0, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit, countsAt, minNormal, outAt) === 0) {
+        const ok = epilogue(0, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit, countsAt, minNormal, outAt) !== 0;
+        if (!ok) {
           flagged.push(i);
         } else {
           changed += (counts[0] as number) + (counts[1] as number) + (counts[2] as number) + (counts[3] as number);
           tooSmall += (counts[4] as number) + (counts[5] as number) + (counts[6] as number) + (counts[7] as number);
           cast.elements += cols;
           cast.changed += (counts[8] as number) + (counts[9] as number) + (counts[10] as number) + (counts[11] as number);
-          cast.maxAbsError = Math.max(cast.maxAbsError, ...absErrors);
-          cast.maxRelError = Math.max(cast.maxRelError, ...relErrors);
+          for (let q = 0; q < 4; q++) if ((absErrors[q] as number) > cast.maxAbsError) cast.maxAbsError = absErrors[q] as number;
+          for (let q = 0; q < 2; q++) if ((relErrors[q] as number) > cast.maxRelError) cast.maxRelError = relErrors[q] as number;
         }
-        p.values.set(vals, at);
-        p.touched.set(touchedRow, at);
+        // With bf16 output, a row that is ok is finished here: its float32 values and flags are not needed again.
+        if (p.out === null || !ok) {
+          p.values.set(vals, at);
+          p.touched.set(touchedRow, at);
+        }
         p.out?.set(outRow, at * 2);
       }
       return { flagged, changed, tooSmall, cast };

@@ -89,11 +89,21 @@ test("the fused pass with bfloat16 output writes the encoder's bits and its cast
   const values = new Float32Array(rows * cols), touched = new Uint8Array(rows * cols), out = new Uint8Array(rows * cols * 2);
   const r = simd.mergeBf16Rows({ left, right, rank, cols, scale, blockStartRow: 0, rowStart: 0, rowEnd: rows, values, touched, baseBits: bits, limit: 2 ** 128 - 2 ** 119, out });
   assert.deepEqual(r.flagged, [2, 4, 6]);
+  // the reference: decode, then the JS kernel
+  const want = new Float32Array(new Uint32Array(Array.from(bits, (h) => h << 16)).buffer);
+  const wantTouched = new Uint8Array(rows * cols);
+  applyDeltaRows({ left, right, rank, cols, scale, blockStartRow: 0, rowStart: 0, rowEnd: rows, values: want, touched: wantTouched, scratch: new Float32Array(cols) });
+  // flagged rows leave their float32 values and flags for the caller to finish; clean rows are finished
+  for (const row of r.flagged) {
+    const [from, to] = [row * cols, (row + 1) * cols];
+    assert.deepEqual(new Uint32Array(values.buffer, from * 4, cols).filter((_, i) => !Number.isNaN(want[from + i])), new Uint32Array(want.buffer, from * 4, cols).filter((_, i) => !Number.isNaN(want[from + i])), `row ${row}`);
+    assert.deepEqual(touched.subarray(from, to), wantTouched.subarray(from, to), `row ${row}`);
+  }
   const clean = [0, 1, 3, 5, 7];
   const encoder = createEncoder("BF16");
   for (const row of clean) {
-    const want = encoder.encode(values.subarray(row * cols, (row + 1) * cols));
-    assert.deepEqual(out.subarray(row * cols * 2, (row + 1) * cols * 2), want, `row ${row}`);
+    const wantOut = encoder.encode(want.subarray(row * cols, (row + 1) * cols));
+    assert.deepEqual(out.subarray(row * cols * 2, (row + 1) * cols * 2), wantOut, `row ${row}`);
   }
   const report = encoder.report();
   assert.deepEqual(r.cast, { elements: report.elements, changed: report.changed, maxAbsError: report.maxAbsError, maxRelError: report.maxRelError });
