@@ -56,7 +56,7 @@ function markComputed(t: TensorRef, by: string): TensorRef {
     byteLength: t.byteLength,
     origin: t.origin,
     computed: by,
-    chunks: (n) => t.chunks(n),
+    chunks: (n, alloc) => t.chunks(n, alloc),
   };
 }
 

@@ -24,7 +24,7 @@ export interface MergeLoraParams {
   readonly outputDtype?: (baseDtype: DType) => DType;
   /** Worker pool for the products. Default: one of `os.availableParallelism()` threads, started on first use and stopped by the merged model's `close()`. */
   readonly pool?: MergePool;
-  /** Elements per block of rows a merged weight is computed in; default 2¹⁹ (see merged-weight.ts). */
+  /** Elements per block of rows a merged weight is computed in; default 2²¹ (see merged-weight.ts). */
   readonly blockElements?: number;
   /** The base's architecture, which tells Conv1D from nn.Linear layers; default: read from the base's config.json. */
   readonly architecture?: BaseArchitecture | null;

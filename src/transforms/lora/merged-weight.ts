@@ -16,15 +16,16 @@ import { transposeF32 } from "./kernel.js";
 import { combineCastReports, type MergeRowsResult } from "./merge-rows.js";
 import type { MergePool } from "./pool.js";
 import type { MergeCounts } from "./report.js";
-import { exactBlocks, readFloat32, type DecodableDType } from "./tensor-io.js";
+import { blockReader } from "./block-reader.js";
+import { readFloat32, type DecodableDType } from "./tensor-io.js";
 
 /**
- * Float32 elements per block (2 MiB of values + 512 KiB of flags; 128 rows of a 4096-wide weight): large enough
- * that the pool's per-block messages (~0.1 ms) cost nothing next to the work (~10 ms), small enough that the
- * workers idle little while a weight's first block is read and its last one written (a 32nd of the weight, where
- * 2²¹ left them idle for about a quarter of the time), and that peak memory stays low.
+ * Float32 elements per block (512 rows of a 4096-wide weight; 4 MiB of bfloat16 in and out): the pool's per-block
+ * messages, reads and writes are few (8 per 4096² weight): on the LoRA benchmark the main thread used a third
+ * less CPU time than with 2¹⁹, and the workers less too. Memory stays low: the float32 values and flags are
+ * touched only for rows that need the general code, so most of their pages are never mapped in.
  */
-export const BLOCK_ELEMENTS = 1 << 19;
+export const BLOCK_ELEMENTS = 1 << 21;
 
 export interface MergedWeightSpec {
   /** Output tensor name (the base's). */
@@ -101,8 +102,32 @@ interface BlockDone {
 }
 
 /**
+ * Block buffers that merged weights gave back, for the next weight to use (fresh shared memory costs a page fault
+ * per 4 KB and a share of garbage collection): at most {@link KEPT_SETS} sets, the latest kept.
+ */
+const keptSets: BlockBuffers[] = [];
+const KEPT_SETS = 2;
+
+function blockBuffers(elements: number, inSize: number, outSize: number): BlockBuffers {
+  const i = keptSets.findIndex((s) => s.touched.byteLength === elements && s.base.byteLength === elements * inSize && s.out.byteLength === elements * outSize);
+  if (i >= 0) return keptSets.splice(i, 1)[0] as BlockBuffers;
+  return {
+    base: new Uint8Array(new SharedArrayBuffer(elements * inSize)),
+    values: sharedF32(elements),
+    touched: new Uint8Array(new SharedArrayBuffer(elements)),
+    out: new Uint8Array(new SharedArrayBuffer(elements * outSize)),
+  };
+}
+
+function keepBuffers(sets: readonly BlockBuffers[]): void {
+  keptSets.unshift(...sets);
+  keptSets.length = Math.min(keptSets.length, KEPT_SETS);
+}
+
+/**
  * The base weight, block of rows by block of rows, merged by the pool. Two buffer sets alternate: while the
- * consumer handles one block, the next one is read and merged.
+ * consumer handles one block, the next one is read and merged. The base's bytes are read straight into the
+ * shared buffers the workers read (block-reader.ts).
  */
 async function* mergedBlockResults(
   spec: MergedWeightSpec,
@@ -114,24 +139,17 @@ async function* mergedBlockResults(
   const elements = Math.max(1, rowsPerBlock * spec.cols);
   const inSize = dtypeSize(spec.baseDtype);
   const outSize = dtypeSize(spec.outDtype);
-  const sets: BlockBuffers[] = [0, 1].map(() => ({
-    base: new Uint8Array(new SharedArrayBuffer(elements * inSize)),
-    values: sharedF32(elements),
-    touched: new Uint8Array(new SharedArrayBuffer(elements)),
-    out: new Uint8Array(new SharedArrayBuffer(elements * outSize)),
-  }));
+  const sets: BlockBuffers[] = [0, 1].map(() => blockBuffers(elements, inSize, outSize));
   const blockBytes = rowsPerBlock * spec.cols * inSize;
-  const ask = Math.max(8, Math.ceil(blockBytes / 8) * 8);
-  const source = exactBlocks({ source: spec.base.chunks(ask), size: blockBytes, total: spec.base.byteLength, what: `${spec.base.origin}: "${spec.base.name}"` });
+  const reader = blockReader(spec.base, Math.max(8, Math.ceil(blockBytes / 8) * 8));
   let startRow = 0;
   let which = 0;
   const compute = async (): Promise<BlockDone | null> => {
-    const next = await source.next();
-    if (next.done === true) return null;
     const buffers = sets[which] as BlockBuffers;
     which ^= 1;
-    buffers.base.set(next.value);
-    const n = next.value.byteLength / inSize;
+    const got = await reader.fill(buffers.base.subarray(0, blockBytes));
+    if (got === 0) return null;
+    const n = got / inSize;
     const rowCount = n / spec.cols;
     const first = startRow;
     startRow += rowCount;
@@ -144,10 +162,14 @@ async function* mergedBlockResults(
     return { startRow: first, n, buffers, result };
   };
   let pending = compute();
+  let finished = false;
   try {
     for (;;) {
       const block = await pending;
-      if (block === null) return;
+      if (block === null) {
+        finished = true;
+        return;
+      }
       pending = compute();
       pending.catch(() => undefined); // a failure is rethrown by the await above; a consumer that stops early never sees it
       yield block;
@@ -155,7 +177,8 @@ async function* mergedBlockResults(
   } finally {
     // a consumer that stops early: let the block in flight finish with the shared buffers, then release the source
     await pending.catch(() => null);
-    await source.return(undefined);
+    await reader.close();
+    if (finished) keepBuffers(sets); // no worker is using them (after a failure, one still may)
   }
 }
 
@@ -176,8 +199,11 @@ async function columnFactors(spec: MergedWeightSpec, factors: { left: Float32Arr
   return out;
 }
 
-/** The merged weight's bytes, block by block, with the report's counts filled in at the end. */
-async function* mergedBlocks(spec: MergedWeightSpec): AsyncGenerator<Uint8Array> {
+/**
+ * The merged weight's bytes in chunks of at most `chunkSize`, copied out of the shared block buffers into
+ * `alloc`'s buffers (the consumer's, recycled) or fresh ones; the report's counts are filled in at the end.
+ */
+async function* mergedChunks(spec: MergedWeightSpec, chunkSize: number, alloc: ((n: number) => Uint8Array) | undefined): AsyncGenerator<Uint8Array> {
   const { left, right, magnitude } = await loadFactors(spec);
   const channels = spec.layout === "out×in" ? spec.rows : spec.cols;
   if (magnitude !== null && magnitude.length !== channels) {
@@ -198,7 +224,13 @@ async function* mergedBlocks(spec: MergedWeightSpec): AsyncGenerator<Uint8Array>
     changed += r.changed;
     tooSmall += r.tooSmall;
     cast = combineCastReports(cast, r.cast);
-    yield block.buffers.out.slice(0, block.n * outSize);
+    const bytes = block.n * outSize;
+    for (let at = 0; at < bytes; at += chunkSize) {
+      const n = Math.min(chunkSize, bytes - at);
+      const chunk = alloc === undefined ? new Uint8Array(n) : alloc(n);
+      chunk.set(block.buffers.out.subarray(at, at + n));
+      yield chunk;
+    }
   }
   spec.counts.changed = changed;
   spec.counts.tooSmall = tooSmall;
@@ -214,10 +246,8 @@ export function mergedWeightRef(spec: MergedWeightSpec): TensorRef {
     shape: [...spec.base.shape],
     byteLength: spec.rows * spec.cols * dtypeSize(outDtype),
     origin: `merge(${spec.module})`,
-    async *chunks(chunkSize: number): AsyncIterable<Uint8Array> {
-      for await (const block of mergedBlocks(spec)) {
-        for (let at = 0; at < block.byteLength; at += chunkSize) yield block.subarray(at, Math.min(block.byteLength, at + chunkSize));
-      }
+    chunks(chunkSize: number, alloc?: (byteLength: number) => Uint8Array): AsyncIterable<Uint8Array> {
+      return mergedChunks(spec, chunkSize, alloc);
     },
   };
 }

@@ -32,7 +32,8 @@ export interface Bf16RowsParams extends Omit<DeltaRowsParams, "scratch"> {
   readonly limit: number;
   /**
    * bfloat16 output: the block's output bytes (same indexing as `values`, 2 bytes an element), written for every
-   * row; then zeros and subnormals flag their row too, and the other rows' cast report comes back. Null otherwise.
+   * row; then zeros and subnormals flag their row too, and the other rows' cast report comes back, and `values`
+   * and `touched` are written only for the flagged rows (the others are finished). Null otherwise.
    */
   readonly out: Uint8Array | null;
 }
@@ -68,15 +69,16 @@ export function createSimdKernel(): SimdKernel | null {
   }
   const memory = exports.mem as WasmMemory;
   const row = exports.row as (scratch: number, right: number, left: number, rank: number, bytes: number, stride: number) => void;
+  const rows4 = exports.rows4 as typeof row;
   const epilogue = exports.bf16Epilogue as (scratch: number, base: number, vals: number, touched: number, bytes: number, scale: number, limit: number, counts: number, minNormal: number, out: number) => number;
   return {
     mergeBf16Rows(p: Bf16RowsParams): Bf16RowsResult {
       const { rank, cols } = p;
       if (cols <= 0 || cols % 16 !== 0 || rank < 1) throw new Error(`mergeBf16Rows: cols ${cols} must be a positive multiple of 16 and rank ${rank} ≥ 1`);
       const nRows = p.rowEnd - p.rowStart;
-      // memory: scratch (cols f32) | base row (cols bf16) | merged row (cols f32) | touched row (cols bytes) |
-      // output row (cols bf16) | counts (80 bytes) | left rows | right
-      const baseAt = cols * 4;
+      // memory: scratch (4 rows of cols f32) | base row (cols bf16) | merged row (cols f32) | touched row (cols
+      // bytes) | output row (cols bf16) | counts (80 bytes) | left rows | right
+      const baseAt = 4 * cols * 4;
       const valsAt = baseAt + cols * 2;
       const touchedAt = valsAt + cols * 4;
       const outAt = touchedAt + cols;
@@ -104,19 +106,28 @@ export function createSimdKernel(): SimdKernel | null {
       for (let i = p.rowStart; i < p.rowEnd; i++) {
         const at = (i - p.blockStartRow) * cols;
         heap16.set(p.baseBits.subarray(at, at + cols), baseAt / 2);
-        row(0, rightAt, leftAt + (i - p.rowStart) * rank * 4, rank, cols * 4, cols * 4);
-        if (epilogue(0, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit, countsAt, minNormal, outAt) === 0) {
+        // the products of four rows at a time (the last rows of the range one by one), then each row's epilogue
+        const group = (i - p.rowStart) % 4;
+        if (group === 0 && p.rowEnd - i >= 4) rows4(0, rightAt, leftAt + (i - p.rowStart) * rank * 4, rank, cols * 4, cols * 4);
+        const grouped = p.rowEnd - (i - group) >= 4;
+        if (!grouped) row(0, rightAt, leftAt + (i - p.rowStart) * rank * 4, rank, cols * 4, cols * 4);
+        const scratchAt = grouped ? group * cols * 4 : 0;
+        const ok = epilogue(scratchAt, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit, countsAt, minNormal, outAt) !== 0;
+        if (!ok) {
           flagged.push(i);
         } else {
           changed += (counts[0] as number) + (counts[1] as number) + (counts[2] as number) + (counts[3] as number);
           tooSmall += (counts[4] as number) + (counts[5] as number) + (counts[6] as number) + (counts[7] as number);
           cast.elements += cols;
           cast.changed += (counts[8] as number) + (counts[9] as number) + (counts[10] as number) + (counts[11] as number);
-          cast.maxAbsError = Math.max(cast.maxAbsError, ...absErrors);
-          cast.maxRelError = Math.max(cast.maxRelError, ...relErrors);
+          for (let q = 0; q < 4; q++) if ((absErrors[q] as number) > cast.maxAbsError) cast.maxAbsError = absErrors[q] as number;
+          for (let q = 0; q < 2; q++) if ((relErrors[q] as number) > cast.maxRelError) cast.maxRelError = relErrors[q] as number;
         }
-        p.values.set(vals, at);
-        p.touched.set(touchedRow, at);
+        // With bf16 output, a row that is ok is finished here: its float32 values and flags are not needed again.
+        if (p.out === null || !ok) {
+          p.values.set(vals, at);
+          p.touched.set(touchedRow, at);
+        }
         p.out?.set(outRow, at * 2);
       }
       return { flagged, changed, tooSmall, cast };

@@ -8,9 +8,12 @@
  *   scratch[0..bytes) = L[0]·R[0, ·];  for k in 1..rank: scratch += fround(L[k] · R[k, ·])
  * `bytes` is a positive multiple of 16, `stride` the byte length of R's rows.
  *
+ * `rows4(...)`: `row` for four rows at once, same bits (wasm-rows4.ts).
+ *
  * `bf16Epilogue(...)`: see its comment below.
  */
 import { i32Const as c, name, section, uleb } from "../../dtype/kernels/wasm-bytes.js";
+import { ROWS4_LOCALS, rows4Body } from "./wasm-rows4.js";
 
 const I32 = 0x7f;
 const V128 = 0x7b;
@@ -145,13 +148,14 @@ const epilogueBody: number[] = [
 export function moduleBytes(): Uint8Array {
   const rowFunc = [2, 3, I32, 1, V128, ...body];
   const epilogueFunc = [2, 4, I32, V128_LOCALS, V128, ...epilogueBody];
+  const rows4Func = [...ROWS4_LOCALS, ...rows4Body];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [2, 0x60, 6, I32, I32, I32, I32, I32, I32, 0, 0x60, 10, I32, I32, I32, I32, I32, F32, F32, I32, F32, I32, 1, I32]),
-    ...section(3, [2, 0, 1]),
+    ...section(3, [3, 0, 1, 0]),
     ...section(5, [1, 0x00, 1]),
-    ...section(7, [3, ...name("row"), 0x00, 0, ...name("bf16Epilogue"), 0x00, 1, ...name("mem"), 0x02, 0]),
-    ...section(10, [2, ...uleb(rowFunc.length), ...rowFunc, ...uleb(epilogueFunc.length), ...epilogueFunc]),
+    ...section(7, [4, ...name("row"), 0x00, 0, ...name("bf16Epilogue"), 0x00, 1, ...name("rows4"), 0x00, 2, ...name("mem"), 0x02, 0]),
+    ...section(10, [3, ...uleb(rowFunc.length), ...rowFunc, ...uleb(epilogueFunc.length), ...epilogueFunc, ...uleb(rows4Func.length), ...rows4Func]),
   ]);
 }
 

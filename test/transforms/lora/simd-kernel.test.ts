@@ -33,8 +33,8 @@ test("the fused bfloat16 pass (decode, update, flags) gives the bits of decoding
   let seed = 7;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);
   for (const cols of [16, 48]) {
-    for (const rank of [1, 4, 16]) {
-      const rows = 6, scale = Math.fround(2 / rank);
+    for (const rank of [1, 2, 3, 4, 7, 16, 17]) {
+      const rows = 11, scale = Math.fround(2 / rank);
       const left = Float32Array.from({ length: rows * rank }, rnd);
       const right = Float32Array.from({ length: rank * cols }, () => rnd() * 1e-2);
       right[1] = 0; // a zero delta column for row 0 when rank 1: touched 0
@@ -55,12 +55,12 @@ test("the fused bfloat16 pass (decode, update, flags) gives the bits of decoding
         assert.ok(nan || gotBits[i] === wantBits[i], `cols ${cols} rank ${rank} element ${i}`);
       }
       assert.deepEqual(touched, wantTouched.subarray(cols));
-      const wantFlagged = [1, 2, 3, 4, 5].filter((r) => want.subarray(r * cols, (r + 1) * cols).some((x) => !(Math.abs(x) < 65520)));
+      const wantFlagged = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].filter((r) => want.subarray(r * cols, (r + 1) * cols).some((x) => !(Math.abs(x) < 65520)));
       assert.deepEqual(flagged, wantFlagged, `cols ${cols} rank ${rank}`);
       assert.ok(flagged.includes(1) && flagged.includes(2) && flagged.includes(3));
       // counts over the rows not flagged: as countChanges counts them on the rounded bits
       let wantChanged = 0, wantTooSmall = 0;
-      for (const r of [1, 2, 3, 4, 5].filter((x) => !flagged.includes(x))) {
+      for (const r of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].filter((x) => !flagged.includes(x))) {
         const out = createEncoder("BF16").encode(want.subarray(r * cols, (r + 1) * cols));
         const c = countChanges(out, new Uint8Array(bits.buffer, r * cols * 2, cols * 2), wantTouched.subarray(r * cols, (r + 1) * cols), 2);
         wantChanged += c.changed;
@@ -89,11 +89,21 @@ test("the fused pass with bfloat16 output writes the encoder's bits and its cast
   const values = new Float32Array(rows * cols), touched = new Uint8Array(rows * cols), out = new Uint8Array(rows * cols * 2);
   const r = simd.mergeBf16Rows({ left, right, rank, cols, scale, blockStartRow: 0, rowStart: 0, rowEnd: rows, values, touched, baseBits: bits, limit: 2 ** 128 - 2 ** 119, out });
   assert.deepEqual(r.flagged, [2, 4, 6]);
+  // the reference: decode, then the JS kernel
+  const want = new Float32Array(new Uint32Array(Array.from(bits, (h) => h << 16)).buffer);
+  const wantTouched = new Uint8Array(rows * cols);
+  applyDeltaRows({ left, right, rank, cols, scale, blockStartRow: 0, rowStart: 0, rowEnd: rows, values: want, touched: wantTouched, scratch: new Float32Array(cols) });
+  // flagged rows leave their float32 values and flags for the caller to finish; clean rows are finished
+  for (const row of r.flagged) {
+    const [from, to] = [row * cols, (row + 1) * cols];
+    assert.deepEqual(new Uint32Array(values.buffer, from * 4, cols).filter((_, i) => !Number.isNaN(want[from + i])), new Uint32Array(want.buffer, from * 4, cols).filter((_, i) => !Number.isNaN(want[from + i])), `row ${row}`);
+    assert.deepEqual(touched.subarray(from, to), wantTouched.subarray(from, to), `row ${row}`);
+  }
   const clean = [0, 1, 3, 5, 7];
   const encoder = createEncoder("BF16");
   for (const row of clean) {
-    const want = encoder.encode(values.subarray(row * cols, (row + 1) * cols));
-    assert.deepEqual(out.subarray(row * cols * 2, (row + 1) * cols * 2), want, `row ${row}`);
+    const wantOut = encoder.encode(want.subarray(row * cols, (row + 1) * cols));
+    assert.deepEqual(out.subarray(row * cols * 2, (row + 1) * cols * 2), wantOut, `row ${row}`);
   }
   const report = encoder.report();
   assert.deepEqual(r.cast, { elements: report.elements, changed: report.changed, maxAbsError: report.maxAbsError, maxRelError: report.maxRelError });
