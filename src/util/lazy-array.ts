@@ -38,3 +38,25 @@ export function lazyArray<T>(length: number, at: (index: number) => T): readonly
     },
   });
 }
+
+/** The arrays one after the other, as one array read through to them (nothing copied; each read finds its part). */
+export function lazyConcat<T>(parts: readonly (readonly T[])[]): readonly T[] {
+  if (parts.length === 1) return parts[0] as readonly T[];
+  const starts: number[] = [];
+  let n = 0;
+  for (const p of parts) {
+    starts.push(n);
+    n += p.length;
+  }
+  return lazyArray(n, (i) => {
+    // The last part starting at or before i (binary search: a model may have thousands of shards).
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((starts[mid] as number) <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return (parts[lo] as readonly T[])[i - (starts[lo] as number)] as T;
+  });
+}
