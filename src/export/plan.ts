@@ -128,8 +128,8 @@ function outputLength(ref: TensorRef, policy: DtypePolicy): number {
  * pointed at where the source keeps them, copied otherwise).
  */
 function checkUnique(tensors: readonly TensorRef[]): void {
-  const names = new NameRefs();
-  const seen = new NameIndex(names);
+  const names = new NameRefs(tensors.length);
+  const seen = new NameIndex(names, tensors.length);
   for (const ref of tensors) {
     const at = ref.nameRef;
     if (seen.add(at ? names.addRef(at.names, at.row) : names.addString(ref.name)) >= 0) {
