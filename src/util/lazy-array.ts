@@ -9,11 +9,12 @@ export function lazyArray<T>(length: number, at: (index: number) => T): readonly
     const n = Number(key);
     return Number.isInteger(n) && n >= 0 && n < length && String(n) === key ? n : -1;
   };
-  // An array of `length` holes: the target answers for `length` and the prototype, the handler for the entries.
+  // An empty array: the target answers for the prototype, the handler for the entries and `length` (an array of
+  // `length` holes would cost V8 eight bytes an entry).
   const target: T[] = [];
-  target.length = length;
   return new Proxy(target, {
     get(t, key, receiver) {
+      if (key === "length") return length;
       const i = index(key);
       return i >= 0 ? at(i) : Reflect.get(t, key, receiver);
     },
@@ -21,6 +22,8 @@ export function lazyArray<T>(length: number, at: (index: number) => T): readonly
       return index(key) >= 0 || Reflect.has(t, key);
     },
     getOwnPropertyDescriptor(t, key) {
+      // `length` stays what an array's is (writable, not configurable), with the array's length as its value.
+      if (key === "length") return { value: length, writable: true, enumerable: false, configurable: false };
       const i = index(key);
       return i >= 0 ? { value: at(i), writable: false, enumerable: true, configurable: true } : Reflect.getOwnPropertyDescriptor(t, key);
     },
