@@ -4,10 +4,19 @@
  * walked (and streamed) without a million objects alive at once. Each read makes a fresh entry.
  */
 export function lazyArray<T>(length: number, at: (index: number) => T): readonly T[] {
+  // A canonical array index ("0", "17"; not "017", "1e3" or "-0") below `length`, read digit by digit (every read of
+  // an entry comes here: no strings made).
   const index = (key: string | symbol): number => {
-    if (typeof key !== "string" || key === "" || key.length > 16) return -1;
-    const n = Number(key);
-    return Number.isInteger(n) && n >= 0 && n < length && String(n) === key ? n : -1;
+    if (typeof key !== "string") return -1;
+    const digits = key.length;
+    if (digits === 0 || digits > 16 || (digits > 1 && key.charCodeAt(0) === 48)) return -1;
+    let n = 0;
+    for (let p = 0; p < digits; p++) {
+      const d = key.charCodeAt(p) - 48;
+      if (d < 0 || d > 9) return -1;
+      n = n * 10 + d;
+    }
+    return n < length ? n : -1;
   };
   // An empty array: the target answers for the prototype, the handler for the entries and `length` (an array of
   // `length` holes would cost V8 eight bytes an entry).

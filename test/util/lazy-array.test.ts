@@ -17,6 +17,9 @@ test("a lazy array reads as an array: length, indexing, iteration, methods, JSON
   assert.ok(Array.isArray(a));
   assert.deepEqual(a[2], { i: 2 });
   assert.equal(a[4], undefined);
+  // Only canonical indexes are entries.
+  assert.deepEqual(["01", "-0", "1e0", " 1", "1.0", "4"].map((k) => (a as unknown as Record<string, unknown>)[k]), [undefined, undefined, undefined, undefined, undefined, undefined]);
+  assert.deepEqual((a as unknown as Record<string, unknown>)["0"], { i: 0 });
   assert.deepEqual([...a].map((x) => x.i), [0, 1, 2, 3]);
   assert.deepEqual(a.filter((x) => x.i % 2 === 1), [{ i: 1 }, { i: 3 }]);
   assert.deepEqual(Object.keys(a), ["0", "1", "2", "3"]);
