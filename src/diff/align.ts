@@ -42,13 +42,13 @@ export function stripKnownPrefixes(name: string): { readonly key: string; readon
   return { key, removed };
 }
 
-/** Stripped key → the tensors that reduce to it (more than one means the key is ambiguous and is not used). */
-function byStrippedKey(refs: readonly TensorRef[]): Map<string, { ref: TensorRef; removed: readonly string[] }[]> {
-  const out = new Map<string, { ref: TensorRef; removed: readonly string[] }[]>();
-  for (const ref of refs) {
-    const s = stripKnownPrefixes(ref.name);
+/** Stripped key → the tensors (by index in `refs`) that reduce to it (more than one: ambiguous, not used). */
+function byStrippedKey(refs: readonly TensorRef[], rest: readonly number[]): Map<string, { i: number; removed: readonly string[] }[]> {
+  const out = new Map<string, { i: number; removed: readonly string[] }[]>();
+  for (const i of rest) {
+    const s = stripKnownPrefixes((refs[i] as TensorRef).name);
     const list = out.get(s.key) ?? [];
-    list.push({ ref, removed: s.removed });
+    list.push({ i, removed: s.removed });
     out.set(s.key, list);
   }
   return out;
@@ -58,42 +58,54 @@ function count(into: Map<string, number>, prefixes: readonly string[]): void {
   for (const p of prefixes) into.set(p, (into.get(p) ?? 0) + 1);
 }
 
-/** Pairs the tensors of `a` and `b` by name (see the file comment). */
+/**
+ * Pairs the tensors of `a` and `b` by name (see the file comment). Tensors are told apart by their index, never by
+ * identity: a source may make a fresh view each time its array is read.
+ */
 export function alignTensors(a: readonly TensorRef[], b: readonly TensorRef[]): Alignment {
-  const bByName = new Map(b.map((t) => [t.name, t]));
-  const partner = new Map<TensorRef, TensorRef>();
-  const taken = new Set<TensorRef>();
-  for (const t of a) {
-    const other = bByName.get(t.name);
-    if (other !== undefined) {
-      partner.set(t, other);
-      taken.add(other);
+  const bByName = new Map<string, number>();
+  b.forEach((t, j) => bByName.set(t.name, j));
+  /** Index in b of each tensor of a's partner, -1 for none. */
+  const partner = new Int32Array(a.length).fill(-1);
+  const taken = new Uint8Array(b.length);
+  a.forEach((t, i) => {
+    const j = bByName.get(t.name);
+    if (j !== undefined) {
+      partner[i] = j;
+      taken[j] = 1;
     }
-  }
+  });
   const strippedA = new Map<string, number>();
   const strippedB = new Map<string, number>();
-  const restA = a.filter((t) => !partner.has(t));
-  const restB = b.filter((t) => !taken.has(t));
+  const restA = indexes(a.length).filter((i) => partner[i] === -1);
+  const restB = indexes(b.length).filter((j) => taken[j] === 0);
   if (restA.length > 0 && restB.length > 0) {
-    const keysA = byStrippedKey(restA);
-    const keysB = byStrippedKey(restB);
+    const keysA = byStrippedKey(a, restA);
+    const keysB = byStrippedKey(b, restB);
     for (const [key, fromA] of keysA) {
       const fromB = keysB.get(key);
       if (fromA.length !== 1 || fromB?.length !== 1) continue;
-      const [x] = fromA as [{ ref: TensorRef; removed: readonly string[] }];
-      const [y] = fromB as [{ ref: TensorRef; removed: readonly string[] }];
-      partner.set(x.ref, y.ref);
-      taken.add(y.ref);
+      const [x] = fromA as [{ i: number; removed: readonly string[] }];
+      const [y] = fromB as [{ i: number; removed: readonly string[] }];
+      partner[x.i] = y.i;
+      taken[y.i] = 1;
       count(strippedA, x.removed);
       count(strippedB, y.removed);
     }
   }
   const pairs: AlignedPair[] = [];
   const onlyInA: string[] = [];
-  for (const t of a) {
-    const other = partner.get(t);
-    if (other === undefined) onlyInA.push(t.name);
-    else pairs.push({ a: t, b: other });
-  }
-  return { pairs, onlyInA, onlyInB: b.filter((t) => !taken.has(t)).map((t) => t.name), strippedA, strippedB };
+  a.forEach((t, i) => {
+    const j = partner[i] as number;
+    if (j < 0) onlyInA.push(t.name);
+    else pairs.push({ a: t, b: b[j] as TensorRef });
+  });
+  const onlyInB = indexes(b.length)
+    .filter((j) => taken[j] === 0)
+    .map((j) => (b[j] as TensorRef).name);
+  return { pairs, onlyInA, onlyInB, strippedA, strippedB };
+}
+
+function indexes(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
 }

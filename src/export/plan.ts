@@ -5,6 +5,7 @@ import { headerBytes, layoutTable, type HeaderBytes } from "../formats/safetenso
 import { NameIndex, NameRefs, type NameColumn } from "../formats/safetensors/name-table.js";
 import type { TensorTable } from "../formats/safetensors/tensor-table.js";
 import type { TensorRef } from "../sources/tensor-ref.js";
+import { lazyArray } from "../util/lazy-array.js";
 
 /** `keep` copies every tensor as it is; a float dtype converts every floating tensor (F16, BF16, F32, F64) to it. */
 export type DtypePolicy = "keep" | FloatDType;
@@ -108,7 +109,7 @@ export function planExport(params: {
   let totalFileSize = 0;
   const shards = groups.map((group, i): PlannedShard => {
     const fileName = params.fileName ?? shardFileName(i, groups.length);
-    const shard = planShard(fileName, group.length === tensors.length ? tensors : group.map((k) => tensors[k] as TensorRef), params.policy);
+    const shard = planShard(fileName, group.length === tensors.length ? tensors : lazyArray(group.length, (j) => tensors[group[j] as number] as TensorRef), params.policy);
     totalSize += shard.dataSize;
     totalFileSize += shard.fileSize;
     return shard;
@@ -127,8 +128,8 @@ function outputLength(ref: TensorRef, policy: DtypePolicy): number {
  * pointed at where the source keeps them, copied otherwise).
  */
 function checkUnique(tensors: readonly TensorRef[]): void {
-  const names = new NameRefs();
-  const seen = new NameIndex(names);
+  const names = new NameRefs(tensors.length);
+  const seen = new NameIndex(names, tensors.length);
   for (const ref of tensors) {
     const at = ref.nameRef;
     if (seen.add(at ? names.addRef(at.names, at.row) : names.addString(ref.name)) >= 0) {
@@ -142,7 +143,8 @@ function planShard(fileName: string, sources: readonly TensorRef[], policy: Dtyp
     const ref = sources[i] as TensorRef;
     return { name: ref.nameRef ?? ref.name, dtype: outputDtype(ref.dtype, policy), shape: ref.shape, byteLength: outputLength(ref, policy) };
   });
-  const ordered = Array.from(from, (i) => sources[i] as TensorRef);
+  // Read through to the sources (no array of a million references; a source may make its views when read).
+  const ordered = lazyArray(from.length, (k) => sources[from[k] as number] as TensorRef);
   const header = headerBytes(table, { ...SHARD_METADATA });
   const dataSize = table.count > 0 ? table.end(table.count - 1) : 0;
   return new Shard(fileName, table, ordered, header, dataSize);

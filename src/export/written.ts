@@ -6,7 +6,7 @@
  */
 import type { CastReport } from "../dtype/cast.js";
 import type { DType } from "../dtype/table.js";
-import { lazyArray } from "../util/lazy-array.js";
+import { lazyArray, lazyConcat } from "../util/lazy-array.js";
 import type { PlannedShard } from "./plan.js";
 
 export interface WrittenTensor {
@@ -110,17 +110,7 @@ export class WrittenTensors {
 
   /** The tensors as an array whose entries are made when read (one at a time, never all kept). */
   list(): readonly WrittenTensor[] {
-    const starts: number[] = [];
-    let n = 0;
-    for (const s of this.shards) {
-      starts.push(n);
-      n += s.count;
-    }
-    return lazyArray(n, (i) => {
-      let s = starts.length - 1;
-      while ((starts[s] as number) > i) s--;
-      return (this.shards[s] as WrittenShard).at(i - (starts[s] as number));
-    });
+    return lazyConcat(this.shards.map((s) => s.list()));
   }
 
   /** Output dtype and bytes of each tensor of the first `shardCount` shards (for the dtype census). */

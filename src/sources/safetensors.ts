@@ -20,6 +20,7 @@ import type { SourceModel, TensorRef } from "./tensor-ref.js";
 import type { DType } from "../dtype/table.js";
 import type { NameRef } from "../formats/safetensors/name-table.js";
 import { SMALL_READ_MAX, SmallReads } from "./small-reads.js";
+import { lazyArray, lazyConcat } from "../util/lazy-array.js";
 
 export const SAFETENSORS_SINGLE_NAME = "model.safetensors";
 
@@ -70,7 +71,7 @@ export async function openSafetensorsStoreFolder(store: ModelStore): Promise<Sou
   const weightFiles = safetensorsFilesOf(top);
   const notes: string[] = [];
   const shardMetadata = new Map<string, Record<string, string> | null>();
-  let tensors: TensorRef[];
+  let tensors: readonly TensorRef[];
   let read: readonly string[];
   if (weightFiles.includes(SAFETENSORS_INDEX_NAME)) {
     const indexPath = storeFileName(store, SAFETENSORS_INDEX_NAME);
@@ -104,7 +105,7 @@ export async function openSafetensorsStoreFolder(store: ModelStore): Promise<Sou
         "model folder",
     );
   }
-  const sidecars = new Map<string, TensorRef[]>();
+  const sidecars = new Map<string, readonly TensorRef[]>();
   for (const name of SIDECAR_WEIGHT_FILES) {
     if (!top.has(name)) continue;
     sidecars.set(name, tensorRefs(await readStoreHeader(store, name), store, name));
@@ -132,7 +133,7 @@ async function openShards(params: {
   notes: string[];
   /** Filled with each shard's `__metadata__`, by shard name. */
   metadata: Map<string, Record<string, string> | null>;
-}): Promise<TensorRef[]> {
+}): Promise<readonly TensorRef[]> {
   const { store, index, present, notes } = params;
   const indexPath = storeFileName(store, SAFETENSORS_INDEX_NAME);
   checkShardFiles({ indexPath, indexName: SAFETENSORS_INDEX_NAME, index, present, isFile: params.isFile });
@@ -143,10 +144,7 @@ async function openShards(params: {
     headers.push(header);
   }
   checkShardContents({ dir: store.label, indexPath, index, shards: headers.map((h, i) => ({ shard: index.shards[i] ?? "", names: namesOf(h) })) });
-  const tensors: TensorRef[] = [];
-  headers.forEach((h, i) => {
-    for (const t of tensorRefs(h, store, index.shards[i] ?? "")) tensors.push(t);
-  });
+  const tensors = lazyConcat(headers.map((h, i) => tensorRefs(h, store, index.shards[i] ?? "")));
   const total = headers.reduce((n, h) => n + (h.tensors.count > 0 ? h.tensors.end(h.tensors.count - 1) : 0), 0);
   notes.push(`read ${index.shards.length} shards through ${SAFETENSORS_INDEX_NAME}`);
   if (index.totalSize !== null && index.totalSize !== total) {
@@ -241,15 +239,19 @@ export function fileMetadataOf(ref: TensorRef): Readonly<Record<string, string>>
   return ref instanceof FileTensor ? ref.metadata : undefined;
 }
 
-/** The tensors of `header`, the header of the store's file `path`, each read from the store when pulled. */
-function tensorRefs(header: SafetensorsFileHeader, store: ModelStore, path: string): TensorRef[] {
+/**
+ * The tensors of `header`, the header of the store's file `path`, each read from the store when pulled. The array
+ * makes each tensor's view when it is read (a fresh one each time): a file of a million tensors keeps no object per
+ * tensor, only its header's columns. Tensors compare by name, never by identity.
+ */
+function tensorRefs(header: SafetensorsFileHeader, store: ModelStore, path: string): readonly TensorRef[] {
   const file: TensorFile = Object.assign(header, {
     store,
     file: path,
     origin: posix.basename(path),
     small: new SmallReads({ store, path, end: header.fileSize }),
   });
-  return Array.from({ length: header.tensors.count }, (_, i) => new FileTensor(file, i));
+  return lazyArray(header.tensors.count, (i) => new FileTensor(file, i));
 }
 
 function model(params: Omit<SourceModel, "close">, cleanup: () => Promise<void> = async () => {}): SourceModel {

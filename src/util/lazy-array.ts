@@ -4,16 +4,26 @@
  * walked (and streamed) without a million objects alive at once. Each read makes a fresh entry.
  */
 export function lazyArray<T>(length: number, at: (index: number) => T): readonly T[] {
+  // A canonical array index ("0", "17"; not "017", "1e3" or "-0") below `length`, read digit by digit (every read of
+  // an entry comes here: no strings made).
   const index = (key: string | symbol): number => {
-    if (typeof key !== "string" || key === "" || key.length > 16) return -1;
-    const n = Number(key);
-    return Number.isInteger(n) && n >= 0 && n < length && String(n) === key ? n : -1;
+    if (typeof key !== "string") return -1;
+    const digits = key.length;
+    if (digits === 0 || digits > 16 || (digits > 1 && key.charCodeAt(0) === 48)) return -1;
+    let n = 0;
+    for (let p = 0; p < digits; p++) {
+      const d = key.charCodeAt(p) - 48;
+      if (d < 0 || d > 9) return -1;
+      n = n * 10 + d;
+    }
+    return n < length ? n : -1;
   };
-  // An array of `length` holes: the target answers for `length` and the prototype, the handler for the entries.
+  // An empty array: the target answers for the prototype, the handler for the entries and `length` (an array of
+  // `length` holes would cost V8 eight bytes an entry).
   const target: T[] = [];
-  target.length = length;
   return new Proxy(target, {
     get(t, key, receiver) {
+      if (key === "length") return length;
       const i = index(key);
       return i >= 0 ? at(i) : Reflect.get(t, key, receiver);
     },
@@ -21,6 +31,8 @@ export function lazyArray<T>(length: number, at: (index: number) => T): readonly
       return index(key) >= 0 || Reflect.has(t, key);
     },
     getOwnPropertyDescriptor(t, key) {
+      // `length` stays what an array's is (writable, not configurable), with the array's length as its value.
+      if (key === "length") return { value: length, writable: true, enumerable: false, configurable: false };
       const i = index(key);
       return i >= 0 ? { value: at(i), writable: false, enumerable: true, configurable: true } : Reflect.getOwnPropertyDescriptor(t, key);
     },
@@ -36,5 +48,27 @@ export function lazyArray<T>(length: number, at: (index: number) => T): readonly
     defineProperty() {
       return false;
     },
+  });
+}
+
+/** The arrays one after the other, as one array read through to them (nothing copied; each read finds its part). */
+export function lazyConcat<T>(parts: readonly (readonly T[])[]): readonly T[] {
+  if (parts.length === 1) return parts[0] as readonly T[];
+  const starts: number[] = [];
+  let n = 0;
+  for (const p of parts) {
+    starts.push(n);
+    n += p.length;
+  }
+  return lazyArray(n, (i) => {
+    // The last part starting at or before i (binary search: a model may have thousands of shards).
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((starts[mid] as number) <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return (parts[lo] as readonly T[])[i - (starts[lo] as number)] as T;
   });
 }

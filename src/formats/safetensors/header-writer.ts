@@ -34,8 +34,8 @@ const METADATA_BYTES = Buffer.from(METADATA_KEY, "utf8");
  * given by reference stay where they are: the table's names point at them.
  */
 export function layoutTable(count: number, item: (i: number) => LayoutItem): { table: TensorTable<NameRefs>; from: Uint32Array } {
-  const names = new NameRefs();
-  const index = new NameIndex(names);
+  const names = new NameRefs(count);
+  const index = new NameIndex(names, count);
   const ranks = new Uint8Array(count);
   const lengths = new Float64Array(count);
   for (let i = 0; i < count; i++) {
@@ -63,7 +63,7 @@ export function layoutTable(count: number, item: (i: number) => LayoutItem): { t
   const order = Array.from({ length: count }, (_, i) => i).sort(
     (a, b) => (ranks[b] as number) - (ranks[a] as number) || compareNames(names, a, names, b),
   );
-  const table = new TensorTable(new NameRefs());
+  const table = new TensorTable(new NameRefs(count), count);
   const from = new Uint32Array(count);
   let offset = 0;
   order.forEach((i, k) => {

@@ -137,11 +137,20 @@ export class NameTable implements NameColumn {
 
 /** Finds repeated names in a {@link NameColumn} as they are added: open addressing over name indexes. */
 export class NameIndex {
-  private slots = new Int32Array(1 << 10).fill(-1);
+  private slots: Int32Array;
   /** The hash of the name in each slot. */
-  private hashes = new Uint32Array(1 << 10);
+  private hashes: Uint32Array;
   private size = 0;
-  constructor(private readonly names: NameColumn) {}
+  /** `expected`: how many names will be added, when known (the table is then made once, never grown). */
+  constructor(
+    private readonly names: NameColumn,
+    expected = 0,
+  ) {
+    let n = 1 << 10;
+    while (n < expected * 2 + 2) n *= 2;
+    this.slots = new Int32Array(n).fill(-1);
+    this.hashes = new Uint32Array(n);
+  }
 
   /** Records name `i`; returns the index of an earlier name with the same text, or -1 (then `i` is recorded). */
   add(i: number): number {
@@ -186,10 +195,15 @@ export class NameIndex {
 export class NameRefs implements NameColumn {
   private readonly columns: NameColumn[] = [];
   private readonly ids = new Map<NameColumn, number>();
-  private columnOf = new Uint32Array(INITIAL_NAMES);
-  private rows = new Uint32Array(INITIAL_NAMES);
+  private columnOf: Uint32Array;
+  private rows: Uint32Array;
   private own: NameTable | null = null;
   count = 0;
+  /** `expected`: how many names will be added, when known (room for them is made at once). */
+  constructor(expected = INITIAL_NAMES) {
+    this.columnOf = new Uint32Array(Math.max(1, expected));
+    this.rows = new Uint32Array(Math.max(1, expected));
+  }
 
   /** Adds name `row` of `column` as the next name (its bytes stay there); returns its index. */
   addRef(column: NameColumn, row: number): number {

@@ -1,12 +1,13 @@
 /**
  * The tensors of a safetensors header as columns (struct of arrays): names in one {@link NameTable}, dtypes,
- * offsets and shapes in typed arrays. A million tensors cost about 60 bytes each (their name's bytes, two offsets,
- * a dtype byte, their dimensions), not the ~250 of an object per entry. Values past 2^53 - 1 (only in damaged or
+ * offsets and shapes in typed arrays. A million tensors cost about 50 bytes each (their name's bytes, two offsets,
+ * a dtype byte, their dimensions: four bytes each while they fit in 32 bits), not the ~250 of an object per entry. Values past 2^53 - 1 (only in damaged or
  * hostile headers) are kept exactly beside the columns, so every rule and message sees the header's numbers. A
  * writer's table may hold its names by reference ({@link NameRefs}: a plan's names are its sources').
  */
 import { DTYPES, type DType } from "../../dtype/table.js";
 import { NameTable, type NameColumn } from "./name-table.js";
+import { NumberColumn } from "./number-column.js";
 import type { RawEntry } from "./rules.js";
 import type { SafetensorsEntry } from "./spec.js";
 
@@ -22,20 +23,30 @@ export interface TableRow {
 
 export class TensorTable<N extends NameColumn = NameTable> {
   readonly names: N;
-  private dtypeCodes = new Uint8Array(INITIAL);
-  private begins = new Float64Array(INITIAL);
-  private ends = new Float64Array(INITIAL);
+  private dtypeCodes: Uint8Array;
+  /** Offsets and dimensions: four bytes each while they fit in 32 bits. */
+  private readonly begins: NumberColumn;
+  private readonly ends: NumberColumn;
   /** Shape of tensor `i`: `dims[shapeStarts[i] .. shapeStarts[i + 1])`. */
-  private shapeStarts = new Uint32Array(INITIAL + 1);
-  private dims = new Float64Array(INITIAL);
+  private shapeStarts: Uint32Array;
+  private readonly dims: NumberColumn;
   private dimCount = 0;
   /** Tensors with a number past 2^53 - 1, exactly as read (their columns hold NaN there). */
   private big: Map<number, RawEntry> | null = null;
   private rows = 0;
 
-  /** A table whose names go into `names`: give one unless `N` is {@link NameTable} (then a table of its own). */
-  constructor(names?: N) {
+  /**
+   * A table whose names go into `names`: give one unless `N` is {@link NameTable} (then a table of its own). With
+   * `rows`, room for that many tensors of one dimension each is made at once (a writer knows its count).
+   */
+  constructor(names?: N, rows = INITIAL) {
     this.names = names ?? (new NameTable() as NameColumn as N);
+    const n = Math.max(1, rows);
+    this.dtypeCodes = new Uint8Array(n);
+    this.begins = new NumberColumn(n);
+    this.ends = new NumberColumn(n);
+    this.shapeStarts = new Uint32Array(n + 1);
+    this.dims = new NumberColumn(n);
   }
 
   get count(): number {
@@ -47,14 +58,14 @@ export class TensorTable<N extends NameColumn = NameTable> {
     const i = this.rows++;
     if (this.names.count !== this.rows) throw new Error("TensorTable: a row without its name");
     if (i >= this.begins.length) this.growRows();
-    while (this.dimCount + row.shape.length > this.dims.length) this.dims = grow(this.dims, this.dims.length * 2);
+    if (this.dimCount + row.shape.length > this.dims.length) this.dims.grow(Math.max(this.dims.length * 2, this.dimCount + row.shape.length));
     let exact = typeof row.begin === "number" && typeof row.end === "number";
     this.dtypeCodes[i] = DTYPES.indexOf(row.dtype);
-    this.begins[i] = typeof row.begin === "number" ? row.begin : NaN;
-    this.ends[i] = typeof row.end === "number" ? row.end : NaN;
+    this.begins.set(i, typeof row.begin === "number" ? row.begin : NaN);
+    this.ends.set(i, typeof row.end === "number" ? row.end : NaN);
     for (const d of row.shape) {
       exact &&= typeof d === "number";
-      this.dims[this.dimCount++] = typeof d === "number" ? d : NaN;
+      this.dims.set(this.dimCount++, typeof d === "number" ? d : NaN);
     }
     this.shapeStarts[i + 1] = this.dimCount;
     if (!exact) {
@@ -88,11 +99,11 @@ export class TensorTable<N extends NameColumn = NameTable> {
   }
 
   begin(i: number): number {
-    return this.begins[i] as number;
+    return this.begins.get(i);
   }
 
   end(i: number): number {
-    return this.ends[i] as number;
+    return this.ends.get(i);
   }
 
   rank(i: number): number {
@@ -100,19 +111,21 @@ export class TensorTable<N extends NameColumn = NameTable> {
   }
 
   dim(i: number, k: number): number {
-    return this.dims[(this.shapeStarts[i] as number) + k] as number;
+    return this.dims.get((this.shapeStarts[i] as number) + k);
   }
 
   /** A fresh array. */
   shape(i: number): number[] {
-    return Array.from(this.dims.subarray(this.shapeStarts[i] as number, this.shapeStarts[i + 1] as number));
+    const out: number[] = [];
+    for (let p = this.shapeStarts[i] as number, end = this.shapeStarts[i + 1] as number; p < end; p++) out.push(this.dims.get(p));
+    return out;
   }
 
   /** The dimensions joined by `separator` ("1,2"), without making an array. */
   shapeText(i: number, separator: string): string {
     let out = "";
     for (let p = this.shapeStarts[i] as number, end = this.shapeStarts[i + 1] as number; p < end; p++) {
-      out += p === this.shapeStarts[i] ? `${this.dims[p]}` : `${separator}${this.dims[p]}`;
+      out += p === this.shapeStarts[i] ? `${this.dims.get(p)}` : `${separator}${this.dims.get(p)}`;
     }
     return out;
   }
@@ -131,7 +144,7 @@ export class TensorTable<N extends NameColumn = NameTable> {
 
   /** The same tensors in the order `order` gives (tensor `order[k]` becomes tensor `k`). */
   reordered(order: ArrayLike<number>): TensorTable {
-    const out = new TensorTable();
+    const out = new TensorTable<NameTable>(undefined, order.length);
     for (let k = 0; k < order.length; k++) {
       const i = order[k] as number;
       const big = this.big?.get(i);
@@ -144,13 +157,13 @@ export class TensorTable<N extends NameColumn = NameTable> {
   private growRows(): void {
     const n = this.begins.length * 2;
     this.dtypeCodes = grow(this.dtypeCodes, n);
-    this.begins = grow(this.begins, n);
-    this.ends = grow(this.ends, n);
+    this.begins.grow(n);
+    this.ends.grow(n);
     this.shapeStarts = grow(this.shapeStarts, n + 1);
   }
 }
 
-function grow<T extends Uint8Array | Uint32Array | Float64Array>(a: T, n: number): T {
+function grow<T extends Uint8Array | Uint32Array>(a: T, n: number): T {
   const out = new (a.constructor as new (n: number) => T)(n);
   out.set(a);
   return out;
