@@ -7,8 +7,11 @@ import { parentPort } from "node:worker_threads";
 import { createDigest } from "../util/digest.js";
 import type { HashReply, HashTask } from "./hash-protocol.js";
 
-/** Bytes read per step: past ~1 MiB a read's and a hash call's fixed costs stop mattering; the buffer is resident all run. */
-const STEP = 2 * 1024 * 1024;
+/**
+ * Bytes read per step: small enough to stay in the core's cache between the kernel's copy and the digest (8 MiB steps
+ * cost ~30% more CPU per GB than 128 KiB ones, in the read copy), large enough for the calls' fixed costs not to matter.
+ */
+const STEP = 128 * 1024;
 
 const buffer = Buffer.allocUnsafe(STEP);
 

@@ -7,8 +7,12 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import type { Sha256Job, Sha256Reply } from "./sha256-protocol.js";
 
-/** Bytes read at once: past ~1 MiB the read and hash calls' fixed costs stop mattering; one buffer per thread. */
-const READ_BYTES = 2 * 1024 * 1024;
+/**
+ * Bytes read at once: small enough that the bytes the kernel has just copied in are still in the core's cache when
+ * SHA-256 reads them (2 MiB steps cost ~12% more CPU per GB than 128 KiB ones, mostly in the read copy), large enough
+ * that the read and hash calls' fixed costs do not matter. One buffer per thread.
+ */
+const READ_BYTES = 128 * 1024;
 const buffer = Buffer.allocUnsafe(READ_BYTES);
 
 function send(reply: Sha256Reply): void {
