@@ -171,7 +171,9 @@ test("an LFS upload that drops mid-shard: the re-run does not send again the obj
       await mkdir(join(src, name, ".."), { recursive: true });
       await writeFile(join(src, name), bytes);
     }
-    // The first two objects go through; every PUT of any other drops after 200 KB of its body.
+    // The first two objects whose PUT reaches the storage go through; every PUT of any other drops after 200 KB of
+    // its body. Shards are written in order but hashed and sent side by side, so under load the second object to
+    // arrive may be shard 3's: which two complete is not fixed, only that exactly two do.
     const complete = new Set<string>();
     d.faults.add({
       match: (r) => {
@@ -187,10 +189,11 @@ test("an LFS upload that drops mid-shard: the re-run does not send again the obj
     const first = await run(s, [], "src");
     d.faults.clear();
     assert.equal(first.code, 1, first.stderr);
-    assert.match(first.stderr, /^truecast: [^\n]*network error while uploading model-0000[34]-of-00004\.safetensors[^\n]*\(acme\/out was created by this run and is kept without a commit: 2 shards are uploaded[^\n]*\n$/);
+    assert.match(first.stderr, /^truecast: [^\n]*network error while uploading model-0000[234]-of-00004\.safetensors[^\n]*\(acme\/out was created by this run and is kept without a commit: 2 shards are uploaded[^\n]*\n$/);
     assert.equal(headFiles(d, "acme/out").size, 1, "nothing committed");
     const done = await journal(s.cache);
-    assert.deepEqual([...done.keys()].sort(), SHARDS.slice(0, 2));
+    assert.equal(done.size, 2, [...done.keys()].join(", "));
+    for (const k of done.keys()) assert.ok(SHARDS.includes(k), k);
     assert.deepEqual([...done.values()].map((e) => e.sha256).sort(), [...complete].sort(), "the journal names the objects that completed");
 
     const mark = d.requests.length;
