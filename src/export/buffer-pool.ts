@@ -37,6 +37,18 @@ export class BufferPool {
     return new Uint8Array(raw.buffer, raw.byteOffset, byteLength);
   };
 
+  /** Lets go of every free buffer (the writing is over: what follows, commit and checks, must not pay for them). */
+  clear(): void {
+    this.#free.clear();
+    this.#asked.clear();
+    this.#freeBytes = 0;
+  }
+
+  /** Free bytes held for reuse. */
+  get freeBytes(): number {
+    return this.#freeBytes;
+  }
+
   release = (b: Uint8Array): void => {
     if (b.byteOffset !== 0 || b.byteLength !== b.buffer.byteLength || b.buffer instanceof SharedArrayBuffer) return;
     if ((this.#asked.get(b.byteLength) ?? 0) < 2 || this.#freeBytes + b.byteLength > FREE_BYTES_KEPT) return;

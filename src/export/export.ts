@@ -286,6 +286,9 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       v.catch(() => undefined);
       u.catch(() => undefined);
     }
+    // Every shard is written: the free buffers kept for the next one would only raise the peak of what follows
+    // (uploads finishing, the commit and its checks).
+    buffers.clear();
     const results = await Promise.all(verifications);
     await Promise.all(uploads);
     if (plan.sharded) {

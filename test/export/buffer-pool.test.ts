@@ -42,3 +42,15 @@ test("buffer pool: keeps at most FREE_BYTES_KEPT of free buffers", () => {
   for (let i = 0; i < n; i++) if (kept.has(pool.alloc(size).buffer)) reused++;
   assert.equal(reused, FREE_BYTES_KEPT / size);
 });
+
+test("buffer pool: clear() lets go of every free buffer, and the pool still serves afterwards", () => {
+  const pool = new BufferPool();
+  const bufs = [pool.alloc(2 * MiB), pool.alloc(2 * MiB), pool.alloc(2 * MiB)];
+  for (const b of bufs) pool.release(b);
+  assert.equal(pool.freeBytes, 6 * MiB);
+  pool.clear();
+  assert.equal(pool.freeBytes, 0);
+  const after = pool.alloc(2 * MiB);
+  assert.ok(!bufs.some((b) => b.buffer === after.buffer), "nothing freed is handed out again");
+  assert.equal(after.byteLength, 2 * MiB);
+});
