@@ -4,11 +4,12 @@
  * may load this file as a test).
  */
 import { writeFileSync } from "node:fs";
+import { peakRssBytes } from "../support/peak-rss.js";
 
 if (process.env.TRUECAST_FUZZ_CHILD === "1") {
   const rssFile = process.env.TRUECAST_FUZZ_RSS_FILE;
   process.on("exit", () => {
-    if (rssFile !== undefined) writeFileSync(rssFile, String(process.resourceUsage().maxRSS));
+    if (rssFile !== undefined) writeFileSync(rssFile, String(Math.round(peakRssBytes() / 1024)));
   });
   await import("../../src/cli/main.js");
 }

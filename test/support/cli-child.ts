@@ -6,13 +6,14 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/run.js";
+import { peakRssBytes } from "./peak-rss.js";
 
 export interface ChildResult {
   /** The CLI's exit code; null when the child died without reporting (a crash: heap exhausted, a signal). */
   code: number | null;
   stdout: string;
   stderr: string;
-  /** Peak resident memory of the child (process.resourceUsage().maxRSS). */
+  /** Peak resident memory of the child's own program (see peak-rss.ts). */
   maxRssBytes: number | null;
   /** The child's own exit status and the raw stderr, for failures. */
   exit: number | null;
@@ -56,5 +57,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     env: process.env,
     cwd: process.cwd(),
   });
-  process.stdout.write("\n" + JSON.stringify({ code, stdout, stderr, maxRssBytes: process.resourceUsage().maxRSS * 1024 }) + "\n");
+  process.stdout.write("\n" + JSON.stringify({ code, stdout, stderr, maxRssBytes: peakRssBytes() }) + "\n");
 }
