@@ -13,6 +13,7 @@ import { readTorchCheckpoint } from "../../../src/formats/torch/checkpoint.js";
 import { isTorchTensor, type TorchTensor } from "../../../src/formats/torch/rebuild.js";
 import { viewChunks } from "../../../src/formats/torch/read-view.js";
 import { fileAccess, type RandomAccess } from "../../../src/formats/zip.js";
+import { counting } from "./counting-access.js";
 import { openTorchFile } from "../../../src/sources/torch.js";
 import { repoRoot, tempDir } from "../../helpers.js";
 
@@ -27,23 +28,6 @@ async function collect(chunks: AsyncIterable<Uint8Array>, chunkSize: number): Pr
     parts.push(c);
   }
   return Buffer.concat(parts);
-}
-
-/** Reads through `inner`, counting reads, bytes and the largest read. */
-function counting(inner: RandomAccess): RandomAccess & { reads: number; bytes: number; largest: number } {
-  const c = {
-    size: inner.size,
-    reads: 0,
-    bytes: 0,
-    largest: 0,
-    read: async (p: number, n: number) => {
-      c.reads++;
-      c.bytes += n;
-      c.largest = Math.max(c.largest, n);
-      return inner.read(p, n);
-    },
-  };
-  return c;
 }
 
 describe("strided views with a non-unit innermost stride", { skip: HAS_TORCH ? false : `${PYTHON} cannot import torch` }, () => {

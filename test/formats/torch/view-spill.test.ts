@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { viewChunks } from "../../../src/formats/torch/read-view.js";
 import { fileAccess, type RandomAccess } from "../../../src/formats/zip.js";
+import { counting } from "./counting-access.js";
 import { tempDir } from "../../helpers.js";
 import { naiveGather, type View } from "./naive-gather.js";
 
@@ -43,20 +44,6 @@ const VIEWS: [string, View, boolean][] = [
   ["every 33rd column (sparse: tile by tile)", viewOf([48, 80], 0, [0, 1], [undefined, [0, 80, 33]]), false],
   ["a broadcast row (overlapping: tile by tile)", { shape: [30, 80], stride: [0, 1], storageOffset: 2 }, false],
 ];
-
-function counting(inner: RandomAccess): RandomAccess & { reads: number; bytes: number } {
-  const c = {
-    size: inner.size,
-    reads: 0,
-    bytes: 0,
-    read: async (p: number, n: number) => {
-      c.reads++;
-      c.bytes += n;
-      return inner.read(p, n);
-    },
-  };
-  return c;
-}
 
 function extentOf(v: View): number {
   return v.shape.reduce((e, n, d) => e + (n - 1) * (v.stride[d] ?? 0), 1);

@@ -16,6 +16,7 @@ import { readTorchCheckpoint } from "../../../src/formats/torch/checkpoint.js";
 import { isTorchTensor, type TorchTensor } from "../../../src/formats/torch/rebuild.js";
 import { viewChunks } from "../../../src/formats/torch/read-view.js";
 import { fileAccess, type RandomAccess } from "../../../src/formats/zip.js";
+import { counting } from "./counting-access.js";
 import { openSafetensorsFolder } from "../../../src/sources/safetensors.js";
 import { openStore } from "../../../src/store/open-store.js";
 import { repoRoot, tempDir } from "../../helpers.js";
@@ -25,22 +26,6 @@ import { hubEnv } from "../../store/hub-repo-fixture.js";
 const PYTHON = process.env["TRUECAST_TORCH_PYTHON"] ?? "/usr/bin/python3";
 const HAS_TORCH = spawnSync(PYTHON, ["-c", "import torch"]).status === 0;
 const NAMES = ["wide_t", "shared_t", "shared_slice_t", "bytes_t", "doubles_t", "permuted"];
-
-function counting(inner: RandomAccess): RandomAccess & { reads: number; bytes: number; largest: number } {
-  const c = {
-    size: inner.size,
-    reads: 0,
-    bytes: 0,
-    largest: 0,
-    read: async (p: number, n: number) => {
-      c.reads++;
-      c.bytes += n;
-      c.largest = Math.max(c.largest, n);
-      return inner.read(p, n);
-    },
-  };
-  return c;
-}
 
 function spanOf(t: TorchTensor): number {
   return t.shape.reduce((e, n, d) => e + (n - 1) * (t.stride[d] ?? 0), 1) * t.itemSize;
