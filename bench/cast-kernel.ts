@@ -1,8 +1,8 @@
 /**
  * The cast kernels alone, JavaScript against WebAssembly SIMD in the same run: elements per second on one core
  * (this thread), loss report included, into an output allocated and touched beforehand. normal(0, 0.02) float32
- * values like LLM weights (and their 16-bit roundings for the widenings), 16M elements per call; each figure is
- * the best and the median of ROUNDS calls. The kernels run on one thread, so the figures are per core; on a
+ * values like LLM weights (and their 16-bit roundings for the widenings and for float16 ↔ bfloat16), 16M elements
+ * per call; each figure is the best and the median of ROUNDS calls. The kernels run on one thread, so the figures are per core; on a
  * shared machine, run it a few times and keep the best.
  *
  *   npm run build && node dist/bench/cast-kernel.js [rounds]
@@ -53,7 +53,9 @@ function rates(from: FloatDType, to: FloatDType, input: Uint8Array, simd: boolea
   const inputs: Partial<Record<FloatDType, Uint8Array>> = {
     F32: f32, BF16: createCaster("F32", "BF16").cast(f32), F16: createCaster("F32", "F16").cast(f32),
   };
-  const pairs: Array<[FloatDType, FloatDType]> = [["F32", "BF16"], ["F32", "F16"], ["BF16", "F32"], ["F16", "F32"]];
+  const pairs: Array<[FloatDType, FloatDType]> = [
+    ["F32", "BF16"], ["F32", "F16"], ["BF16", "F32"], ["F16", "F32"], ["F16", "BF16"], ["BF16", "F16"],
+  ];
   const m = (x: number): string => (x / 1e6).toFixed(0).padStart(6);
   console.log(`${ELEMENTS} elements a call, ${ROUNDS} calls; M elements/s on one core, best / median`);
   console.log("pair            JS best  median   WASM best  median   speed-up (best)");

@@ -4,6 +4,7 @@ import { f32ToBf16Kernel } from "./f32-to-bf16.js";
 import { f32ToF16Kernel } from "./f32-to-f16.js";
 import { f64ToBf16Kernel, f64ToF16Kernel, f64ToF32Kernel } from "./from-f64.js";
 import { halfToHalfKernel } from "./half-to-half.js";
+import { simdBf16ToF16Kernel, simdF16ToBf16Kernel } from "./simd-half-to-half.js";
 import { identityKernel } from "./identity.js";
 import type { Kernel } from "./kernel.js";
 import { type SimdCasts, simdBf16ToF32Kernel, simdF16ToF32Kernel, simdF32ToBf16Kernel, simdF32ToF16Kernel, threadSimdCasts } from "./simd.js";
@@ -46,6 +47,8 @@ const SIMD_MAKERS: Partial<Record<`${FloatDType}>${FloatDType}`, (simd: SimdCast
   "F32>F16": simdF32ToF16Kernel,
   "BF16>F32": simdBf16ToF32Kernel,
   "F16>F32": simdF16ToF32Kernel,
+  "F16>BF16": simdF16ToBf16Kernel,
+  "BF16>F16": simdBf16ToF16Kernel,
 };
 
 /**

@@ -9,7 +9,11 @@
  *
  * `bf16ToF32(n) → nan` and `f16ToF32(n) → nan`: the widenings of widen.ts (NaNs quieted, keeping sign and
  * payload; float16 subnormals normalised), returning the NaN count.
+ *
+ * `f16ToBf16(n) → specials` and `bf16ToF16(n) → specials` (n: a positive multiple of 8): the casts of
+ * half-to-half.ts with the loss report in the same pass (simd-half.ts).
  */
+import { bf16ToF16Body, f16ToBf16Body, HALF_LOCALS } from "./simd-half.js";
 import { IN_AT, OUT_AT, SIMD_PAGES } from "./simd-layout.js";
 import { BF16_NARROWING, carefulBody, F16_NARROWING, NARROW_LOCALS, narrowBody } from "./simd-narrow.js";
 import { F64, I32, s, splat, V128, v } from "./simd-ops.js";
@@ -70,23 +74,25 @@ function func(locals: number[][], body: number[]): number[] {
 export function castModuleBytes(): Uint8Array {
   const widenLocals = [[WIDEN_I32_LOCALS, I32], [WIDEN_V128_LOCALS, V128]];
   const exports = [
-    ["f32ToBf16", 0], ["f32ToF16", 1], ["bf16ToF32", 2], ["f16ToF32", 3],
+    ["f32ToBf16", 0], ["f32ToF16", 1], ["bf16ToF32", 2], ["f16ToF32", 3], ["f16ToBf16", 6], ["bf16ToF16", 7],
   ] as const;
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     // types: 0 = (i32, f64) → i32; 1 = (i32) → i32
     ...section(1, [2, 0x60, 2, I32, F64, 1, I32, 0x60, 1, I32, 1, I32]),
-    ...section(3, [6, 0, 0, 1, 1, 0, 0]),
+    ...section(3, [8, 0, 0, 1, 1, 0, 0, 1, 1]),
     ...section(5, [1, 0x00, SIMD_PAGES]),
     ...section(7, [exports.length + 1, ...exports.flatMap(([n, i]) => [...name(n), 0x00, i]), ...name("mem"), 0x02, 0]),
     ...section(10, [
-      6,
+      8,
       ...func(NARROW_LOCALS, narrowBody(BF16_NARROWING, 4)),
       ...func(NARROW_LOCALS, narrowBody(F16_NARROWING, 5)),
       ...func(widenLocals, widenBody("BF16")),
       ...func(widenLocals, widenBody("F16")),
       ...func(NARROW_LOCALS, carefulBody(BF16_NARROWING)),
       ...func(NARROW_LOCALS, carefulBody(F16_NARROWING)),
+      ...func(HALF_LOCALS, f16ToBf16Body()),
+      ...func(HALF_LOCALS, bf16ToF16Body()),
     ]),
   ]);
 }

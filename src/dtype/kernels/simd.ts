@@ -1,6 +1,6 @@
 /**
  * The WebAssembly SIMD cast kernels (module: simd-module.ts): float32 → bfloat16 and float32 → float16 with the
- * loss report in the same pass, and bfloat16/float16 → float32. Same bits and same report as the JavaScript
+ * loss report in the same pass, and bfloat16/float16 → float32 (float16 ↔ bfloat16: simd-half-to-half.ts). Same bits and same report as the JavaScript
  * kernels (f32-to-bf16.ts, f32-to-f16.ts, widen.ts), which remain the fallback where WebAssembly SIMD is not
  * available. Each block of up to {@link SIMD_BLOCK} elements is copied into the module's memory, converted there
  * (the elements outside the fast range are listed by the module and converted here, one by one, as the JS kernels
@@ -29,11 +29,15 @@ export interface SimdCasts {
   readonly f32ToF16: (n: number, maxRel: number) => number;
   readonly bf16ToF32: (n: number) => number;
   readonly f16ToF32: (n: number) => number;
+  readonly f16ToBf16: (n: number) => number;
+  readonly bf16ToF16: (n: number) => number;
   readonly bytes: Uint8Array;
   readonly list: Int32Array;
   readonly changed: Int32Array;
   readonly absMax: Float32Array;
   readonly relMax: Float64Array;
+  /** The float16 → bfloat16 report's 8 lanes each of |error| key, d and M (simd-half.ts). */
+  readonly halfStats: Uint16Array;
 }
 
 /**
@@ -54,11 +58,14 @@ export function loadSimdCasts(wasm: WasmApi | null = (globalThis as { WebAssembl
     f32ToF16: exports.f32ToF16 as SimdCasts["f32ToF16"],
     bf16ToF32: exports.bf16ToF32 as SimdCasts["bf16ToF32"],
     f16ToF32: exports.f16ToF32 as SimdCasts["f16ToF32"],
+    f16ToBf16: exports.f16ToBf16 as SimdCasts["f16ToBf16"],
+    bf16ToF16: exports.bf16ToF16 as SimdCasts["bf16ToF16"],
     bytes: new Uint8Array(buffer),
     list: new Int32Array(buffer, LIST_AT, SIMD_BLOCK),
     changed: new Int32Array(buffer, STATS_AT, 1),
     absMax: new Float32Array(buffer, STATS_AT + 16, 4),
     relMax: new Float64Array(buffer, STATS_AT + 32, 1),
+    halfStats: new Uint16Array(buffer, STATS_AT + 16, 24),
   };
 }
 
