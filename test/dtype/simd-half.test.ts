@@ -3,7 +3,7 @@
  * kernel they replace (half-to-half.ts): same bytes and the same value in every field of the tally, on all 65,536
  * patterns of each direction, on hand-checked edge values at every lane position (NaN payloads and signs,
  * subnormals, overflow to infinity, underflow to zero), on weight-like data whose maxima come from the vector
- * path alone, and at every length and offset around the 8-element step and the block; and against PyTorch's
+ * path alone, and at every length and offset around the 16-element step and the block; and against PyTorch's
  * `.to()` bytes (the committed fixtures, and torch itself where it is installed).
  */
 import { test } from "node:test";
@@ -77,9 +77,9 @@ function assertSame(from: Half, input: Uint16Array, chunk: number): Result {
   assert.equal(at, -1, `${where}: element ${at} (${hex(input[at])}) gives ${hex(wasm.out[at])}, JS ${hex(js.out[at])}`);
   assert.deepEqual(fields(wasm.tally), fields(js.tally), `${where}: tallies differ`);
   assert.deepEqual(wasm.tally.report(), js.tally.report(), `${where}: reports differ`);
-  // the module converted every whole 8-element step of every chunk
+  // the module converted every whole 16-element step of every chunk
   let steps = 0;
-  for (let at = 0; at < input.length; at += chunk) steps += (Math.min(input.length, at + chunk) - at) & ~7;
+  for (let at = 0; at < input.length; at += chunk) steps += (Math.min(input.length, at + chunk) - at) & ~15;
   assert.equal(wasm.converted, steps, `${where}: elements through the module`);
   return wasm;
 }
@@ -139,12 +139,12 @@ test("edge values at every lane position: the expected bits, and the report the 
   };
   for (const from of ["F16", "BF16"] as const) {
     const edges = cases[from];
-    for (let shift = 0; shift < 8; shift++) {
-      // the edges from lane `shift` on, among exact values (1.0), then 5 more: a last partial step
-      const input = new Uint16Array(shift + edges.length + 8 + 5).fill(from === "F16" ? 0x3c00 : 0x3f80);
+    for (let shift = 0; shift < 16; shift++) {
+      // the edges from lane `shift` of a step on, among exact values (1.0), then 5 more: a last partial step
+      const input = new Uint16Array(shift + edges.length + 16 + 5).fill(from === "F16" ? 0x3c00 : 0x3f80);
       edges.forEach(([x], k) => (input[shift + k] = x));
       const { out, tally } = assertSame(from, input, input.length);
-      edges.forEach(([x, y], k) => assert.equal(out[shift + k], y, `${from} 0x${x.toString(16)} at lane ${(shift + k) % 8}`));
+      edges.forEach(([x, y], k) => assert.equal(out[shift + k], y, `${from} 0x${x.toString(16)} at lane ${(shift + k) % 16}`));
       const { elements: _, ...counts } = fields(tally);
       assert.deepEqual(counts, expected[from], `${from}, edges from lane ${shift}`);
     }

@@ -3,7 +3,7 @@
  * bits and same report as half-to-half.ts, which remains the fallback. Each block of up to {@link SIMD_BLOCK}
  * elements is copied into the module's memory, converted there and copied out; the elements the module lists
  * (float16 subnormals and NaNs; bfloat16 values below float16's normal range and NaNs) and a last partial step
- * (fewer than 8 elements) are converted here, one by one, by half-to-half.ts's table and reported through
+ * (fewer than 16 elements) are converted here, one by one, by half-to-half.ts's table and reported through
  * {@link Tally.observe}, as that kernel reports each of its patterns. Every report field is a count or a maximum, so
  * the order in which elements are reported does not matter.
  */
@@ -25,7 +25,7 @@ interface Half {
 
 function convert(simd: SimdCasts, how: Half, src: Uint8Array, dst: Uint8Array, t: Tally): void {
   const n = src.byteLength >>> 1;
-  const body = n & ~7;
+  const body = n & ~15;
   const input = u16(src);
   const out = u16(dst);
   const { bytes, list } = simd;

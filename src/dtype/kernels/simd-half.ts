@@ -1,7 +1,7 @@
 /**
- * The float16 ↔ bfloat16 functions of the cast module (simd-module.ts), 8 elements (one vector of 16-bit lanes) a
+ * The float16 ↔ bfloat16 functions of the cast module (simd-module.ts), 16 elements (two vectors of 16-bit lanes) a
  * step, the loss report in the same pass: `f16ToBf16(n) → specials` and `bf16ToF16(n) → specials` (n: a positive
- * multiple of 8, at most SIMD_BLOCK). A lane the step does not convert itself (its output here is garbage) has its
+ * multiple of 16, at most SIMD_BLOCK). A lane the step does not convert itself (its output here is garbage) has its
  * index listed at LIST_AT, for the caller to convert one by one as half-to-half.ts does; the return value is how
  * many were listed.
  *
@@ -33,13 +33,15 @@ import { i32Const as c } from "./wasm-bytes.js";
 
 // Locals: param n; then i32s; then v128s (the same declaration for both functions).
 const N = 0;
-const I = 1, NS = 2, BM = 3;
-const H = 4, MAG = 5, LOW = 6, SP = 7, D = 8, T = 9, EQ = 10, AK = 11, DB = 12, MB = 13;
+const P = 1, NS = 2, BM = 3;
+const H = 4, MAG = 5, LOW = 6, D = 8, T = 9, EQ = 10, AK = 11, DB = 12, MB = 13;
+/** The listed lanes of the step's two vectors. */
+const SPS = [7, 31] as const;
 const K = {
   x7fff: 14, x7: 15, x83ff: 16, x7c00: 17, x3800: 18, x3: 19, x1: 20, x8: 21, x3e: 22, x3ff: 23, x400: 24, zero: 25,
   xc000: 26, x477f: 27, xb87f: 28, x7f80: 29, x7f7f: 30,
 } as const;
-const V128_LOCALS = 27;
+const V128_LOCALS = 28;
 
 /** The half-to-half functions' locals, as a function body declares them. */
 export const HALF_LOCALS = [[3, I32], [V128_LOCALS, V128]];
@@ -49,24 +51,28 @@ function constant(l: number, n: number): number[] {
   return [...c(n), ...v.i16x8splat, ...s.set(l)];
 }
 
-/** Step start: H = the vector at element I, MAG = |H|; leaves the output address on the stack. */
-const loadStep = [
-  ...c(OUT_AT), ...s.get(I), ...c(1), ...s.shl, ...s.add,
-  ...c(IN_AT), ...s.get(I), ...c(1), ...s.shl, ...s.add, ...v.load(0), ...s.tee(H), ...s.get(K.x7fff), ...v.and, ...s.set(MAG),
-];
+/**
+ * Vector k of the step (elements 8k.. from byte P of the block): H = the vector, MAG = |H|; leaves the output
+ * address on the stack (P, the output stored at offset OUT_AT + 16k).
+ */
+function loadVector(k: 0 | 1): number[] {
+  return [...s.get(P), ...s.get(P), ...v.load(IN_AT + 16 * k), ...s.tee(H), ...s.get(K.x7fff), ...v.and, ...s.set(MAG)];
+}
 
-/** Step end: list the lanes of SP (listed lanes), advance I, loop while I < n. */
+/** Step end: list the lanes of SPS (rare: tested once for both vectors), advance P, loop while P < 2n. */
 const endStep = [
-  ...s.get(SP), ...v.i16x8bitmask, ...s.tee(BM), ...s.if,
+  ...s.get(SPS[0]), ...s.get(SPS[1]), ...v.or, ...v.anyTrue, ...s.if,
+  ...s.get(SPS[0]), ...v.i16x8bitmask, ...s.get(SPS[1]), ...v.i16x8bitmask, ...c(8), ...s.shl, ...s.or, ...s.set(BM),
   ...s.block, ...s.loop,
   ...s.get(BM), ...s.eqz, s.brIf, 1,
-  ...c(LIST_AT), ...s.get(NS), ...c(2), ...s.shl, ...s.add, ...s.get(I), ...s.get(BM), ...s.ctz, ...s.add, ...s.i32store(0),
+  ...c(LIST_AT), ...s.get(NS), ...c(2), ...s.shl, ...s.add, ...s.get(P), ...c(1), ...s.shrU, ...s.get(BM), ...s.ctz, ...s.add,
+  ...s.i32store(0),
   ...s.get(NS), ...c(1), ...s.add, ...s.set(NS),
   ...s.get(BM), ...s.get(BM), ...c(1), ...s.sub, ...s.and, ...s.set(BM),
   s.br, 0,
   ...s.end, ...s.end,
   ...s.end,
-  ...s.get(I), ...c(8), ...s.add, ...s.tee(I), ...s.get(N), ...s.ltU, s.brIf, 0,
+  ...s.get(P), ...c(32), ...s.add, ...s.tee(P), ...s.get(N), ...c(1), ...s.shl, ...s.ltU, s.brIf, 0,
 ];
 
 /** The sum of the 8 16-bit lanes of local `l` (as int16), on the stack. */
@@ -77,6 +83,37 @@ function laneSum(l: number): number[] {
   ];
 }
 
+/** One float16 → bfloat16 vector (k: 0 or 1, of the step). */
+function f16Vector(k: 0 | 1): number[] {
+  return [
+    ...loadVector(k),
+    // listed: subnormal (mag − 1 <u 0x3ff, as (mag + 0x7fff) <s 0x83ff) or NaN (mag >s 0x7c00)
+    ...s.get(MAG), ...s.get(K.x7fff), ...v.i16x8add, ...s.get(K.x83ff), ...v.i16x8ltS,
+    ...s.get(MAG), ...s.get(K.x7c00), ...v.i16x8gtS, ...v.or, ...s.set(SPS[k]),
+    // out = sign | ((mag + 3 + ((mag >> 3) & 1)) >> 3) + bias; bias 0x3800, 0 for zero, 0x7000 for infinity
+    ...s.get(MAG), ...c(3), ...v.i16x8shrU, ...s.get(K.x1), ...v.and, ...s.get(MAG), ...v.i16x8add, ...s.get(K.x3), ...v.i16x8add,
+    ...c(3), ...v.i16x8shrU,
+    ...s.get(K.x3800), ...s.get(MAG), ...s.get(K.zero), ...v.i16x8eq, ...v.andnot, ...v.i16x8add,
+    ...s.get(MAG), ...s.get(K.x7c00), ...v.i16x8eq, ...s.get(K.x3800), ...v.and, ...v.i16x8add,
+    ...s.get(H), ...s.get(MAG), ...v.xor, ...v.or,
+    ...v.store(OUT_AT + 16 * k),
+    // unchanged lanes (low = 0) not listed, −1 each
+    ...s.get(MAG), ...s.get(K.x7), ...v.and, ...s.tee(LOW), ...s.get(K.zero), ...v.i16x8eq, ...s.tee(T),
+    ...s.get(SPS[k]), ...v.andnot, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
+    // d = min(low, 8 − low), 0 where listed
+    ...s.get(LOW), ...s.get(K.x8), ...s.get(LOW), ...v.i16x8sub, ...v.i16x8minU, ...s.get(SPS[k]), ...v.andnot, ...s.set(D),
+    // |error| key 2E + c(d), 0 where unchanged or listed
+    ...s.get(MAG), ...c(9), ...v.i16x8shrU, ...s.get(K.x3e), ...v.and, ...s.get(D), ...v.i16x8add,
+    ...s.get(D), ...s.get(K.x1), ...v.i16x8eq, ...v.i16x8add,
+    ...s.get(T), ...s.get(SPS[k]), ...v.or, ...v.andnot, ...s.get(AK), ...v.i16x8maxU, ...s.set(AK),
+    // the largest d / M per lane: replaced where d · MB > DB · M
+    ...s.get(MAG), ...s.get(K.x3ff), ...v.and, ...s.get(K.x400), ...v.or, ...s.set(LOW), // M (LOW is free here)
+    ...s.get(D), ...s.get(MB), ...v.i16x8mul, ...s.get(DB), ...s.get(LOW), ...v.i16x8mul, ...v.i16x8gtS, ...s.set(T),
+    ...s.get(D), ...s.get(DB), ...s.get(T), ...v.bitselect, ...s.set(DB),
+    ...s.get(LOW), ...s.get(MB), ...s.get(T), ...v.bitselect, ...s.set(MB),
+  ];
+}
+
 /** `f16ToBf16(n) → specials`. */
 export function f16ToBf16Body(): number[] {
   return [
@@ -84,31 +121,7 @@ export function f16ToBf16Body(): number[] {
     ...constant(K.x3800, 0x3800), ...constant(K.x3, 3), ...constant(K.x1, 1), ...constant(K.x8, 8), ...constant(K.x3e, 0x3e),
     ...constant(K.x3ff, 0x3ff), ...constant(K.x400, 0x400), ...constant(MB, 1),
     ...s.loop,
-    ...loadStep,
-    // listed: subnormal (mag − 1 <u 0x3ff, as (mag + 0x7fff) <s 0x83ff) or NaN (mag >s 0x7c00)
-    ...s.get(MAG), ...s.get(K.x7fff), ...v.i16x8add, ...s.get(K.x83ff), ...v.i16x8ltS,
-    ...s.get(MAG), ...s.get(K.x7c00), ...v.i16x8gtS, ...v.or, ...s.set(SP),
-    // out = sign | ((mag + 3 + ((mag >> 3) & 1)) >> 3) + bias; bias 0x3800, 0 for zero, 0x7000 for infinity
-    ...s.get(MAG), ...c(3), ...v.i16x8shrU, ...s.get(K.x1), ...v.and, ...s.get(MAG), ...v.i16x8add, ...s.get(K.x3), ...v.i16x8add,
-    ...c(3), ...v.i16x8shrU,
-    ...s.get(K.x3800), ...s.get(MAG), ...s.get(K.zero), ...v.i16x8eq, ...v.andnot, ...v.i16x8add,
-    ...s.get(MAG), ...s.get(K.x7c00), ...v.i16x8eq, ...s.get(K.x3800), ...v.and, ...v.i16x8add,
-    ...s.get(H), ...s.get(MAG), ...v.xor, ...v.or,
-    ...v.store(0),
-    // unchanged lanes (low = 0) not listed, −1 each
-    ...s.get(MAG), ...s.get(K.x7), ...v.and, ...s.tee(LOW), ...s.get(K.zero), ...v.i16x8eq, ...s.tee(T),
-    ...s.get(SP), ...v.andnot, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
-    // d = min(low, 8 − low), 0 where listed
-    ...s.get(LOW), ...s.get(K.x8), ...s.get(LOW), ...v.i16x8sub, ...v.i16x8minU, ...s.get(SP), ...v.andnot, ...s.set(D),
-    // |error| key 2E + c(d), 0 where unchanged or listed
-    ...s.get(MAG), ...c(9), ...v.i16x8shrU, ...s.get(K.x3e), ...v.and, ...s.get(D), ...v.i16x8add,
-    ...s.get(D), ...s.get(K.x1), ...v.i16x8eq, ...v.i16x8add,
-    ...s.get(T), ...s.get(SP), ...v.or, ...v.andnot, ...s.get(AK), ...v.i16x8maxU, ...s.set(AK),
-    // the largest d / M per lane: replaced where d · MB > DB · M
-    ...s.get(MAG), ...s.get(K.x3ff), ...v.and, ...s.get(K.x400), ...v.or, ...s.set(LOW), // M (LOW is free here)
-    ...s.get(D), ...s.get(MB), ...v.i16x8mul, ...s.get(DB), ...s.get(LOW), ...v.i16x8mul, ...v.i16x8gtS, ...s.set(T),
-    ...s.get(D), ...s.get(DB), ...s.get(T), ...v.bitselect, ...s.set(DB),
-    ...s.get(LOW), ...s.get(MB), ...s.get(T), ...v.bitselect, ...s.set(MB),
+    ...f16Vector(0), ...f16Vector(1),
     ...endStep,
     ...s.end,
     // changed = n − listed − unchanged
@@ -121,24 +134,31 @@ export function f16ToBf16Body(): number[] {
   ];
 }
 
+/** One bfloat16 → float16 vector (k: 0 or 1, of the step). */
+function bf16Vector(k: 0 | 1): number[] {
+  return [
+    ...loadVector(k),
+    // listed: below float16's normal range but not zero (mag − 1 <u 0x387f, as (mag + 0x7fff) <s 0xb87f), or NaN
+    ...s.get(MAG), ...s.get(K.x7fff), ...v.i16x8add, ...s.get(K.xb87f), ...v.i16x8ltS,
+    ...s.get(MAG), ...s.get(K.x7f80), ...v.i16x8gtS, ...v.or, ...s.set(SPS[k]),
+    // out = sign | (mag ≥ 0x4780 ? 0x7c00 : (mag << 3) − 0xc000), 0 for zero
+    ...s.get(K.x7c00), ...s.get(MAG), ...c(3), ...v.i16x8shl, ...s.get(K.xc000), ...v.i16x8sub,
+    ...s.get(MAG), ...s.get(K.x477f), ...v.i16x8gtS, ...s.tee(T), ...v.bitselect,
+    ...s.get(MAG), ...s.get(K.zero), ...v.i16x8eq, ...v.andnot,
+    ...s.get(H), ...s.get(MAG), ...v.xor, ...v.or,
+    ...v.store(OUT_AT + 16 * k),
+    // finite values made infinite (0x4780 ≤ mag < 0x7f80), −1 each
+    ...s.get(T), ...s.get(MAG), ...s.get(K.x7f7f), ...v.i16x8gtS, ...v.andnot, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
+  ];
+}
+
 /** `bf16ToF16(n) → specials`. */
 export function bf16ToF16Body(): number[] {
   return [
     ...constant(K.x7fff, 0x7fff), ...constant(K.xc000, 0xc000), ...constant(K.x477f, 0x477f), ...constant(K.x7c00, 0x7c00),
     ...constant(K.xb87f, 0xb87f), ...constant(K.x7f80, 0x7f80), ...constant(K.x7f7f, 0x7f7f),
     ...s.loop,
-    ...loadStep,
-    // listed: below float16's normal range but not zero (mag − 1 <u 0x387f, as (mag + 0x7fff) <s 0xb87f), or NaN
-    ...s.get(MAG), ...s.get(K.x7fff), ...v.i16x8add, ...s.get(K.xb87f), ...v.i16x8ltS,
-    ...s.get(MAG), ...s.get(K.x7f80), ...v.i16x8gtS, ...v.or, ...s.set(SP),
-    // out = sign | (mag ≥ 0x4780 ? 0x7c00 : (mag << 3) − 0xc000), 0 for zero
-    ...s.get(K.x7c00), ...s.get(MAG), ...c(3), ...v.i16x8shl, ...s.get(K.xc000), ...v.i16x8sub,
-    ...s.get(MAG), ...s.get(K.x477f), ...v.i16x8gtS, ...s.tee(T), ...v.bitselect,
-    ...s.get(MAG), ...s.get(K.zero), ...v.i16x8eq, ...v.andnot,
-    ...s.get(H), ...s.get(MAG), ...v.xor, ...v.or,
-    ...v.store(0),
-    // finite values made infinite (0x4780 ≤ mag < 0x7f80), −1 each
-    ...s.get(T), ...s.get(MAG), ...s.get(K.x7f7f), ...v.i16x8gtS, ...v.andnot, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
+    ...bf16Vector(0), ...bf16Vector(1),
     ...endStep,
     ...s.end,
     ...c(STATS_AT), ...c(0), ...laneSum(EQ), ...s.sub, ...s.i32store(0),

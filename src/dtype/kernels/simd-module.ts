@@ -10,7 +10,7 @@
  * `bf16ToF32(n) → nan` and `f16ToF32(n) → nan`: the widenings of widen.ts (NaNs quieted, keeping sign and
  * payload; float16 subnormals normalised), returning the NaN count.
  *
- * `f16ToBf16(n) → specials` and `bf16ToF16(n) → specials` (n: a positive multiple of 8): the casts of
+ * `f16ToBf16(n) → specials` and `bf16ToF16(n) → specials` (n: a positive multiple of 16): the casts of
  * half-to-half.ts with the loss report in the same pass (simd-half.ts).
  */
 import { bf16ToF16Body, f16ToBf16Body, HALF_LOCALS } from "./simd-half.js";
