@@ -38,13 +38,18 @@ const H = 4, MAG = 5, LOW = 6, D = 8, T = 9, EQ = 10, AK = 11, DB = 12, MB = 13;
 /** The listed lanes of the step's two vectors. */
 const SPS = [7, 31] as const;
 const K = {
-  x7fff: 14, x7: 15, x83ff: 16, x7c00: 17, x3800: 18, x3: 19, x1: 20, x8: 21, x3e: 22, x3ff: 23, x400: 24, zero: 25,
+  x7fff: 14, x7: 15, x83ff: 16, x7c00: 17, x3800: 18, x3: 19, x1: 20, x3e: 22, x3ff: 23, x400: 24, zero: 25,
   xc000: 26, x477f: 27, xb87f: 28, x7f80: 29, x7f7f: 30,
 } as const;
 const V128_LOCALS = 28;
 
 /** The half-to-half functions' locals, as a function body declares them. */
 export const HALF_LOCALS = [[3, I32], [V128_LOCALS, V128]];
+
+/** d = min(low, 8 − low) for each value of the 3 bits cut (low), as an i8x16.swizzle table. */
+const D_OF_LOW = [0, 1, 2, 3, 4, 3, 2, 1];
+/** 62 + c(d) for each low (c(1, 2, 3, 4) = 0, 2, 3, 4), 0 for low = 0. */
+const KEY_OF_LOW = D_OF_LOW.map((d) => (d === 0 ? 0 : 62 + ([0, 0, 2, 3, 4][d] ?? 0)));
 
 /** `i16x8.splat(n)` into local `l`. */
 function constant(l: number, n: number): number[] {
@@ -97,15 +102,14 @@ function f16Vector(k: 0 | 1): number[] {
     ...s.get(MAG), ...s.get(K.x7c00), ...v.i16x8eq, ...s.get(K.x3800), ...v.and, ...v.i16x8add,
     ...s.get(H), ...s.get(MAG), ...v.xor, ...v.or,
     ...v.store(OUT_AT + 16 * k),
-    // unchanged lanes (low = 0) not listed, −1 each
-    ...s.get(MAG), ...s.get(K.x7), ...v.and, ...s.tee(LOW), ...s.get(K.zero), ...v.i16x8eq, ...s.tee(T),
-    ...s.get(SPS[k]), ...v.andnot, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
-    // d = min(low, 8 − low), 0 where listed
-    ...s.get(LOW), ...s.get(K.x8), ...s.get(LOW), ...v.i16x8sub, ...v.i16x8minU, ...s.get(SPS[k]), ...v.andnot, ...s.set(D),
-    // |error| key 2E + c(d), 0 where unchanged or listed
-    ...s.get(MAG), ...c(9), ...v.i16x8shrU, ...s.get(K.x3e), ...v.and, ...s.get(D), ...v.i16x8add,
-    ...s.get(D), ...s.get(K.x1), ...v.i16x8eq, ...v.i16x8add,
-    ...s.get(T), ...s.get(SPS[k]), ...v.or, ...v.andnot, ...s.get(AK), ...v.i16x8maxU, ...s.set(AK),
+    // LOW = the low 3 bits, 0 where listed; lanes with LOW = 0 (unchanged or listed) counted, −1 each
+    ...s.get(MAG), ...s.get(K.x7), ...v.and, ...s.get(SPS[k]), ...v.andnot, ...s.tee(LOW),
+    ...s.get(K.zero), ...v.i16x8eq, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
+    // d = min(low, 8 − low) by table (i8x16.swizzle: the high byte of each lane reads entry 0, 0)
+    ...v.const(D_OF_LOW), ...s.get(LOW), ...v.swizzle, ...s.set(D),
+    // |error| key 2E + c(d) = (2E + 62 + c(d)) −sat 62, 0 where LOW = 0 (2E ≤ 62, also for NaN and subnormal)
+    ...s.get(MAG), ...c(9), ...v.i16x8shrU, ...s.get(K.x3e), ...v.and, ...v.const(KEY_OF_LOW), ...s.get(LOW), ...v.swizzle, ...v.i16x8add,
+    ...s.get(K.x3e), ...v.i16x8subSatU, ...s.get(AK), ...v.i16x8maxU, ...s.set(AK),
     // the largest d / M per lane: replaced where d · MB > DB · M
     ...s.get(MAG), ...s.get(K.x3ff), ...v.and, ...s.get(K.x400), ...v.or, ...s.set(LOW), // M (LOW is free here)
     ...s.get(D), ...s.get(MB), ...v.i16x8mul, ...s.get(DB), ...s.get(LOW), ...v.i16x8mul, ...v.i16x8gtS, ...s.set(T),
@@ -118,14 +122,14 @@ function f16Vector(k: 0 | 1): number[] {
 export function f16ToBf16Body(): number[] {
   return [
     ...constant(K.x7fff, 0x7fff), ...constant(K.x7, 7), ...constant(K.x83ff, 0x83ff), ...constant(K.x7c00, 0x7c00),
-    ...constant(K.x3800, 0x3800), ...constant(K.x3, 3), ...constant(K.x1, 1), ...constant(K.x8, 8), ...constant(K.x3e, 0x3e),
+    ...constant(K.x3800, 0x3800), ...constant(K.x3, 3), ...constant(K.x1, 1), ...constant(K.x3e, 0x3e),
     ...constant(K.x3ff, 0x3ff), ...constant(K.x400, 0x400), ...constant(MB, 1),
     ...s.loop,
     ...f16Vector(0), ...f16Vector(1),
     ...endStep,
     ...s.end,
-    // changed = n − listed − unchanged
-    ...c(STATS_AT), ...s.get(N), ...s.get(NS), ...s.sub, ...laneSum(EQ), ...s.add, ...s.i32store(0),
+    // changed = n − (unchanged + listed)
+    ...c(STATS_AT), ...s.get(N), ...laneSum(EQ), ...s.add, ...s.i32store(0),
     ...c(STATS_AT), ...s.get(AK), ...v.store(16),
     ...c(STATS_AT), ...s.get(DB), ...v.store(32),
     ...c(STATS_AT), ...s.get(MB), ...v.store(48),

@@ -28,7 +28,9 @@ export const v = {
   i16x8minU: [0xfd, 0x97, 0x01], i16x8maxS: [0xfd, 0x98, 0x01], i16x8maxU: [0xfd, 0x99, 0x01],
   extaddPairwiseS: [0xfd, 0x7e],
   andnot: [0xfd, 0x4f], i16x8ltS: [0xfd, 0x2f], i16x8bitmask: [0xfd, 0x84, 0x01], i16x8shl: [0xfd, 0x8b, 0x01],
-  i16x8shrU: [0xfd, 0x8d, 0x01], i16x8mul: [0xfd, 0x95, 0x01],
+  i16x8shrU: [0xfd, 0x8d, 0x01], i16x8mul: [0xfd, 0x95, 0x01], i16x8subSatU: [0xfd, 0x93, 0x01], swizzle: [0xfd, 0x0e],
+  /** `v128.const` of 16 bytes. */
+  const: (bytes: readonly number[]) => [0xfd, 0x0c, ...Array.from({ length: 16 }, (_, i) => bytes[i] ?? 0)],
   /** i8x16.shuffle(zero, y): 16-bit lanes 0..3 (lo16) or 4..7 (hi16) of y as the high halves of 4 i32 lanes. */
   interleaveLo16: [0xfd, 0x0d, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23],
   interleaveHi16: [0xfd, 0x0d, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31],
