@@ -5,15 +5,17 @@
  * index listed at LIST_AT, for the caller to convert one by one as half-to-half.ts does; the return value is how
  * many were listed.
  *
- * float16 → bfloat16 (simd-half.ts converts zeros, normals and infinities; lists subnormals and NaNs). A normal
+ * float16 → bfloat16 (converts zeros, normals and infinities; lists subnormals and NaNs). A normal
  * keeps its exponent and loses the low 3 of its 10 mantissa bits, rounded to nearest even on the float16 bits
  * themselves: r = (mag + 3 + ((mag >> 3) & 1)) >> 3, bfloat16 magnitude r + (112 << 7) (the carry into the next
  * binade, up to 65,536 for 65,504, is exact: bfloat16 has float32's range). Such a lane's error is d ulps of its
  * source, d = min(low, 8 − low) (low: the 3 bits cut), so its report is kept as integers:
- * - changed: low ≠ 0, counted as unchanged lanes (−1 each per 16-bit lane, at most SIMD_BLOCK / 8 per lane);
+ * - changed: low ≠ 0; the lanes with low = 0 are counted (−1 each per 16-bit lane, at most SIMD_BLOCK / 8 per
+ *   lane), listed lanes among them (their low taken as 0), so that changed = n − that count;
  * - |error| = d · 2^(E − 25) (E: the biased exponent), kept as the per-lane maximum of the key 2E + c(d),
  *   c(1, 2, 3, 4) = (0, 2, 3, 4), which orders errors as their values do (d = 2 and 4 are powers of two; 3 · 2^E
- *   lies strictly between 2^(E+1) and 2^(E+2)); {@link absErrorOfKey} decodes it;
+ *   lies strictly between 2^(E+1) and 2^(E+2)); c(d) and d come from the 3 bits by i8x16.swizzle tables, and the
+ *   key as (2E + 62 + c(d)) −sat 62, which is 0 for low = 0 since 2E ≤ 62; {@link absErrorOfKey} decodes it;
  * - relative error d / M (M: the mantissa with its hidden bit, 1024..2047), exactly the float64 quotient
  *   |x − y| / |x| the JS kernel computes (both scale by the same power of two); the per-lane largest kept as the
  *   pair (d, M), compared without division: d · M' > d' · M (products below 2^13).
