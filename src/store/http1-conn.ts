@@ -59,7 +59,7 @@ interface Want {
 /** One request and its answer on a connection. */
 class Exchange implements Http1Answer {
   status = 0;
-  headers = new Headers();
+  headers: Headers = new Headers();
   phase: "head" | "body" | "done" = "head";
   head: AnswerHead | null = null;
   decoder: BodyDecoder | null = null;
