@@ -3,7 +3,7 @@
  * - attaches the token to requests for the endpoint's origin only, and strips Authorization from any other
  *   origin (LFS storage hosts, redirects) and from every hop after a redirect left the endpoint, so the token is
  *   never sent elsewhere; the official client only ever holds a placeholder (redirect-rules.ts, shared with the
- *   node:http transport of file bytes);
+ *   range-read transport of file bytes, store/range-http.ts);
  * - never lets fetch follow redirects itself: Node's fetch keeps a whole request body in memory unless `redirect`
  *   is "error" (undici #4058; measured here: a 1 GiB PUT peaks at ~1.1 GB RSS with "follow" or "manual", ~90 MB
  *   with "error"). Requests with a Blob body (LFS uploads) are never redirected: a redirect answering one fails as

@@ -1,6 +1,6 @@
 /**
  * The Hub's rules for the token and for redirects, in one place for both request layers (hub-fetch.ts, the fetch
- * every API call and upload goes through, and store/range-http.ts, the node:http transport of file bytes):
+ * every API call and upload goes through, and store/range-http.ts, the transport of file bytes):
  * - the token goes to the endpoint's origin only, and only while a request has not left it: once a redirect took it
  *   to another origin (the storage host), no later hop carries the token, even one that leads back (a storage host
  *   must not be able to make truecast send the token to a path of its choosing);

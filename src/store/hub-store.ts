@@ -3,7 +3,7 @@
  * (`GET /api/models/{repo}/revision/{rev}` → `sha`), so every later read sees the same files whatever is pushed
  * meanwhile; the listing is the recursive tree at that commit (LFS files carry their SHA-256); bytes come from
  * `GET {endpoint}/{repo}/resolve/{commit}/{path}` with `Range`. API calls go through the hub fetch, file bytes through
- * range-http.ts (node:http, the same rules: token on the endpoint's origin only, redirects, deadlines, retries that
+ * range-http.ts (truecast's own HTTP/1.1 client, the same rules: token on the endpoint's origin only, redirects, deadlines, retries that
  * honour Retry-After and RateLimit); every request is counted, with the bytes it brought, in `stats()`.
  */
 import { TruecastError } from "../errors.js";
@@ -47,7 +47,7 @@ export interface OpenHubStoreParams {
   token?: { token: string; source: string };
   /**
    * The underlying fetch (tests inject one). Without one, API calls use the global fetch and the bytes of files
-   * come through range-http.ts (node:http on a keep-alive agent).
+   * come through range-http.ts (its own HTTP/1.1 client on kept-alive connections).
    */
   fetch?: typeof fetch;
   /** Stops the store's file reads (Ctrl-C): a read in progress fails at once. */
@@ -108,7 +108,7 @@ export async function openHubStore(p: OpenHubStoreParams): Promise<HubStore> {
     if (res.status >= 400) lastFailure = { status: res.status, headers: res.headers };
     return counted(res, (n) => (bytesRead += n));
   }) as typeof globalThis.fetch;
-  // File bytes: node:http straight into the reader's buffers, unless a fetch was injected (then through it).
+  // File bytes: from the socket's read buffer straight into the reader's buffers, unless a fetch was injected (then through it).
   const ranges = p.fetch ? null : createRangeHttp({
     endpoint, token: p.token?.token ?? "", onRetry: (e) => hooks.onRetry?.(e), onBytes: (n) => (bytesRead += n),
     ...(p.retry && { retry: p.retry }), ...(p.sleep && { sleep: p.sleep }), ...(p.timeouts && { timeouts: p.timeouts }), ...(p.signal && { signal: p.signal }),
