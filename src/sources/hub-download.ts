@@ -3,8 +3,9 @@
  * the Hub's retrying fetch (hub/hub-fetch.ts: retries before an answer, deadlines, the token kept on the endpoint),
  * and a body cut off mid-file is resumed with a Range request from the bytes already received. Resumed bytes are
  * spliced only when the Hub gave the file's sha256 (an LFS file's `X-Linked-Etag`), so the whole can be checked;
- * a file without one (a small regular file) starts again from its first byte. The bytes go to a temporary sibling
- * that is renamed only when the size (and the sha256, when known) match; a failure leaves nothing behind.
+ * a file without one (a small regular file) starts again from its first byte. A regular file's ETag is its git blob
+ * id (SHA-1 of `blob <size>\0` + bytes), which the whole file is checked against. The bytes go to a temporary
+ * sibling that is renamed only when the size and the sha256 or git blob id match; a failure leaves nothing behind.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, open, rename, rm } from "node:fs/promises";
@@ -15,6 +16,8 @@ import { TruecastError } from "../errors.js";
 export const MAX_RESUMES = 5;
 
 const SHA256 = /^[0-9a-f]{64}$/;
+/** A regular file's ETag on the Hub: its git blob id. */
+const GIT_OID = /^[0-9a-f]{40}$/;
 
 export interface ResumableDownloadParams {
   /** The retrying fetch of the Hub (createHubFetch), with the transfer deadlines while this file downloads. */
@@ -22,7 +25,10 @@ export interface ResumableDownloadParams {
   url: string;
   /** Bytes the Hub announced. */
   size: number;
-  /** The Hub's etag for the file: a sha256 (an LFS file's) lets a broken body resume; anything else restarts it. */
+  /**
+   * The Hub's etag for the file: a sha256 (an LFS file's) lets a broken body resume, and is checked; a git blob id
+   * (a regular file's) is checked, and a broken body restarts; anything else restarts it, unchecked.
+   */
   etag: string;
   dest: string;
   /** For messages: the file's path in the repository. */
@@ -48,14 +54,17 @@ function isDrop(e: unknown): boolean {
 /** Download `url` to `dest`; see the file comment. Throws HUB_NETWORK after MAX_RESUMES cut-offs, HUB_SERVER on bytes that do not check out. */
 export async function downloadResumable(p: ResumableDownloadParams): Promise<void> {
   const sha256 = SHA256.test(p.etag) ? p.etag : null;
+  const gitOid = GIT_OID.test(p.etag) ? p.etag : null;
+  /** sha256 of the bytes, or for a regular file the git blob id (its header hashed first). */
+  const newHash = () => (gitOid === null ? createHash("sha256") : createHash("sha1").update(`blob ${p.size}\0`));
   await mkdir(dirname(p.dest), { recursive: true });
   const tmp = tempName(p.dest);
   const fh = await open(tmp, "w");
   let written = 0;
-  let hash = createHash("sha256");
+  let hash = newHash();
   const restart = async () => {
     written = 0;
-    hash = createHash("sha256");
+    hash = newHash();
     await fh.truncate(0);
   };
   /** Why the last attempt ended early, for the message. */
@@ -107,6 +116,9 @@ export async function downloadResumable(p: ResumableDownloadParams): Promise<voi
     const got = hash.digest("hex");
     if (sha256 !== null && got !== sha256) {
       throw new TruecastError("HUB_SERVER", `${p.name}: the bytes downloaded have sha256 ${got}, not the ${sha256} the Hub announced; nothing was kept; run again`);
+    }
+    if (gitOid !== null && got !== gitOid) {
+      throw new TruecastError("HUB_SERVER", `${p.name}: the bytes downloaded have git blob id ${got}, not the ${gitOid} the Hub announced (its ETag); nothing was kept; run again`);
     }
     await fh.close();
     await rename(tmp, p.dest);

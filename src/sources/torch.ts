@@ -134,17 +134,24 @@ class TorchTensorRef implements TensorRef {
   chunks(chunkSize: number, alloc?: (n: number) => Uint8Array, opts?: ChunkOptions): AsyncIterable<Uint8Array> {
     const { store, path } = this.file;
     const t = this.tensor;
-    if (!isContiguous(t)) return storeViewChunks(store, path, t, chunkSize, opts?.scratchDir);
+    if (!isContiguous(t)) return storeViewChunks(store, path, t, chunkSize, opts?.scratchDir, alloc);
     const start = t.storage.byteOffset + t.storageOffset * t.itemSize;
     return storeRangeChunks({ store, path, start, length: this.byteLength, chunkSize, ...(alloc ? { alloc } : {}) });
   }
 }
 
 /** A strided view's logical bytes, read from the store's file opened for this read and closed after it. */
-async function* storeViewChunks(store: ModelStore, path: string, tensor: StridedView & { readonly storage: { readonly byteOffset: number } }, chunkSize: number, scratchDir: string | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+async function* storeViewChunks(
+  store: ModelStore,
+  path: string,
+  tensor: StridedView & { readonly storage: { readonly byteOffset: number } },
+  chunkSize: number,
+  scratchDir: string | undefined,
+  alloc: ((n: number) => Uint8Array) | undefined,
+): AsyncGenerator<Uint8Array, void, undefined> {
   const file = await store.open(path);
   try {
-    yield* viewChunks({ path: storeFileName(store, path), tensor, chunkSize, file, ...(scratchDir === undefined ? {} : { scratchDir }) });
+    yield* viewChunks({ path: storeFileName(store, path), tensor, chunkSize, file, ...(scratchDir === undefined ? {} : { scratchDir }), ...(alloc && { alloc }) });
   } finally {
     await file.close();
   }

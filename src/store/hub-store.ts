@@ -1,7 +1,8 @@
 /**
  * A Hub model repo read in place as a {@link ModelStore}. The revision is pinned to a commit once
  * (`GET /api/models/{repo}/revision/{rev}` → `sha`), so every later read sees the same files whatever is pushed
- * meanwhile; the listing is the recursive tree at that commit (LFS files carry their SHA-256); bytes come from
+ * meanwhile; the listing is the recursive tree at that commit (LFS files carry their SHA-256, regular files their git
+ * blob id: a whole-file read is checked against them, see listed-blob.ts); bytes come from
  * `GET {endpoint}/{repo}/resolve/{commit}/{path}` with `Range`. API calls go through the hub fetch, file bytes through
  * range-http.ts (truecast's own HTTP/1.1 client, the same rules: token on the endpoint's origin only, redirects, deadlines, retries that
  * honour Retry-After and RateLimit); every request is counted, with the bytes it brought, in `stats()`.
@@ -16,6 +17,7 @@ import { BlockCache } from "./block-cache.js";
 import { answerError, type AnswerContext } from "./hub-answer.js";
 import { openHubFile } from "./hub-file.js";
 import { fetchAnswer, type RangeAnswer } from "./hub-range.js";
+import { listedBlob, type ListedBlob } from "./listed-blob.js";
 import { createRangeHttp } from "./range-http.js";
 import type { HubSpec } from "./hub-spec.js";
 import type { ModelStore, StoreEntry, StoreFile, StoreStats } from "./store.js";
@@ -135,7 +137,8 @@ export async function openHubStore(p: OpenHubStoreParams): Promise<HubStore> {
   const cache = new BlockCache(p.cacheBytes ?? DEFAULT_CACHE_BYTES);
   const inflight = new Map<string, Promise<Uint8Array>>();
   let listing: Promise<StoreEntry[]> | undefined;
-  const bySize = new Map<string, number>();
+  /** Each listed file's size, and what its bytes must hash to when read whole. */
+  const listed = new Map<string, { size: number; blob: ListedBlob | undefined }>();
 
   async function list(): Promise<StoreEntry[]> {
     lastFailure = null;
@@ -151,7 +154,7 @@ export async function openHubStore(p: OpenHubStoreParams): Promise<HubStore> {
     for (const f of files) {
       if (f.path.split("/").some((part) => part.startsWith(".") || part === "")) continue;
       out.push({ path: f.path, size: f.lfs?.size ?? f.size, ...(f.lfs && /^[0-9a-f]{64}$/.test(f.lfs.oid) ? { sha256: f.lfs.oid } : {}) });
-      bySize.set(f.path, f.lfs?.size ?? f.size);
+      listed.set(f.path, { size: f.lfs?.size ?? f.size, blob: listedBlob(f) });
     }
     out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return out;
@@ -173,12 +176,13 @@ export async function openHubStore(p: OpenHubStoreParams): Promise<HubStore> {
     },
     async open(path): Promise<StoreFile> {
       await store.list();
-      const size = bySize.get(path);
-      if (size === undefined) throw new TruecastError("NOT_FOUND", `${spec.label}: no file ${path} in the repo at commit ${commit.slice(0, 12)}`);
+      const entry = listed.get(path);
+      if (entry === undefined) throw new TruecastError("NOT_FOUND", `${spec.label}: no file ${path} in the repo at commit ${commit.slice(0, 12)}`);
       const encoded = path.split("/").map(encodeURIComponent).join("/");
       const url = `${endpoint}/${spec.repo.full}/resolve/${commit}/${encoded}`;
+      const { size, blob } = entry;
       return openHubFile({
-        path, cache, blockSize, inflight,
+        path, cache, blockSize, inflight, ...(blob && { blob }),
         target: {
           open: (start, end) => openRange(url, start, end), size, wholeUpTo: blockSize,
           label: `${spec.label}/${path}`,

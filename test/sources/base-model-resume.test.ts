@@ -107,6 +107,24 @@ test("resumed bytes that are not the file's (the sha256 differs) are refused and
   });
 });
 
+test("a regular file whose bytes are not its git blob id (the Hub's ETag for it) is refused and nothing is kept", async () => {
+  await withModel(async (d, model, cache) => {
+    const bytes = await readFile(join(model, "config.json"));
+    // Same size, one byte changed; the Hub still announces the committed file's git blob id.
+    const lie = Buffer.from(bytes);
+    lie[1] = (lie[1] ?? 0) ^ 0x20;
+    d.state.tamper({ repo: "acme/base", path: "config.json", kind: "bytes", bytes: lie });
+    await assert.rejects(download(d, cache, ["config.json"]), (e: unknown) => {
+      assert.ok(e instanceof TruecastError, String(e));
+      assert.equal(e.code, "HUB_SERVER");
+      assert.match(e.message, /^config\.json: the bytes downloaded have git blob id [0-9a-f]{40}, not the [0-9a-f]{40} the Hub announced \(its ETag\); nothing was kept; run again$/);
+      return true;
+    });
+    const blobs = await readdir(join(cache, "models--acme--base", "blobs")).catch(() => []);
+    assert.deepEqual(blobs, [], "no blob, no partial file");
+  });
+});
+
 test("a regular file whose connection drops mid-body is fetched again from its first byte", async () => {
   await withModel(async (d, model, cache) => {
     const bytes = await readFile(join(model, "config.json"));

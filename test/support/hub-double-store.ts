@@ -54,7 +54,12 @@ export type TamperKind =
   /** Flip one byte of the stored LFS object at `offset` (size and recorded oid unchanged). */
   | { kind: "byte"; offset: number }
   /** Record another sha256 for the file in the tree listing. */
-  | { kind: "oid" };
+  | { kind: "oid" }
+  /**
+   * A regular (non-LFS) file: serve `bytes` in its place (its size follows them, in the listing and in answers)
+   * while the listing keeps the git blob id of the file as committed: a Hub that lies about what a commit holds.
+   */
+  | { kind: "bytes"; bytes: Uint8Array };
 
 function gitBlobOid(bytes: Buffer): string {
   return createHash("sha1").update(`blob ${bytes.length}\0`).update(bytes).digest("hex");
@@ -168,6 +173,12 @@ export class DoubleStore {
     const repo = this.repos.get(params.repo);
     const commit = repo ? this.resolve(repo, params.revision ?? "main") : null;
     const file = commit?.files.get(params.path);
+    if (params.kind === "bytes") {
+      if (!commit || !file || file.kind !== "regular") throw new Error(`hub double: no regular file ${params.path} in ${params.repo}`);
+      const bytes = Buffer.from(params.bytes);
+      commit.files.set(params.path, { kind: "regular", size: bytes.length, bytes, gitOid: file.gitOid });
+      return;
+    }
     if (!commit || !file || file.kind !== "lfs") throw new Error(`hub double: no LFS file ${params.path} in ${params.repo}`);
     if (params.kind === "oid") {
       commit.files.set(params.path, { ...file, oid: createHash("sha256").update(file.oid).digest("hex") });

@@ -60,6 +60,11 @@ export interface ViewChunksParams {
   readonly scratchDir?: string;
   /** Read through this instead of opening `path` (tests count reads). */
   readonly file?: RandomAccess;
+  /**
+   * Where each chunk's buffer comes from (an export's buffer pool, which takes it back once written); default: a
+   * fresh buffer each.
+   */
+  readonly alloc?: (byteLength: number) => Uint8Array;
 }
 
 async function readExact(file: RandomAccess, path: string, position: number, length: number): Promise<Uint8Array> {
@@ -83,6 +88,28 @@ export async function* viewChunks(p: ViewChunksParams): AsyncGenerator<Uint8Arra
   } finally {
     await handle?.close();
   }
+}
+
+/** A file that reads ranges into buffers it is lent (a store's file: `StoreFile.chunks` takes an `alloc`). */
+interface LendingAccess extends RandomAccess {
+  chunks(start: number, length: number, chunkSize: number, alloc?: (byteLength: number) => Uint8Array): AsyncIterable<Uint8Array>;
+}
+
+function isStoreFile(file: RandomAccess): file is LendingAccess {
+  return typeof (file as Partial<LendingAccess>).chunks === "function";
+}
+
+/** `dest.length` bytes at `position` read into `dest` (in place: the file's chunks are made in it). */
+async function readInto(file: LendingAccess, path: string, position: number, dest: Uint8Array): Promise<Uint8Array> {
+  if (position + dest.length > file.size) {
+    throw new TruecastError("TORCH_INVALID", `${path}: the file ends inside a storage record (byte ${file.size}); it is truncated: re-copy it`);
+  }
+  let at = 0;
+  for await (const c of file.chunks(position, dest.length, dest.length, (n) => dest.subarray(at, at + n))) {
+    if (c.buffer !== dest.buffer || c.byteOffset !== dest.byteOffset + at) dest.set(c, at);
+    at += c.length;
+  }
+  return dest;
 }
 
 /** Storage elements [lo, lo + count) read in window-sized reads into one fresh buffer. */
@@ -147,50 +174,68 @@ async function* blockChunks(p: ViewChunksParams, file: RandomAccess): AsyncGener
     extentOf(tileOf([k, ...inside], g)) * size < VIEW_SPILL_TILE_BYTES && // tiles this small: a read each
     isInjective({ shape, stride }) && 2 * Number(numelOf(shape)) >= extent && // the span packs into the view's size
     Math.ceil(extent / (window / size)) * (blocks.length + 1) <= VIEW_SPILL_MAX_PIECES;
+  // Pass 1's window buffer, one for every window when the file reads into a buffer it is given.
+  let windowBuffer: Uint8Array | undefined;
   const spill = spills && p.scratchDir !== undefined
     ? await ViewSpill.create({
       dir: p.scratchDir, itemSize: size, lo: t.storageOffset, extent, windowElems: window / size, blocks, rowBytes: rowNumel * size,
       dimsOf: (rows) => tileOf([k, ...after], rows),
-      // One read per window (count is at most a window), used as it comes unless its words are misaligned.
+      // One read per window (count is at most a window): into the one window buffer through a store file's chunks,
+      // else as the read comes, unless its words are misaligned.
       readStorage: async (lo, count) => {
-        const b = await readExact(file, p.path, t.storage.byteOffset + lo * size, count * size);
-        return b.byteOffset % 8 === 0 ? b : b.slice();
+        const position = t.storage.byteOffset + lo * size;
+        if (!isStoreFile(file)) {
+          const b = await readExact(file, p.path, position, count * size);
+          return b.byteOffset % 8 === 0 ? b : b.slice();
+        }
+        windowBuffer ??= new Uint8Array(Math.min(extent * size, window));
+        return readInto(file, p.path, position, windowBuffer.subarray(0, count * size));
       },
     })
     : undefined;
+  windowBuffer = undefined; // pass 1 is over: pass 2 reads its pieces into the spill's packing buffer
   try {
     const perChunk = Math.max(1, Math.floor(p.chunkSize / size)) * size;
-    let pending: Uint8Array | undefined; // a partial chunk carried to the next block
+    const newChunk = (n: number): Uint8Array => {
+      const c = p.alloc ? p.alloc(n) : new Uint8Array(n);
+      if (c.byteLength !== n) throw new TruecastError("INTERNAL", `viewChunks: alloc gave ${c.byteLength} bytes for ${n}`);
+      return c;
+    };
+    // One block buffer for every block, made once the spill's first pass is over: a block's bytes go out as copies
+    // (chunks), so the next block is made in the same memory instead of in a new one while the last waits for the
+    // garbage collector (two blocks, 128 MiB at the default bound, at each block's start).
+    let blockBuffer: Uint8Array | undefined;
+    let left = Number(numelOf(shape)) * size; // bytes not yet placed in a chunk
+    let chunk: Uint8Array | undefined; // the chunk being filled, `filled` bytes of it
+    let filled = 0;
     for (let j = 0; j < blocks.length; j++) {
       const { base, rows } = blocks[j] as SpillBlock;
-      let out: Uint8Array;
+      blockBuffer ??= new Uint8Array(g * rowNumel * size);
+      const out = blockBuffer.subarray(0, rows * rowNumel * size);
       if (spill !== undefined) {
-        out = await spill.block(j);
+        await spill.block(j, out);
+      } else if (whole !== undefined) {
+        const b = tileOf([k, ...after], rows);
+        new Gatherer(b.shape, b.stride, b.outStride, size, out).copy(whole, base - t.storageOffset, 0);
       } else {
-        out = new Uint8Array(rows * rowNumel * size);
-        if (whole !== undefined) {
-          const b = tileOf([k, ...after], rows);
-          new Gatherer(b.shape, b.stride, b.outStride, size, out).copy(whole, base - t.storageOffset, 0);
-        } else {
-          await readTiles(file, p, out, base, tileOf([k, ...inside], rows), tileOf(outside, 0), window);
+        await readTiles(file, p, out, base, tileOf([k, ...inside], rows), tileOf(outside, 0), window);
+      }
+      // Chunks of `perChunk` bytes of the output stream, whichever blocks their bytes come from.
+      for (let at = 0; at < out.length; ) {
+        chunk ??= newChunk(Math.min(perChunk, left));
+        const n = Math.min(chunk.length - filled, out.length - at);
+        chunk.set(out.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        left -= n;
+        if (filled === chunk.length) {
+          const c = chunk;
+          chunk = undefined;
+          filled = 0;
+          yield c;
         }
       }
-      let at = 0;
-      if (pending !== undefined) {
-        // The carried part chunk, completed from the block's head (never a copy of the whole block).
-        at = Math.min(perChunk - pending.length, out.length);
-        const head = new Uint8Array(pending.length + at);
-        head.set(pending);
-        head.set(out.subarray(0, at), pending.length);
-        pending = head;
-        if (head.length < perChunk) continue;
-        yield head;
-        pending = undefined;
-      }
-      for (; out.length - at >= perChunk; at += perChunk) yield out.slice(at, at + perChunk);
-      if (at < out.length) pending = out.slice(at);
     }
-    if (pending !== undefined) yield pending;
   } finally {
     await spill?.close();
   }

@@ -6,7 +6,8 @@
  * block, as one write. Pass 2, block by block, reads the block's piece of every window and unpacks it into place.
  * Reads of the source: span / window. Scratch I/O: the view's bytes written once and read once, in
  * (windows × blocks) pieces of about window × block / span bytes. Memory: a window and its packed pieces in
- * pass 1; a block and one piece in pass 2. The scratch file is unlinked as soon as it is open (where the system
+ * pass 1 (the window read into one buffer where the reader allows); a block and one piece in pass 2, the piece read
+ * into pass 1's packing buffer. The scratch file is unlinked as soon as it is open (where the system
  * allows), so nothing is left behind on any exit; else it is removed on close.
  */
 import { randomBytes } from "node:crypto";
@@ -61,7 +62,7 @@ export class ViewSpill {
     private readonly walks: Map<number, SliceWalk>,
   ) {}
 
-  /** Pass 2's read buffer, grown to the largest piece (at most a window or a block). */
+  /** Pass 2's read buffer: pass 1's packing buffer, which holds a window's elements, so any piece fits. */
   private piece = new Uint8Array(0);
 
   /** Pass 1: the storage span read once into the scratch file, packed by block. */
@@ -100,6 +101,7 @@ export class ViewSpill {
         await writeAll(handle, packed.subarray(0, n * p.itemSize), fileAt);
         fileAt += n * p.itemSize;
       }
+      spill.piece = packed;
     } catch (e) {
       await spill.close();
       throw e;
@@ -116,25 +118,24 @@ export class ViewSpill {
     return w;
   }
 
-  /** Pass 2 for block `j`: its bytes, from its piece of every window. */
-  async block(j: number): Promise<Uint8Array> {
+  /** Pass 2 for block `j`: its bytes, from its piece of every window, into `out` (`rows × rowBytes` bytes). */
+  async block(j: number, out: Uint8Array): Promise<void> {
     const p = this.p;
     const blk = p.blocks[j] as SpillBlock;
     const nb = p.blocks.length;
-    const out = new Uint8Array(blk.rows * p.rowBytes);
+    if (out.length !== blk.rows * p.rowBytes) throw new TruecastError("INTERNAL", `a spilled view's block ${j} has ${blk.rows * p.rowBytes} bytes, not ${out.length}`);
     const walk = this.walk(blk.rows);
     const windows = this.at.length / (nb + 1);
     for (let w = 0; w < windows; w++) {
       const start = this.at[w * (nb + 1) + j] ?? 0;
       const length = (this.at[w * (nb + 1) + j + 1] ?? 0) - start;
       if (length === 0) continue;
-      if (this.piece.length < length) this.piece = new Uint8Array(length);
+      if (this.piece.length < length) throw new TruecastError("INTERNAL", `a spilled view's piece of ${length} bytes is larger than a window`);
       const part = this.piece.subarray(0, length);
       await readAll(this.handle, part, start, "a spilled view");
       const from = p.lo + w * p.windowElems;
       walk.unpack(part, Math.min(p.windowElems, p.lo + p.extent - from), blk.base - from, out);
     }
-    return out;
   }
 
   async close(): Promise<void> {

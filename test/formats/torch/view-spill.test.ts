@@ -93,6 +93,63 @@ describe("wide strided views through a scratch file", () => {
     }
   });
 
+  it("reads each window into one lent buffer (a store's file), and makes every chunk in a buffer of the consumer's alloc", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const path = join(dir, "storage.bin");
+      const bytes = new Uint8Array(HEADER + STORAGE_ELEMS * 4);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + (i >> 8) * 7 + 3) & 0xff;
+      await writeFile(path, bytes);
+      const handle = await open(path, "r");
+      try {
+        const inner = fileAccess(handle, bytes.length);
+        const storage = bytes.subarray(HEADER);
+        for (const [name, v, spills] of VIEWS.filter(([, , s]) => s)) {
+          assert.ok(spills);
+          // A store's file: ranges read into the buffers `chunks` is lent (the export's local and Hub files do).
+          const lent = new Set<ArrayBufferLike>();
+          let ranges = 0;
+          const file = {
+            ...counting(inner),
+            async *chunks(start: number, length: number, chunkSize: number, alloc?: (n: number) => Uint8Array) {
+              ranges++;
+              for (let at = 0; at < length; at += chunkSize) {
+                const n = Math.min(chunkSize, length - at);
+                const c = alloc ? alloc(n) : new Uint8Array(n);
+                lent.add(c.buffer);
+                c.set(await inner.read(start + at, n));
+                yield c;
+              }
+            },
+          };
+          const made = new Set<Uint8Array>();
+          let allocated = 0;
+          const alloc = (n: number) => {
+            const c = new Uint8Array(n);
+            made.add(c);
+            allocated += n;
+            return c;
+          };
+          const tensor = { dtype: "F32", itemSize: 4, ...v, storage: { key: "0", byteLength: STORAGE_ELEMS * 4, byteOffset: HEADER } };
+          const parts: Uint8Array[] = [];
+          for await (const c of viewChunks({ path, tensor, chunkSize: 96, file, spanBytes: 300 * 4, windowBytes: 97 * 4, scratchDir: dir, alloc })) {
+            assert.ok(made.has(c), `${name}: a chunk not made by alloc`);
+            parts.push(Buffer.from(c));
+          }
+          assert.deepEqual(Buffer.concat(parts), Buffer.from(naiveGather(storage, 4, v)), name);
+          assert.equal(allocated, Buffer.concat(parts).length, `${name}: alloc asked for the view's bytes, no more`);
+          assert.equal(file.reads, 0, `${name}: no read outside the lent buffer`);
+          assert.equal(ranges, Math.ceil(extentOf(v) / 97), `${name}: one range a window`);
+          assert.equal(lent.size, 1, `${name}: every window read into the same buffer`);
+        }
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
   it("leaves nothing in the scratch folder when the read is abandoned or fails", async () => {
     const { dir, cleanup } = await tempDir();
     try {
