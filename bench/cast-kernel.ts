@@ -5,10 +5,16 @@
  * per call; each figure is the best and the median of ROUNDS calls. The kernels run on one thread, so the figures are per core; on a
  * shared machine, run it a few times and keep the best.
  *
+ * Two WebAssembly figures: "copy", input and output in plain buffers, each block copied into the module's memory
+ * and its result out (what the export did); "resident", input and output in the module's memory (a shared one, as
+ * the export's cast workers have: cast-arena.ts), converted in place (what the export does). Each figure is also
+ * given in CPU time (user + system of this process), steadier than wall time on a loaded machine.
+ *
  *   npm run build && node dist/bench/cast-kernel.js [rounds]
  */
 import { createCaster } from "../src/dtype/cast.js";
 import { kernelFor, loadSimdCasts } from "../src/dtype/kernels/index.js";
+import { SCRATCH_BYTES } from "../src/dtype/kernels/simd-layout.js";
 import { Tally } from "../src/dtype/tally.js";
 import type { FloatDType } from "../src/dtype/table.js";
 
@@ -29,23 +35,47 @@ function weights(n: number): Float32Array {
 }
 
 /** [best, median] elements/s of one kernel over ROUNDS calls. */
-function rates(from: FloatDType, to: FloatDType, input: Uint8Array, simd: boolean): [number, number] {
-  const n = input.length / SIZE[from];
-  const out = new Uint8Array(n * SIZE[to]).fill(1);
-  const casts = simd ? loadSimdCasts() : null;
-  if (simd && casts === null) throw new Error("WebAssembly SIMD is not available here");
+type Mode = "js" | "copy" | "resident";
+
+/** A shared memory of `bytes` bytes after one instance's scratch (WebAssembly.Memory; no types for it here). */
+function sharedMemory(bytes: number): { buffer: SharedArrayBuffer } {
+  const pages = Math.ceil((SCRATCH_BYTES + bytes) / 65536);
+  const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+  return new wasm.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+/** [best, median] elements/s of one kernel over ROUNDS calls, in wall time, then in CPU time. */
+function rates(from: FloatDType, to: FloatDType, data: Uint8Array, mode: Mode): [number, number, number, number] {
+  const n = data.length / SIZE[from];
+  const memory = mode === "resident" ? sharedMemory(n * (SIZE[from] + SIZE[to])) : null;
+  const casts = mode === "js" ? null : loadSimdCasts(undefined, memory === null ? null : { memory, shared: true, base: 0 });
+  if (mode !== "js" && casts === null) throw new Error("WebAssembly SIMD is not available here");
+  let input: Uint8Array = data;
+  let out: Uint8Array = new Uint8Array(n * SIZE[to]);
+  if (memory !== null) {
+    input = new Uint8Array(memory.buffer, SCRATCH_BYTES, data.byteLength);
+    input.set(data);
+    out = new Uint8Array(memory.buffer, SCRATCH_BYTES + data.byteLength, n * SIZE[to]);
+  }
+  out.fill(1);
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const kernel = kernelFor(from, to, casts);
     const tally = new Tally(from, to);
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     kernel.convert(input, out, tally);
     kernel.flush(tally);
     times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
-  times.sort((a, b) => a - b);
-  const median = times[Math.floor(times.length / 2)] ?? NaN;
-  return [n / ((times[0] ?? NaN) / 1000), n / (median / 1000)];
+  const bestMedian = (xs: number[]): [number, number] => {
+    xs.sort((a, b) => a - b);
+    return [n / ((xs[0] ?? NaN) / 1000), n / ((xs[Math.floor(xs.length / 2)] ?? NaN) / 1000)];
+  };
+  return [...bestMedian(times), ...bestMedian(cpu)];
 }
 
 {
@@ -57,12 +87,19 @@ function rates(from: FloatDType, to: FloatDType, input: Uint8Array, simd: boolea
     ["F32", "BF16"], ["F32", "F16"], ["BF16", "F32"], ["F16", "F32"], ["F16", "BF16"], ["BF16", "F16"],
   ];
   const m = (x: number): string => (x / 1e6).toFixed(0).padStart(6);
-  console.log(`${ELEMENTS} elements a call, ${ROUNDS} calls; M elements/s on one core, best / median`);
-  console.log("pair            JS best  median   WASM best  median   speed-up (best)");
+  console.log(`${ELEMENTS} elements a call, ${ROUNDS} calls; M elements/s on one core, best / median, wall time (CPU time)`);
+  console.log("WASM copy: blocks copied through the module's memory (the export before); WASM resident: in place in it (the export now)");
+  console.log("pair            JS best  median      WASM copy best  median         WASM resident best  median      resident/copy (best)");
   for (const [from, to] of pairs) {
     const input = inputs[from] as Uint8Array;
-    const [jsBest, jsMedian] = rates(from, to, input, false);
-    const [wBest, wMedian] = rates(from, to, input, true);
-    console.log(`${`${from} → ${to}`.padEnd(14)} ${m(jsBest)}  ${m(jsMedian)}     ${m(wBest)}  ${m(wMedian)}   ${(wBest / jsBest).toFixed(2)}×`);
+    const [jsBest, jsMedian, jsCpuBest, jsCpuMedian] = rates(from, to, input, "js");
+    const [cBest, cMedian, cCpuBest, cCpuMedian] = rates(from, to, input, "copy");
+    const [rBest, rMedian, rCpuBest, rCpuMedian] = rates(from, to, input, "resident");
+    console.log(
+      `${`${from} → ${to}`.padEnd(14)} ${m(jsBest)}  ${m(jsMedian)}     ${m(cBest)}  ${m(cMedian)}          ${m(rBest)}  ${m(rMedian)}      ${(rBest / cBest).toFixed(2)}×`,
+    );
+    console.log(
+      `${"  (CPU time)".padEnd(14)} ${m(jsCpuBest)}  ${m(jsCpuMedian)}     ${m(cCpuBest)}  ${m(cCpuMedian)}          ${m(rCpuBest)}  ${m(rCpuMedian)}      ${(rCpuBest / cCpuBest).toFixed(2)}×`,
+    );
   }
 }

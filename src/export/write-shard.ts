@@ -140,6 +140,13 @@ export async function writeShard(params: {
   const { table } = shard;
   const fh = await open(params.path, "wx");
   const pool = params.buffers ?? new BufferPool();
+  const { castPool } = params;
+  // A converted tensor's chunks, and their conversions, in the cast workers' shared memory where it has room
+  // (read into and written from there: cast-arena.ts); every buffer goes back to where it came from.
+  const castAlloc = (n: number): Uint8Array => castPool.alloc(n) ?? pool.alloc(n);
+  const release = (b: Uint8Array): void => {
+    if (!castPool.release(b)) pool.release(b);
+  };
   const written = new WrittenShard(shard);
   let bytes = 0;
   try {
@@ -154,17 +161,17 @@ export async function writeShard(params: {
         throw new TruecastError("UNSUPPORTED_DTYPE", `tensor "${ref.name}": cannot convert ${ref.dtype} to ${outDtype}`);
       }
       // A very wide strided view may keep a scratch file beside the shard, in the folder the export owns.
-      const read = prefetch(ref.chunks(CHUNK_SIZE, pool.alloc, { scratchDir: dirname(params.path) }), READ_AHEAD);
+      const read = prefetch(ref.chunks(CHUNK_SIZE, converting ? castAlloc : pool.alloc, { scratchDir: dirname(params.path) }), READ_AHEAD);
       const caster =
         converting && isFloatDType(ref.dtype) && isFloatDType(outDtype)
-          ? castStream({ source: read, from: ref.dtype, to: outDtype, pool: params.castPool, alloc: pool.alloc, release: pool.release })
+          ? castStream({ source: read, from: ref.dtype, to: outDtype, pool: castPool, alloc: castAlloc, release })
           : null;
       let tensorBytes = 0;
       for await (const out of caster ? caster.chunks : read) {
         digest.update(out);
         tensorBytes += out.byteLength;
         bytes += out.byteLength;
-        await sink.write(out, () => pool.release(out));
+        await sink.write(out, () => release(out));
         params.onProgress?.({ bytes, tensor: ref.name });
       }
       const expected = table.end(k) - table.begin(k);

@@ -11,8 +11,8 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createCaster } from "../../src/dtype/cast.js";
-import { kernelFor, loadSimdCasts } from "../../src/dtype/kernels/index.js";
-import { SIMD_BLOCK } from "../../src/dtype/kernels/simd-module.js";
+import { type Kernel, kernelFor, loadSimdCasts } from "../../src/dtype/kernels/index.js";
+import { SCRATCH_BYTES, SIMD_BLOCK } from "../../src/dtype/kernels/simd-module.js";
 import { Tally } from "../../src/dtype/tally.js";
 import type { CastReport } from "../../src/dtype/report.js";
 import type { FloatDType } from "../../src/dtype/table.js";
@@ -157,4 +157,45 @@ test("where WebAssembly is unavailable (node --no-expose-wasm), createCaster fal
   const caster = createCaster("F32", "BF16");
   assert.equal(createHash("sha256").update(caster.cast(input)).digest("hex"), (fallbackResult.BF16 as { sha: string }).sha);
   assert.deepEqual(JSON.parse(JSON.stringify(caster.report())), (fallbackResult.BF16 as { report: unknown }).report);
+});
+
+test("two instances in one shared memory, scratch apart, convert chunks that lie in it in place: JS kernel's bits and report", () => {
+  const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+  const data: Partial<Record<FloatDType, Uint8Array>> = { F32: new Uint8Array(f32SweepInput(3 * SIMD_BLOCK + 77, 53).buffer), BF16: new Uint8Array(all16().buffer), F16: new Uint8Array(all16().buffer) };
+  const pages = (2 * SCRATCH_BYTES + 2 * (3 * SIMD_BLOCK + 77) * 8) / 65536 + 1;
+  for (const shared of [true, false]) {
+    const memory = new wasm.Memory({ initial: Math.ceil(pages), maximum: Math.ceil(pages), shared });
+    const a = loadSimdCasts(undefined, { memory, shared, base: 0 });
+    const b = loadSimdCasts(undefined, { memory, shared, base: SCRATCH_BYTES });
+    assert.ok(a && b);
+    assert.equal(a.buffer, memory.buffer);
+    for (const [from, to] of PAIRS) {
+      const input = data[from] as Uint8Array;
+      const n = input.byteLength / SIZE[from];
+      const src = new Uint8Array(memory.buffer, 2 * SCRATCH_BYTES, input.byteLength);
+      src.set(input);
+      const dst = new Uint8Array(memory.buffer, 2 * SCRATCH_BYTES + input.byteLength, n * SIZE[to]);
+      // chunks alternate between the instances, each chunk's blocks interleaved with the other's state
+      const kernels = [kernelFor(from, to, a), kernelFor(from, to, b)];
+      const tallies = [new Tally(from, to), new Tally(from, to)];
+      const chunk = SIMD_BLOCK + 24;
+      for (let at = 0, k = 0; at < n; at += chunk, k ^= 1) {
+        const end = Math.min(n, at + chunk);
+        (kernels[k] as Kernel).convert(src.subarray(at * SIZE[from], end * SIZE[from]), dst.subarray(at * SIZE[to], end * SIZE[to]), tallies[k] as Tally);
+      }
+      // the JS kernel over the same chunks, one tally per instance
+      const js = [new Tally(from, to), new Tally(from, to)];
+      const jsKernel = kernelFor(from, to, null);
+      const out = new Uint8Array(n * SIZE[to]);
+      for (let at = 0, k = 0; at < n; at += chunk, k ^= 1) {
+        const end = Math.min(n, at + chunk);
+        jsKernel.convert(input.subarray(at * SIZE[from], end * SIZE[from]), out.subarray(at * SIZE[to], end * SIZE[to]), js[k] as Tally);
+      }
+      const label = `${from} → ${to} in a ${shared ? "shared" : "plain"} memory`;
+      assert.equal(firstDifference(out, dst), -1, `${label}: bytes`);
+      for (const k of [0, 1]) assert.deepEqual((tallies[k] as Tally).report(), (js[k] as Tally).report(), `${label}: report of instance ${k}`);
+      // the source is left as it was
+      assert.equal(firstDifference(input, src), -1, `${label}: source untouched`);
+    }
+  }
 });

@@ -12,7 +12,7 @@ import { bf16ToF32Kernel, bf16ToF64Kernel, f16ToF32Kernel, f16ToF64Kernel, f32To
 
 export type { Kernel } from "./kernel.js";
 export type { SimdCasts } from "./simd.js";
-export { loadSimdCasts } from "./simd.js";
+export { loadSimdCasts, setThreadSimdCasts } from "./simd.js";
 
 const MAKERS: Record<FloatDType, Record<FloatDType, () => Kernel>> = {
   F16: {

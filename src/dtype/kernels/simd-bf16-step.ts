@@ -10,7 +10,7 @@
  * all 16 lanes have |H| in [0x0080, 0x7f7f) (normal, and rounding cannot reach infinity), and none has
  * d = min(L, 0x10000 − L) ≥ lo, the relative-error window of simd-narrow.ts.
  */
-import { OUT_AT } from "./simd-layout.js";
+import { OUT_PTR } from "./simd-layout.js";
 import { s, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
 
@@ -76,7 +76,7 @@ export function bf16Step(l: Bf16StepLocals): number[] {
     // OUT = H − (((L | (H & 1)) ^ 0x8000) >s 0)
     ...s.get(l.HH[j]), ...s.get(l.LL[j]), ...s.get(l.HH[j]), ...s.get(l.ONE16), ...v.and, ...v.or, ...s.get(l.SIGN16), ...v.xor,
     ...s.get(l.ZERO), ...v.i16x8gtS, ...v.i16x8sub, ...s.set(l.OUT),
-    ...c(OUT_AT), ...s.get(l.I), ...c(1), ...s.shl, ...s.add, ...s.get(l.OUT), ...v.store(16 * j),
+    ...OUT_PTR, ...s.get(l.I), ...c(1), ...s.shl, ...s.add, ...s.get(l.OUT), ...v.store(16 * j),
     ...s.get(l.LL[j]), ...s.get(l.ZERO), ...v.i16x8eq, ...s.get(l.EQ16), ...v.i16x8add, ...s.set(l.EQ16),
     ...errors(l.XS[2 * j] ?? 0, v.interleaveLo16), ...errors(l.XS[2 * j + 1] ?? 0, v.interleaveHi16),
   ];

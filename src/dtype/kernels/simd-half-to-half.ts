@@ -11,7 +11,7 @@ import { bf16ToF16Table, bf16ValueTable, f16ToBf16Table, f16ValueTable } from ".
 import type { Tally } from "../tally.js";
 import { type Kernel, stateless, u16 } from "./kernel.js";
 import { absErrorOfKey } from "./simd-half.js";
-import { IN_AT, OUT_AT, SIMD_BLOCK } from "./simd-layout.js";
+import { SIMD_BLOCK } from "./simd-layout.js";
 import type { SimdCasts } from "./simd.js";
 
 /** One direction: the module function, its block report, and the scalar conversion of listed elements. */
@@ -28,7 +28,7 @@ function convert(simd: SimdCasts, how: Half, src: Uint8Array, dst: Uint8Array, t
   const body = n & ~15;
   const input = u16(src);
   const out = u16(dst);
-  const { bytes, list } = simd;
+  const { bytes, list, scratch } = simd;
   const { table, sourceValues, targetValues } = how;
   const one = (i: number): void => {
     const h = input[i] ?? 0;
@@ -38,9 +38,9 @@ function convert(simd: SimdCasts, how: Half, src: Uint8Array, dst: Uint8Array, t
   };
   for (let at = 0; at < body; at += SIMD_BLOCK) {
     const len = Math.min(SIMD_BLOCK, body - at);
-    bytes.set(src.subarray(at * 2, (at + len) * 2), IN_AT);
+    bytes.set(src.subarray(at * 2, (at + len) * 2), scratch.in);
     const specials = how.run(simd, len);
-    dst.set(bytes.subarray(OUT_AT, OUT_AT + len * 2), at * 2);
+    dst.set(bytes.subarray(scratch.out, scratch.out + len * 2), at * 2);
     how.report(simd, t);
     for (let k = 0; k < specials; k++) one(at + (list[k] ?? 0));
   }

@@ -2,7 +2,7 @@
  * The float16 ↔ bfloat16 functions of the cast module (simd-module.ts), 16 elements (two vectors of 16-bit lanes) a
  * step, the loss report in the same pass: `f16ToBf16(n) → specials` and `bf16ToF16(n) → specials` (n: a positive
  * multiple of 16, at most SIMD_BLOCK). A lane the step does not convert itself (its output here is garbage) has its
- * index listed at LIST_AT, for the caller to convert one by one as half-to-half.ts does; the return value is how
+ * index listed at the scratch list, for the caller to convert one by one as half-to-half.ts does; the return value is how
  * many were listed.
  *
  * float16 → bfloat16 (converts zeros, normals and infinities; lists subnormals and NaNs). A normal
@@ -19,7 +19,7 @@
  * - relative error d / M (M: the mantissa with its hidden bit, 1024..2047), exactly the float64 quotient
  *   |x − y| / |x| the JS kernel computes (both scale by the same power of two); the per-lane largest kept as the
  *   pair (d, M), compared without division: d · M' > d' · M (products below 2^13).
- * Writes at STATS_AT: i32 changed (among the lanes not listed), then per lane (16-bit): the |error| key at +16,
+ * Writes at the scratch stats: i32 changed (among the lanes not listed), then per lane (16-bit): the |error| key at +16,
  * d at +32, M at +48 (d = 0: no error).
  *
  * bfloat16 → float16 (converts zeros, exact values, values that overflow and infinities; lists values below
@@ -27,9 +27,9 @@
  * its float16 bits are (mag << 3) − (112 << 10) (mod 2^16). From 65,536 up (mag ≥ 0x4780: bfloat16 has 7 mantissa
  * bits, so its largest value below is 65,280 and exact) every finite value overflows to infinity, counted as changed
  * and as made infinite, the damage the report exists to show; its error is infinite, which the report states from
- * that count alone. Writes at STATS_AT: i32 values made infinite (among the lanes not listed).
+ * that count alone. Writes at the scratch stats: i32 values made infinite (among the lanes not listed).
  */
-import { IN_AT, LIST_AT, OUT_AT, STATS_AT } from "./simd-layout.js";
+import type { Scratch } from "./simd-layout.js";
 import { I32, s, V128, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
 
@@ -60,19 +60,20 @@ function constant(l: number, n: number): number[] {
 
 /**
  * Vector k of the step (elements 8k.. from byte P of the block): H = the vector, MAG = |H|; leaves the output
- * address on the stack (P, the output stored at offset OUT_AT + 16k).
+ * address on the stack (P, the output stored at offset sc.out + 16k: the instance's scratch block, whatever its base).
  */
-function loadVector(k: 0 | 1): number[] {
-  return [...s.get(P), ...s.get(P), ...v.load(IN_AT + 16 * k), ...s.tee(H), ...s.get(K.x7fff), ...v.and, ...s.set(MAG)];
+function loadVector(k: 0 | 1, sc: Scratch): number[] {
+  return [...s.get(P), ...s.get(P), ...v.load(sc.in + 16 * k), ...s.tee(H), ...s.get(K.x7fff), ...v.and, ...s.set(MAG)];
 }
 
 /** Step end: list the lanes of SPS (rare: tested once for both vectors), advance P, loop while P < 2n. */
-const endStep = [
+function endStep(sc: Scratch): number[] {
+  return [
   ...s.get(SPS[0]), ...s.get(SPS[1]), ...v.or, ...v.anyTrue, ...s.if,
   ...s.get(SPS[0]), ...v.i16x8bitmask, ...s.get(SPS[1]), ...v.i16x8bitmask, ...c(8), ...s.shl, ...s.or, ...s.set(BM),
   ...s.block, ...s.loop,
   ...s.get(BM), ...s.eqz, s.brIf, 1,
-  ...c(LIST_AT), ...s.get(NS), ...c(2), ...s.shl, ...s.add, ...s.get(P), ...c(1), ...s.shrU, ...s.get(BM), ...s.ctz, ...s.add,
+  ...c(sc.list), ...s.get(NS), ...c(2), ...s.shl, ...s.add, ...s.get(P), ...c(1), ...s.shrU, ...s.get(BM), ...s.ctz, ...s.add,
   ...s.i32store(0),
   ...s.get(NS), ...c(1), ...s.add, ...s.set(NS),
   ...s.get(BM), ...s.get(BM), ...c(1), ...s.sub, ...s.and, ...s.set(BM),
@@ -80,7 +81,8 @@ const endStep = [
   ...s.end, ...s.end,
   ...s.end,
   ...s.get(P), ...c(32), ...s.add, ...s.tee(P), ...s.get(N), ...c(1), ...s.shl, ...s.ltU, s.brIf, 0,
-];
+  ];
+}
 
 /** The sum of the 8 16-bit lanes of local `l` (as int16), on the stack. */
 function laneSum(l: number): number[] {
@@ -91,9 +93,9 @@ function laneSum(l: number): number[] {
 }
 
 /** One float16 → bfloat16 vector (k: 0 or 1, of the step). */
-function f16Vector(k: 0 | 1): number[] {
+function f16Vector(k: 0 | 1, sc: Scratch): number[] {
   return [
-    ...loadVector(k),
+    ...loadVector(k, sc),
     // listed: subnormal (mag − 1 <u 0x3ff, as (mag + 0x7fff) <s 0x83ff) or NaN (mag >s 0x7c00)
     ...s.get(MAG), ...s.get(K.x7fff), ...v.i16x8add, ...s.get(K.x83ff), ...v.i16x8ltS,
     ...s.get(MAG), ...s.get(K.x7c00), ...v.i16x8gtS, ...v.or, ...s.set(SPS[k]),
@@ -103,7 +105,7 @@ function f16Vector(k: 0 | 1): number[] {
     ...s.get(K.x3800), ...s.get(MAG), ...s.get(K.zero), ...v.i16x8eq, ...v.andnot, ...v.i16x8add,
     ...s.get(MAG), ...s.get(K.x7c00), ...v.i16x8eq, ...s.get(K.x3800), ...v.and, ...v.i16x8add,
     ...s.get(H), ...s.get(MAG), ...v.xor, ...v.or,
-    ...v.store(OUT_AT + 16 * k),
+    ...v.store(sc.out + 16 * k),
     // LOW = the low 3 bits, 0 where listed; lanes with LOW = 0 (unchanged or listed) counted, −1 each
     ...s.get(MAG), ...s.get(K.x7), ...v.and, ...s.get(SPS[k]), ...v.andnot, ...s.tee(LOW),
     ...s.get(K.zero), ...v.i16x8eq, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
@@ -121,29 +123,29 @@ function f16Vector(k: 0 | 1): number[] {
 }
 
 /** `f16ToBf16(n) → specials`. */
-export function f16ToBf16Body(): number[] {
+export function f16ToBf16Body(sc: Scratch): number[] {
   return [
     ...constant(K.x7fff, 0x7fff), ...constant(K.x7, 7), ...constant(K.x83ff, 0x83ff), ...constant(K.x7c00, 0x7c00),
     ...constant(K.x3800, 0x3800), ...constant(K.x3, 3), ...constant(K.x1, 1), ...constant(K.x3e, 0x3e),
     ...constant(K.x3ff, 0x3ff), ...constant(K.x400, 0x400), ...constant(MB, 1),
     ...s.loop,
-    ...f16Vector(0), ...f16Vector(1),
-    ...endStep,
+    ...f16Vector(0, sc), ...f16Vector(1, sc),
+    ...endStep(sc),
     ...s.end,
     // changed = n − (unchanged + listed)
-    ...c(STATS_AT), ...s.get(N), ...laneSum(EQ), ...s.add, ...s.i32store(0),
-    ...c(STATS_AT), ...s.get(AK), ...v.store(16),
-    ...c(STATS_AT), ...s.get(DB), ...v.store(32),
-    ...c(STATS_AT), ...s.get(MB), ...v.store(48),
+    ...c(sc.stats), ...s.get(N), ...laneSum(EQ), ...s.add, ...s.i32store(0),
+    ...c(sc.stats), ...s.get(AK), ...v.store(16),
+    ...c(sc.stats), ...s.get(DB), ...v.store(32),
+    ...c(sc.stats), ...s.get(MB), ...v.store(48),
     ...s.get(NS),
     ...s.end,
   ];
 }
 
 /** One bfloat16 → float16 vector (k: 0 or 1, of the step). */
-function bf16Vector(k: 0 | 1): number[] {
+function bf16Vector(k: 0 | 1, sc: Scratch): number[] {
   return [
-    ...loadVector(k),
+    ...loadVector(k, sc),
     // listed: below float16's normal range but not zero (mag − 1 <u 0x387f, as (mag + 0x7fff) <s 0xb87f), or NaN
     ...s.get(MAG), ...s.get(K.x7fff), ...v.i16x8add, ...s.get(K.xb87f), ...v.i16x8ltS,
     ...s.get(MAG), ...s.get(K.x7f80), ...v.i16x8gtS, ...v.or, ...s.set(SPS[k]),
@@ -152,22 +154,22 @@ function bf16Vector(k: 0 | 1): number[] {
     ...s.get(MAG), ...s.get(K.x477f), ...v.i16x8gtS, ...s.tee(T), ...v.bitselect,
     ...s.get(MAG), ...s.get(K.zero), ...v.i16x8eq, ...v.andnot,
     ...s.get(H), ...s.get(MAG), ...v.xor, ...v.or,
-    ...v.store(OUT_AT + 16 * k),
+    ...v.store(sc.out + 16 * k),
     // finite values made infinite (0x4780 ≤ mag < 0x7f80), −1 each
     ...s.get(T), ...s.get(MAG), ...s.get(K.x7f7f), ...v.i16x8gtS, ...v.andnot, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
   ];
 }
 
 /** `bf16ToF16(n) → specials`. */
-export function bf16ToF16Body(): number[] {
+export function bf16ToF16Body(sc: Scratch): number[] {
   return [
     ...constant(K.x7fff, 0x7fff), ...constant(K.xc000, 0xc000), ...constant(K.x477f, 0x477f), ...constant(K.x7c00, 0x7c00),
     ...constant(K.xb87f, 0xb87f), ...constant(K.x7f80, 0x7f80), ...constant(K.x7f7f, 0x7f7f),
     ...s.loop,
-    ...bf16Vector(0), ...bf16Vector(1),
-    ...endStep,
+    ...bf16Vector(0, sc), ...bf16Vector(1, sc),
+    ...endStep(sc),
     ...s.end,
-    ...c(STATS_AT), ...c(0), ...laneSum(EQ), ...s.sub, ...s.i32store(0),
+    ...c(sc.stats), ...c(0), ...laneSum(EQ), ...s.sub, ...s.i32store(0),
     ...s.get(NS),
     ...s.end,
   ];

@@ -10,15 +10,16 @@
  * d / m ≤ d / 2^23 ≤ maxRel). Such a step (the common case) rounds its lanes and takes the error maxima and the
  * count of unchanged lanes as vectors, reduced once per call, with no mask and no branch (bfloat16: on 16-bit
  * lanes, simd-bf16-step.ts). Any other step goes through the careful path, a function of its own (its state kept
- * in memory at STATE_AT, so that the fast loop keeps its registers), 8 lanes at a time: lanes
+ * in memory at the scratch's `state`, so that the fast loop keeps its registers), 8 lanes at a time: lanes
  * masked by their fast test; relative errors computed exactly in float64 for lanes that pass a conservative
  * float32 filter (d > m · maxRel · (1 − 2^-20), rounded down); the indices of lanes that are not fast go to the
  * list, for the caller to convert one by one (their outputs here are garbage).
  *
- * Writes at STATS_AT: i32 changed among the fast lanes, f32x4 largest |error| per lane, f64 largest relative
+ * Input at global `inAt`, output at global `outAt`, the list at the scratch's `list` (simd-layout.ts). Writes at
+ * the scratch's `stats`: i32 changed among the fast lanes, f32x4 largest |error| per lane, f64 largest relative
  * error (≥ maxRel).
  */
-import { IN_AT, LIST_AT, OUT_AT, STATE_AT, STATS_AT } from "./simd-layout.js";
+import { IN_PTR, OUT_PTR, type Scratch } from "./simd-layout.js";
 import { BF16_FAST_SPAN16, type Bf16StepLocals, bf16Step, bf16StepTest } from "./simd-bf16-step.js";
 import { F64, I32, s, splat, V128, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
@@ -123,11 +124,11 @@ function exactRel(k: 0 | 1): number[] {
 }
 
 /** The careful path for the 8 elements at element offset `eo` of the step (byte P + 4 · eo). */
-function careful8(n: Narrowing, eo: number): number[] {
+function careful8(n: Narrowing, eo: number, sc: Scratch): number[] {
   return [
     ...carefulLanes(0, 4 * eo, n), ...carefulLanes(1, 4 * eo + 16, n),
     // out[i..i+8) = narrow(out0, out1)
-    ...c(OUT_AT), ...s.get(I), ...c(1), ...s.shl, ...s.add, ...s.get(OUTV[0]), ...s.get(OUTV[1]), ...v.narrowU, ...v.store(2 * eo),
+    ...OUT_PTR, ...s.get(I), ...c(1), ...s.shl, ...s.add, ...s.get(OUTV[0]), ...s.get(OUTV[1]), ...v.narrowU, ...v.store(2 * eo),
     // rare: a lane may raise the relative maximum
     ...s.get(CAND[0]), ...s.get(CAND[1]), ...v.or, ...v.anyTrue, ...s.if,
     ...exactRel(0), ...exactRel(1),
@@ -138,7 +139,7 @@ function careful8(n: Narrowing, eo: number): number[] {
     ...s.get(FAST[0]), ...v.bitmask, ...s.get(FAST[1]), ...v.bitmask, ...c(4), ...s.shl, ...s.or, ...c(0xff), ...s.xor, ...s.set(BM),
     ...s.block, ...s.loop,
     ...s.get(BM), ...s.eqz, s.brIf, 1,
-    ...c(LIST_AT), ...s.get(NS), ...c(2), ...s.shl, ...s.add, ...s.get(I), ...c(eo), ...s.add, ...s.get(BM), ...s.ctz, ...s.add,
+    ...c(sc.list), ...s.get(NS), ...c(2), ...s.shl, ...s.add, ...s.get(I), ...c(eo), ...s.add, ...s.get(BM), ...s.ctz, ...s.add,
     ...s.i32store(0),
     ...s.get(NS), ...c(1), ...s.add, ...s.set(NS),
     ...s.get(BM), ...s.get(BM), ...c(1), ...s.sub, ...s.and, ...s.set(BM),
@@ -184,7 +185,7 @@ function fastF16(k: number): number[] {
 /** Store the float16 pair of vectors k, k + 1 (k even) as 8 16-bit outputs. */
 function storePair(k: number): number[] {
   const out = [...s.get(OUTV[0]), ...s.get(OUTV[1]), ...v.narrowU, ...s.get(XS[k] ?? 0), ...s.get(XS[k + 1] ?? 0), ...v.high16, ...splat(0x80008000), ...v.and, ...v.or];
-  return [...c(OUT_AT), ...s.get(I), ...c(1), ...s.shl, ...s.add, ...out, ...v.store(8 * k)];
+  return [...OUT_PTR, ...s.get(I), ...c(1), ...s.shl, ...s.add, ...out, ...v.store(8 * k)];
 }
 
 /** Constants of both functions of a narrowing (same locals in both). */
@@ -202,46 +203,52 @@ function constants(n: Narrowing): number[] {
   ];
 }
 
-/** The state in memory at STATE_AT: [local, byte offset] of each v128; then MR (f64) at 112, NS (i32) at 120. */
+/** The state in memory at `sc.state`: [local, byte offset] of each v128; then MR (f64) at 112, NS (i32) at 120. */
 const STATE_V128: Array<[number, number]> = [[EQ, 0], [AMAX, 16], [RMAX, 32], [THR, 48], [RELC, 64], [RELK, 80], [BF16_STEP.RELT16, 96]];
-const loadCuts = [RELC, RELK, BF16_STEP.RELT16].flatMap((l) => [...c(STATE_AT), ...v.load(STATE_V128.find(([x]) => x === l)?.[1] ?? 0), ...s.set(l)]);
-const saveState = [
-  ...STATE_V128.flatMap(([l, at]) => [...c(STATE_AT), ...s.get(l), ...v.store(at)]),
-  ...c(STATE_AT), ...s.get(MR), ...s.f64store(112), ...c(STATE_AT), ...s.get(NS), ...s.i32store(120),
-];
-const loadState = [
-  ...STATE_V128.flatMap(([l, at]) => [...c(STATE_AT), ...v.load(at), ...s.set(l)]),
-  ...c(STATE_AT), ...s.f64load(112), ...s.set(MR), ...c(STATE_AT), ...s.i32load(120), ...s.set(NS),
-];
+function loadCuts(sc: Scratch): number[] {
+  return [RELC, RELK, BF16_STEP.RELT16].flatMap((l) => [...c(sc.state), ...v.load(STATE_V128.find(([x]) => x === l)?.[1] ?? 0), ...s.set(l)]);
+}
+function saveState(sc: Scratch): number[] {
+  return [
+    ...STATE_V128.flatMap(([l, at]) => [...c(sc.state), ...s.get(l), ...v.store(at)]),
+    ...c(sc.state), ...s.get(MR), ...s.f64store(112), ...c(sc.state), ...s.get(NS), ...s.i32store(120),
+  ];
+}
+function loadState(sc: Scratch): number[] {
+  return [
+    ...STATE_V128.flatMap(([l, at]) => [...c(sc.state), ...v.load(at), ...s.set(l)]),
+    ...c(sc.state), ...s.f64load(112), ...s.set(MR), ...c(sc.state), ...s.i32load(120), ...s.set(NS),
+  ];
+}
 
 /**
  * The careful path, a function of its own so that the fast loop's registers stay free: `(at, maxRel)` converts the
- * 16 elements from `at` carefully, its state (counts, maxima, cuts) kept in memory at STATE_AT; `at` < 0 starts
+ * 16 elements from `at` carefully, its state (counts, maxima, cuts) kept in memory at `sc.state`; `at` < 0 starts
  * a block instead (state cleared, relative maximum maxRel). Returns 0.
  */
-export function carefulBody(n: Narrowing): number[] {
+export function carefulBody(n: Narrowing, sc: Scratch): number[] {
   return [
     ...constants(n),
     ...s.get(N), ...c(0), ...s.ltS, ...s.if,
-    ...s.get(MAXREL), ...s.set(MR), ...s.get(MAXREL), ...v.f64x2splat, ...s.set(RMAX), ...setCuts(1 << n.cut), ...saveState,
+    ...s.get(MAXREL), ...s.set(MR), ...s.get(MAXREL), ...v.f64x2splat, ...s.set(RMAX), ...setCuts(1 << n.cut), ...saveState(sc),
     ...c(0), ...s.return,
     ...s.end,
-    ...loadState, ...s.get(N), ...s.set(I), ...c(IN_AT), ...s.get(N), ...c(2), ...s.shl, ...s.add, ...s.set(P),
-    ...careful8(n, 0), ...careful8(n, 8),
-    ...saveState, ...c(0),
+    ...loadState(sc), ...s.get(N), ...s.set(I), ...IN_PTR, ...s.get(N), ...c(2), ...s.shl, ...s.add, ...s.set(P),
+    ...careful8(n, 0, sc), ...careful8(n, 8, sc),
+    ...saveState(sc), ...c(0),
     ...s.end,
   ];
 }
 
 /** The exported function: the fast loop, calling the careful path (function `careful`) for the steps it must. */
-export function narrowBody(n: Narrowing, careful: number): number[] {
+export function narrowBody(n: Narrowing, careful: number, sc: Scratch): number[] {
   const bf16 = n.cut === 16;
   return [
-    ...constants(n),
-    ...c(-1), ...s.get(MAXREL), ...s.call(careful), ...s.drop, ...loadCuts,
+    ...constants(n), ...IN_PTR, ...s.set(P),
+    ...c(-1), ...s.get(MAXREL), ...s.call(careful), ...s.drop, ...loadCuts(sc),
     ...s.loop,
     ...(bf16 ? bf16StepTest(BF16_STEP) : stepTest()), ...s.if,
-    ...s.get(I), ...s.f64const(0), ...s.call(careful), ...s.drop, ...loadCuts,
+    ...s.get(I), ...s.f64const(0), ...s.call(careful), ...s.drop, ...loadCuts(sc),
     ...s.else,
     ...(bf16
       ? bf16Step(BF16_STEP)
@@ -252,15 +259,15 @@ export function narrowBody(n: Narrowing, careful: number): number[] {
     ...s.get(I), ...c(16), ...s.add, ...s.tee(I), ...s.get(N), ...s.ltU, s.brIf, 0,
     ...s.end,
     // the fast steps' accumulators and the careful path's state into EQ and AMAX
-    ...s.get(EQ), ...s.get(BF16_STEP.EQ16), ...v.extaddPairwiseS, ...v.add, ...c(STATE_AT), ...v.load(0), ...v.add, ...s.set(EQ),
-    ...s.get(AMAX), ...s.get(BF16_STEP.AMIN), ...v.f32x4abs, ...v.f32x4pmax, ...c(STATE_AT), ...v.load(16), ...v.f32x4pmax, ...s.set(AMAX),
-    ...c(STATE_AT), ...s.f64load(112), ...s.set(MR), ...c(STATE_AT), ...s.i32load(120), ...s.set(NS),
+    ...s.get(EQ), ...s.get(BF16_STEP.EQ16), ...v.extaddPairwiseS, ...v.add, ...c(sc.state), ...v.load(0), ...v.add, ...s.set(EQ),
+    ...s.get(AMAX), ...s.get(BF16_STEP.AMIN), ...v.f32x4abs, ...v.f32x4pmax, ...c(sc.state), ...v.load(16), ...v.f32x4pmax, ...s.set(AMAX),
+    ...c(sc.state), ...s.f64load(112), ...s.set(MR), ...c(sc.state), ...s.i32load(120), ...s.set(NS),
     // changed = n − specials − unchanged fast lanes
-    ...c(STATS_AT), ...s.get(N), ...s.get(NS), ...s.sub,
+    ...c(sc.stats), ...s.get(N), ...s.get(NS), ...s.sub,
     ...s.get(EQ), ...v.i32x4extract(0), ...s.add, ...s.get(EQ), ...v.i32x4extract(1), ...s.add,
     ...s.get(EQ), ...v.i32x4extract(2), ...s.add, ...s.get(EQ), ...v.i32x4extract(3), ...s.add, ...s.i32store(0),
-    ...c(STATS_AT), ...s.get(AMAX), ...v.store(16),
-    ...c(STATS_AT), ...s.get(MR), ...s.f64store(32),
+    ...c(sc.stats), ...s.get(AMAX), ...v.store(16),
+    ...c(sc.stats), ...s.get(MR), ...s.f64store(32),
     ...s.get(NS),
     ...s.end,
   ];

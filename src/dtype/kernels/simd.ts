@@ -2,10 +2,12 @@
  * The WebAssembly SIMD cast kernels (module: simd-module.ts): float32 → bfloat16 and float32 → float16 with the
  * loss report in the same pass, and bfloat16/float16 → float32 (float16 ↔ bfloat16: simd-half-to-half.ts). Same bits and same report as the JavaScript
  * kernels (f32-to-bf16.ts, f32-to-f16.ts, widen.ts), which remain the fallback where WebAssembly SIMD is not
- * available. Each block of up to {@link SIMD_BLOCK} elements is copied into the module's memory, converted there
- * (the elements outside the fast range are listed by the module and converted here, one by one, as the JS kernels
- * convert them) and copied out; a last partial step (fewer than 16 elements narrowed, 8 widened) goes through the
- * JS kernel.
+ * available. The module converts one block of up to {@link SIMD_BLOCK} elements a call (the elements outside the
+ * fast range are listed by the module and converted here, one by one, as the JS kernels convert them); a last
+ * partial step (fewer than 16 elements narrowed, 8 widened) goes through the JS kernel. A source or target that
+ * lies in the module's memory (a view of {@link SimdCasts.buffer}: the export's cast workers read chunks there,
+ * cast-arena.ts) is read or written where it is; any other is copied through the instance's scratch block, a
+ * block at a time (copies that cost as much as the conversion itself).
  */
 import { HOST_LITTLE_ENDIAN } from "../host-order.js";
 import { f32BitsToBf16, f32BitsToF16, f32Value } from "../scalar.js";
@@ -14,17 +16,43 @@ import type { Tally } from "../tally.js";
 import { convertF32ToBf16 } from "./f32-to-bf16.js";
 import { convertF32ToF16 } from "./f32-to-f16.js";
 import { type Kernel, i32, stateless, u16 } from "./kernel.js";
-import { castModuleBytes, IN_AT, LIST_AT, OUT_AT, SIMD_BLOCK, STATS_AT } from "./simd-module.js";
+import { type Scratch, scratchAt } from "./simd-layout.js";
+import { castModuleBytes, SIMD_BLOCK } from "./simd-module.js";
 import { bf16ToF32Kernel, f16ToF32Kernel } from "./widen.js";
 
 /** The few WebAssembly APIs used here (the project's TypeScript libs declare no WebAssembly types). */
 export interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { readonly exports: Record<string, unknown> };
+  Instance: new (module: object, imports?: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> };
+}
+
+/** A WebAssembly.Memory, as far as it is used here. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+}
+
+/** A memory for the instance to use instead of one of its own: its scratch at `base`, the rest the caller's. */
+export interface SimdMemory {
+  readonly memory: WasmMemory;
+  /** Whether `memory` is shared (created with `shared: true`). */
+  readonly shared: boolean;
+  /** Where the instance's scratch starts (SCRATCH_BYTES from there are the instance's). */
+  readonly base: number;
+}
+
+/** A mutable WebAssembly.Global. */
+interface WasmGlobal {
+  value: number;
 }
 
 /** One instance of the module (one per thread) and views of its memory. */
 export interface SimdCasts {
+  /** The memory's buffer: a chunk that is a view of it is converted in place. */
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  readonly scratch: Scratch;
+  /** Where the functions read and write (the scratch block unless set elsewhere). */
+  readonly inAt: WasmGlobal;
+  readonly outAt: WasmGlobal;
   readonly f32ToBf16: (n: number, maxRel: number) => number;
   readonly f32ToF16: (n: number, maxRel: number) => number;
   readonly bf16ToF32: (n: number) => number;
@@ -41,19 +69,28 @@ export interface SimdCasts {
 }
 
 /**
- * Instantiate the cast module with `wasm` (default: the global WebAssembly; null: none), or null where there is
- * none or it rejects the module (no SIMD support).
+ * Instantiate the cast module with `wasm` (default: the global WebAssembly; null: none), in a memory of its own or
+ * in `memory`, or null where there is none or it rejects the module (no SIMD support).
  */
-export function loadSimdCasts(wasm: WasmApi | null = (globalThis as { WebAssembly?: WasmApi }).WebAssembly ?? null): SimdCasts | null {
+export function loadSimdCasts(
+  wasm: WasmApi | null = (globalThis as { WebAssembly?: WasmApi }).WebAssembly ?? null,
+  memory: SimdMemory | null = null,
+): SimdCasts | null {
   if (wasm === null) return null;
   let exports: Record<string, unknown>;
   try {
-    exports = new wasm.Instance(new wasm.Module(castModuleBytes())).exports;
+    const bytes = castModuleBytes(memory === null ? {} : { memory: memory.shared ? "shared" : "imported", base: memory.base });
+    exports = new wasm.Instance(new wasm.Module(bytes), memory === null ? {} : { env: { mem: memory.memory } }).exports;
   } catch {
     return null;
   }
-  const buffer = (exports.mem as { buffer: ArrayBuffer }).buffer;
+  const buffer = (exports.mem as WasmMemory).buffer;
+  const scratch = scratchAt(memory?.base ?? 0);
   return {
+    buffer,
+    scratch,
+    inAt: exports.inAt as WasmGlobal,
+    outAt: exports.outAt as WasmGlobal,
     f32ToBf16: exports.f32ToBf16 as SimdCasts["f32ToBf16"],
     f32ToF16: exports.f32ToF16 as SimdCasts["f32ToF16"],
     bf16ToF32: exports.bf16ToF32 as SimdCasts["bf16ToF32"],
@@ -61,11 +98,11 @@ export function loadSimdCasts(wasm: WasmApi | null = (globalThis as { WebAssembl
     f16ToBf16: exports.f16ToBf16 as SimdCasts["f16ToBf16"],
     bf16ToF16: exports.bf16ToF16 as SimdCasts["bf16ToF16"],
     bytes: new Uint8Array(buffer),
-    list: new Int32Array(buffer, LIST_AT, SIMD_BLOCK),
-    changed: new Int32Array(buffer, STATS_AT, 1),
-    absMax: new Float32Array(buffer, STATS_AT + 16, 4),
-    relMax: new Float64Array(buffer, STATS_AT + 32, 1),
-    halfStats: new Uint16Array(buffer, STATS_AT + 16, 24),
+    list: new Int32Array(buffer, scratch.list, SIMD_BLOCK),
+    changed: new Int32Array(buffer, scratch.stats, 1),
+    absMax: new Float32Array(buffer, scratch.stats + 16, 4),
+    relMax: new Float64Array(buffer, scratch.stats + 32, 1),
+    halfStats: new Uint16Array(buffer, scratch.stats + 16, 24),
   };
 }
 
@@ -78,6 +115,14 @@ let threadCasts: SimdCasts | null | undefined;
 export function threadSimdCasts(): SimdCasts | null {
   if (threadCasts === undefined) threadCasts = HOST_LITTLE_ENDIAN ? loadSimdCasts() : null;
   return threadCasts;
+}
+
+/**
+ * Make `casts` this thread's SIMD casts (a cast worker's instance in the memory it shares with the export, so that
+ * the chunks the export reads there are converted in place); null: none (the JS kernels).
+ */
+export function setThreadSimdCasts(casts: SimdCasts | null): void {
+  threadCasts = HOST_LITTLE_ENDIAN ? casts : null;
 }
 
 /** What differs between the two narrowing kernels. */
@@ -103,17 +148,33 @@ const F16: Narrow = {
   js: convertF32ToF16,
 };
 
+/**
+ * Point the module at the block of `len` elements from element `at` of `src` and `dst` (`inSize`, `outSize` bytes
+ * each): in place where they lie in its memory, else at the scratch block, the source copied in. Returns whether
+ * the output must be copied out of the scratch block.
+ */
+function place(simd: SimdCasts, src: Uint8Array, dst: Uint8Array, at: number, len: number, inSize: number, outSize: number): boolean {
+  if (src.buffer === simd.buffer) simd.inAt.value = src.byteOffset + at * inSize;
+  else {
+    simd.bytes.set(src.subarray(at * inSize, (at + len) * inSize), simd.scratch.in);
+    simd.inAt.value = simd.scratch.in;
+  }
+  const copyOut = dst.buffer !== simd.buffer;
+  simd.outAt.value = copyOut ? simd.scratch.out : dst.byteOffset + at * outSize;
+  return copyOut;
+}
+
 function narrow(simd: SimdCasts, how: Narrow, src: Uint8Array, dst: Uint8Array, t: Tally): void {
   const n = src.byteLength >>> 2;
   const body = n & ~15;
   const bits = i32(src);
   const out = u16(dst);
-  const { bytes, list, changed, absMax } = simd;
+  const { bytes, list, changed, absMax, scratch } = simd;
   for (let at = 0; at < body; at += SIMD_BLOCK) {
     const len = Math.min(SIMD_BLOCK, body - at);
-    bytes.set(src.subarray(at * 4, (at + len) * 4), IN_AT);
+    const copyOut = place(simd, src, dst, at, len, 4, 2);
     const specials = how.run(simd, len, t.maxRelError);
-    dst.set(bytes.subarray(OUT_AT, OUT_AT + len * 2), at * 2);
+    if (copyOut) dst.set(bytes.subarray(scratch.out, scratch.out + len * 2), at * 2);
     t.changed += changed[0] ?? 0;
     t.offer(Math.max(absMax[0] ?? 0, absMax[1] ?? 0, absMax[2] ?? 0, absMax[3] ?? 0), simd.relMax[0] ?? 0);
     for (let k = 0; k < specials; k++) {
@@ -130,12 +191,12 @@ function narrow(simd: SimdCasts, how: Narrow, src: Uint8Array, dst: Uint8Array, 
 function widen(simd: SimdCasts, run: (n: number) => number, js: Kernel, src: Uint8Array, dst: Uint8Array, t: Tally): void {
   const n = src.byteLength >>> 1;
   const body = n & ~7;
-  const { bytes } = simd;
+  const { bytes, scratch } = simd;
   for (let at = 0; at < body; at += SIMD_BLOCK) {
     const len = Math.min(SIMD_BLOCK, body - at);
-    bytes.set(src.subarray(at * 2, (at + len) * 2), IN_AT);
+    const copyOut = place(simd, src, dst, at, len, 2, 4);
     t.nan += run(len);
-    dst.set(bytes.subarray(OUT_AT, OUT_AT + len * 4), at * 4);
+    if (copyOut) dst.set(bytes.subarray(scratch.out, scratch.out + len * 4), at * 4);
   }
   if (body < n) js.convert(src.subarray(body * 2), dst.subarray(body * 4), t);
 }
