@@ -112,6 +112,8 @@ export function createSimdKernel(): SimdKernel | null {
         const grouped = p.rowEnd - (i - group) >= 4;
         if (!grouped) row(0, rightAt, leftAt + (i - p.rowStart) * rank * 4, rank, cols * 4, cols * 4);
         const scratchAt = grouped ? group * cols * 4 : 0;
+        // the relative error divides only where an element can raise the maximum of the rows kept so far
+        relErrors[0] = relErrors[1] = cast.maxRelError;
         const ok = epilogue(scratchAt, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit, countsAt, minNormal, outAt) !== 0;
         if (!ok) {
           flagged.push(i);
