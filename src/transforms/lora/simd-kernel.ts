@@ -91,6 +91,15 @@ export function createSimdKernel(): SimdKernel | null {
       const heap16 = new Uint16Array(memory.buffer);
       const heap8 = new Uint8Array(memory.buffer);
       heap.set(p.left.subarray(p.rowStart * rank, p.rowEnd * rank), leftAt / 4);
+      // rows4 wants each full group of four rows of L interleaved (L[0,k], L[1,k], L[2,k], L[3,k] for each k); the
+      // last nRows % 4 rows, which `row` takes one by one, stay as they are
+      for (let g = 0; g + 4 <= nRows; g += 4) {
+        const to = leftAt / 4 + g * rank;
+        for (let m = 0; m < 4; m++) {
+          const from = (p.rowStart + g + m) * rank;
+          for (let k = 0; k < rank; k++) heap[to + 4 * k + m] = p.left[from + k] as number;
+        }
+      }
       heap.set(p.right.subarray(0, rank * cols), rightAt / 4);
       const vals = heap.subarray(valsAt / 4, valsAt / 4 + cols);
       const touchedRow = heap8.subarray(touchedAt, touchedAt + cols);
@@ -112,6 +121,8 @@ export function createSimdKernel(): SimdKernel | null {
         const grouped = p.rowEnd - (i - group) >= 4;
         if (!grouped) row(0, rightAt, leftAt + (i - p.rowStart) * rank * 4, rank, cols * 4, cols * 4);
         const scratchAt = grouped ? group * cols * 4 : 0;
+        // the relative error divides only where an element can raise the maximum of the rows kept so far
+        relErrors[0] = relErrors[1] = cast.maxRelError;
         const ok = epilogue(scratchAt, baseAt, valsAt, touchedAt, cols * 4, p.scale, p.limit, countsAt, minNormal, outAt) !== 0;
         if (!ok) {
           flagged.push(i);

@@ -28,7 +28,10 @@ const op = {
   i32x4splat: [0xfd, 0x11], i32x4eq: [0xfd, 0x37], not: [0xfd, 0x4d], i32x4shrU: [0xfd, 0xad, 0x01],
   i32x4add: [0xfd, 0xae, 0x01], i32x4sub: [0xfd, 0xb1, 0x01], f32x4sub: [0xfd, 0xe5, 0x01], f32x4ge: [0xfd, 0x46],
   f32x4max: [0xfd, 0xe9, 0x01], narrow32U: [0xfd, 0x86, 0x01], promoteLow: [0xfd, 0x5f], f64x2div: [0xfd, 0xf3, 0x01],
-  f64x2max: [0xfd, 0xf5, 0x01],
+  f64x2max: [0xfd, 0xf5, 0x01], f32x4pmax: [0xfd, 0xeb, 0x01], i32x4abs: [0xfd, 0xa0, 0x01], i32x4gtS: [0xfd, 0x3b],
+  anyTrue: [0xfd, 0x53], f64x2extract: (lane: number) => [0xfd, 0x21, lane], if: [0x04, 0x40],
+  sub: [0x6b], f64max: [0xa5], f64mul: [0xa2], f64floor: [0x9c], i32truncSatF64S: [0xfc, 0x02],
+  f64const: (x: number) => [0x44, ...new Uint8Array(new Float64Array([x]).buffer)],
   /** i8x16.shuffle(x, x): lanes 2, 3 to lanes 0, 1. */
   highHalf: [0xfd, 0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15],
 } as const;
@@ -82,6 +85,15 @@ const body: number[] = [
  * largest |out − vals| per lane and an f64x2 of the largest |out − vals| / |vals|: the cast report's fast path
  * (dtype/kernels/f32-to-bf16.ts), exact for rows that are ok. `bytes` (the float32 row length) is a positive
  * multiple of 64; `base` holds the row's bf16 bits.
+ *
+ * The relative error's f64x2 starts from what `counts` holds at +64 (the caller's maximum so far) and divides only
+ * where an element can raise it, the cut of dtype/kernels/error-cuts.ts: in a row that is ok, each `vals` is
+ * normal, `m · 2^k` with its 24-bit mantissa m ≥ 2^23, and `out` lies d = |bits(out) − bits(vals)| of its float32
+ * ulps 2^k away (out is in the same binade or at the start of the next), so |out − vals| / |vals| = d / m exactly
+ * and its float64 quotient is a monotone function of d / m. With M the largest quotient so far, d ≤ floor(M · 2^23)
+ * − 1 gives d / m < M: that element's quotient is at most M and the division is skipped. Four columns divide
+ * together when any of them passes the cut, by the same instructions as before; the maxima are those of dividing
+ * every element. (Rows that are not ok are the caller's to discard, whatever their maxima.)
  */
 const F32 = 0x7d;
 const [E_SCR, E_BASE, E_VALS, E_TOUCH, E_BYTES, E_SCALE, E_LIMIT, E_COUNTS, E_MINN, E_OUT] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] as const;
@@ -89,7 +101,15 @@ const [E_J, E_PB, E_PT, E_PO] = [10, 11, 12, 13] as const;
 const [E_S, E_LIM, E_OK, E_B, E_D, E_V, E_ZERO, E_BX, E_EQ, E_DM, E_CH, E_TS, E_ONE, E_HALF] = [14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27] as const;
 const [E_MN, E_CC, E_AE, E_RE, E_W, E_A, E_P] = [28, 29, 30, 31, 32, 33, 34] as const;
 const E_R = [35, 36, 37, 38] as const;
-const V128_LOCALS = 25;
+/** splat(floor(M · 2^23) − 1), M the larger lane of E_RE: elements with d at most this cannot raise M. */
+const E_CUT = 39;
+const V128_LOCALS = 26;
+
+/** E_CUT from E_RE (relCut of error-cuts.ts on the larger lane; −1 while it is 0). */
+const setCut = [
+  ...get(E_RE), ...op.f64x2extract(0), ...get(E_RE), ...op.f64x2extract(1), ...op.f64max,
+  ...op.f64const(2 ** 23), ...op.f64mul, ...op.f64floor, ...op.i32truncSatF64S, ...c(1), ...op.sub, ...op.i32x4splat, op.set, E_CUT,
+];
 
 /** Four columns: v = widen(lanes of B) + d, stored; ok; counters and error maxima; leaves `d ≠ 0` on the stack. */
 function epilogueQuarter(q: number, high: boolean): number[] {
@@ -112,10 +132,15 @@ function epilogueQuarter(q: number, high: boolean): number[] {
     // w = widen(r); the cast: changed iff w ≠ v; |w − v| and |w − v| / |v| (in float64, both exact inputs)
     ...get(r), ...c(16), ...op.i32x4shl, op.set, E_W,
     ...get(E_CC), ...get(E_W), ...get(E_V), ...op.f32x4ne, ...op.i32x4sub, op.set, E_CC,
-    ...get(E_W), ...get(E_V), ...op.f32x4sub, ...op.f32x4abs, op.tee, E_A, ...get(E_AE), ...op.f32x4max, op.set, E_AE,
+    // (pmax is max here: no NaN in a row that is ok, and |w − v| is never −0)
+    ...get(E_W), ...get(E_V), ...op.f32x4sub, ...op.f32x4abs, op.tee, E_A, ...get(E_AE), ...op.f32x4pmax, op.set, E_AE,
+    // only where some d = |bits(w) − bits(v)| passes the cut (see above)
+    ...get(E_W), ...get(E_V), ...op.i32x4sub, ...op.i32x4abs, ...get(E_CUT), ...op.i32x4gtS, ...op.anyTrue, ...op.if,
     ...get(E_RE), ...get(E_A), ...op.promoteLow, ...get(E_P), ...op.promoteLow, ...op.f64x2div, ...op.f64x2max,
     ...get(E_A), ...get(E_A), ...op.highHalf, ...op.promoteLow, ...get(E_P), ...get(E_P), ...op.highHalf, ...op.promoteLow,
     ...op.f64x2div, ...op.f64x2max, op.set, E_RE,
+    ...setCut,
+    ...op.end,
     ...get(E_DM),
   ];
 }
@@ -125,6 +150,7 @@ const epilogueBody: number[] = [
   ...get(E_ZERO), ...get(E_ZERO), ...op.f32x4eq, op.set, E_OK,
   ...c(1), ...op.i32x4splat, op.set, E_ONE, ...c(0x7fff), ...op.i32x4splat, op.set, E_HALF,
   ...get(E_BASE), op.set, E_PB, ...get(E_TOUCH), op.set, E_PT, ...get(E_OUT), op.set, E_PO,
+  ...get(E_COUNTS), ...vload(64), op.set, E_RE, ...setCut,
   ...op.loop,
   ...get(E_PT),
   ...get(E_PB), ...vload(0), op.set, E_B,
