@@ -12,7 +12,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { repoRoot } from "../test/helpers.js";
-import { machine, mb, median, timed, writeBenchModel, type Timed } from "./lib.js";
+import { machine, mb, medianRun, timed, writeBenchModel, type Timed } from "./lib.js";
 
 const { values } = parseArgs({
   options: {
@@ -47,9 +47,8 @@ for (let i = 0; i < runs; i++) {
   oursRuns.push(await ours());
   cmpRuns.push(await cmp());
 }
-const pick = (xs: Timed[]): Timed => ({ label: xs[0]?.label ?? "", seconds: median(xs.map((x) => x.seconds)), peakRss: Math.max(...xs.map((x) => x.peakRss)) });
-const o = pick(oursRuns);
-const c = pick(cmpRuns);
+const o = medianRun(oursRuns);
+const c = medianRun(cmpRuns);
 console.log(`runs (s): truecast ${oursRuns.map((r) => r.seconds.toFixed(2)).join(", ")}; cmp ${cmpRuns.map((r) => r.seconds.toFixed(2)).join(", ")}`);
 console.log("| run | truecast | peak RSS | reference | ref. peak RSS | ratio | target |");
 console.log("|---|---|---|---|---|---|---|");

@@ -1,35 +1,75 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, open, rm, writeFile } from "node:fs/promises";
-import { cpus, totalmem } from "node:os";
+import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { layoutTensors, serializeHeader } from "../src/formats/safetensors/header.js";
 import { serializeIndex } from "../src/formats/safetensors/index-file.js";
 import { shardFileName } from "../src/export/plan.js";
 import type { DType } from "../src/dtype/table.js";
+import { RACY_MS } from "../src/export/digest-cache.js";
 
 export interface Timed {
   readonly label: string;
   readonly seconds: number;
   /** Peak resident set size of the command, bytes. */
   readonly peakRss: number;
+  /** User + system CPU seconds of the command and its children: steadier than wall time on a shared machine. */
+  readonly cpu: number;
 }
 
 const TIME = "/usr/bin/time";
 
-/** Run a command under GNU time; returns wall seconds and peak RSS. Fails loudly when the command fails. */
-export async function timed(label: string, cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
+/**
+ * Run a command under GNU time; returns wall seconds, peak RSS and CPU time. Fails loudly when the command fails.
+ *
+ * Without `env`, the command gets a truecast cache of its own (`TRUECAST_CACHE`), new, empty and removed after it:
+ * every measured export is then a first export, which reads each source file to compute its SHA-256, never one
+ * that takes the digests an earlier run left in the digest cache (export/digest-cache.ts). The re-export case is
+ * measured on purpose, with {@link primedCache}'s env, and reported under its own label.
+ */
+export async function timed(label: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<Timed> {
   if (!existsSync(TIME)) throw new Error(`${TIME} is missing: apt-get install -y time`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(TIME, ["-f", "TIMED %e %M", cmd, ...args], { stdio: ["ignore", "ignore", "pipe"], env });
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.on("close", (code) => {
-      const m = /TIMED ([\d.]+) (\d+)\s*$/.exec(err);
-      if (code !== 0 || !m) return reject(new Error(`${label} failed (exit ${code}): ${err.slice(-2000)}`));
-      resolve({ label, seconds: Number(m[1]), peakRss: Number(m[2]) * 1024 });
+  const fresh = env === undefined ? await mkdtemp(join(tmpdir(), "truecast-bench-cache-")) : null;
+  try {
+    return await new Promise((resolve, reject) => {
+      const child = spawn(TIME, ["-f", "TIMED %e %M %U %S", cmd, ...args], { stdio: ["ignore", "ignore", "pipe"], env: env ?? { ...process.env, TRUECAST_CACHE: fresh ?? "" } });
+      let err = "";
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => {
+        const m = /TIMED ([\d.]+) (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(err);
+        if (code !== 0 || !m) return reject(new Error(`${label} failed (exit ${code}): ${err.slice(-2000)}`));
+        resolve({ label, seconds: Number(m[1]), peakRss: Number(m[2]) * 1024, cpu: Number(m[3]) + Number(m[4]) });
+      });
     });
-  });
+  } finally {
+    if (fresh !== null) await rm(fresh, { recursive: true, force: true });
+  }
+}
+
+/** Several runs of one command as one: median wall and CPU time, highest peak RSS. */
+export function medianRun(xs: readonly Timed[], label = ""): Timed {
+  return { label: xs[0]?.label ?? label, seconds: median(xs.map((x) => x.seconds)), peakRss: Math.max(...xs.map((x) => x.peakRss)), cpu: median(xs.map((x) => x.cpu)) };
+}
+
+/**
+ * A truecast cache holding the digests of every file in `folders` (the re-export case: an unchanged model exported
+ * again): waits until the files are too old to be racy for the digest cache, runs `prime` (an export of them) with
+ * the env returned, and checks that each file got its entry. `done()` removes the cache.
+ */
+export async function primedCache(folders: readonly string[], prime: (env: NodeJS.ProcessEnv) => Promise<unknown>): Promise<{ env: NodeJS.ProcessEnv; done: () => Promise<void> }> {
+  const files: string[] = [];
+  for (const f of folders) for (const n of await readdir(f)) if (/\.(safetensors|bin|pt|pth)$/.test(n)) files.push(join(f, n));
+  const newest = Math.max(...(await Promise.all(files.map(async (f) => { const s = await stat(f); return Math.max(s.mtimeMs, s.ctimeMs); }))));
+  const wait = newest + RACY_MS + 500 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const dir = await mkdtemp(join(tmpdir(), "truecast-bench-primed-"));
+  const env = { ...process.env, TRUECAST_CACHE: dir };
+  await prime(env);
+  const entries = (await readdir(join(dir, "digests")).catch(() => [])).filter((n) => n.endsWith(".json")).length;
+  if (entries < files.length) throw new Error(`priming the digest cache recorded ${entries} of ${files.length} source files`);
+  return { env, done: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** The machine, for BENCHMARKS.md. */

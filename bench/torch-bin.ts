@@ -10,7 +10,7 @@
  *   npx tsc -p . && node dist/bench/torch-bin.js [--dir /tmp/truecast-bench-torch] [--gb 2] [--runs 3] [--cache warm,cold] [--keep]
  */
 import { createHash } from "node:crypto";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readRangeChunks, readSafetensorsHeader } from "../src/formats/safetensors/read.js";
 import { repoRoot } from "../test/helpers.js";
-import { machine, mb, median, type Timed } from "./lib.js";
+import { machine, mb, median, medianRun, timed, type Timed } from "./lib.js";
 
 const PYTHON = "/usr/bin/python3";
 /** Read size while hashing the outputs: large enough to keep syscalls rare, small next to the RSS budget. */
@@ -62,40 +62,20 @@ function ensureCheckpoint(): void {
   console.log(out.trim());
 }
 
-interface CpuTimed extends Timed {
-  /** User + system CPU seconds: less sensitive than wall time to other processes on a shared machine. */
-  readonly cpu: number;
-}
-
-/** Like lib.ts's `timed`, with the CPU time too (GNU time's %U + %S). Fails loudly when the command fails. */
-function timedCpu(label: string, cmd: string, args: readonly string[]): Promise<CpuTimed> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("/usr/bin/time", ["-f", "TIMED %e %M %U %S", cmd, ...args], { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const m = /TIMED ([\d.]+) (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(err);
-      if (code !== 0 || !m) return reject(new Error(`${label} failed (exit ${code}): ${err.slice(-2000)}`));
-      resolve({ label, seconds: Number(m[1]), peakRss: Number(m[2]) * 1024, cpu: Number(m[3]) + Number(m[4]) });
-    });
-  });
-}
-
 /** Flush the previous run's written pages so that they are not written back during the next timed run. */
 function settle(): void {
   execFileSync("sync");
 }
 
-const truecastRun = async (): Promise<CpuTimed> => {
+const truecastRun = async (): Promise<Timed> => {
   await rm(ours, { recursive: true, force: true });
   settle();
-  return timedCpu("truecast", process.execPath, [bin, "export", src, ours, "--quiet"]);
+  return timed("truecast", process.execPath, [bin, "export", src, ours, "--quiet"]);
 };
-const torchRun = async (): Promise<CpuTimed> => {
+const torchRun = async (): Promise<Timed> => {
   await rm(theirs, { recursive: true, force: true });
   settle();
-  return timedCpu("PyTorch torch.load + write", PYTHON, [join(root, "bench", "reference", "torch_load_write.py"), src, theirs]);
+  return timed("PyTorch torch.load + write", PYTHON, [join(root, "bench", "reference", "torch_load_write.py"), src, theirs]);
 };
 
 interface TensorDigest {
@@ -153,8 +133,8 @@ interface ModeResult {
 
 /** Alternating runs in one cache state; the outputs of the last pair are compared tensor by tensor. */
 async function measure(cache: "warm" | "cold"): Promise<ModeResult> {
-  const as: CpuTimed[] = [];
-  const bs: CpuTimed[] = [];
+  const as: Timed[] = [];
+  const bs: Timed[] = [];
   const prepare = (): void => (cache === "cold" ? evictSource() : undefined);
   if (cache === "warm") execFileSync("cat", [join(src, "pytorch_model.bin")], { stdio: ["ignore", "ignore", "inherit"] });
   for (let i = 0; i < runs; i++) {
@@ -167,9 +147,8 @@ async function measure(cache: "warm" | "cold"): Promise<ModeResult> {
       console.log(`${cache} run ${i + 1}/${runs}: truecast ${x.seconds.toFixed(2)} s (cpu ${x.cpu.toFixed(2)} s) ${mb(x.peakRss)}, PyTorch ${y.seconds.toFixed(2)} s (cpu ${y.cpu.toFixed(2)} s) ${mb(y.peakRss)}`);
     }
   }
-  const pick = (xs: Timed[]): Timed => ({ label: xs[0]?.label ?? "", seconds: median(xs.map((x) => x.seconds)), peakRss: Math.max(...xs.map((x) => x.peakRss)) });
-  const a = pick(as);
-  const b = pick(bs);
+  const a = medianRun(as);
+  const b = medianRun(bs);
   const check = await compareOutputs();
   if (check.problems.length > 0) {
     console.error(`FAILED (${cache}): the outputs differ in ${check.problems.length} tensors:\n${check.problems.slice(0, 20).join("\n")}`);

@@ -37,6 +37,9 @@ is checked for about two shards, not the model), each deleted once uploaded; the
 one left by a run killed outright is removed by the next. <source> may be a Hub repo read in place
 (hf://org/name[@rev]): \`export hf://org/name --push org/name --create-pr --replace-weights\` converts a repo to
 safetensors in one pull request.
+The card and truecast-report.json list each source weight file's SHA-256. A local file's digest is kept in
+$TRUECAST_CACHE/digests (else ~/.cache/truecast/digests) and taken again, without reading the file, while it is
+unchanged (same device, inode, size, mtime and ctime); the report marks such a digest "fromCache": true.
 
 Options:
   --dtype keep|bfloat16|float16|float32   dtype of floating tensors in the output (default keep: copy bytes)

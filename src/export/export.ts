@@ -17,6 +17,7 @@ import { checkConfigAfterWrite, REPORT_FILE, writeSmallFiles, type ModelCardOpti
 import { hubCacheRoot, publicName, scrubPaths } from "./provenance.js";
 import { writeReportJsonBytes } from "./report-json.js";
 import { startSourceDigests, waitForDigests, type SourceDigests } from "./source-digests.js";
+import { DigestCache } from "./digest-cache.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
 import { BufferPool } from "./buffer-pool.js";
@@ -87,6 +88,11 @@ export interface ExportParams extends OpenSourceOptions {
    * every carried file are always protected.
    */
   readonly protect?: readonly ProtectedPath[];
+  /**
+   * Look up and record the SHA-256 of local source files in truecast's digest cache (`$TRUECAST_CACHE/digests`, from
+   * `env`; see export/digest-cache.ts), so that re-exporting an unchanged file does not read it again. Default true.
+   */
+  readonly digestCache?: boolean;
   /** Free bytes where a folder lives (for tests); default statfs. */
   readonly freeBytes?: (dir: string) => Promise<number>;
   readonly onEvent?: (e: ExportEvent) => void;
@@ -195,7 +201,10 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     needed = prepared.needed;
     await staged.checkFreeSpace(needed, params.freeBytes);
     // Every source weight file's SHA-256, on a thread of its own while the shards are written.
-    sourceDigests = startSourceDigests(model.weightFiles ?? [], params.signal ? { signal: params.signal } : {});
+    sourceDigests = startSourceDigests(model.weightFiles ?? [], {
+      ...(params.signal ? { signal: params.signal } : {}),
+      cache: params.digestCache === false ? null : DigestCache.fromEnv(params.env ?? process.env),
+    });
 
     const written = new WrittenTensors();
     const verifications: Promise<{ tensors: number; bytes: number }>[] = [];

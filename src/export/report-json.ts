@@ -8,7 +8,7 @@ import { dtypeLabel, isDType } from "../dtype/table.js";
 /**
  * Bumped when a field changes meaning or disappears; new fields do not bump it. Added within version 1:
  * `sourceFiles` (the export's source weight files: `{ name, bytes, sha256, role }`, `name` relative to its input,
- * `role` one of `source`, `adapter`, `base`; see export/source-digests.ts); the objects `export --dry-run --json`
+ * `role` one of `source`, `adapter`, `base`, and `fromCache: true` when the digest came from the digest cache; see export/source-digests.ts); the objects `export --dry-run --json`
  * and `publish --dry-run --json` print, told apart by `dryRun: true` (see cli/dry-run-json.ts).
  */
 export const REPORT_SCHEMA_VERSION = 1;

@@ -2,21 +2,25 @@
  * The SHA-256 of every source weight file of an export, for the model card and `truecast-report.json`: the digest
  * `sha256sum` prints and the Hub shows as a file's LFS oid, so that a user can match a source file to a Hub file.
  *
- * Where it comes from: a file in the Hugging Face cache is named by it (free); any other file is read once more, from
+ * Where it comes from: a file in the Hugging Face cache is named by it (free); a file an earlier export hashed and
+ * that has not changed since is found in the digest cache (export/digest-cache.ts: real path, device, inode, size,
+ * mtime and ctime all equal; the report marks it `fromCache`); any other file is read once more, from
  * start to end, on worker threads (util/file-sha256.ts) that start with the export and run beside it, so that the
  * cost (~0.7 s of one core per GB, reading what the export also reads through the page cache) overlaps the
  * writing. Hashing in passing instead would not save the SHA-256 work itself, and the writer reads tensors in the
  * output's layout order, not the source file's (and skips a torch zip's pickle, headers and unused storages).
  *
- * Each file's size and modification time are taken when the export starts; a file that differs while it is hashed
- * or when the export ends is refused (the digest would not describe the bytes exported).
+ * Each file's identity (device, inode, size, mtime, ctime) is taken when the export starts; a file that differs while
+ * it is hashed or when the export ends is refused (the digest would not describe the bytes exported). A digest read
+ * here is recorded in the digest cache when the file is not racy (see digest-cache.ts).
  */
 import { realpath, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { TruecastError } from "../errors.js";
 import type { SourceFile, SourceFileRole } from "../sources/tensor-ref.js";
 import { cachedBlobSha256 } from "../store/cache-blob.js";
-import { sha256OnWorker } from "../util/file-sha256.js";
+import { sha256OnWorker, type FileSha256Params } from "../util/file-sha256.js";
+import { identify, identityOf, sameIdentity, type DigestCache, type FileIdentity } from "./digest-cache.js";
 
 /** Most threads hashing source files at once. */
 const MAX_HASH_THREADS = 4;
@@ -31,6 +35,12 @@ export interface SourceFileDigest {
   readonly sha256: string;
   /** Which input it belongs to: the source, the merged adapter, or the base model. */
   readonly role: SourceFileRole;
+  /**
+   * Present when the digest was not computed by this run but taken from truecast's digest cache, where an earlier
+   * run that read the whole file recorded it, for the file's exact identity (real path, device, inode, size,
+   * mtime and ctime in nanoseconds), which it still has.
+   */
+  readonly fromCache?: true;
 }
 
 /** Digests being computed beside an export. */
@@ -50,7 +60,11 @@ interface Snapshot {
   readonly file: SourceFile;
   readonly size: number;
   readonly mtimeMs: number;
+  /** A local file's identity when the export started; null for a file the store knows without reading it. */
+  readonly id: FileIdentity | null;
+  /** The digest known without reading the file (cache blob name, digest cache), or null. */
   readonly cached: string | null;
+  readonly fromCache: boolean;
 }
 
 function changed(path: string): TruecastError {
@@ -60,26 +74,30 @@ function changed(path: string): TruecastError {
   );
 }
 
-async function snapshot(file: SourceFile): Promise<Snapshot> {
-  if (file.known !== undefined) return { file, size: file.known.bytes, mtimeMs: 0, cached: file.known.sha256 };
+async function snapshot(file: SourceFile, real: string, cache: DigestCache | null): Promise<Snapshot> {
+  if (file.known !== undefined) return { file, size: file.known.bytes, mtimeMs: 0, id: null, cached: file.known.sha256, fromCache: false };
   let info;
+  let id;
   try {
     info = await stat(file.path);
+    id = identityOf(real, await stat(file.path, { bigint: true }));
   } catch (e) {
     throw new TruecastError("UNREADABLE", `cannot read ${file.path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
   }
-  return { file, size: info.size, mtimeMs: info.mtimeMs, cached: await cachedBlobSha256(file.path) };
+  const blob = await cachedBlobSha256(file.path);
+  const recorded = blob === null && cache !== null ? await cache.lookup(id) : null;
+  return { file, size: info.size, mtimeMs: info.mtimeMs, id, cached: blob ?? recorded, fromCache: recorded !== null };
 }
 
-/** The files once each, by real path (an adapter's weights may be a source file too). */
-async function distinct(files: readonly SourceFile[]): Promise<SourceFile[]> {
+/** The files once each, by real path (an adapter's weights may be a source file too), with that real path. */
+async function distinct(files: readonly SourceFile[]): Promise<{ file: SourceFile; real: string }[]> {
   const seen = new Set<string>();
-  const out: SourceFile[] = [];
-  for (const f of files) {
-    const real = f.known !== undefined ? f.path : await realpath(f.path).catch(() => f.path);
+  const out: { file: SourceFile; real: string }[] = [];
+  for (const file of files) {
+    const real = file.known !== undefined ? file.path : await realpath(file.path).catch(() => file.path);
     if (seen.has(real)) continue;
     seen.add(real);
-    out.push(f);
+    out.push({ file, real });
   }
   return out;
 }
@@ -92,11 +110,24 @@ function hashThreads(): number {
   return Math.max(1, Math.min(MAX_HASH_THREADS, availableParallelism() - 2));
 }
 
-/**
- * Starts digesting `files` (in order, on worker threads) and returns at once. `signal` stops it like cancel();
- * `threads` overrides how many files are hashed at once.
- */
-export function startSourceDigests(files: readonly SourceFile[], opts: { signal?: AbortSignal; threads?: number } = {}): SourceDigests {
+export interface SourceDigestOptions {
+  /** Stops the hashing like cancel(). */
+  signal?: AbortSignal;
+  /** How many files are hashed at once (default: the cores the export leaves idle, 1–4). */
+  threads?: number;
+  /** Where digests of unchanged local files are looked up and recorded; none by default. */
+  cache?: DigestCache | null;
+  /** How a file is hashed (tests count the reads). @default sha256OnWorker */
+  hash?: (params: FileSha256Params) => Promise<string>;
+  /** The wall clock in ms, for the digest cache's racy rule (tests move it). @default Date.now */
+  now?: () => number;
+}
+
+/** Starts digesting `files` (in order, on worker threads) and returns at once. */
+export function startSourceDigests(files: readonly SourceFile[], opts: SourceDigestOptions = {}): SourceDigests {
+  const cache = opts.cache ?? null;
+  const hash = opts.hash ?? sha256OnWorker;
+  const now = opts.now ?? Date.now;
   const stop = new AbortController();
   const onAbort = () => stop.abort(opts.signal?.reason);
   opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -104,7 +135,7 @@ export function startSourceDigests(files: readonly SourceFile[], opts: { signal?
   let total = 0;
   const run = (async (): Promise<{ snaps: Snapshot[]; digests: string[] }> => {
     const snaps: Snapshot[] = [];
-    for (const f of await distinct(files)) snaps.push(await snapshot(f));
+    for (const { file, real } of await distinct(files)) snaps.push(await snapshot(file, real, cache));
     total = snaps.reduce((n, s) => n + s.size, 0);
     const digests: string[] = snaps.map((s) => s.cached ?? "");
     const todo = snaps.flatMap((s, i) => (s.cached === null ? [i] : []));
@@ -114,10 +145,14 @@ export function startSourceDigests(files: readonly SourceFile[], opts: { signal?
       for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
         const s = snaps[i] as Snapshot;
         let seen = 0;
-        digests[i] = await sha256OnWorker({
+        const startMs = now();
+        const id = s.id as FileIdentity;
+        const sha256 = await hash({
           path: s.file.path,
           size: s.size,
           mtimeMs: s.mtimeMs,
+          dev: Number(id.dev),
+          ino: Number(id.ino),
           signal: stop.signal,
           changed,
           onProgress: (b) => {
@@ -126,6 +161,11 @@ export function startSourceDigests(files: readonly SourceFile[], opts: { signal?
           },
         });
         done += s.size - seen;
+        digests[i] = sha256;
+        if (cache !== null) {
+          const after = await identify(id.realPath).catch(() => null);
+          if (after !== null) await cache.record({ before: id, after, sha256, startMs, endMs: now() });
+        }
       }
     };
     const threads = Array.from({ length: Math.min(todo.length, opts.threads ?? hashThreads()) }, () =>
@@ -145,11 +185,12 @@ export function startSourceDigests(files: readonly SourceFile[], opts: { signal?
         const { snaps, digests } = await run;
         const out: SourceFileDigest[] = [];
         for (const [i, s] of snaps.entries()) {
-          if (s.file.known === undefined) {
-            const now = await stat(s.file.path).catch(() => null);
-            if (now === null || now.size !== s.size || now.mtimeMs !== s.mtimeMs) throw changed(s.file.path);
+          if (s.id !== null) {
+            // ctime too: a rewrite that put the mtime back still moves it.
+            const later = await stat(s.file.path, { bigint: true }).catch(() => null);
+            if (later === null || !sameIdentity(s.id, identityOf(s.id.realPath, later))) throw changed(s.file.path);
           }
-          out.push({ name: s.file.name, bytes: s.size, sha256: digests[i] ?? "", role: s.file.role });
+          out.push({ name: s.file.name, bytes: s.size, sha256: digests[i] ?? "", role: s.file.role, ...(s.fromCache ? { fromCache: true as const } : {}) });
         }
         return out;
       } finally {

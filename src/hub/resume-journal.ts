@@ -16,10 +16,12 @@
  * after a successful commit.
  */
 import { createHash } from "node:crypto";
-import { constants, type Stats } from "node:fs";
+import { constants } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rm } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
+import { truecastCacheDir, untrustedCacheFile as untrusted } from "../util/truecast-cache.js";
+
+export { truecastCacheDir };
 
 /** The format of an entry; another value is read as "not an entry of this truecast". */
 const FORMAT = "truecast-resume-1";
@@ -48,14 +50,6 @@ export interface JournalTarget {
   repoId: string;
   revision: string;
   createPr: boolean;
-}
-
-/** The cache folder of truecast, from the environment. */
-export function truecastCacheDir(env: NodeJS.ProcessEnv): string {
-  const given = env.TRUECAST_CACHE;
-  if (given) return given;
-  const xdg = env.XDG_CACHE_HOME;
-  return join(xdg ? xdg : join(homedir(), ".cache"), "truecast");
 }
 
 /** The journal folder of one target: endpoint, repo, and the branch committed to, or the PR opened against it. */
@@ -136,18 +130,6 @@ export async function readJournal(dir: string, fingerprint: string, warn: (line:
     out.set(parsed.entry.file, parsed.entry);
   }
   return out;
-}
-
-/**
- * Why an entry or a journal folder cannot be trusted, or null: an entry makes a run skip a shard's upload and commit
- * the oid it names, so it must be a regular file (or a folder) of this user that no one else can write.
- */
-function untrusted(st: Stats): string | null {
-  if (!st.isFile() && !st.isDirectory()) return "it is not a regular file";
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) return "it belongs to another user";
-  if ((st.mode & 0o022) !== 0) return "others can write to it";
-  return null;
 }
 
 /** Records a shard on the Hub, atomically: a temp file in the folder, then a rename over the entry. */
