@@ -36,17 +36,17 @@ export type ExportEvent =
   | { readonly type: "hash-sources"; readonly bytes: number; readonly total: number }
   | { readonly type: "done" };
 
-/**
- * Receives each shard as soon as it is written and verified (to upload it), then the finished folder.
- * Used by `export --push`: with `keepLocal` false each shard is deleted once `shard` resolves, so the
- * export needs free disk for about two shards, not the whole model.
- */
 /** A written shard's SHA-256 and the file it is the hash of (device, inode, size, mtime and ctime after the last write). */
 export interface HashedShard {
   readonly sha256: string;
   readonly file: PassFile;
 }
 
+/**
+ * Receives each shard as soon as it is written and verified (to upload it), then the finished folder.
+ * Used by `export --push`: with `keepLocal` false each shard is deleted once `shard` resolves, so the
+ * export needs free disk for about two shards, not the whole model.
+ */
 export interface ShardPublisher {
   readonly keepLocal: boolean;
   /**
