@@ -171,7 +171,7 @@ async function exportTo(source: string, out: string | undefined, v: ExportValues
     return exportDryRun({ io, values: v, openParams, protect, ...(out !== undefined ? { out: resolve(io.cwd, out) } : {}), ...(baseDir !== undefined ? { baseDir } : {}), ...(v["model-card"] !== undefined ? { cardFile: resolve(io.cwd, v["model-card"]) } : {}), ...(maxShardSize !== undefined ? { maxShardSize } : {}) });
   }
   if (out === undefined) throw new TruecastError("INTERNAL", "no output folder");
-  const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress) }) : null;
+  const session = v.push !== undefined ? await createUploadSession({ repoId: v.push, ...(await hubSettings(v, io)), onProgress: showPublishProgress(progress), prestartHasher: false }) : null;
   let auditedBefore: (value: AuditSummary) => void = () => undefined;
   const before = new Promise<AuditSummary>((r) => (auditedBefore = r));
   const publisher = session

@@ -202,9 +202,9 @@ export function withCommitExtras(
   });
   return {
     ...inner,
-    async shard(path, fileName, record) {
+    async shard(path, fileName, record, hashed) {
       shards.set(fileName, { size: (await stat(path)).size, head: await headerBytes(path) });
-      return inner.shard(path, fileName, record);
+      return inner.shard(path, fileName, record, hashed);
     },
     // A shard an interrupted run already put on the Hub is never written here: its header is the plan's.
     reuse(shard) {

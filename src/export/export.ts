@@ -7,6 +7,7 @@ import { openForExport } from "./open-for-export.js";
 import type { SourceModel } from "../sources/tensor-ref.js";
 import { censusDtypes } from "./config.js";
 import { CastPool } from "./cast-pool.js";
+import type { PassFile } from "./hash-protocol.js";
 import { RangeHasher } from "./hasher.js";
 import type { ProtectedPath } from "../util/real-path.js";
 import { StagedOutput } from "./output-dir.js";
@@ -36,6 +37,12 @@ export type ExportEvent =
   | { readonly type: "hash-sources"; readonly bytes: number; readonly total: number }
   | { readonly type: "done" };
 
+/** A written shard's SHA-256 and the file it is the hash of (device, inode, size, mtime and ctime after the last write). */
+export interface HashedShard {
+  readonly sha256: string;
+  readonly file: PassFile;
+}
+
 /**
  * Receives each shard as soon as it is written and verified (to upload it), then the finished folder.
  * Used by `export --push`: with `keepLocal` false each shard is deleted once `shard` resolves, so the
@@ -52,8 +59,12 @@ export interface ShardPublisher {
   resume?(run: { fingerprint: string; plan: ExportPlan }): Promise<ReadonlyMap<string, unknown>>;
   /** A shard taken from an earlier run (see `resume`): to be committed as the Hub stores it. */
   reuse?(shard: PlannedShard): void;
-  /** A shard written and verified (`record` describes its tensors, for a later resume); uploaded before it resolves. */
-  shard(path: string, fileName: string, record?: ShardRecord): Promise<void>;
+  /**
+   * A shard written and verified (`record` describes its tensors, for a later resume); uploaded before it resolves.
+   * `hashed` is its SHA-256 (the LFS oid), taken in the reads that verified it, and the file those reads found
+   * unchanged since its last byte was written: an upload of that file needs no second read to hash it.
+   */
+  shard(path: string, fileName: string, record?: ShardRecord, hashed?: HashedShard): Promise<void>;
   /** Called with the staging folder once everything is written and verified, before it is moved into place or removed. */
   finish(dir: string, report: ExportReport): Promise<void>;
 }
@@ -152,6 +163,23 @@ function rowItems(written: WrittenShard, from: number, to: number): VerifyItem[]
 }
 
 /**
+ * Finish a shard's whole-file SHA-256 (the reads that verified its tensors, in file order, fed it; the bytes after
+ * the last tensor are read now) and check that those reads found the file the writer left: same device and inode,
+ * size, mtime and ctime as fstat gave on the writer's handle after its last byte. A file written to or replaced since
+ * (a write at any time changes mtime and ctime, and restoring the mtime changes ctime) is refused: its bytes may not
+ * be the ones hashed and verified.
+ */
+async function sealShard(p: { hasher: RangeHasher; pass: number; path: string; written: WrittenShard }): Promise<HashedShard> {
+  const { shard, file } = p.written;
+  const got = await p.hasher.endPass(p.path, p.pass, shard.fileSize);
+  const same = file !== null && got.file.dev === file.dev && got.file.ino === file.ino && got.file.size === file.size && got.file.mtimeMs === file.mtimeMs && got.file.ctimeMs === file.ctimeMs;
+  if (!same) {
+    throw new TruecastError("VERIFY_FAILED", `${shard.fileName} was written but changed before it was uploaded (another process wrote to it or replaced it); nothing was committed`);
+  }
+  return { sha256: got.sha256, file: got.file };
+}
+
+/**
  * Export a source as a Hugging Face safetensors folder: plan, stage, stream every tensor (bit for bit unless a
  * conversion is asked for), verify each shard on a worker thread while the next is written, write the index and
  * the small files with config.json's dtype measured from the output, then move the folder into place.
@@ -234,6 +262,8 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
       const path = stage.path(shard.fileName);
       current = shard.fileName;
       const checks: Promise<{ tensors: number; bytes: number }>[] = [];
+      // A shard to upload is hashed whole (its LFS oid) in the same reads that verify it, in file order: see sealShard.
+      const pass = publisher && !isSidecar ? hasher.startPass() : undefined;
       // Tensors are verified in batches (one hashing task for many small tensors), so that a shard of a million
       // tiny tensors costs one small record per tensor, not a task, a message and a promise chain each.
       // A batch is a run of rows (numbers only, whatever it waits for): the items are made when it is hashed.
@@ -246,7 +276,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
         // all reach the disk at once must not make every batch's items at once.
         const previous = checks.at(-1);
         const c = Promise.all([onDisk(), previous?.catch(() => undefined)]).then(() =>
-          verifyTensors({ path, shardName: shard.fileName, items: rowItems(rows, from, to), hasher }),
+          verifyTensors({ path, shardName: shard.fileName, items: rowItems(rows, from, to), hasher, ...(pass !== undefined && { pass }) }),
         );
         c.catch(() => undefined);
         checks.push(c);
@@ -283,10 +313,12 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
         return { tensors: batches.reduce((n, b) => n + b.tensors, 0), bytes };
       });
       verifications.push(v);
+      if (pass !== undefined) v.catch(() => hasher.dropPass(pass));
       const u =
         publisher && !isSidecar
           ? v.then(async (counted) => {
-              await publisher.shard(path, shard.fileName, shardRecord(mine, counted));
+              const hashed = pass !== undefined ? await sealShard({ hasher, pass, path, written: mine }) : undefined;
+              await publisher.shard(path, shard.fileName, shardRecord(mine, counted), hashed);
               if (!publisher.keepLocal) await rm(path);
             })
           : v.then(() => undefined);

@@ -1,13 +1,22 @@
 import type { Worker } from "node:worker_threads";
 import { TruecastError } from "../errors.js";
 import { startWorker } from "../util/worker.js";
-import type { HashReply, HashTask } from "./hash-protocol.js";
+import type { HashReply, HashRequest, HashTask, PassFile } from "./hash-protocol.js";
+
+/** A file's SHA-256, taken in the reads that verified it, and the file those reads found at the end. */
+export interface PassResult {
+  readonly sha256: string;
+  readonly file: PassFile;
+}
+
+type Answer = string[] | PassResult;
 
 /** Digests (util/digest.ts) of byte ranges of files, computed on a worker thread. One task at a time is enough: tasks are whole shards. */
 export class RangeHasher {
   private worker: Worker | null = null;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (d: string[]) => void; reject: (e: Error) => void }>();
+  private nextPass = 1;
+  private readonly pending = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>();
 
   private start(): Worker {
     if (this.worker) return this.worker;
@@ -17,7 +26,7 @@ export class RangeHasher {
       if (!p) return;
       this.pending.delete(reply.id);
       if ("error" in reply) p.reject(new TruecastError("VERIFY_FAILED", reply.error));
-      else p.resolve(reply.digests);
+      else p.resolve("digests" in reply ? reply.digests : { sha256: reply.sha256, file: reply.file });
     });
     w.on("error", (e) => {
       for (const p of this.pending.values()) p.reject(new TruecastError("INTERNAL", `hashing worker failed: ${e.message}`));
@@ -28,16 +37,39 @@ export class RangeHasher {
     return w;
   }
 
-  hash(path: string, ranges: HashTask["ranges"]): Promise<string[]> {
+  private ask(task: (id: number) => HashRequest): Promise<Answer> {
     const worker = this.start();
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    return new Promise<Answer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.ref();
-      worker.postMessage({ id, path, ranges } satisfies HashTask);
+      worker.postMessage(task(id));
     }).finally(() => {
       if (this.pending.size === 0) worker.unref();
-    }) as Promise<string[]>;
+    });
+  }
+
+  /** The digests of `ranges` of `path`; with `pass`, the ranges (in file order) also feed that pass's SHA-256. */
+  async hash(path: string, ranges: HashTask["ranges"], pass?: number): Promise<string[]> {
+    return (await this.ask((id) => ({ type: "ranges", id, path, ranges, ...(pass !== undefined && { pass }) }))) as string[];
+  }
+
+  /**
+   * A new whole-file SHA-256 pass: give its number to every hash() of the file's tensors, in file order, and finish
+   * it with endPass() once the file is complete, so the file is read once for both digests.
+   */
+  startPass(): number {
+    return this.nextPass++;
+  }
+
+  /** The SHA-256 of every byte of `path` (`size` of them), and the file as fstat saw it after the last read. */
+  async endPass(path: string, pass: number, size: number): Promise<PassResult> {
+    return (await this.ask((id) => ({ type: "end", id, path, pass, size }))) as PassResult;
+  }
+
+  /** Forget a pass that will not be finished. */
+  dropPass(pass: number): void {
+    this.worker?.postMessage({ type: "drop", pass } satisfies HashRequest);
   }
 
   async close(): Promise<void> {

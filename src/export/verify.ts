@@ -81,15 +81,16 @@ export const VERIFY_BATCH_BYTES = 16 * 1024 * 1024;
 /**
  * Re-read tensors' bytes from the written file (on the hashing thread, one task for the batch) and require for
  * each the digest taken while it was written — for a kept tensor, the digest of its source bytes. Returns the
- * tensors and bytes verified.
+ * tensors and bytes verified. With `pass` (RangeHasher.startPass), the same reads feed the file's SHA-256.
  */
 export async function verifyTensors(params: {
   path: string;
   shardName: string;
   items: readonly VerifyItem[];
   hasher: RangeHasher;
+  pass?: number;
 }): Promise<{ tensors: number; bytes: number }> {
-  const digests = await params.hasher.hash(params.path, params.items.map((i) => i.range));
+  const digests = await params.hasher.hash(params.path, params.items.map((i) => i.range), params.pass);
   let bytes = 0;
   params.items.forEach(({ tensor, range }, i) => {
     if (digests[i] !== tensor.digest) {

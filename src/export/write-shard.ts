@@ -196,6 +196,8 @@ export async function writeShard(params: {
     if (size !== shard.fileSize) {
       throw new TruecastError("INTERNAL", `${shard.fileName}: wrote ${size} bytes but planned ${shard.fileSize}`);
     }
+    const st = await fh.stat();
+    written.file = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
   } finally {
     await fh.close();
   }

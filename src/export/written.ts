@@ -7,6 +7,7 @@
 import type { CastReport } from "../dtype/cast.js";
 import type { DType } from "../dtype/table.js";
 import { lazyArray, lazyConcat } from "../util/lazy-array.js";
+import type { PassFile } from "./hash-protocol.js";
 import type { PlannedShard } from "./plan.js";
 
 export interface WrittenTensor {
@@ -53,6 +54,11 @@ export class WrittenShard {
   private readonly casts: (CastReport | undefined)[] = [];
   /** Rows written so far. */
   count = 0;
+  /**
+   * The file as fstat saw it on the writer's handle after its last byte (null until then, and for a shard an earlier
+   * run wrote): a later read that finds another file, size, mtime or ctime finds a file changed since.
+   */
+  file: PassFile | null = null;
   constructor(readonly shard: PlannedShard) {
     this.digests = new DigestColumn(shard.table.count);
   }

@@ -8,16 +8,18 @@
  * export skips them, and the commit names them by sha256 and size (the remote verification reads their headers
  * from the Hub like any other shard's). The journal is removed once the commit has landed.
  */
+import type { Stats } from "node:fs";
 import { lstat } from "node:fs/promises";
 import { configName } from "../dtype/table.js";
 import { TruecastError } from "../errors.js";
-import type { ExportReport, ShardPublisher } from "../export/export.js";
+import type { ExportReport, HashedShard, ShardPublisher } from "../export/export.js";
 import type { PlannedShard } from "../export/plan.js";
 import { parseHeader } from "../formats/safetensors/header.js";
 import { readSafetensorsHeader } from "../formats/safetensors/read.js";
 import { HEADER_LENGTH_PREFIX, type SafetensorsHeader } from "../formats/safetensors/spec.js";
 import type { PublishReport } from "./events.js";
-import { fileChanged, identityOf } from "./file-identity.js";
+import type { EarlyHash } from "./early-hash.js";
+import { describeChange, fileChanged, identityOf, sameIdentity } from "./file-identity.js";
 import { listFolderFiles } from "./folder-files.js";
 import { dropJournal, journalDir, readJournal, recordShard } from "./resume-journal.js";
 import { buildPublishReport } from "./summary.js";
@@ -41,6 +43,22 @@ const TRANSIENT = new Set(["HUB_NETWORK", "HUB_SERVER", "HUB_RATE_LIMITED"]);
 function plannedHeader(shard: PlannedShard): SafetensorsHeader {
   const bytes = shard.header;
   return parseHeader({ prefix: bytes.subarray(0, HEADER_LENGTH_PREFIX), headerBytes: bytes.subarray(HEADER_LENGTH_PREFIX), fileSize: shard.fileSize, file: shard.fileName });
+}
+
+/**
+ * With the SHA-256 the export took while verifying the shard (export.ts `HashedShard`): require the file it hashed,
+ * unchanged (device, inode, size, mtime, and ctime, which restoring an mtime changes too), or refuse it.
+ */
+function checkHashed(path: string, st: Stats, hashed: HashedShard | undefined): void {
+  if (!hashed) return;
+  const f = hashed.file;
+  if (sameIdentity(st, f) && st.ctimeMs === f.ctimeMs) return;
+  throw fileChanged(path, sameIdentity(st, f) ? "its status changed after it was hashed" : describeChange(st, f));
+}
+
+/** A sha256 already known, given to the upload in place of its own hash of the file. */
+function knownHash(sha256: string, size: number): EarlyHash {
+  return { oid: Promise.resolve(sha256), bytes: size, onProgress: () => undefined };
 }
 
 /** What goes into the commit besides the files: its description and the revision's files it deletes. */
@@ -106,17 +124,20 @@ export function createExportPublisher(params: {
       reused++;
       held++;
     },
-    async shard(path, fileName, record) {
+    async shard(path, fileName, record, hashed) {
       // The shard as the export wrote and verified it: the upload reads only this file (not one put in its place).
       const own = await lstat(path);
       if (!own.isFile()) throw fileChanged(path, "it is no longer the regular file the export wrote");
+      checkHashed(path, own, hashed);
       headers.set(fileName, await readSafetensorsHeader(path));
       let file: UploadedFile;
       try {
-        file = await session.uploadFile(path, fileName, { expect: identityOf(own) });
+        file = await session.uploadFile(path, fileName, { expect: identityOf(own), ...(hashed && { earlyHash: knownHash(hashed.sha256, own.size) }) });
       } catch (e) {
         throw session.fail(e, `uploading ${fileName}`);
       }
+      // Unchanged until the last byte was sent too: what was sent is what was hashed.
+      checkHashed(path, await lstat(path), hashed);
       uploaded.set(fileName, file);
       if (fingerprint !== null && record !== undefined && file.lfs) {
         try {

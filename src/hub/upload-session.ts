@@ -45,6 +45,11 @@ export interface UploadSessionParams {
   /** Per-attempt deadline and per-request retry budget (default: TRUECAST_HTTP_TIMEOUT_MS, TRUECAST_HTTP_RETRY_BUDGET_MS). */
   timeouts?: Partial<HttpTimeouts>;
   onProgress?: (e: PublishEvent) => void;
+  /**
+   * Start the sha256 worker while the repository is looked up, ready for the first file (default true). `export
+   * --push` hashes its shards while verifying them and needs none unless a small file goes to LFS.
+   */
+  prestartHasher?: boolean;
 }
 
 export interface UploadedFile {
@@ -113,7 +118,8 @@ export interface UploadFileOptions {
   onHashed?: () => void;
   /**
    * This file's sha256, already being computed from `expect` (early-hash.ts; only for a file over
-   * MAX_REGULAR_FILE_BYTES, which goes to LFS whatever preupload says): used instead of hashing it again.
+   * MAX_REGULAR_FILE_BYTES, which goes to LFS whatever preupload says), or taken by `export --push` in the reads
+   * that verified the shard it wrote (export-push.ts): used for an LFS upload instead of hashing the file again.
    */
   earlyHash?: EarlyHash;
 }
@@ -176,7 +182,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
     throw fail(e, "checking the token");
   }
   // Started while the repo is looked up, so its start-up is not in the first file's path.
-  warmSha256Worker();
+  if (params.prestartHasher !== false) warmSha256Worker();
   try {
     const state = await repoState(target);
     exists = state !== null;
@@ -250,7 +256,7 @@ export async function createUploadSession(params: UploadSessionParams): Promise<
       }
       report("hashing", early?.bytes ?? 0, true);
       let oid: string;
-      if (early && size > MAX_REGULAR_FILE_BYTES) {
+      if (early) {
         early.onProgress = (b) => report("hashing", b);
         oid = await early.oid;
       } else {

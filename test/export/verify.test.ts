@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RangeHasher } from "../../src/export/hasher.js";
 import { planExport } from "../../src/export/plan.js";
@@ -78,6 +80,60 @@ test("a shard whose header or size changed after writing is caught", async () =>
     await writeFile(path, bytes.subarray(0, bytes.length - 2));
     await assert.rejects(verifyShardHeader({ path, shard }), (e: Error & { code?: string }) => /ST_TRUNCATED|VERIFY_FAILED/.test(e.code ?? ""));
   } finally {
+    await cleanup();
+  }
+});
+
+test("a whole-file pass: the tensors' reads, in batches, give their digests and the SHA-256 of every byte of the file", async () => {
+  const { dir, cleanup } = await tempDir();
+  const hasher = new RangeHasher();
+  try {
+    const { path, written, ranges, shard } = await writeOne(dir);
+    const a = ranges.get("a");
+    const b = ranges.get("b");
+    assert.ok(a && b);
+    const pass = hasher.startPass();
+    // Batch by batch, in file order: the header before "a" and anything between ranges go into the SHA-256 only.
+    const digests = [...(await hasher.hash(path, [a], pass)), ...(await hasher.hash(path, [b], pass))];
+    assert.deepEqual(digests, ["a", "b"].map((n) => written.find((w) => w.name === n)?.digest));
+    const end = await hasher.endPass(path, pass, shard.fileSize);
+    const bytes = await readFile(path);
+    assert.equal(end.sha256, createHash("sha256").update(bytes).digest("hex"));
+    const st = statSync(path);
+    assert.deepEqual(end.file, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs });
+    // A pass without ranges (a shard of no tensors) reads the whole file at its end.
+    const empty = hasher.startPass();
+    assert.equal((await hasher.endPass(path, empty, bytes.length)).sha256, end.sha256);
+  } finally {
+    await hasher.close();
+    await cleanup();
+  }
+});
+
+test("a whole-file pass refuses a file put in the place of the one it read, and ranges out of file order", async () => {
+  const { dir, cleanup } = await tempDir();
+  const hasher = new RangeHasher();
+  try {
+    const { path, ranges, shard } = await writeOne(dir);
+    const a = ranges.get("a");
+    const b = ranges.get("b");
+    assert.ok(a && b);
+    const pass = hasher.startPass();
+    await hasher.hash(path, [a], pass);
+    // Same bytes, another file (made while the first exists, so another inode) renamed to the path.
+    await writeFile(`${path}.new`, await readFile(path));
+    await rename(`${path}.new`, path);
+    await assert.rejects(hasher.hash(path, [b], pass), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "VERIFY_FAILED");
+      assert.equal(e.message, `${path} was replaced by another file while it was verified`);
+      return true;
+    });
+    const backwards = hasher.startPass();
+    await hasher.hash(path, [b], backwards);
+    await assert.rejects(hasher.hash(path, [a], backwards), /asked for after those up to .*truecast bug/);
+    await assert.rejects(hasher.endPass(path, hasher.startPass(), shard.fileSize + 1), /ends at byte/);
+  } finally {
+    await hasher.close();
     await cleanup();
   }
 });

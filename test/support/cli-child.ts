@@ -1,9 +1,11 @@
 /**
  * Runs the CLI in a child process of its own, so that a test can bound its heap (`--max-old-space-size`) and read
- * its peak memory: the child prints one JSON line `{code, stdout, stderr, maxRssBytes}` when the CLI returns.
+ * its peak memory and what it read: the child prints one JSON line `{code, stdout, stderr, maxRssBytes, readBytes}` when
+ * the CLI returns.
  * Run as `node [flags] dist/test/support/cli-child.js <cli args…>`; see {@link cliChild}.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/run.js";
 import { peakRssBytes } from "./peak-rss.js";
@@ -15,6 +17,11 @@ export interface ChildResult {
   stderr: string;
   /** Peak resident memory of the child's own program (see peak-rss.ts). */
   maxRssBytes: number | null;
+  /**
+   * Bytes the child's threads read (files, pipes and sockets alike: `rchar` of /proc/self/io, threads that ended
+   * included) while the CLI ran, after its modules were loaded; null where /proc does not say or the child crashed.
+   */
+  readBytes: number | null;
   /** The child's own exit status and the raw stderr, for failures. */
   exit: number | null;
   rawStderr: string;
@@ -39,16 +46,27 @@ export function cliChild(args: string[], opts: { cwd: string; env: NodeJS.Proces
       clearTimeout(killer);
       const line = out.trim().split("\n").pop() ?? "";
       try {
-        const r = JSON.parse(line) as { code: number; stdout: string; stderr: string; maxRssBytes: number };
+        const r = JSON.parse(line) as { code: number; stdout: string; stderr: string; maxRssBytes: number; readBytes: number | null };
         resolve({ ...r, exit, rawStderr: err });
       } catch {
-        resolve({ code: null, stdout: out, stderr: err, maxRssBytes: null, exit, rawStderr: err });
+        resolve({ code: null, stdout: out, stderr: err, maxRssBytes: null, readBytes: null, exit, rawStderr: err });
       }
     });
   });
 }
 
+/** `rchar` of /proc/self/io: bytes this process has read so far, or null off Linux. */
+function readSoFar(): number | null {
+  try {
+    const m = /^rchar: (\d+)$/m.exec(readFileSync("/proc/self/io", "utf8"));
+    return m?.[1] !== undefined ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const read0 = readSoFar();
   let stdout = "";
   let stderr = "";
   const code = await runCli(process.argv.slice(2), {
@@ -57,5 +75,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     env: process.env,
     cwd: process.cwd(),
   });
-  process.stdout.write("\n" + JSON.stringify({ code, stdout, stderr, maxRssBytes: peakRssBytes() }) + "\n");
+  const read1 = readSoFar();
+  const readBytes = read0 !== null && read1 !== null ? read1 - read0 : null;
+  process.stdout.write("\n" + JSON.stringify({ code, stdout, stderr, maxRssBytes: peakRssBytes(), readBytes }) + "\n");
 }
