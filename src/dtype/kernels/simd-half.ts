@@ -30,7 +30,7 @@
  * that count alone. Writes at the scratch stats: i32 values made infinite (among the lanes not listed).
  */
 import type { Scratch } from "./simd-layout.js";
-import { I32, s, V128, v } from "./simd-ops.js";
+import { I32, listSetLanes, s, V128, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
 
 // Locals: param n; then i32s; then v128s (the same declaration for both functions).
@@ -69,18 +69,11 @@ function loadVector(k: 0 | 1, sc: Scratch): number[] {
 /** Step end: list the lanes of SPS (rare: tested once for both vectors), advance P, loop while P < 2n. */
 function endStep(sc: Scratch): number[] {
   return [
-  ...s.get(SPS[0]), ...s.get(SPS[1]), ...v.or, ...v.anyTrue, ...s.if,
-  ...s.get(SPS[0]), ...v.i16x8bitmask, ...s.get(SPS[1]), ...v.i16x8bitmask, ...c(8), ...s.shl, ...s.or, ...s.set(BM),
-  ...s.block, ...s.loop,
-  ...s.get(BM), ...s.eqz, s.brIf, 1,
-  ...c(sc.list), ...s.get(NS), ...c(2), ...s.shl, ...s.add, ...s.get(P), ...c(1), ...s.shrU, ...s.get(BM), ...s.ctz, ...s.add,
-  ...s.i32store(0),
-  ...s.get(NS), ...c(1), ...s.add, ...s.set(NS),
-  ...s.get(BM), ...s.get(BM), ...c(1), ...s.sub, ...s.and, ...s.set(BM),
-  s.br, 0,
-  ...s.end, ...s.end,
-  ...s.end,
-  ...s.get(P), ...c(32), ...s.add, ...s.tee(P), ...s.get(N), ...c(1), ...s.shl, ...s.ltU, s.brIf, 0,
+    ...s.get(SPS[0]), ...s.get(SPS[1]), ...v.or, ...v.anyTrue, ...s.if,
+    ...s.get(SPS[0]), ...v.i16x8bitmask, ...s.get(SPS[1]), ...v.i16x8bitmask, ...c(8), ...s.shl, ...s.or, ...s.set(BM),
+    ...listSetLanes(sc.list, NS, BM, [...s.get(P), ...c(1), ...s.shrU]),
+    ...s.end,
+    ...s.get(P), ...c(32), ...s.add, ...s.tee(P), ...s.get(N), ...c(1), ...s.shl, ...s.ltU, s.brIf, 0,
   ];
 }
 

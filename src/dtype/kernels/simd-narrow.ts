@@ -21,7 +21,7 @@
  */
 import { IN_PTR, OUT_PTR, type Scratch } from "./simd-layout.js";
 import { BF16_FAST_SPAN16, type Bf16StepLocals, bf16Step, bf16StepTest } from "./simd-bf16-step.js";
-import { F64, I32, s, splat, V128, v } from "./simd-ops.js";
+import { F64, I32, listSetLanes, s, splat, V128, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
 
 /** `i16x8.splat(n)`. */
@@ -137,14 +137,7 @@ function careful8(n: Narrowing, eo: number, sc: Scratch): number[] {
     // lanes that are not fast: their indices to the list
     ...s.get(FAST[0]), ...s.get(FAST[1]), ...v.and, ...v.allTrue, ...s.eqz, ...s.if,
     ...s.get(FAST[0]), ...v.bitmask, ...s.get(FAST[1]), ...v.bitmask, ...c(4), ...s.shl, ...s.or, ...c(0xff), ...s.xor, ...s.set(BM),
-    ...s.block, ...s.loop,
-    ...s.get(BM), ...s.eqz, s.brIf, 1,
-    ...c(sc.list), ...s.get(NS), ...c(2), ...s.shl, ...s.add, ...s.get(I), ...c(eo), ...s.add, ...s.get(BM), ...s.ctz, ...s.add,
-    ...s.i32store(0),
-    ...s.get(NS), ...c(1), ...s.add, ...s.set(NS),
-    ...s.get(BM), ...s.get(BM), ...c(1), ...s.sub, ...s.and, ...s.set(BM),
-    s.br, 0,
-    ...s.end, ...s.end,
+    ...listSetLanes(sc.list, NS, BM, [...s.get(I), ...c(eo), ...s.add]),
     ...s.end,
   ];
 }

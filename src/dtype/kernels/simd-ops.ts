@@ -60,3 +60,21 @@ function f64Bytes(x: number): number[] {
 export function splat(n: number): number[] {
   return [...i32Const(n), ...v.i32x4splat];
 }
+
+/**
+ * Append the lanes whose bits are set in i32 local `bm` to the i32 list at `listAt`: for each set bit, lowest first,
+ * `list[ns++] = index + ctz(bm)` (`index`: instructions leaving the first lane's element index on the stack);
+ * `bm` ends at 0.
+ */
+export function listSetLanes(listAt: number, ns: number, bm: number, index: number[]): number[] {
+  return [
+    ...s.block, ...s.loop,
+    ...s.get(bm), ...s.eqz, s.brIf, 1,
+    ...i32Const(listAt), ...s.get(ns), ...i32Const(2), ...s.shl, ...s.add, ...index, ...s.get(bm), ...s.ctz, ...s.add,
+    ...s.i32store(0),
+    ...s.get(ns), ...i32Const(1), ...s.add, ...s.set(ns),
+    ...s.get(bm), ...s.get(bm), ...i32Const(1), ...s.sub, ...s.and, ...s.set(bm),
+    s.br, 0,
+    ...s.end, ...s.end,
+  ];
+}
