@@ -11,7 +11,7 @@ import { Http1Pool, idleLimitMs, IDLE_CONNECTION_MS } from "../../src/store/http
 
 const BODY = Buffer.from("0123456789");
 
-/** A server answering every request with BODY; `ends` counts connections the client closed. */
+/** A server answering every request with BODY; `clientEnds[i]` resolves when the client closes connection i. */
 async function server(extra: string): Promise<{ origin: string; connections: () => number; clientEnds: Promise<void>[]; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const clientEnds: Promise<void>[] = [];
