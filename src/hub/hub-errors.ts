@@ -4,6 +4,7 @@
 import { HubApiError } from "@huggingface/hub";
 import { TruecastError, type ErrorCode } from "../errors.js";
 import { HubNetworkError, networkReason } from "./hub-fetch.js";
+import { redactToken } from "./redirect-rules.js";
 
 export interface HubErrorContext {
   repoId: string;
@@ -12,12 +13,8 @@ export interface HubErrorContext {
   token: string;
 }
 
-/** Replace every occurrence of the token (and of anything that looks like a bearer header) in a text. */
-export function redactToken(text: string, token: string): string {
-  let out = token.length > 0 ? text.split(token).join("hf_***") : text;
-  out = out.replace(/Bearer\s+[^\s"',]+/gi, "Bearer ***");
-  return out;
-}
+// With the token rules (redirect-rules.ts), which the read path uses without the publish path's imports.
+export { redactToken } from "./redirect-rules.js";
 
 function serverText(e: HubApiError): string {
   const data = e.data as { error?: unknown; message?: unknown } | undefined;

@@ -4,6 +4,7 @@
  * - the token goes to the endpoint's origin only, and only while a request has not left it: once a redirect took it
  *   to another origin (the storage host), no later hop carries the token, even one that leads back (a storage host
  *   must not be able to make truecast send the token to a path of its choosing);
+ * - no message holds the token ({@link redactToken}), even one quoting a server that echoed it back;
  * - a redirect is followed at most {@link MAX_REDIRECTS} times, only to http(s) URLs, and never from https to http
  *   (a downgrade would hand the bytes, and what they say, to anyone on the path).
  */
@@ -11,6 +12,23 @@ import { TruecastError } from "../errors.js";
 
 /** Redirect hops followed for one request before giving up. */
 export const MAX_REDIRECTS = 5;
+
+/** Shortest start of the token taken out of a text on its own: long enough never to be a word of a message. */
+const MIN_REDACTED_PREFIX = 8;
+
+/**
+ * Replace every occurrence of the token (and of anything that looks like a bearer header) in a text, and of its first
+ * {@link MIN_REDACTED_PREFIX} or more characters: a message quotes a server's text cut short (a status line, a header
+ * value), and a token echoed there can end the quote half.
+ */
+export function redactToken(text: string, token: string): string {
+  let out = text;
+  if (token.length > 0) {
+    out = out.split(token).join("hf_***");
+    for (let k = token.length - 1; k >= MIN_REDACTED_PREFIX; k--) out = out.split(token.slice(0, k)).join("hf_***");
+  }
+  return out.replace(/Bearer\s+[^\s"',]+/gi, "Bearer ***");
+}
 
 /** The token's scope: the endpoint's origin, and whether a hop of the current request has left it. */
 export class TokenScope {

@@ -9,8 +9,10 @@
  * NODE_EXTRA_CA_CERTS) and the host name checked against the certificate; no proxy (node:http used none either);
  * keep-alive reuse of a connection whose answer was read to its end. Rules it adds: the answer is parsed strictly
  * (http1-head.ts, http1-body.ts), interim 1xx answers are skipped (a few at most), `Connection: close` and HTTP/1.0
- * are honoured, and a server that sends bytes past the end of an answer is not trusted again: its connection is
- * closed, those bytes never read as anything.
+ * are honoured, a server that sends bytes past the end of an answer is not trusted again (its connection is
+ * closed, those bytes never read as anything), and a kept-alive connection left idle is closed after
+ * {@link IDLE_CONNECTION_MS} (sooner when the server's `Keep-Alive: timeout=N` says it will close first), so a
+ * long-lived process holds no socket it no longer uses; an idle connection never keeps the process alive.
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
@@ -23,6 +25,22 @@ export const READ_BUFFER_BYTES = 64 * 1024;
 export const MAX_INTERIM_ANSWERS = 8;
 /** Kept-alive connections per origin (the range reads in flight at once are a handful). */
 export const MAX_IDLE_PER_ORIGIN = 8;
+/**
+ * How long a kept-alive connection may wait for its next request before it is closed: range reads of one run follow
+ * each other closely, and a connection idle longer is as cheap to open again (undici keeps one 4 s, node:http 5 s).
+ */
+export const IDLE_CONNECTION_MS = 4000;
+/** A server's `Keep-Alive: timeout=N` is trusted minus this much, so a request never races the server's own close. */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+
+/**
+ * How long the connection that carried an answer with `headers` may be kept idle: {@link IDLE_CONNECTION_MS}, or
+ * less when the server's `Keep-Alive` header says it closes sooner (0: not at all).
+ */
+export function idleLimitMs(headers: Headers, idleMs: number): number {
+  const m = /(?:^|,)\s*timeout\s*=\s*(\d{1,9})\s*(?:,|$)/i.exec(headers.get("keep-alive") ?? "");
+  return m ? Math.max(0, Math.min(idleMs, Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS)) : idleMs;
+}
 
 /** An answer, its body read on demand. */
 export interface Http1Answer {
@@ -176,6 +194,8 @@ class Connection {
   #eof = false;
   current: Exchange | null = null;
   dead = false;
+  /** Closes the connection once it has been idle too long (unref'd: it never keeps the process alive). */
+  #idle: NodeJS.Timeout | null = null;
 
   constructor(readonly origin: string, url: URL, readonly pool: Http1Pool) {
     const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
@@ -201,6 +221,7 @@ class Connection {
   request(req: Http1Request): Promise<Http1Answer> {
     const x = new Exchange(this, req);
     this.current = x;
+    this.#stopIdle();
     this.socket.ref();
     const p = new Promise<Http1Answer>((resolve, reject) => (x.onHead = { resolve, reject }));
     if (req.signal.aborted) this.abort(x, req.signal.reason);
@@ -246,6 +267,7 @@ class Connection {
   destroy(): void {
     if (this.dead) return;
     this.dead = true;
+    this.#stopIdle();
     this.pool.forget(this);
     this.socket.destroy();
   }
@@ -295,10 +317,18 @@ class Connection {
     x.settle(true);
     this.current = null;
     this.#spillAt = this.#spillEnd = 0;
-    if (extra || !x.head?.keepAlive || this.#eof || this.dead) return this.destroy();
+    const keepMs = x.head === null ? 0 : idleLimitMs(x.head.headers, this.pool.idleMs);
+    if (extra || !x.head?.keepAlive || keepMs <= 0 || this.#eof || this.dead) return this.destroy();
     this.socket.unref();
     this.socket.resume();
+    this.#idle = setTimeout(() => this.destroy(), keepMs);
+    this.#idle.unref();
     this.pool.release(this);
+  }
+
+  #stopIdle(): void {
+    if (this.#idle !== null) clearTimeout(this.#idle);
+    this.#idle = null;
   }
 
   #broken(e: Error): void {
@@ -335,10 +365,20 @@ function feedRest(x: Exchange): number {
   }
 }
 
+export interface Http1PoolOptions {
+  /** How long a kept-alive connection may stay idle before it is closed. Default {@link IDLE_CONNECTION_MS}. */
+  idleMs?: number;
+}
+
 /** Kept-alive connections by origin; a request takes an idle one or opens a new one. */
 export class Http1Pool {
   readonly #idle = new Map<string, Connection[]>();
   readonly #all = new Set<Connection>();
+  readonly idleMs: number;
+
+  constructor(options: Http1PoolOptions = {}) {
+    this.idleMs = options.idleMs ?? IDLE_CONNECTION_MS;
+  }
 
   /** Sends `GET url`; resolves with the final answer's head (interim answers skipped), its body not yet read. */
   request(req: Http1Request): Promise<Http1Answer> {

@@ -2,7 +2,7 @@
  * Ranged reads of one Hub file: `GET {endpoint}/{repo}/resolve/{commit}/{path}` with `Range: bytes=a-b`, through
  * the store's transport (range-http.ts, or an injected fetch through the hub fetch; both: token on the endpoint's
  * origin only, redirects to the storage host without it, deadlines scaled to the range, retries). Every answer is checked before a byte is used: 206 with a Content-Range naming
- * exactly the bytes asked and the file's listed size, or 200 for the whole file (or for any part of a file small
+ * exactly the bytes asked and the file's listed size (and a Content-Length, if any, of as many bytes), or 200 for the whole file (or for any part of a file small
  * enough to read whole), and no Content-Encoding (a compressed body is not the file's bytes); anything else, or a body longer or shorter than promised, is an error, never wrong bytes.
  * A connection that drops mid-body is resumed from the byte it reached, a few times.
  */
@@ -36,6 +36,8 @@ export interface RangeTarget {
   wholeUpTo: number;
   /** The error for a failed answer (repo gone, gated, rate-limited). */
   answerError: (status: number, headers: Headers) => TruecastError;
+  /** Takes the token out of a message that quotes an answer's header (a server can echo it back). */
+  redact?: (text: string) => string;
 }
 
 /** A fetch Response as a {@link RangeAnswer} (for a fetch injected by a caller). */
@@ -69,7 +71,8 @@ export function fetchAnswer(res: Response): RangeAnswer {
 }
 
 function serverError(t: RangeTarget, what: string): TruecastError {
-  return new TruecastError("HUB_SERVER", `${t.label}: ${what}; the bytes are not used (run the same command again, and report it if it persists)`);
+  const message = `${t.label}: ${what}; the bytes are not used (run the same command again, and report it if it persists)`;
+  return new TruecastError("HUB_SERVER", t.redact ? t.redact(message) : message);
 }
 
 /** The answer, checked (status, Content-Range) before a byte is used, with the bytes to drop before `start`. */
@@ -90,6 +93,13 @@ async function openRange(t: RangeTarget, start: number, end: number): Promise<{ 
       drop();
       const total = m?.[3] !== undefined && m[3] !== "*" && Number(m[3]) !== t.size ? ` (the listing says the file has ${t.size} bytes)` : "";
       throw serverError(t, `asked for bytes ${start}-${end - 1}, the answer says it holds ${cr ? `"${cr.slice(0, 60)}"` : "no Content-Range"}${total}`);
+    }
+    // A length that disagrees with the range frames the body wrongly: a longer one stalls past the range's last byte
+    // until a timeout, a shorter one leaves the rest of the range to be read as the next answer on the connection.
+    const declared = res.headers.get("content-length");
+    if (declared !== null && Number(declared) !== end - start) {
+      drop();
+      throw serverError(t, `the answer's Content-Length (${declared.slice(0, 20)}) is not the ${end - start} bytes of its Content-Range "${cr}"`);
     }
   } else if (res.status === 200) {
     const declared = res.headers.get("content-length");

@@ -10,6 +10,7 @@
 import { TruecastError } from "../errors.js";
 import { createHubFetch, type HubFetchHooks } from "../hub/hub-fetch.js";
 import { listTree } from "../hub/list-tree.js";
+import { redactToken } from "../hub/redirect-rules.js";
 import { answerUrl, malformed, readJsonObject, stringField } from "../hub/hub-json.js";
 import type { RetryPolicy } from "../hub/retry.js";
 import type { HttpTimeouts } from "../util/http-guard.js";
@@ -187,6 +188,7 @@ export async function openHubStore(p: OpenHubStoreParams): Promise<HubStore> {
           open: (start, end) => openRange(url, start, end), size, wholeUpTo: blockSize,
           label: `${spec.label}/${path}`,
           answerError: (status, headers) => answerError(status, headers, ctx(path)),
+          redact: (text) => redactToken(text, p.token?.token ?? ""),
         },
       });
     },

@@ -10,13 +10,15 @@
  *   total budget per request (TRUECAST_HTTP_RETRY_BUDGET_MS, plus the time the range gets at the slowest rate);
  * - each attempt has one guard: an idle limit (TRUECAST_HTTP_TIMEOUT_MS without a byte), a ceiling of one timeout +
  *   range / MIN_TRANSFER_BYTES_PER_S that covers the body too, byte counting, and the caller's abort signal;
- * - failures are HUB_NETWORK / HUB_SERVER TruecastErrors with the same wording, naming no query string or token.
+ * - failures are HUB_NETWORK / HUB_SERVER TruecastErrors with the same wording, naming no query string or token
+ *   (a server's own text quoted in one, a status line, a header, a redirect's host, has the token taken out: a
+ *   server can echo the Authorization it was sent, and an error line ends up in CI logs);
  * - an answer that is not valid HTTP/1.1 (http1-head.ts, http1-body.ts) is a HUB_SERVER error, not retried.
  * What the answer holds (status, Content-Range, length) is checked by hub-range.ts, as for the fetch path.
  */
 import { TruecastError } from "../errors.js";
 import { abortableSleep, HubNetworkError, type RetryEvent } from "../hub/hub-fetch.js";
-import { redirectTarget, TokenScope } from "../hub/redirect-rules.js";
+import { redactToken, redirectTarget, TokenScope } from "../hub/redirect-rules.js";
 import { DEFAULT_RETRY, isRetryableStatus, retryDelayMs, serverWaitMs, type RetryPolicy } from "../hub/retry.js";
 import {
   Deadline, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, formatMs, MIN_TRANSFER_BYTES_PER_S, type HttpTimeouts,
@@ -54,9 +56,18 @@ export function abortError(signal: AbortSignal): Error {
   return new TruecastError("INTERNAL", `interrupted${by}; the remote read was stopped`);
 }
 
+/**
+ * `e` with the token taken out of its message (and without its cause then, whose message would still hold it): the
+ * message may quote what a server sent, and a server can echo the Authorization header back.
+ */
+function withoutToken(e: TruecastError, token: string): TruecastError {
+  const message = redactToken(e.message, token);
+  return message === e.message ? e : new TruecastError(e.code, message);
+}
+
 /** An answer that is not valid HTTP/1.1: not retried (a server that breaks the protocol is not trusted). */
-function protocolError(where: string, e: HttpProtocolError): TruecastError {
-  return new TruecastError("HUB_SERVER", `the answer to GET ${where} is not valid HTTP/1.1: ${e.message}; the bytes are not used (report it if it persists)`, { cause: e });
+function protocolError(where: string, e: HttpProtocolError, token: string): TruecastError {
+  return withoutToken(new TruecastError("HUB_SERVER", `the answer to GET ${where} is not valid HTTP/1.1: ${e.message}; the bytes are not used (report it if it persists)`, { cause: e }), token);
 }
 
 /** A system error's code ("ECONNRESET"), else its message. */
@@ -159,8 +170,8 @@ export function createRangeHttp(p: RangeHttpParams): RangeHttp {
       } catch (e) {
         deadline.dispose();
         if (p.signal?.aborted) throw abortError(p.signal);
-        if (e instanceof TruecastError) throw e;
-        if (e instanceof HttpProtocolError) throw protocolError(where, e);
+        if (e instanceof TruecastError) throw withoutToken(e, p.token);
+        if (e instanceof HttpProtocolError) throw protocolError(where, e, p.token);
         const reason = deadline.expired ? `a timeout (${deadline.describe()}; TRUECAST_HTTP_TIMEOUT_MS sets the limit)` : reasonOf(e);
         const delayMs = retryDelayMs(policy, attempt, null);
         if (attempt >= attempts || !fits(delayMs)) {
@@ -187,7 +198,7 @@ export function createRangeHttp(p: RangeHttpParams): RangeHttp {
       const what = `GET ${where}`;
       return bodyOf(res, deadline, signal, (cause: unknown) => {
         if (p.signal?.aborted) return abortError(p.signal);
-        if (cause instanceof HttpProtocolError) return protocolError(where, cause);
+        if (cause instanceof HttpProtocolError) return protocolError(where, cause, p.token);
         if (deadline.expired) {
           return new TruecastError("HUB_NETWORK", `the answer to ${what} was cut off: ${deadline.describe()} (TRUECAST_HTTP_TIMEOUT_MS sets the limit); check the connection and run the same command again`);
         }

@@ -219,3 +219,33 @@ test("a chunked body with a size that is not hex, or a chunk not followed by CRL
     }
   }
 });
+
+test("a server that echoes the token into a status line or a header never gets it into the error line, whole or cut short", async () => {
+  const token = "hf_EchoedBackEchoedBackEchoedBack1234";
+  const cases: [string, RegExp][] = [
+    // Quoted cut at 40 characters.
+    [`${token} 200`, /the status line is not HTTP\/1\.x: "hf_\*\*\* 20"/],
+    [`x-${token}`, /the status line is not HTTP\/1\.x: "x-hf_\*\*\*"/],
+    [`HTTP/1.1 206 Partial Content\r\n${token}: \x01`, /the header hf_\*\*\* holds a control character/],
+    // The token's first 30 characters end the quote.
+    [`HTTP/1.1 206 Partial Content\r\nTransfer-Encoding: gzip, x, ${token}`, /Transfer-Encoding is "gzip, x, hf_\*\*\*"/],
+  ];
+  for (const [head, re] of cases) {
+    const srv = await rawServer((sock, _n, request) => {
+      assert.match(request, new RegExp(`\r\nAuthorization: Bearer ${token}\r\n`), "the endpoint is sent the token");
+      sock.write(`${head}\r\n\r\n`);
+    });
+    const http = createRangeHttp({ endpoint: srv.origin, token, ...fast });
+    try {
+      await assert.rejects(http.open(`${srv.origin}/f`, 0, 1000), (e: Error & { code?: string; cause?: unknown }) => {
+        oneLine("HUB_SERVER", re)(e);
+        assert.ok(!e.message.includes(token.slice(0, 8)), e.message);
+        assert.equal(e.cause, undefined, "no cause that would still quote it");
+        return true;
+      });
+    } finally {
+      http.close();
+      await srv.close();
+    }
+  }
+});
