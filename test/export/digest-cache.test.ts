@@ -9,8 +9,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { chmod, chown, lstat, mkdir, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fixture, tempDir } from "../helpers.js";
+import { tempDir } from "../helpers.js";
 import { cli } from "../support/cli.js";
+import { settledFixture } from "../support/settled-fixture.js";
 import { randomBytes } from "../support/build-model.js";
 import { startSourceDigests, type SourceFileDigest } from "../../src/export/source-digests.js";
 import { DigestCache, identify, RACY_MS } from "../../src/export/digest-cache.js";
@@ -266,10 +267,8 @@ test("the cache keeps at most its bound of entries, the oldest written going fir
 test("truecast export twice: the second report takes the digest from the cache ($TRUECAST_CACHE/digests), the card is the same", async () => {
   const { dir, cleanup } = await tempDir();
   try {
-    // A committed fixture: its ctime is the checkout's, long before this test (wait out the margin if not).
-    const source = fixture("torch", "views.pt");
-    const ctime = (await stat(source)).ctimeMs;
-    if (Date.now() - ctime < RACY_MS + 500) await new Promise((r) => setTimeout(r, RACY_MS + 500 - (Date.now() - ctime)));
+    // A committed fixture, old enough for its digest to be recorded.
+    const source = await settledFixture("torch", "views.pt");
     const env = { TRUECAST_CACHE: join(dir, "cache") };
     const run = async (out: string) => {
       const r = await cli(["export", source, join(dir, out), "--json"], { env });
