@@ -8,9 +8,11 @@
  * afterwards (`touch -d`, `cp -p`, `rsync -t`) moves ctime, which no user can set. An entry is used only when all five
  * equal the file's now.
  *
- * Racily clean files (git's rule) are not recorded: when the file's mtime or ctime falls within {@link RACY_MS} of the
- * hash's start or end, a write in the same timestamp tick (coarse file systems count in seconds) could follow the
- * hash unseen. Neither is a file whose identity changed while it was hashed.
+ * Racily clean files (git's rule) are not recorded: when the file's mtime or ctime is later than {@link RACY_MS} before
+ * the hash's start, a write in the same timestamp tick (coarse file systems count in seconds) could follow the hash
+ * unseen. That includes times after the hash ended: a file system whose clock runs ahead of this machine's (a file
+ * server) stamps a file written just now with a time in our future, and a rewrite in that tick goes as unseen.
+ * Neither is a file whose identity changed while it was hashed recorded.
  *
  * Where: `<truecast cache>/digests/<sha256 of the real path>.json` (util/truecast-cache.ts), one small file per
  * source file, written 0600 in a 0700 folder by a temp file and a rename, so concurrent runs never see half an entry
@@ -60,13 +62,13 @@ export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
 }
 
 /**
- * Is a file with this identity racily clean for a hash that ran from `startMs` to `endMs` (wall clock)? Then a write
- * could have followed the hash within the same timestamp, and the digest must not be kept.
+ * Is a file with this identity racily clean for a hash that began at `startMs` (wall clock)? Then a write could have
+ * followed the hash within the same timestamp, and the digest must not be kept. A time after the hash is racy too
+ * (not only one within the margin after it): it is a clock ahead of ours, whose "now" we cannot tell.
  */
-export function isRacy(id: FileIdentity, startMs: number, endMs: number): boolean {
+export function isRacy(id: FileIdentity, startMs: number): boolean {
   const from = BigInt(Math.floor(startMs - RACY_MS)) * 1_000_000n;
-  const to = BigInt(Math.ceil(endMs + RACY_MS)) * 1_000_000n;
-  return [id.mtimeNs, id.ctimeNs].some((t) => t >= from && t <= to);
+  return [id.mtimeNs, id.ctimeNs].some((t) => t >= from);
 }
 
 interface Entry {
@@ -152,12 +154,12 @@ export class DigestCache {
   }
 
   /**
-   * Records `sha256` for the file hashed from `startMs` to `endMs` with identity `before` (taken before the hash),
+   * Records `sha256` for the file whose hash began at `startMs` with identity `before` (taken before the hash),
    * when `after` (taken after it) is the same and the file is not racy (see {@link isRacy}). Returns whether it was
    * recorded; never throws.
    */
-  async record(p: { before: FileIdentity; after: FileIdentity; sha256: string; startMs: number; endMs: number }): Promise<boolean> {
-    if (!sameIdentity(p.before, p.after) || isRacy(p.after, p.startMs, p.endMs) || !SHA256.test(p.sha256)) return false;
+  async record(p: { before: FileIdentity; after: FileIdentity; sha256: string; startMs: number }): Promise<boolean> {
+    if (!sameIdentity(p.before, p.after) || isRacy(p.after, p.startMs) || !SHA256.test(p.sha256)) return false;
     const f = fields(p.after, p.sha256);
     const body = JSON.stringify({ ...f, check: checksum(f) });
     const target = this.entryPath(p.after.realPath);

@@ -19,6 +19,7 @@ import { hubCacheRoot, publicName, scrubPaths } from "./provenance.js";
 import { writeReportJsonBytes } from "./report-json.js";
 import { startSourceDigests, waitForDigests, type SourceDigests } from "./source-digests.js";
 import { DigestCache } from "./digest-cache.js";
+import { cacheInside } from "../util/truecast-cache.js";
 import type { LoraReport } from "../transforms/lora/index.js";
 import { VERIFY_BATCH_BYTES, VERIFY_BATCH_TENSORS, verifyFolder, verifyShardHeader, verifyTensors, type VerifyItem } from "./verify.js";
 import { BufferPool } from "./buffer-pool.js";
@@ -55,8 +56,9 @@ export interface ShardPublisher {
    * interrupted run with the same fingerprint already put on the Hub, each with the record of its tensors that run
    * made (shard-record.ts); none with `keepLocal` (its folder needs every shard). The export takes each whose record
    * fits its planned shard: it neither reads, writes nor uploads it, and calls `reuse` instead of `shard` for it.
+   * `out` is the output folder (renamed into place at the end: nothing may be written inside it meanwhile).
    */
-  resume?(run: { fingerprint: string; plan: ExportPlan }): Promise<ReadonlyMap<string, unknown>>;
+  resume?(run: { fingerprint: string; plan: ExportPlan; out: string }): Promise<ReadonlyMap<string, unknown>>;
   /** A shard taken from an earlier run (see `resume`): to be committed as the Hub stores it. */
   reuse?(shard: PlannedShard): void;
   /**
@@ -134,7 +136,7 @@ async function resumeShards(p: { params: ExportParams; model: SourceModel; plan:
   if (!publisher?.resume) return out;
   const inputs = [p.params.source, p.params.adapter, p.params.baseDir].filter((x): x is string => x !== undefined);
   const fingerprint = await exportFingerprint({ model: p.model, plan: p.plan, policy: p.policy, inputs });
-  const records = await publisher.resume({ fingerprint, plan: p.plan });
+  const records = await publisher.resume({ fingerprint, plan: p.plan, out: p.params.out });
   if (publisher.keepLocal) return out;
   for (const shard of p.plan.shards) {
     const record = records.get(shard.fileName);
@@ -231,7 +233,7 @@ export async function exportModel(params: ExportParams): Promise<ExportReport> {
     // Every source weight file's SHA-256, on a thread of its own while the shards are written.
     sourceDigests = startSourceDigests(model.weightFiles ?? [], {
       ...(params.signal ? { signal: params.signal } : {}),
-      cache: params.digestCache === false ? null : DigestCache.fromEnv(params.env ?? process.env),
+      cache: params.digestCache === false || (await cacheInside(params.env ?? process.env, params.out)) ? null : DigestCache.fromEnv(params.env ?? process.env),
     });
 
     const written = new WrittenTensors();

@@ -16,6 +16,11 @@ export class RangeHasher {
   private worker: Worker | null = null;
   private nextId = 1;
   private nextPass = 1;
+  /**
+   * Passes dropped (their shard failed): a batch of that shard still queued behind the failure is refused here, not
+   * sent, as the worker would take it for a new pass and read the file from its first byte again.
+   */
+  private readonly dropped = new Set<number>();
   private readonly pending = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>();
 
   private start(): Worker {
@@ -51,6 +56,7 @@ export class RangeHasher {
 
   /** The digests of `ranges` of `path`; with `pass`, the ranges (in file order) also feed that pass's SHA-256. */
   async hash(path: string, ranges: HashTask["ranges"], pass?: number): Promise<string[]> {
+    if (pass !== undefined) this.refuseDropped(path, pass);
     return (await this.ask((id) => ({ type: "ranges", id, path, ranges, ...(pass !== undefined && { pass }) }))) as string[];
   }
 
@@ -64,12 +70,18 @@ export class RangeHasher {
 
   /** The SHA-256 of every byte of `path` (`size` of them), and the file as fstat saw it after the last read. */
   async endPass(path: string, pass: number, size: number): Promise<PassResult> {
+    this.refuseDropped(path, pass);
     return (await this.ask((id) => ({ type: "end", id, path, pass, size }))) as PassResult;
   }
 
   /** Forget a pass that will not be finished. */
   dropPass(pass: number): void {
+    this.dropped.add(pass);
     this.worker?.postMessage({ type: "drop", pass } satisfies HashRequest);
+  }
+
+  private refuseDropped(path: string, pass: number): void {
+    if (this.dropped.has(pass)) throw new TruecastError("VERIFY_FAILED", `${path}: its verification already failed; it is not read again`);
   }
 
   async close(): Promise<void> {

@@ -164,7 +164,7 @@ export function startSourceDigests(files: readonly SourceFile[], opts: SourceDig
         digests[i] = sha256;
         if (cache !== null) {
           const after = await identify(id.realPath).catch(() => null);
-          if (after !== null) await cache.record({ before: id, after, sha256, startMs, endMs: now() });
+          if (after !== null) await cache.record({ before: id, after, sha256, startMs });
         }
       }
     };

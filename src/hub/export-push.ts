@@ -22,6 +22,7 @@ import type { EarlyHash } from "./early-hash.js";
 import { describeChange, fileChanged, identityOf, sameIdentity } from "./file-identity.js";
 import { listFolderFiles } from "./folder-files.js";
 import { dropJournal, journalDir, readJournal, recordShard } from "./resume-journal.js";
+import { cacheInside } from "../util/truecast-cache.js";
 import { buildPublishReport } from "./summary.js";
 import { verifyRemote } from "./remote-verify.js";
 import { abandonAfter, type UploadedFile, type UploadSession } from "./upload-session.js";
@@ -96,6 +97,8 @@ export function createExportPublisher(params: {
   return {
     keepLocal: params.keepLocal,
     async resume(run) {
+      // A journal inside the output folder would make the export's final rename fail: that run keeps none.
+      if (await cacheInside(params.env ?? process.env, run.out)) return new Map();
       fingerprint = run.fingerprint;
       planned = run.plan.shards.length;
       const tensors = new Map(run.plan.shards.map((s) => [s.fileName, s.table.count]));

@@ -1,10 +1,11 @@
 /**
- * truecast's own cache folder (the resume journal of `export --push`, the digest cache of local source files) and
- * the one rule both apply before trusting anything found there.
+ * truecast's own cache folder (the resume journal of `export --push`, the digest cache of local source files), the
+ * one rule both apply before trusting anything found there, and the one place where neither writes.
  */
 import type { Stats } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { isInside, realPathOf } from "./real-path.js";
 
 /** The cache folder of truecast, from the environment: `$TRUECAST_CACHE`, else `$XDG_CACHE_HOME/truecast`, else `~/.cache/truecast`. */
 export function truecastCacheDir(env: NodeJS.ProcessEnv): string {
@@ -25,4 +26,18 @@ export function untrustedCacheFile(st: Stats): string | null {
   if (uid !== undefined && st.uid !== uid) return "it belongs to another user";
   if ((st.mode & 0o022) !== 0) return "others can write to it";
   return null;
+}
+
+/**
+ * Is the cache folder of `env` the folder `out` or inside it (real paths: through links too)? An export's output
+ * is written elsewhere and renamed into place, so an entry written there first would make the rename fail (or
+ * `--force` delete it): such a run does without its cache, which is only ever a saving. True when it cannot tell.
+ */
+export async function cacheInside(env: NodeJS.ProcessEnv, out: string): Promise<boolean> {
+  try {
+    const [cache, folder] = await Promise.all([realPathOf(truecastCacheDir(env)), realPathOf(out)]);
+    return isInside(cache, folder);
+  } catch {
+    return true;
+  }
 }

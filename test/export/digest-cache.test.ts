@@ -9,8 +9,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { chmod, chown, lstat, mkdir, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fixture, tempDir } from "../helpers.js";
+import { tempDir } from "../helpers.js";
 import { cli } from "../support/cli.js";
+import { settledFixture } from "../support/settled-fixture.js";
 import { randomBytes } from "../support/build-model.js";
 import { startSourceDigests, type SourceFileDigest } from "../../src/export/source-digests.js";
 import { DigestCache, identify, RACY_MS } from "../../src/export/digest-cache.js";
@@ -196,12 +197,15 @@ test("a racily clean file (mtime or ctime within 2 s of the hash) or one that ch
     await assert.rejects(lstat(entry), { code: "ENOENT" });
     await digestOnce(path, cache, () => ctimeMs + RACY_MS + 100);
     await lstat(entry);
-    // An mtime in the margin after the hash ended is racy too.
-    assert.equal(await cache.record({ before: id, after: id, sha256: want.sha256, startMs: ctimeMs - 60_000, endMs: ctimeMs - RACY_MS + 100 }), false);
-    assert.equal(await cache.record({ before: id, after: id, sha256: want.sha256, startMs: ctimeMs - 60_000, endMs: ctimeMs - RACY_MS - 100 }), true);
+    // A ctime after the hash began is racy however far after: the file system's clock is ahead of ours.
+    await rm(entry);
+    assert.equal(await cache.record({ before: id, after: id, sha256: want.sha256, startMs: ctimeMs - RACY_MS + 100 }), false);
+    assert.equal(await cache.record({ before: id, after: id, sha256: want.sha256, startMs: ctimeMs - 3_600_000 }), false);
+    await assert.rejects(lstat(entry), { code: "ENOENT" });
+    assert.equal(await cache.record({ before: id, after: id, sha256: want.sha256, startMs: ctimeMs + RACY_MS + 100 }), true);
     // Another identity after the hash than before it (here its ctime): nothing recorded.
     const unrecorded = new DigestCache(join(dir, "other"));
-    assert.equal(await unrecorded.record({ before: id, after: { ...id, ctimeNs: id.ctimeNs + 1n }, sha256: want.sha256, startMs: LATER(), endMs: LATER() }), false);
+    assert.equal(await unrecorded.record({ before: id, after: { ...id, ctimeNs: id.ctimeNs + 1n }, sha256: want.sha256, startMs: LATER() }), false);
     // A file whose metadata changes while it is hashed: refused by the export, and not recorded.
     const moving = async (p: FileSha256Params) => {
       const d = await sha256OnWorker(p);
@@ -213,6 +217,26 @@ test("a racily clean file (mtime or ctime within 2 s of the hash) or one that ch
       (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && /changed while it was being exported/.test(e.message),
     );
     await assert.rejects(lstat(unrecorded.dir), { code: "ENOENT" });
+  } finally {
+    await cleanup();
+  }
+});
+
+test("a file stamped by a clock ahead of this machine's (mtime and ctime in our future) is not recorded: a same-size rewrite in its tick would go unseen", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const { path, want } = await sourceFile(dir);
+    const cache = new DigestCache(join(dir, "digests"));
+    const entry = cache.entryPath((await identify(path)).realPath);
+    // This machine's clock an hour behind the file system's: the file, written just now, looks an hour in the future.
+    const behind = () => Date.now() - 3_600_000;
+    assert.deepEqual(await digestOnce(path, cache, behind), { listing: [want], hashedBytes: 1_000_000 });
+    await assert.rejects(lstat(entry), { code: "ENOENT" });
+    // So the next run reads it again rather than trust an identity that a rewrite in that tick would keep.
+    assert.deepEqual(await digestOnce(path, cache, behind), { listing: [want], hashedBytes: 1_000_000 });
+    // Once our clock has passed the file's times by the margin, it is recorded.
+    assert.deepEqual(await digestOnce(path, cache, LATER), { listing: [want], hashedBytes: 1_000_000 });
+    await lstat(entry);
   } finally {
     await cleanup();
   }
@@ -243,10 +267,8 @@ test("the cache keeps at most its bound of entries, the oldest written going fir
 test("truecast export twice: the second report takes the digest from the cache ($TRUECAST_CACHE/digests), the card is the same", async () => {
   const { dir, cleanup } = await tempDir();
   try {
-    // A committed fixture: its ctime is the checkout's, long before this test (wait out the margin if not).
-    const source = fixture("torch", "views.pt");
-    const ctime = (await stat(source)).ctimeMs;
-    if (Date.now() - ctime < RACY_MS + 500) await new Promise((r) => setTimeout(r, RACY_MS + 500 - (Date.now() - ctime)));
+    // A committed fixture, old enough for its digest to be recorded.
+    const source = await settledFixture("torch", "views.pt");
     const env = { TRUECAST_CACHE: join(dir, "cache") };
     const run = async (out: string) => {
       const r = await cli(["export", source, join(dir, out), "--json"], { env });

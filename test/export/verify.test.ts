@@ -110,7 +110,10 @@ test("a whole-file pass: the tensors' reads, in batches, give their digests and 
   }
 });
 
-test("a whole-file pass refuses a file put in the place of the one it read, and ranges out of file order", async () => {
+type Range = { start: number; length: number };
+
+/** Runs `body` with a hasher and a written shard of tensors "a" then "b" (their ranges); both are gone after. */
+async function withShard(body: (s: { hasher: RangeHasher; path: string; fileSize: number; a: Range; b: Range }) => Promise<void>): Promise<void> {
   const { dir, cleanup } = await tempDir();
   const hasher = new RangeHasher();
   try {
@@ -118,6 +121,15 @@ test("a whole-file pass refuses a file put in the place of the one it read, and 
     const a = ranges.get("a");
     const b = ranges.get("b");
     assert.ok(a && b);
+    await body({ hasher, path, fileSize: shard.fileSize, a, b });
+  } finally {
+    await hasher.close();
+    await cleanup();
+  }
+}
+
+test("a whole-file pass refuses a file put in the place of the one it read, and ranges out of file order", () =>
+  withShard(async ({ hasher, path, fileSize, a, b }) => {
     const pass = hasher.startPass();
     await hasher.hash(path, [a], pass);
     // Same bytes, another file (made while the first exists, so another inode) renamed to the path.
@@ -131,9 +143,25 @@ test("a whole-file pass refuses a file put in the place of the one it read, and 
     const backwards = hasher.startPass();
     await hasher.hash(path, [b], backwards);
     await assert.rejects(hasher.hash(path, [a], backwards), /asked for after those up to .*truecast bug/);
-    await assert.rejects(hasher.endPass(path, hasher.startPass(), shard.fileSize + 1), /ends at byte/);
-  } finally {
-    await hasher.close();
-    await cleanup();
-  }
-});
+    await assert.rejects(hasher.endPass(path, hasher.startPass(), fileSize + 1), /ends at byte/);
+  }));
+
+test("a dropped pass stays dropped: a batch still queued behind the shard's failure is refused, not read as a new pass from byte 0", () =>
+  withShard(async ({ hasher, path, fileSize, a, b }) => {
+    const pass = hasher.startPass();
+    await hasher.hash(path, [a], pass);
+    // The shard failed (export.ts drops its pass); its next batch was already queued behind the failing one.
+    hasher.dropPass(pass);
+    const refused = (e: Error & { code?: string }) => {
+      assert.equal(e.code, "VERIFY_FAILED");
+      assert.equal(e.message, `${path}: its verification already failed; it is not read again`);
+      return true;
+    };
+    await assert.rejects(hasher.hash(path, [b], pass), refused);
+    await assert.rejects(hasher.endPass(path, pass, fileSize), refused);
+    // Other passes, and plain range digests, are untouched.
+    const other = hasher.startPass();
+    await hasher.hash(path, [a, b], other);
+    assert.equal((await hasher.endPass(path, other, fileSize)).sha256, createHash("sha256").update(await readFile(path)).digest("hex"));
+    assert.equal((await hasher.hash(path, [b])).length, 1);
+  }));
