@@ -20,7 +20,8 @@
  * error (≥ maxRel).
  */
 import { IN_PTR, OUT_PTR, type Scratch } from "./simd-layout.js";
-import { BF16_FAST_SPAN16, type Bf16StepLocals, bf16Step, bf16StepTest } from "./simd-bf16-step.js";
+import { type Bf16StepLocals, bf16Step, bf16StepTest } from "./simd-bf16-step.js";
+import { type F16StepLocals, f16Step, f16StepTest } from "./simd-f16-step.js";
 import { F64, I32, listSetLanes, s, splat, V128, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
 
@@ -36,10 +37,13 @@ export interface Narrowing {
   readonly fastHi: number;
   /** Bits cut off: 16 (bfloat16) or 13 (float16). */
   readonly cut: number;
+  /** The fast steps' conservative test (on 16-bit lanes): |x| >>> 16 in [fastLo16, fastHi16). */
+  readonly fastLo16: number;
+  readonly fastHi16: number;
 }
 
-export const BF16_NARROWING: Narrowing = { fastLo: 0x00800000, fastHi: 0x7f7f8000, cut: 16 };
-export const F16_NARROWING: Narrowing = { fastLo: 0x38800000, fastHi: 0x477ff000, cut: 13 };
+export const BF16_NARROWING: Narrowing = { fastLo: 0x00800000, fastHi: 0x7f7f8000, cut: 16, fastLo16: 0x0080, fastHi16: 0x7f7f };
+export const F16_NARROWING: Narrowing = { fastLo: 0x38800000, fastHi: 0x477ff000, cut: 13, fastLo16: 0x3880, fastHi16: 0x477f };
 
 // Locals: params n (i32), maxRel (f64); then i32s, one f64, v128s.
 const N = 0, MAXREL = 1;
@@ -50,28 +54,39 @@ const X = 7, A = 8, R = 9, LOW = 10, EQ = 11, AMAX = 12, THR = 13, RMAX = 14, K_
 const FAST = [25, 26] as const, D = [27, 28] as const, M = [29, 30] as const, CAND = [31, 32] as const, OUTV = [33, 34] as const;
 const XS = [35, 36, 37, 38] as const;
 const K_FLO = 39, K_FK = 40, RELC = 41, RELK = 42, K_HALF = 43, K_KEEP = 44, STEPEQ = 45, SLOW = 46;
+/** After the v128s: the output address of the step (outAt + 2 · I), advanced with P. */
+const Q = 65;
 const BF16_STEP: Bf16StepLocals = {
-  P, I, XS, HH: [47, 48], LL: [49, 50], OUT: 51, AMAX, AMIN: 52, EQ16: 53, ZERO: K_ZERO, LOW32: 60, MAG16: 54, SIGN16: 55, ONE16: 56,
+  P, Q, XS, HH: [47, 48], LL: [49, 50], OUT: 51, AMAX, AMIN: 52, EQ16: 53, ZERO: K_ZERO, LOW32: 60, MAG16: 54, SIGN16: 55, ONE16: 56,
   FLO16: 57, FK16: 58, RELT16: 59,
 };
-const I32_LOCALS = 4, V128_LOCALS = 54;
+const F16_STEP: F16StepLocals = {
+  P, Q, HH: BF16_STEP.HH, AA: [33, 34], WW: [35, 36], LL: BF16_STEP.LL, DD: [37, 38], T: 31, X: 32, AMAX, EQ16: BF16_STEP.EQ16, ZERO: K_ZERO,
+  LOW32: BF16_STEP.LOW32, CUT16: 61, MAG16: BF16_STEP.MAG16, ONE16: BF16_STEP.ONE16, HALF16: 62, WIDTH16: 63, BIAS16: 64,
+  FLO16: BF16_STEP.FLO16, FK16: BF16_STEP.FK16, RELT16: BF16_STEP.RELT16,
+};
+const I32_LOCALS = 4, V128_LOCALS = 58;
 
 /** The narrowing functions' locals, as a function body declares them. */
-export const NARROW_LOCALS = [[I32_LOCALS, I32], [1, F64], [V128_LOCALS, V128]];
+export const NARROW_LOCALS = [[I32_LOCALS, I32], [1, F64], [V128_LOCALS, V128], [1, I32]];
 
 /**
  * From MR: THR = splat(demote(MR · (1 − 2^-20))), the careful path's filter, never above the maximum; and the
  * fast test's window: d ≥ lo ⇔ (low + RELC) <s RELK, lo = ⌊min(MR · 2^23, 2^24)⌋ + 1 (d < 2^16 always), RELC = 2^31 − lo,
- * RELK = max(0, width + 1 − 2 · lo) − 2^31 (d ≥ lo ⇔ lo ≤ low ≤ width − lo).
+ * RELK = max(0, width + 1 − 2 · lo) − 2^31 (d ≥ lo ⇔ lo ≤ low ≤ width − lo); on 16-bit lanes, RELT16: d ≥ lo ⇔
+ * (d ^ 0x8000) >s RELT16 = min(lo − 1, 0x8000) ^ 0x8000 for bfloat16 (d ≤ 0x8000), d >s RELT16 = min(lo − 1, 0x7fff)
+ * for float16 (d ≤ 0x1000).
  */
 function setCuts(width: number): number[] {
+  const relt16 = width === 0x10000
+    ? [...s.get(BM), ...c(1), ...s.sub, ...c(0x8000), ...s.get(BM), ...c(0x8001), ...s.ltS, ...s.select, ...c(0x8000), ...s.xor]
+    : [...s.get(BM), ...c(1), ...s.sub, ...c(0x7fff), ...s.get(BM), ...c(0x8000), ...s.ltS, ...s.select];
   return [
     ...s.get(MR), ...s.f64const(1 - 2 ** -20), ...s.f64mul, ...s.demote, ...v.f32x4splat, ...s.set(THR),
     ...s.get(MR), ...s.f64const(2 ** 23), ...s.f64mul, ...s.f64const(2 ** 24), ...s.f64min, ...s.f64floor, ...s.i32truncSatF64S,
     ...c(1), ...s.add, ...s.set(BM),
     ...c(-0x80000000), ...s.get(BM), ...s.sub, ...v.i32x4splat, ...s.set(RELC),
-    ...s.get(BM), ...c(1), ...s.sub, ...c(0x8000), ...s.get(BM), ...c(0x8001), ...s.ltS, ...s.select, ...c(0x8000), ...s.xor,
-    ...v.i16x8splat, ...s.set(BF16_STEP.RELT16),
+    ...relt16, ...v.i16x8splat, ...s.set(BF16_STEP.RELT16),
     ...c(width + 1), ...s.get(BM), ...c(1), ...s.shl, ...s.sub, ...s.tee(BM), ...c(0), ...s.get(BM), ...c(0), ...s.gtS,
     ...s.select, ...c(-0x80000000), ...s.add, ...v.i32x4splat, ...s.set(RELK),
   ];
@@ -192,7 +207,13 @@ function constants(n: Narrowing): number[] {
     ...splat((0x80000000 - n.fastLo) | 0), ...s.set(K_FLO), ...splat((span - 1 - 0x80000000) | 0), ...s.set(K_FK),
     ...splat((width >>> 1) - 1), ...s.set(K_HALF), ...splat(~(width - 1)), ...s.set(K_KEEP),
     ...splat(0xffff), ...s.set(BF16_STEP.LOW32), ...splat16(0x7fff), ...s.set(BF16_STEP.MAG16), ...splat16(0x8000), ...s.set(BF16_STEP.SIGN16), ...splat16(1), ...s.set(BF16_STEP.ONE16),
-    ...splat16(0x8080), ...s.set(BF16_STEP.FLO16), ...splat16(BF16_FAST_SPAN16 - 0x8001), ...s.set(BF16_STEP.FK16),
+    ...splat16(0x8000 + n.fastLo16), ...s.set(BF16_STEP.FLO16), ...splat16(n.fastHi16 - n.fastLo16 - 0x8001), ...s.set(BF16_STEP.FK16),
+    ...(n.cut === 13
+      ? [
+        ...splat16(0x1fff), ...s.set(F16_STEP.CUT16), ...splat16(0x1000), ...s.set(F16_STEP.HALF16), ...splat16(0x2000), ...s.set(F16_STEP.WIDTH16),
+        ...splat16(0xc000), ...s.set(F16_STEP.BIAS16),
+      ]
+      : []),
   ];
 }
 
@@ -237,18 +258,15 @@ export function carefulBody(n: Narrowing, sc: Scratch): number[] {
 export function narrowBody(n: Narrowing, careful: number, sc: Scratch): number[] {
   const bf16 = n.cut === 16;
   return [
-    ...constants(n), ...IN_PTR, ...s.set(P),
+    ...constants(n), ...IN_PTR, ...s.set(P), ...OUT_PTR, ...s.set(Q),
     ...c(-1), ...s.get(MAXREL), ...s.call(careful), ...s.drop, ...loadCuts(sc),
     ...s.loop,
-    ...(bf16 ? bf16StepTest(BF16_STEP) : stepTest()), ...s.if,
+    ...(bf16 ? bf16StepTest(BF16_STEP) : f16StepTest(F16_STEP)), ...s.if,
     ...s.get(I), ...s.f64const(0), ...s.call(careful), ...s.drop, ...loadCuts(sc),
     ...s.else,
-    ...(bf16
-      ? bf16Step(BF16_STEP)
-      : [...fastF16(0), ...fastF16(1), ...storePair(0), ...fastF16(2), ...fastF16(3), ...storePair(2),
-        ...s.get(EQ), ...s.get(STEPEQ), ...v.add, ...s.set(EQ)]),
+    ...(bf16 ? bf16Step(BF16_STEP) : f16Step(F16_STEP)),
     ...s.end,
-    ...s.get(P), ...c(64), ...s.add, ...s.set(P),
+    ...s.get(P), ...c(64), ...s.add, ...s.set(P), ...s.get(Q), ...c(32), ...s.add, ...s.set(Q),
     ...s.get(I), ...c(16), ...s.add, ...s.tee(I), ...s.get(N), ...s.ltU, s.brIf, 0,
     ...s.end,
     // the fast steps' accumulators and the careful path's state into EQ and AMAX
