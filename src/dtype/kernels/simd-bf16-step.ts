@@ -35,15 +35,12 @@ export interface Bf16StepLocals {
   readonly LOW32: number;
   readonly SIGN16: number;
   readonly ONE16: number;
-  /** splat16(0x8080), and splat16(BF16_FAST_SPAN16 − 0x8001): not fast ⇔ |H| − 0x8080 >s FK16. */
+  /** splat16(0x8080), and splat16(0x7f7f − 0x80 − 0x8001): not fast ⇔ |H| − 0x8080 >s FK16 (simd-narrow.ts's constants). */
   readonly FLO16: number;
   readonly FK16: number;
   /** splat16(min(lo − 1, 0x8000) ^ 0x8000): d ≥ lo ⇔ (d ^ 0x8000) >s RELT16. */
   readonly RELT16: number;
 }
-
-/** 16-bit lanes with |H| in [0x80, 0x7f7f) map, by (|H| − 0x80) ^ 0x8000, to signed values below this one. */
-export const BF16_FAST_SPAN16 = 0x7f7f - 0x80;
 
 /** The test, on the stack as an i32: true when the step must take the careful path. */
 export function bf16StepTest(l: Bf16StepLocals): number[] {
