@@ -12,7 +12,7 @@
  * called once untimed first, so that the timed calls run V8's optimized code (TurboFan), not its baseline (Liftoff).
  *
  * The floor: a plain WebAssembly SIMD copy of the same bytes in the same memory (simd-copy.ts): 4 bytes read and 2
- * written an element for float32 → 16 bits, 2 and 2 for 16 → 16 bits. A kernel below it is bound by its
+ * written an element for float32 → 16 bits, 2 and 2 for 16 → 16 bits, 2 and 4 for 16 → 32 bits. A kernel below it is bound by its
  * instructions, not by memory.
  *
  *   npm run build && node dist/bench/cast-kernel.js [rounds] [pairs, e.g. F32>BF16,F16>BF16]
@@ -62,7 +62,7 @@ function rates(from: FloatDType, to: FloatDType, data: Uint8Array, mode: Mode): 
   };
   if (mode === "floor") {
     const memory = sharedMemory(n * (SIZE[from] + SIZE[to]));
-    const copy = simdCopies(memory)[SIZE[from] === 4 ? "narrow" : "copy16"];
+    const copy = simdCopies(memory)[SIZE[from] > SIZE[to] ? "narrow" : SIZE[from] < SIZE[to] ? "widen" : "copy16"];
     const src = SCRATCH_BYTES, dst = src + data.byteLength, end = dst + n * SIZE[to];
     new Uint8Array(memory.buffer, src, data.byteLength).set(data);
     const times: number[] = [];
