@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createCaster } from "../../src/dtype/cast.js";
 import { type Kernel, kernelFor, loadSimdCasts } from "../../src/dtype/kernels/index.js";
-import { SCRATCH_BYTES, SIMD_BLOCK } from "../../src/dtype/kernels/simd-module.js";
+import { LIST_AT, SCRATCH_BYTES, SIMD_BLOCK } from "../../src/dtype/kernels/simd-module.js";
 import { Tally } from "../../src/dtype/tally.js";
 import type { CastReport } from "../../src/dtype/report.js";
 import type { FloatDType } from "../../src/dtype/table.js";
@@ -159,7 +159,7 @@ test("where WebAssembly is unavailable (node --no-expose-wasm), createCaster fal
   assert.deepEqual(JSON.parse(JSON.stringify(caster.report())), (fallbackResult.BF16 as { report: unknown }).report);
 });
 
-test("two instances in one shared memory, scratch apart, convert chunks that lie in it in place: JS kernel's bits and report", () => {
+test("two instances in one shared memory, scratch apart, convert chunks that lie in it in place (every pair, scratch blocks untouched): JS kernel's bits and report", () => {
   const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
   const data: Partial<Record<FloatDType, Uint8Array>> = { F32: new Uint8Array(f32SweepInput(3 * SIMD_BLOCK + 77, 53).buffer), BF16: new Uint8Array(all16().buffer), F16: new Uint8Array(all16().buffer) };
   const pages = (2 * SCRATCH_BYTES + 2 * (3 * SIMD_BLOCK + 77) * 8) / 65536 + 1;
@@ -169,9 +169,12 @@ test("two instances in one shared memory, scratch apart, convert chunks that lie
     const b = loadSimdCasts(undefined, { memory, shared, base: SCRATCH_BYTES });
     assert.ok(a && b);
     assert.equal(a.buffer, memory.buffer);
-    for (const [from, to] of PAIRS) {
+    for (const [from, to] of [...PAIRS, ["F16", "BF16"], ["BF16", "F16"]] as Array<[FloatDType, FloatDType]>) {
       const input = data[from] as Uint8Array;
       const n = input.byteLength / SIZE[from];
+      // each instance's scratch input and output blocks: a chunk converted in place never passes through them
+      const scratchBlocks = [0, SCRATCH_BYTES].map((base) => new Uint8Array(memory.buffer, base, LIST_AT));
+      for (const block of scratchBlocks) block.fill(0xa5);
       const src = new Uint8Array(memory.buffer, 2 * SCRATCH_BYTES, input.byteLength);
       src.set(input);
       const dst = new Uint8Array(memory.buffer, 2 * SCRATCH_BYTES + input.byteLength, n * SIZE[to]);
@@ -185,17 +188,23 @@ test("two instances in one shared memory, scratch apart, convert chunks that lie
       }
       // the JS kernel over the same chunks, one tally per instance
       const js = [new Tally(from, to), new Tally(from, to)];
-      const jsKernel = kernelFor(from, to, null);
+      const jsKernels = [kernelFor(from, to, null), kernelFor(from, to, null)];
       const out = new Uint8Array(n * SIZE[to]);
       for (let at = 0, k = 0; at < n; at += chunk, k ^= 1) {
         const end = Math.min(n, at + chunk);
-        jsKernel.convert(input.subarray(at * SIZE[from], end * SIZE[from]), out.subarray(at * SIZE[to], end * SIZE[to]), js[k] as Tally);
+        (jsKernels[k] as Kernel).convert(input.subarray(at * SIZE[from], end * SIZE[from]), out.subarray(at * SIZE[to], end * SIZE[to]), js[k] as Tally);
+      }
+      // (the JS float16 ↔ bfloat16 kernel reports each distinct pattern at the flush)
+      for (const k of [0, 1]) {
+        (kernels[k] as Kernel).flush(tallies[k] as Tally);
+        (jsKernels[k] as Kernel).flush(js[k] as Tally);
       }
       const label = `${from} → ${to} in a ${shared ? "shared" : "plain"} memory`;
       assert.equal(firstDifference(out, dst), -1, `${label}: bytes`);
       for (const k of [0, 1]) assert.deepEqual((tallies[k] as Tally).report(), (js[k] as Tally).report(), `${label}: report of instance ${k}`);
       // the source is left as it was
       assert.equal(firstDifference(input, src), -1, `${label}: source untouched`);
+      for (const block of scratchBlocks) assert.equal(block.findIndex((b) => b !== 0xa5), -1, `${label}: scratch block untouched`);
     }
   }
 });

@@ -10,14 +10,13 @@
  * all 16 lanes have |H| in [0x0080, 0x7f7f) (normal, and rounding cannot reach infinity), and none has
  * d = min(L, 0x10000 − L) ≥ lo, the relative-error window of simd-narrow.ts.
  */
-import { OUT_PTR } from "./simd-layout.js";
 import { s, v } from "./simd-ops.js";
-import { i32Const as c } from "./wasm-bytes.js";
 
 /** The locals this step reads and writes (indices into the function's locals). */
 export interface Bf16StepLocals {
   readonly P: number;
-  readonly I: number;
+  /** Where the step's output goes (the output address of element I). */
+  readonly Q: number;
   /** The 4 source vectors, loaded by the test, used by the step. */
   readonly XS: readonly [number, number, number, number];
   /** H and L of each pair. */
@@ -36,15 +35,12 @@ export interface Bf16StepLocals {
   readonly LOW32: number;
   readonly SIGN16: number;
   readonly ONE16: number;
-  /** splat16(0x8080), and splat16(BF16_FAST_SPAN16 − 0x8001): not fast ⇔ |H| − 0x8080 >s FK16. */
+  /** splat16(0x8080), and splat16(0x7f7f − 0x80 − 0x8001): not fast ⇔ |H| − 0x8080 >s FK16 (simd-narrow.ts's constants). */
   readonly FLO16: number;
   readonly FK16: number;
   /** splat16(min(lo − 1, 0x8000) ^ 0x8000): d ≥ lo ⇔ (d ^ 0x8000) >s RELT16. */
   readonly RELT16: number;
 }
-
-/** 16-bit lanes with |H| in [0x80, 0x7f7f) map, by (|H| − 0x80) ^ 0x8000, to signed values below this one. */
-export const BF16_FAST_SPAN16 = 0x7f7f - 0x80;
 
 /** The test, on the stack as an i32: true when the step must take the careful path. */
 export function bf16StepTest(l: Bf16StepLocals): number[] {
@@ -76,7 +72,7 @@ export function bf16Step(l: Bf16StepLocals): number[] {
     // OUT = H − (((L | (H & 1)) ^ 0x8000) >s 0)
     ...s.get(l.HH[j]), ...s.get(l.LL[j]), ...s.get(l.HH[j]), ...s.get(l.ONE16), ...v.and, ...v.or, ...s.get(l.SIGN16), ...v.xor,
     ...s.get(l.ZERO), ...v.i16x8gtS, ...v.i16x8sub, ...s.set(l.OUT),
-    ...OUT_PTR, ...s.get(l.I), ...c(1), ...s.shl, ...s.add, ...s.get(l.OUT), ...v.store(16 * j),
+    ...s.get(l.Q), ...s.get(l.OUT), ...v.store(16 * j),
     ...s.get(l.LL[j]), ...s.get(l.ZERO), ...v.i16x8eq, ...s.get(l.EQ16), ...v.i16x8add, ...s.set(l.EQ16),
     ...errors(l.XS[2 * j] ?? 0, v.interleaveLo16), ...errors(l.XS[2 * j + 1] ?? 0, v.interleaveHi16),
   ];

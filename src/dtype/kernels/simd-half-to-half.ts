@@ -1,7 +1,8 @@
 /**
  * float16 ↔ bfloat16 in WebAssembly SIMD (module functions: simd-half.ts), the loss report in the same pass: same
  * bits and same report as half-to-half.ts, which remains the fallback. Each block of up to {@link SIMD_BLOCK}
- * elements is copied into the module's memory, converted there and copied out; the elements the module lists
+ * elements is converted where it lies when source and target lie in the module's memory (the export's resident
+ * chunks, cast-arena.ts), else copied through the instance's scratch block (simd.ts); the elements the module lists
  * (float16 subnormals and NaNs; bfloat16 values below float16's normal range and NaNs) and a last partial step
  * (fewer than 16 elements) are converted here, one by one, by half-to-half.ts's table and reported through
  * {@link Tally.observe}, as that kernel reports each of its patterns. Every report field is a count or a maximum, so
@@ -12,7 +13,7 @@ import type { Tally } from "../tally.js";
 import { type Kernel, stateless, u16 } from "./kernel.js";
 import { absErrorOfKey } from "./simd-half.js";
 import { SIMD_BLOCK } from "./simd-layout.js";
-import type { SimdCasts } from "./simd.js";
+import { place, type SimdCasts } from "./simd.js";
 
 /** One direction: the module function, its block report, and the scalar conversion of listed elements. */
 interface Half {
@@ -38,9 +39,9 @@ function convert(simd: SimdCasts, how: Half, src: Uint8Array, dst: Uint8Array, t
   };
   for (let at = 0; at < body; at += SIMD_BLOCK) {
     const len = Math.min(SIMD_BLOCK, body - at);
-    bytes.set(src.subarray(at * 2, (at + len) * 2), scratch.in);
+    const copyOut = place(simd, src, dst, at, len, 2, 2);
     const specials = how.run(simd, len);
-    dst.set(bytes.subarray(scratch.out, scratch.out + len * 2), at * 2);
+    if (copyOut) dst.set(bytes.subarray(scratch.out, scratch.out + len * 2), at * 2);
     how.report(simd, t);
     for (let k = 0; k < specials; k++) one(at + (list[k] ?? 0));
   }

@@ -29,7 +29,7 @@
  * and as made infinite, the damage the report exists to show; its error is infinite, which the report states from
  * that count alone. Writes at the scratch stats: i32 values made infinite (among the lanes not listed).
  */
-import type { Scratch } from "./simd-layout.js";
+import { IN_PTR, OUT_PTR, type Scratch } from "./simd-layout.js";
 import { I32, listSetLanes, s, V128, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
 
@@ -44,9 +44,11 @@ const K = {
   xc000: 26, x477f: 27, xb87f: 28, x7f80: 29, x7f7f: 30,
 } as const;
 const V128_LOCALS = 28;
+/** After the v128s: the input address (global `inAt`), where P stops, and the output's distance from the input. */
+const IN0 = 32, END = 33, DELTA = 34;
 
 /** The half-to-half functions' locals, as a function body declares them. */
-export const HALF_LOCALS = [[3, I32], [V128_LOCALS, V128]];
+export const HALF_LOCALS = [[3, I32], [V128_LOCALS, V128], [3, I32]];
 
 /** d = min(low, 8 − low) for each value of the 3 bits cut (low), as an i8x16.swizzle table. */
 const D_OF_LOW = [0, 1, 2, 3, 4, 3, 2, 1];
@@ -59,21 +61,30 @@ function constant(l: number, n: number): number[] {
 }
 
 /**
- * Vector k of the step (elements 8k.. from byte P of the block): H = the vector, MAG = |H|; leaves the output
- * address on the stack (P, the output stored at offset sc.out + 16k: the instance's scratch block, whatever its base).
+ * Vector k of the step (elements 8k.. from input address P): H = the vector, MAG = |H|; leaves the output address
+ * on the stack (P + DELTA, the output stored at offset 16k). Input and output lie where the globals `inAt` and
+ * `outAt` say: the scratch block, or a chunk resident in the memory, converted in place.
  */
-function loadVector(k: 0 | 1, sc: Scratch): number[] {
-  return [...s.get(P), ...s.get(P), ...v.load(sc.in + 16 * k), ...s.tee(H), ...s.get(K.x7fff), ...v.and, ...s.set(MAG)];
+function loadVector(k: 0 | 1): number[] {
+  return [...s.get(P), ...s.get(DELTA), ...s.add, ...s.get(P), ...v.load(16 * k), ...s.tee(H), ...s.get(K.x7fff), ...v.and, ...s.set(MAG)];
 }
 
-/** Step end: list the lanes of SPS (rare: tested once for both vectors), advance P, loop while P < 2n. */
+/** P, IN0, END and DELTA from the globals, for a call of n elements. */
+function addresses(): number[] {
+  return [
+    ...IN_PTR, ...s.tee(P), ...s.tee(IN0), ...s.get(N), ...c(1), ...s.shl, ...s.add, ...s.set(END),
+    ...OUT_PTR, ...s.get(IN0), ...s.sub, ...s.set(DELTA),
+  ];
+}
+
+/** Step end: list the lanes of SPS (rare: tested once for both vectors), advance P, loop while P < END. */
 function endStep(sc: Scratch): number[] {
   return [
     ...s.get(SPS[0]), ...s.get(SPS[1]), ...v.or, ...v.anyTrue, ...s.if,
     ...s.get(SPS[0]), ...v.i16x8bitmask, ...s.get(SPS[1]), ...v.i16x8bitmask, ...c(8), ...s.shl, ...s.or, ...s.set(BM),
-    ...listSetLanes(sc.list, NS, BM, [...s.get(P), ...c(1), ...s.shrU]),
+    ...listSetLanes(sc.list, NS, BM, [...s.get(P), ...s.get(IN0), ...s.sub, ...c(1), ...s.shrU]),
     ...s.end,
-    ...s.get(P), ...c(32), ...s.add, ...s.tee(P), ...s.get(N), ...c(1), ...s.shl, ...s.ltU, s.brIf, 0,
+    ...s.get(P), ...c(32), ...s.add, ...s.tee(P), ...s.get(END), ...s.ltU, s.brIf, 0,
   ];
 }
 
@@ -86,9 +97,9 @@ function laneSum(l: number): number[] {
 }
 
 /** One float16 → bfloat16 vector (k: 0 or 1, of the step). */
-function f16Vector(k: 0 | 1, sc: Scratch): number[] {
+function f16Vector(k: 0 | 1): number[] {
   return [
-    ...loadVector(k, sc),
+    ...loadVector(k),
     // listed: subnormal (mag − 1 <u 0x3ff, as (mag + 0x7fff) <s 0x83ff) or NaN (mag >s 0x7c00)
     ...s.get(MAG), ...s.get(K.x7fff), ...v.i16x8add, ...s.get(K.x83ff), ...v.i16x8ltS,
     ...s.get(MAG), ...s.get(K.x7c00), ...v.i16x8gtS, ...v.or, ...s.set(SPS[k]),
@@ -98,7 +109,7 @@ function f16Vector(k: 0 | 1, sc: Scratch): number[] {
     ...s.get(K.x3800), ...s.get(MAG), ...s.get(K.zero), ...v.i16x8eq, ...v.andnot, ...v.i16x8add,
     ...s.get(MAG), ...s.get(K.x7c00), ...v.i16x8eq, ...s.get(K.x3800), ...v.and, ...v.i16x8add,
     ...s.get(H), ...s.get(MAG), ...v.xor, ...v.or,
-    ...v.store(sc.out + 16 * k),
+    ...v.store(16 * k),
     // LOW = the low 3 bits, 0 where listed; lanes with LOW = 0 (unchanged or listed) counted, −1 each
     ...s.get(MAG), ...s.get(K.x7), ...v.and, ...s.get(SPS[k]), ...v.andnot, ...s.tee(LOW),
     ...s.get(K.zero), ...v.i16x8eq, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
@@ -120,9 +131,9 @@ export function f16ToBf16Body(sc: Scratch): number[] {
   return [
     ...constant(K.x7fff, 0x7fff), ...constant(K.x7, 7), ...constant(K.x83ff, 0x83ff), ...constant(K.x7c00, 0x7c00),
     ...constant(K.x3800, 0x3800), ...constant(K.x3, 3), ...constant(K.x1, 1), ...constant(K.x3e, 0x3e),
-    ...constant(K.x3ff, 0x3ff), ...constant(K.x400, 0x400), ...constant(MB, 1),
+    ...constant(K.x3ff, 0x3ff), ...constant(K.x400, 0x400), ...constant(MB, 1), ...addresses(),
     ...s.loop,
-    ...f16Vector(0, sc), ...f16Vector(1, sc),
+    ...f16Vector(0), ...f16Vector(1),
     ...endStep(sc),
     ...s.end,
     // changed = n − (unchanged + listed)
@@ -136,9 +147,9 @@ export function f16ToBf16Body(sc: Scratch): number[] {
 }
 
 /** One bfloat16 → float16 vector (k: 0 or 1, of the step). */
-function bf16Vector(k: 0 | 1, sc: Scratch): number[] {
+function bf16Vector(k: 0 | 1): number[] {
   return [
-    ...loadVector(k, sc),
+    ...loadVector(k),
     // listed: below float16's normal range but not zero (mag − 1 <u 0x387f, as (mag + 0x7fff) <s 0xb87f), or NaN
     ...s.get(MAG), ...s.get(K.x7fff), ...v.i16x8add, ...s.get(K.xb87f), ...v.i16x8ltS,
     ...s.get(MAG), ...s.get(K.x7f80), ...v.i16x8gtS, ...v.or, ...s.set(SPS[k]),
@@ -147,7 +158,7 @@ function bf16Vector(k: 0 | 1, sc: Scratch): number[] {
     ...s.get(MAG), ...s.get(K.x477f), ...v.i16x8gtS, ...s.tee(T), ...v.bitselect,
     ...s.get(MAG), ...s.get(K.zero), ...v.i16x8eq, ...v.andnot,
     ...s.get(H), ...s.get(MAG), ...v.xor, ...v.or,
-    ...v.store(sc.out + 16 * k),
+    ...v.store(16 * k),
     // finite values made infinite (0x4780 ≤ mag < 0x7f80), −1 each
     ...s.get(T), ...s.get(MAG), ...s.get(K.x7f7f), ...v.i16x8gtS, ...v.andnot, ...s.get(EQ), ...v.i16x8add, ...s.set(EQ),
   ];
@@ -157,9 +168,9 @@ function bf16Vector(k: 0 | 1, sc: Scratch): number[] {
 export function bf16ToF16Body(sc: Scratch): number[] {
   return [
     ...constant(K.x7fff, 0x7fff), ...constant(K.xc000, 0xc000), ...constant(K.x477f, 0x477f), ...constant(K.x7c00, 0x7c00),
-    ...constant(K.xb87f, 0xb87f), ...constant(K.x7f80, 0x7f80), ...constant(K.x7f7f, 0x7f7f),
+    ...constant(K.xb87f, 0xb87f), ...constant(K.x7f80, 0x7f80), ...constant(K.x7f7f, 0x7f7f), ...addresses(),
     ...s.loop,
-    ...bf16Vector(0, sc), ...bf16Vector(1, sc),
+    ...bf16Vector(0), ...bf16Vector(1),
     ...endStep(sc),
     ...s.end,
     ...c(sc.stats), ...c(0), ...laneSum(EQ), ...s.sub, ...s.i32store(0),

@@ -8,8 +8,8 @@
  * m: the mantissa with its hidden bit, m ≥ 2^23). Each step first tests, on integers only, whether all 16 lanes
  * are fast and none may raise the relative maximum (d ≥ lo, lo = ⌊maxRel · 2^23⌋ + 1: a lane with d < lo has
  * d / m ≤ d / 2^23 ≤ maxRel). Such a step (the common case) rounds its lanes and takes the error maxima and the
- * count of unchanged lanes as vectors, reduced once per call, with no mask and no branch (bfloat16: on 16-bit
- * lanes, simd-bf16-step.ts). Any other step goes through the careful path, a function of its own (its state kept
+ * count of unchanged lanes as vectors, reduced once per call, with no mask and no branch, on 16-bit lanes
+ * (simd-bf16-step.ts, simd-f16-step.ts). Any other step goes through the careful path, a function of its own (its state kept
  * in memory at the scratch's `state`, so that the fast loop keeps its registers), 8 lanes at a time: lanes
  * masked by their fast test; relative errors computed exactly in float64 for lanes that pass a conservative
  * float32 filter (d > m · maxRel · (1 − 2^-20), rounded down); the indices of lanes that are not fast go to the
@@ -20,7 +20,8 @@
  * error (≥ maxRel).
  */
 import { IN_PTR, OUT_PTR, type Scratch } from "./simd-layout.js";
-import { BF16_FAST_SPAN16, type Bf16StepLocals, bf16Step, bf16StepTest } from "./simd-bf16-step.js";
+import { type Bf16StepLocals, bf16Step, bf16StepTest } from "./simd-bf16-step.js";
+import { type F16StepLocals, f16Step, f16StepTest } from "./simd-f16-step.js";
 import { F64, I32, listSetLanes, s, splat, V128, v } from "./simd-ops.js";
 import { i32Const as c } from "./wasm-bytes.js";
 
@@ -36,10 +37,13 @@ export interface Narrowing {
   readonly fastHi: number;
   /** Bits cut off: 16 (bfloat16) or 13 (float16). */
   readonly cut: number;
+  /** The fast steps' conservative test (on 16-bit lanes): |x| >>> 16 in [fastLo16, fastHi16). */
+  readonly fastLo16: number;
+  readonly fastHi16: number;
 }
 
-export const BF16_NARROWING: Narrowing = { fastLo: 0x00800000, fastHi: 0x7f7f8000, cut: 16 };
-export const F16_NARROWING: Narrowing = { fastLo: 0x38800000, fastHi: 0x477ff000, cut: 13 };
+export const BF16_NARROWING: Narrowing = { fastLo: 0x00800000, fastHi: 0x7f7f8000, cut: 16, fastLo16: 0x0080, fastHi16: 0x7f7f };
+export const F16_NARROWING: Narrowing = { fastLo: 0x38800000, fastHi: 0x477ff000, cut: 13, fastLo16: 0x3880, fastHi16: 0x477f };
 
 // Locals: params n (i32), maxRel (f64); then i32s, one f64, v128s.
 const N = 0, MAXREL = 1;
@@ -49,31 +53,37 @@ const X = 7, A = 8, R = 9, LOW = 10, EQ = 11, AMAX = 12, THR = 13, RMAX = 14, K_
   K_ONE = 18, K_LOWMASK = 19, K_WIDTH = 20, K_MANT = 21, K_HIDDEN = 22, K_ZERO = 23, K_SIGN = 24;
 const FAST = [25, 26] as const, D = [27, 28] as const, M = [29, 30] as const, CAND = [31, 32] as const, OUTV = [33, 34] as const;
 const XS = [35, 36, 37, 38] as const;
-const K_FLO = 39, K_FK = 40, RELC = 41, RELK = 42, K_HALF = 43, K_KEEP = 44, STEPEQ = 45, SLOW = 46;
+// (locals 39 to 46 unused)
+/** After the v128s: the output address of the step (outAt + 2 · I), advanced with P. */
+const Q = 65;
 const BF16_STEP: Bf16StepLocals = {
-  P, I, XS, HH: [47, 48], LL: [49, 50], OUT: 51, AMAX, AMIN: 52, EQ16: 53, ZERO: K_ZERO, LOW32: 60, MAG16: 54, SIGN16: 55, ONE16: 56,
+  P, Q, XS, HH: [47, 48], LL: [49, 50], OUT: 51, AMAX, AMIN: 52, EQ16: 53, ZERO: K_ZERO, LOW32: 60, MAG16: 54, SIGN16: 55, ONE16: 56,
   FLO16: 57, FK16: 58, RELT16: 59,
 };
-const I32_LOCALS = 4, V128_LOCALS = 54;
+const F16_STEP: F16StepLocals = {
+  P, Q, HH: BF16_STEP.HH, AA: [33, 34], WW: [35, 36], LL: BF16_STEP.LL, DD: [37, 38], T: 31, X: 32, AMAX, EQ16: BF16_STEP.EQ16, ZERO: K_ZERO,
+  LOW32: BF16_STEP.LOW32, CUT16: 61, MAG16: BF16_STEP.MAG16, ONE16: BF16_STEP.ONE16, HALF16: 62, WIDTH16: 63, BIAS16: 64,
+  FLO16: BF16_STEP.FLO16, FK16: BF16_STEP.FK16, RELT16: BF16_STEP.RELT16,
+};
+const I32_LOCALS = 4, V128_LOCALS = 58;
 
 /** The narrowing functions' locals, as a function body declares them. */
-export const NARROW_LOCALS = [[I32_LOCALS, I32], [1, F64], [V128_LOCALS, V128]];
+export const NARROW_LOCALS = [[I32_LOCALS, I32], [1, F64], [V128_LOCALS, V128], [1, I32]];
 
 /**
  * From MR: THR = splat(demote(MR · (1 − 2^-20))), the careful path's filter, never above the maximum; and the
- * fast test's window: d ≥ lo ⇔ (low + RELC) <s RELK, lo = ⌊min(MR · 2^23, 2^24)⌋ + 1 (d < 2^16 always), RELC = 2^31 − lo,
- * RELK = max(0, width + 1 − 2 · lo) − 2^31 (d ≥ lo ⇔ lo ≤ low ≤ width − lo).
+ * fast steps' window, lo = ⌊min(MR · 2^23, 2^24)⌋ + 1, on 16-bit lanes, RELT16: d ≥ lo ⇔ (d ^ 0x8000) >s RELT16 =
+ * min(lo − 1, 0x8000) ^ 0x8000 for bfloat16 (d ≤ 0x8000), d >s RELT16 = min(lo − 1, 0x7fff) for float16 (d ≤ 0x1000).
  */
 function setCuts(width: number): number[] {
+  const relt16 = width === 0x10000
+    ? [...s.get(BM), ...c(1), ...s.sub, ...c(0x8000), ...s.get(BM), ...c(0x8001), ...s.ltS, ...s.select, ...c(0x8000), ...s.xor]
+    : [...s.get(BM), ...c(1), ...s.sub, ...c(0x7fff), ...s.get(BM), ...c(0x8000), ...s.ltS, ...s.select];
   return [
     ...s.get(MR), ...s.f64const(1 - 2 ** -20), ...s.f64mul, ...s.demote, ...v.f32x4splat, ...s.set(THR),
     ...s.get(MR), ...s.f64const(2 ** 23), ...s.f64mul, ...s.f64const(2 ** 24), ...s.f64min, ...s.f64floor, ...s.i32truncSatF64S,
     ...c(1), ...s.add, ...s.set(BM),
-    ...c(-0x80000000), ...s.get(BM), ...s.sub, ...v.i32x4splat, ...s.set(RELC),
-    ...s.get(BM), ...c(1), ...s.sub, ...c(0x8000), ...s.get(BM), ...c(0x8001), ...s.ltS, ...s.select, ...c(0x8000), ...s.xor,
-    ...v.i16x8splat, ...s.set(BF16_STEP.RELT16),
-    ...c(width + 1), ...s.get(BM), ...c(1), ...s.shl, ...s.sub, ...s.tee(BM), ...c(0), ...s.get(BM), ...c(0), ...s.gtS,
-    ...s.select, ...c(-0x80000000), ...s.add, ...v.i32x4splat, ...s.set(RELK),
+    ...relt16, ...v.i16x8splat, ...s.set(BF16_STEP.RELT16),
   ];
 }
 
@@ -142,64 +152,28 @@ function careful8(n: Narrowing, eo: number, sc: Scratch): number[] {
   ];
 }
 
-/**
- * The step's test, on the stack as one i32: true when some lane is not fast (a + 2^31 − fastLo ≥s K, the
- * maximum over lanes tested once) or may raise the relative maximum. Keeps the 4 source vectors in XS and the
- * step's unchanged lanes (zero low bits), as −1 each, in STEPEQ.
- */
-function stepTest(): number[] {
-  const shifted = (k: number): number[] => [...s.get(P), ...v.load(16 * k), ...s.tee(XS[k] ?? 0), ...s.get(K_MAG), ...v.and, ...s.get(K_FLO), ...v.add];
-  // low bits of XS[k]: counted if zero, tested against the relative window (SLOW accumulates the tests)
-  const low = (k: number): number[] => [
-    ...s.get(XS[k] ?? 0), ...s.get(K_LOWMASK), ...v.and, ...s.tee(LOW), ...s.get(RELC), ...v.add, ...s.get(RELK), ...v.i32x4ltS,
-    ...s.get(SLOW), ...v.or, ...s.set(SLOW),
-    ...s.get(LOW), ...s.get(K_ZERO), ...v.i32x4eq, ...(k === 0 ? [] : [...s.get(STEPEQ), ...v.add]), ...s.set(STEPEQ),
-  ];
-  return [
-    ...shifted(0), ...shifted(1), ...v.maxS, ...shifted(2), ...v.maxS, ...shifted(3), ...v.maxS, ...s.get(K_FK), ...v.i32x4gtS,
-    ...s.set(SLOW), ...low(0), ...low(1), ...low(2), ...low(3), ...s.get(SLOW), ...v.anyTrue,
-  ];
-}
-
-/**
- * The fast step for float16: rm = (a + 0xfff + ((a >>> 13) & 1)) & ~0x1fff; magnitude (rm − (112 << 23)) >>> 13;
- * the sign (bit 31 of x) joined to each pair's narrowed magnitudes.
- */
-function fastF16(k: number): number[] {
-  const x = XS[k] ?? 0;
-  return [
-    ...s.get(x), ...s.get(K_MAG), ...v.and, ...s.tee(A), ...s.get(A), ...c(13), ...v.shrU, ...s.get(K_ONE), ...v.and, ...v.add,
-    ...s.get(K_HALF), ...v.add, ...s.get(K_KEEP), ...v.and, ...s.tee(R),
-    ...s.get(A), ...v.f32x4sub, ...v.f32x4abs, ...s.get(AMAX), ...v.f32x4pmax, ...s.set(AMAX),
-    ...s.get(R), ...splat(112 << 23), ...v.sub, ...c(13), ...v.shrU, ...s.set(OUTV[k & 1] ?? 0),
-  ];
-}
-
-/** Store the float16 pair of vectors k, k + 1 (k even) as 8 16-bit outputs. */
-function storePair(k: number): number[] {
-  const out = [...s.get(OUTV[0]), ...s.get(OUTV[1]), ...v.narrowU, ...s.get(XS[k] ?? 0), ...s.get(XS[k + 1] ?? 0), ...v.high16, ...splat(0x80008000), ...v.and, ...v.or];
-  return [...OUT_PTR, ...s.get(I), ...c(1), ...s.shl, ...s.add, ...out, ...v.store(8 * k)];
-}
-
 /** Constants of both functions of a narrowing (same locals in both). */
 function constants(n: Narrowing): number[] {
   const width = 1 << n.cut;
-  const span = n.fastHi - n.fastLo;
   return [
     ...splat(0x7fffffff), ...s.set(K_MAG), ...splat(n.fastLo - 1), ...s.set(K_LO), ...splat(n.fastHi), ...s.set(K_HI),
     ...splat(1), ...s.set(K_ONE), ...splat(width - 1), ...s.set(K_LOWMASK), ...splat(width), ...s.set(K_WIDTH),
     ...splat(0x7fffff), ...s.set(K_MANT), ...splat(0x800000), ...s.set(K_HIDDEN), ...splat(0x8000), ...s.set(K_SIGN),
-    ...splat((0x80000000 - n.fastLo) | 0), ...s.set(K_FLO), ...splat((span - 1 - 0x80000000) | 0), ...s.set(K_FK),
-    ...splat((width >>> 1) - 1), ...s.set(K_HALF), ...splat(~(width - 1)), ...s.set(K_KEEP),
     ...splat(0xffff), ...s.set(BF16_STEP.LOW32), ...splat16(0x7fff), ...s.set(BF16_STEP.MAG16), ...splat16(0x8000), ...s.set(BF16_STEP.SIGN16), ...splat16(1), ...s.set(BF16_STEP.ONE16),
-    ...splat16(0x8080), ...s.set(BF16_STEP.FLO16), ...splat16(BF16_FAST_SPAN16 - 0x8001), ...s.set(BF16_STEP.FK16),
+    ...splat16(0x8000 + n.fastLo16), ...s.set(BF16_STEP.FLO16), ...splat16(n.fastHi16 - n.fastLo16 - 0x8001), ...s.set(BF16_STEP.FK16),
+    ...(n.cut === 13
+      ? [
+        ...splat16(0x1fff), ...s.set(F16_STEP.CUT16), ...splat16(0x1000), ...s.set(F16_STEP.HALF16), ...splat16(0x2000), ...s.set(F16_STEP.WIDTH16),
+        ...splat16(0xc000), ...s.set(F16_STEP.BIAS16),
+      ]
+      : []),
   ];
 }
 
 /** The state in memory at `sc.state`: [local, byte offset] of each v128; then MR (f64) at 112, NS (i32) at 120. */
-const STATE_V128: Array<[number, number]> = [[EQ, 0], [AMAX, 16], [RMAX, 32], [THR, 48], [RELC, 64], [RELK, 80], [BF16_STEP.RELT16, 96]];
+const STATE_V128: Array<[number, number]> = [[EQ, 0], [AMAX, 16], [RMAX, 32], [THR, 48], [BF16_STEP.RELT16, 64]];
 function loadCuts(sc: Scratch): number[] {
-  return [RELC, RELK, BF16_STEP.RELT16].flatMap((l) => [...c(sc.state), ...v.load(STATE_V128.find(([x]) => x === l)?.[1] ?? 0), ...s.set(l)]);
+  return [...c(sc.state), ...v.load(64), ...s.set(BF16_STEP.RELT16)];
 }
 function saveState(sc: Scratch): number[] {
   return [
@@ -237,18 +211,15 @@ export function carefulBody(n: Narrowing, sc: Scratch): number[] {
 export function narrowBody(n: Narrowing, careful: number, sc: Scratch): number[] {
   const bf16 = n.cut === 16;
   return [
-    ...constants(n), ...IN_PTR, ...s.set(P),
+    ...constants(n), ...IN_PTR, ...s.set(P), ...OUT_PTR, ...s.set(Q),
     ...c(-1), ...s.get(MAXREL), ...s.call(careful), ...s.drop, ...loadCuts(sc),
     ...s.loop,
-    ...(bf16 ? bf16StepTest(BF16_STEP) : stepTest()), ...s.if,
+    ...(bf16 ? bf16StepTest(BF16_STEP) : f16StepTest(F16_STEP)), ...s.if,
     ...s.get(I), ...s.f64const(0), ...s.call(careful), ...s.drop, ...loadCuts(sc),
     ...s.else,
-    ...(bf16
-      ? bf16Step(BF16_STEP)
-      : [...fastF16(0), ...fastF16(1), ...storePair(0), ...fastF16(2), ...fastF16(3), ...storePair(2),
-        ...s.get(EQ), ...s.get(STEPEQ), ...v.add, ...s.set(EQ)]),
+    ...(bf16 ? bf16Step(BF16_STEP) : f16Step(F16_STEP)),
     ...s.end,
-    ...s.get(P), ...c(64), ...s.add, ...s.set(P),
+    ...s.get(P), ...c(64), ...s.add, ...s.set(P), ...s.get(Q), ...c(32), ...s.add, ...s.set(Q),
     ...s.get(I), ...c(16), ...s.add, ...s.tee(I), ...s.get(N), ...s.ltU, s.brIf, 0,
     ...s.end,
     // the fast steps' accumulators and the careful path's state into EQ and AMAX

@@ -153,7 +153,7 @@ const F16: Narrow = {
  * each): in place where they lie in its memory, else at the scratch block, the source copied in. Returns whether
  * the output must be copied out of the scratch block.
  */
-function place(simd: SimdCasts, src: Uint8Array, dst: Uint8Array, at: number, len: number, inSize: number, outSize: number): boolean {
+export function place(simd: SimdCasts, src: Uint8Array, dst: Uint8Array, at: number, len: number, inSize: number, outSize: number): boolean {
   if (src.buffer === simd.buffer) simd.inAt.value = src.byteOffset + at * inSize;
   else {
     simd.bytes.set(src.subarray(at * inSize, (at + len) * inSize), simd.scratch.in);
