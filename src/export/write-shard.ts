@@ -17,10 +17,11 @@ export const READ_AHEAD = 2;
 export const COALESCE_SIZE = 4 * 1024 * 1024;
 /**
  * Most bytes handed to one write() call. On the 2-core Xeon VM of the benchmarks (Linux 6.18, ext4), one 8 MiB
- * write() cost the kernel 2-8× the system time of the same bytes in 1 MiB writes, in its copy into the page cache
+ * write() cost the kernel up to 8× the system time of the same bytes in 1 MiB writes, in its copy into the page cache
  * (copy_folio_from_iter_atomic): 0.26-1.98 s against 0.24-0.27 s for a 470 MB file from the same 8 MiB buffers
- * (a likely cause, not proven: larger writes get larger page-cache folios, whose memory the VM faults in). Reads keep their 8 MiB
- * chunks; only the syscalls are split (bit-exact 2 GB export, 4 pairs at load 15-18: CPU 0.54-0.89× of 8 MiB writes).
+ * (likely cause: an 8 MiB write got 2 MiB page-cache folios, the block size at which that guest hands free memory back
+ * to its host, which faults it in again; a 1 MiB write got 1 MiB folios). Reads keep their 8 MiB chunks; only the
+ * syscalls are split (bit-exact 2 GB export, 4 pairs at load 15-18: CPU 0.54-0.89× of 8 MiB writes).
  */
 export const WRITE_PIECE = 1024 * 1024;
 
@@ -107,6 +108,11 @@ class ShardSink {
     return this.position + this.filled;
   }
 
+  /** Waits until no write is in flight (one that fails is reported to whoever awaits it, not here). */
+  async settle(): Promise<void> {
+    await this.pending?.catch(() => undefined);
+  }
+
   async close(): Promise<number> {
     await this.flush();
     if (this.pending) await this.pending;
@@ -158,8 +164,8 @@ export async function writeShard(params: {
   };
   const written = new WrittenShard(shard);
   let bytes = 0;
+  const sink = new ShardSink(fh);
   try {
-    const sink = new ShardSink(fh);
     for (const chunk of shard.headerChunks()) await sink.write(chunk);
     for (let k = 0; k < table.count; k++) {
       const ref = shard.sources[k] as (typeof shard.sources)[number];
@@ -208,6 +214,9 @@ export async function writeShard(params: {
     const st = await fh.stat();
     written.file = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
   } finally {
+    // An export that stops mid-shard (a failure, Ctrl-C) may leave a write in flight: its next piece must not meet a
+    // closed file.
+    await sink.settle();
     await fh.close();
   }
   return written;
