@@ -10,7 +10,7 @@
 import type { Worker } from "node:worker_threads";
 import { TruecastError } from "../errors.js";
 import { startWorker } from "./worker.js";
-import type { Sha256Job, Sha256Reply } from "./sha256-protocol.js";
+import type { Sha256Job, Sha256Reply, Sha256Schedule } from "./sha256-protocol.js";
 
 /** Progress is reported after every this many bytes (the caller throttles events further). */
 const PROGRESS_BYTES = 32 * 1024 * 1024;
@@ -35,6 +35,15 @@ export interface FileSha256Params {
   ino?: number;
   /** Bytes hashed so far. */
   onProgress?: (bytes: number) => void;
+  /**
+   * How the pass shares the cores. "critical": nothing can go on before this hash (a publish's first LFS file: no
+   * byte leaves before it), so the next piece of the file is read on libuv's thread pool while this one is hashed,
+   * taking the copy from the page cache (about a sixth of the pass) off the hashing thread. "background": needed
+   * only later (the next file, hashed while the first is), so it runs on a thread of lowered priority and takes the
+   * cores the critical hash and the uploads leave; that worker is ended afterwards, as a thread cannot raise its
+   * priority again. Default "normal".
+   */
+  schedule?: Sha256Schedule;
   signal?: AbortSignal;
   /**
    * The error for a file that is not the snapshot (or changed while it was hashed).
@@ -72,7 +81,7 @@ export function warmSha256Worker(): void {
 }
 
 export function sha256OnWorker(params: FileSha256Params): Promise<string> {
-  const { path, signal } = params;
+  const { path, signal, schedule = "normal" } = params;
   if (signal?.aborted) return Promise.reject(signal.reason);
   const worker = idle.pop() ?? newWorker();
   worker.ref();
@@ -96,7 +105,7 @@ export function sha256OnWorker(params: FileSha256Params): Promise<string> {
       if (r.type === "progress") return params.onProgress?.(r.bytes);
       cleanup();
       worker.unref();
-      if (idle.length < MAX_IDLE_WORKERS) idle.push(worker);
+      if (idle.length < MAX_IDLE_WORKERS && schedule !== "background") idle.push(worker);
       else void worker.terminate();
       if (r.type === "done") resolve(r.sha256);
       else reject(r.changed ? (params.changed ?? uploadChanged)(path) : new TruecastError("UNREADABLE", `cannot read ${path}: ${r.message}`));
@@ -109,7 +118,7 @@ export function sha256OnWorker(params: FileSha256Params): Promise<string> {
     worker.on("exit", onExit);
     signal?.addEventListener("abort", onAbort, { once: true });
     const { dev = null, ino = null, size, mtimeMs } = params;
-    const job: Sha256Job = { path, dev, ino, size, mtimeMs, progressBytes: PROGRESS_BYTES };
+    const job: Sha256Job = { path, dev, ino, size, mtimeMs, progressBytes: PROGRESS_BYTES, schedule };
     worker.postMessage(job);
   });
 }
