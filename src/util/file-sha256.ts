@@ -36,12 +36,10 @@ export interface FileSha256Params {
   /** Bytes hashed so far. */
   onProgress?: (bytes: number) => void;
   /**
-   * How the pass shares the cores. "critical": nothing can go on before this hash (a publish's first LFS file: no
-   * byte leaves before it), so the next piece of the file is read on libuv's thread pool while this one is hashed,
-   * taking the copy from the page cache (about a sixth of the pass) off the hashing thread. "background": needed
-   * only later (the next file, hashed while the first is), so it runs on a thread of lowered priority and takes the
-   * cores the critical hash and the uploads leave; that worker is ended afterwards, as a thread cannot raise its
-   * priority again. Default "normal".
+   * "critical" when nothing can go on before this hash (a publish's first LFS file: no byte leaves before it): the
+   * next piece of the file is read on libuv's thread pool while this one is hashed, which takes the copy from the
+   * page cache (about a tenth of the pass) off the hashing thread, for a little more CPU in all. Default "normal":
+   * reads and hashes in turn, the cheapest pass for a hash that runs beside other work.
    */
   schedule?: Sha256Schedule;
   signal?: AbortSignal;
@@ -105,7 +103,7 @@ export function sha256OnWorker(params: FileSha256Params): Promise<string> {
       if (r.type === "progress") return params.onProgress?.(r.bytes);
       cleanup();
       worker.unref();
-      if (idle.length < MAX_IDLE_WORKERS && schedule !== "background") idle.push(worker);
+      if (idle.length < MAX_IDLE_WORKERS) idle.push(worker);
       else void worker.terminate();
       if (r.type === "done") resolve(r.sha256);
       else reject(r.changed ? (params.changed ?? uploadChanged)(path) : new TruecastError("UNREADABLE", `cannot read ${path}: ${r.message}`));

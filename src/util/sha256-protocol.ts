@@ -13,12 +13,8 @@ export interface Sha256Job {
   schedule: Sha256Schedule;
 }
 
-/**
- * "normal": reads and hashes in turn on the worker's thread. "critical": the next piece is read on libuv's thread
- * pool while this one is hashed. "background": like normal, on a thread whose priority is lowered first (for good:
- * the worker is not reused for another job).
- */
-export type Sha256Schedule = "normal" | "critical" | "background";
+/** "normal": reads and hashes in turn on the worker's thread. "critical": the next piece is read on libuv's thread pool while this one is hashed. */
+export type Sha256Schedule = "normal" | "critical";
 
 export type Sha256Reply =
   | { type: "progress"; bytes: number }

@@ -4,8 +4,7 @@
  * job on the critical path, with the next piece read on libuv's thread pool while this one is hashed.
  */
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, openSync, read, readlinkSync, readSync } from "node:fs";
-import { setPriority } from "node:os";
+import { closeSync, fstatSync, openSync, read, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import type { Sha256Job, Sha256Reply } from "./sha256-protocol.js";
 
@@ -26,27 +25,8 @@ const buffer = Buffer.allocUnsafe(READ_BYTES);
 const READ_AHEAD_BYTES = 1024 * 1024;
 let readAheadBuffers: [Buffer, Buffer] | null = null;
 
-/**
- * Nice value of a background hash's thread: it then runs on what the other threads leave (the file before it being
- * hashed or sent, the receiving end on the same machine) and at full speed on an idle core.
- */
-const BACKGROUND_NICE = 10;
-
 function send(reply: Sha256Reply): void {
   parentPort?.postMessage(reply);
-}
-
-/**
- * Lower this thread's priority, where the system allows it (on Linux a nice value belongs to a thread, named by its
- * id). Best effort: elsewhere the hash runs at the usual priority.
- */
-function lowerThisThread(): void {
-  try {
-    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    if (Number.isSafeInteger(tid) && tid > 0) setPriority(tid, BACKGROUND_NICE);
-  } catch {
-    // No /proc, or not allowed: the priority stays.
-  }
 }
 
 function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
@@ -124,7 +104,4 @@ async function hashFile(job: Sha256Job): Promise<Sha256Reply> {
   }
 }
 
-parentPort?.on("message", (job: Sha256Job) => {
-  if (job.schedule === "background") lowerThisThread();
-  void hashFile(job).then(send);
-});
+parentPort?.on("message", (job: Sha256Job) => void hashFile(job).then(send));

@@ -2,9 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
-import { getPriority } from "node:os";
+import { stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256OnWorker } from "../../src/util/file-sha256.js";
 import { TruecastError } from "../../src/errors.js";
@@ -70,7 +68,7 @@ test("a cancelled hash rejects with the abort reason, and the next hash still wo
   }
 });
 
-test("a critical hash (pieces read ahead) and a background one equal node:crypto's, around the read-ahead piece", async () => {
+test("a critical hash (pieces read ahead on the thread pool) equals node:crypto's, around the read-ahead piece", async () => {
   const t = await tempDir();
   try {
     // 1 MiB is the read-ahead piece: one byte under, exactly, one over, several pieces with a short last one.
@@ -80,9 +78,7 @@ test("a critical hash (pieces read ahead) and a background one equal node:crypto
       await writeFile(path, bytes);
       const st = await stat(path);
       const want = createHash("sha256").update(bytes).digest("hex");
-      for (const schedule of ["critical", "background"] as const) {
-        assert.equal(await sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs, dev: st.dev, ino: st.ino, schedule }), want, `${size} bytes, ${schedule}`);
-      }
+      assert.equal(await sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs, dev: st.dev, ino: st.ino, schedule: "critical" }), want, `${size} bytes`);
     }
   } finally {
     await t.cleanup();
@@ -100,45 +96,6 @@ test("a critical hash refuses a file that is not the snapshot (mtime, inode, siz
     await assert.rejects(sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs, dev: st.dev, ino: st.ino + 1, schedule: "critical" }), changed);
     await assert.rejects(sha256OnWorker({ path, size: st.size + 1, mtimeMs: st.mtimeMs, schedule: "critical" }), changed);
     await assert.rejects(sha256OnWorker({ path: join(t.dir, "missing.safetensors"), size: 1, mtimeMs: 0, schedule: "critical" }), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && /missing\.safetensors: ENOENT/.test(e.message));
-  } finally {
-    await t.cleanup();
-  }
-});
-
-/** Nice values of this process's threads, from /proc (Linux), by thread id. */
-async function threadNices(): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
-  for (const tid of await readdir("/proc/self/task")) {
-    const s = await readFile(`/proc/self/task/${tid}/stat`, "utf8").catch(() => "");
-    // Fields after the command name: state is field 3, nice field 19.
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    if (f.length > 16) out.set(Number(tid), Number(f[16]));
-  }
-  return out;
-}
-
-test("a background hash runs on a thread of lowered priority, and the process keeps its own", { skip: !existsSync("/proc/thread-self") && "needs Linux /proc" }, async () => {
-  const t = await tempDir();
-  try {
-    const path = join(t.dir, "big.bin");
-    // Three progress messages' worth (one per 32 MiB): the thread is looked at while it hashes.
-    await writeFile(path, Buffer.alloc(97 * 1024 * 1024, 3));
-    const st = await stat(path);
-    const before = getPriority();
-    const seen: number[][] = [];
-    const look = (p: Promise<Map<number, number>>) => p.then((m) => seen.push([...m.values()]));
-    const looks: Array<Promise<unknown>> = [];
-    await sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs, schedule: "background", onProgress: () => void looks.push(look(threadNices())) });
-    await Promise.all(looks);
-    assert.ok(seen.length > 0, "no progress while hashing");
-    assert.ok(seen.some((nices) => nices.includes(10)), `no thread at nice 10 while hashing: ${JSON.stringify(seen)}`);
-    assert.equal(getPriority(), before);
-    assert.equal((await threadNices()).get(process.pid), before);
-    // The lowered worker is ended, not kept for the next file (a thread cannot raise its priority again).
-    for (let tries = 0; (await threadNices()).size > 0 && [...(await threadNices()).values()].includes(10); tries++) {
-      assert.ok(tries < 100, "the worker at nice 10 is still running 10 s after its hash");
-      await new Promise((r) => setTimeout(r, 100));
-    }
   } finally {
     await t.cleanup();
   }
