@@ -20,10 +20,10 @@ const buffer = Buffer.allocUnsafe(READ_BYTES);
  * Bytes per piece when reading ahead. The copy then runs on another core, so the cache argument above no longer
  * holds, while each piece costs a round trip through the thread pool: measured on a 1 GB file (Xeon with SHA-NI),
  * the hashing thread spends 0.81–0.84 s at 1 MiB, 0.85–0.90 s at 512 KiB, 0.87–0.96 s at 128 KiB, against 0.91–0.94 s
- * reading inline (and 0.78 s hashing the same bytes from memory). Two buffers per thread, made on first use.
+ * reading inline (and 0.78 s hashing the same bytes from memory). Two buffers per job (one job per publish), so
+ * that no job ever shares them with another.
  */
 const READ_AHEAD_BYTES = 1024 * 1024;
-let readAheadBuffers: [Buffer, Buffer] | null = null;
 
 function send(reply: Sha256Reply): void {
   parentPort?.postMessage(reply);
@@ -49,7 +49,7 @@ const inline: Pass = async (fd, job, hash, progress) => {
 
 /** Hashes one piece while the next is read on the thread pool; false when the file ended early. */
 const readingAhead: Pass = async (fd, job, hash, progress) => {
-  const bufs = (readAheadBuffers ??= [Buffer.allocUnsafe(READ_AHEAD_BYTES), Buffer.allocUnsafe(READ_AHEAD_BYTES)]);
+  const bufs = [Buffer.allocUnsafe(READ_AHEAD_BYTES), Buffer.allocUnsafe(READ_AHEAD_BYTES)];
   const readPiece = (i: number, at: number) => readAt(fd, bufs[i] as Buffer, Math.min(READ_AHEAD_BYTES, job.size - at), at);
   let which = 0;
   let pending: Promise<number> | null = job.size > 0 ? readPiece(0, 0) : null;
