@@ -136,7 +136,8 @@ const job = JSON.parse(await readFile(jobPath, "utf8")) as unknown;
 if (mode === "publish") {
   const j = job as PublishJob;
   const t0 = performance.now();
-  const trace: string[] = [];
+  // performance.now() counts from the process's start: what start-up and imports took before the publish began.
+  const trace: string[] = [`${(t0 / 1000).toFixed(2)} s after the process started: publishFolder called`];
   const last = new Map<string, string>();
   const at = () => ((performance.now() - t0) / 1000).toFixed(2);
   const report = await publishFolder({
@@ -147,6 +148,10 @@ if (mode === "publish") {
       else if (e.type === "file" && last.get(e.path) !== e.state) {
         last.set(e.path, e.state);
         trace.push(`${at()} ${e.path} ${e.state}`);
+      } else if (e.type === "file" && e.state === "hashing" && e.bytes === e.total && last.get(e.path) === "hashing") {
+        // The hash is done (the upload's first byte waits for it and the LFS batch call).
+        last.set(e.path, "hashed");
+        trace.push(`${at()} ${e.path} hashed`);
       }
     },
   });

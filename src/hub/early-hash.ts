@@ -8,6 +8,11 @@
  * so their sha256 is needed either way. Each hash runs on a worker thread and reads the file through its identity
  * as listed (device, inode, size, mtime, checked before and after the pass), exactly as an upload's own hash does:
  * a file changed after the listing is refused, never given a stale oid.
+ *
+ * The first of them is the whole wait before the first byte leaves (about 1 s per GB): it is hashed as a critical
+ * pass (util/file-sha256.ts `schedule`: its reads on the thread pool, off the hashing thread). The others run beside
+ * it as usual. Tried and dropped: the second hash on a thread at nice 10 (the first byte left 2× sooner under load,
+ * but the second hash then starved behind the first upload, which ended alone, and the publish was no faster).
  */
 import { sha256OnWorker } from "../util/file-sha256.js";
 import type { PublishEvent } from "./events.js";
@@ -43,7 +48,7 @@ export function startEarlyHashes(files: readonly LocalFile[], count: number, sig
     };
     early.onProgress(0);
     early.oid = sha256OnWorker({
-      path: f.localPath, ...f.identity, changed: changedWhileHashed, signal,
+      path: f.localPath, ...f.identity, changed: changedWhileHashed, signal, ...(out.size === 0 && { schedule: "critical" as const }),
       onProgress: (bytes) => {
         early.bytes = bytes;
         early.onProgress(bytes);

@@ -11,6 +11,7 @@ import { listFolderFiles, type LocalFile } from "./folder-files.js";
 import { redactToken } from "./hub-errors.js";
 import { verifyRemote } from "./remote-verify.js";
 import { buildPublishReport } from "./summary.js";
+import { warmSha256Worker } from "../util/file-sha256.js";
 import type { HttpTimeouts } from "../util/http-guard.js";
 import type { RetryPolicy } from "./retry.js";
 import { runUploadPool } from "./upload-pool.js";
@@ -89,6 +90,9 @@ export async function checkedFolder(folder: string, force: boolean): Promise<{ l
 }
 
 async function publish(params: PublishFolderParams, emit: (e: PublishEvent) => void): Promise<PublishReport> {
+  // The first hash is the wait before the first byte leaves; its thread boots (50–200 ms) while the folder is
+  // listed and checked instead of after.
+  warmSha256Worker();
   emit({ type: "phase", phase: "checking" });
   const { local, check } = await checkedFolder(params.folder, params.force === true);
 

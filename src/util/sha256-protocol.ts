@@ -9,7 +9,12 @@ export interface Sha256Job {
   mtimeMs: number;
   /** A progress message is sent after every this many bytes. */
   progressBytes: number;
+  /** How the pass shares the cores (file-sha256.ts `FileSha256Params.schedule`). */
+  schedule: Sha256Schedule;
 }
+
+/** "normal": reads and hashes in turn on the worker's thread. "critical": the next piece is read on libuv's thread pool while this one is hashed. */
+export type Sha256Schedule = "normal" | "critical";
 
 export type Sha256Reply =
   | { type: "progress"; bytes: number }

@@ -67,3 +67,36 @@ test("a cancelled hash rejects with the abort reason, and the next hash still wo
     await t.cleanup();
   }
 });
+
+test("a critical hash (pieces read ahead on the thread pool) equals node:crypto's, around the read-ahead piece", async () => {
+  const t = await tempDir();
+  try {
+    // 1 MiB is the read-ahead piece: one byte under, exactly, one over, several pieces with a short last one.
+    for (const size of [0, 1, 1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024 + 17]) {
+      const bytes = randomBytes(size);
+      const path = join(t.dir, `g-${size}.bin`);
+      await writeFile(path, bytes);
+      const st = await stat(path);
+      const want = createHash("sha256").update(bytes).digest("hex");
+      assert.equal(await sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs, dev: st.dev, ino: st.ino, schedule: "critical" }), want, `${size} bytes`);
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test("a critical hash refuses a file that is not the snapshot (mtime, inode, size)", async () => {
+  const t = await tempDir();
+  try {
+    const path = join(t.dir, "model.safetensors");
+    await writeFile(path, randomBytes(3 * 1024 * 1024));
+    const st = await stat(path);
+    const changed = (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && e.message.includes(path) && /changed while it was being uploaded/.test(e.message);
+    await assert.rejects(sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs + 1, schedule: "critical" }), changed);
+    await assert.rejects(sha256OnWorker({ path, size: st.size, mtimeMs: st.mtimeMs, dev: st.dev, ino: st.ino + 1, schedule: "critical" }), changed);
+    await assert.rejects(sha256OnWorker({ path, size: st.size + 1, mtimeMs: st.mtimeMs, schedule: "critical" }), changed);
+    await assert.rejects(sha256OnWorker({ path: join(t.dir, "missing.safetensors"), size: 1, mtimeMs: 0, schedule: "critical" }), (e: unknown) => e instanceof TruecastError && e.code === "UNREADABLE" && /missing\.safetensors: ENOENT/.test(e.message));
+  } finally {
+    await t.cleanup();
+  }
+});
