@@ -3,11 +3,12 @@
  * The CLI opts in (src/cli/main.ts); a library user's process and its V8 flags are theirs, so nothing else calls it.
  *
  * Why: V8 doubles the young generation each time enough objects survive its scavenges, up to two 16 MB semi-spaces,
- * and never gives it back while the process is busy (not even after a full or a last-resort collection, checked on
- * Node 20). Loading the CLI's modules alone takes it to 16 MB, and a 20-layer Hub-to-Hub conversion (bench/scale.ts,
- * issue 12's memory bound) to 32 MB, with the old-generation pages that larger scavenges promote into: 212 MB peak
- * RSS. Held at 2 MB, the same run peaks near 164 MB in the same time and CPU: the bytes flow through typed arrays and
- * streams, so the scavenges of a small young generation stay cheap.
+ * and shrinks it only after a full collection at a low allocation rate (a loop that keeps allocating keeps 32 MB even
+ * through full and last-resort collections, checked on Node 20). Loading the CLI's modules alone takes it to 16 MB,
+ * and a 20-layer Hub-to-Hub conversion (bench/scale.ts, issue 12's memory bound) to 32 MB, with the old-generation
+ * pages that larger scavenges promote into: 212 MB peak RSS on an idle machine. Held at 2 MB, the same run peaked at
+ * 164 MB in the same time and CPU: the bytes flow through typed arrays and streams, so the scavenges of a small young
+ * generation stay cheap.
  *
  * How: the node flag `--max-semi-space-size` is read only when a heap is set up, so set at run time it changes
  * nothing, and users do not pass node flags (a shebang with flags breaks busybox `env`, a re-spawned node costs a
