@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { runCli } from "./run.js";
+import { holdYoungGeneration } from "../util/young-generation.js";
+
+// Before the rest of the CLI loads: loading it alone would grow the young generation to 16 MB (young-generation.ts).
+holdYoungGeneration();
+const { runCli } = await import("./run.js");
 
 /** Signals that stop a run cleanly (temporary output removed), with the exit code a shell reports for each (128 + number). */
 const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
