@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import { open, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { TruecastError } from "../../errors.js";
+import { writeAll } from "../../util/write-all.js";
 import { SliceWalk, type BlockDims } from "./view-walk.js";
 
 /** One output block: its first storage element (absolute) and its row count along the split dim. */
@@ -38,10 +39,6 @@ export interface ViewSpillParams {
   readonly dimsOf: (rows: number) => BlockDims;
   /** Storage elements [lo, lo + count) (at most a window), in a buffer whose offset is a multiple of 8. */
   readonly readStorage: (lo: number, count: number) => Promise<Uint8Array>;
-}
-
-async function writeAll(h: FileHandle, b: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < b.length; ) done += (await h.write(b, done, b.length - done, position + done)).bytesWritten;
 }
 
 async function readAll(h: FileHandle, b: Uint8Array, position: number, what: string): Promise<void> {
